@@ -1,0 +1,57 @@
+# VIP Portal: build, run and test plumbing.
+SHELL       := /bin/bash
+VENV        := .venv
+PY          := $(VENV)/bin/python
+HOST        ?= 127.0.0.1
+PORT        ?= 8000
+PYTEST_ARGS ?=
+# Root installs packages directly; anyone else goes through sudo.
+SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+# PORTAL_TEST_POSTGRES=1 (environment or command line) runs the tests against PostgreSQL.
+PG          := $(filter 1,$(PORTAL_TEST_POSTGRES))
+export PORTAL_TEST_POSTGRES
+
+.PHONY: venv run chromium postgres-pkg test test-pg bench clean
+
+# venv: virtualenv with the app and its test extras; reinstalls when pyproject.toml changes.
+venv: $(VENV)/.installed
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip install --python $(PY) -e '.[test]'
+	touch $@
+
+# run: migrate, load demo data and serve on HOST:PORT.
+run: venv
+	$(VENV)/bin/portal db upgrade
+	$(VENV)/bin/portal demo
+	$(VENV)/bin/portal serve --host $(HOST) --port $(PORT)
+
+# chromium: Debian's chromium for the Playwright tests (Playwright cannot download browsers here).
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium; }
+
+# postgres-pkg: Debian's PostgreSQL server binaries, used by scripts/with-postgres.
+postgres-pkg:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(APT_INSTALL) postgresql; }
+
+# test: unit and browser tests on SQLite, or on a private PostgreSQL if PORTAL_TEST_POSTGRES=1.
+test: venv chromium $(if $(PG),postgres-pkg)
+	$(if $(PG),scripts/with-postgres) $(PY) -m pytest tests e2e $(PYTEST_ARGS)
+
+# test-pg: the test suite against PostgreSQL.
+test-pg:
+	$(MAKE) test PORTAL_TEST_POSTGRES=1
+
+# bench: benchmark harness (placeholder until scripts/bench.py exists).
+bench: venv
+	@if [ -f scripts/bench.py ]; then $(PY) scripts/bench.py; \
+	else echo "bench: the benchmark harness (scripts/bench.py) is not written yet"; fi
+
+# clean: remove runtime data and browser-test artifacts (keeps .venv).
+clean:
+	rm -rf var e2e/artifacts

@@ -1,0 +1,1 @@
+"""VIP Portal: encrypted VIP customer files, scoped access and a tamper-evident audit log."""

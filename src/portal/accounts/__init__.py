@@ -1,0 +1,1 @@
+"""Staff accounts, passwords, sign-in throttling and server-side sessions."""

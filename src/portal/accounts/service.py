@@ -1,0 +1,196 @@
+"""Staff accounts: creation, sign-in with throttling, server-side sessions shared by all processes."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..audit import service as audit
+from ..org.models import OrgUnit
+from ..org.service import unit_by_code
+from .actor import Actor
+from .models import LoginAttempt, Role, User, WebSession
+from .passwords import check_password_rule, hash_password, needs_rehash, verify_password
+
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class AccountError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def actor_for(user: User, unit: OrgUnit | None, client_addr: str = "") -> Actor:
+    return Actor(user_id=user.id, username=user.username, role=user.role, unit_id=user.unit_id,
+                 unit_path=unit.path if unit else "", client_addr=client_addr)
+
+
+def add_user(s: Session, username: str, role: str, unit_code: str, password: str, *,
+             display_name: str = "", by: Actor | None = None) -> User:
+    username = username.strip().lower()
+    if not (2 <= len(username) <= 64) or not set(username) <= USERNAME_CHARS:
+        raise AccountError("username", "Usernames are 2 to 64 lowercase letters, digits, '.', '_' or '-'.")
+    if role not in {r.value for r in Role}:
+        raise AccountError("role", f"Unknown role {role!r}.")
+    unit = unit_by_code(s, unit_code)
+    if unit is None:
+        raise AccountError("unit", f"No unit with code {unit_code}.")
+    if s.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AccountError("username", f"The username {username} is taken.")
+    try:
+        check_password_rule(password, username=username)
+    except ValueError as exc:
+        raise AccountError("password", str(exc)) from None
+    user = User(username=username, role=role, unit_id=unit.id, display_name=display_name.strip()[:100],
+                password_hash=hash_password(password), created_at=clock.now())
+    s.add(user)
+    s.flush()
+    audit.record(s, by or Actor.system(), "user.create", object_type="user", object_id=username,
+                 detail=f"role={role} unit={unit.code}")
+    return user
+
+
+def set_active(s: Session, username: str, active: bool, *, by: Actor | None = None) -> User:
+    user = s.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise AccountError("username", f"No user {username}.")
+    user.is_active = active
+    user.disabled_at = None if active else clock.now()
+    if not active:
+        # Signed-in browsers end at once, on every process: the sessions are rows.
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    audit.record(s, by or Actor.system(), "user.enable" if active else "user.disable",
+                 object_type="user", object_id=user.username)
+    return user
+
+
+def set_password(s: Session, username: str, password: str, *, by: Actor | None = None) -> None:
+    user = s.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise AccountError("username", f"No user {username}.")
+    try:
+        check_password_rule(password, username=user.username)
+    except ValueError as exc:
+        raise AccountError("password", str(exc)) from None
+    user.password_hash = hash_password(password)
+    s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    audit.record(s, by or Actor.system(), "user.password", object_type="user", object_id=user.username)
+
+
+# ---------------------------------------------------------------- sign-in
+
+@dataclass
+class SignInResult:
+    user: User | None
+    throttled: bool = False
+
+
+def is_throttled(s: Session, username: str, client_addr: str, *, user_limit: int = 5,
+                 addr_limit: int = 100, window_minutes: int = 15) -> bool:
+    since = clock.now() - timedelta(minutes=window_minutes)
+    by_user = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.username == username, LoginAttempt.success.is_(False), LoginAttempt.at >= since))
+    if by_user >= user_limit:
+        return True
+    by_addr = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.client_addr == client_addr, LoginAttempt.success.is_(False),
+        LoginAttempt.at >= since))
+    return by_addr >= addr_limit
+
+
+def sign_in(s: Session, username: str, password: str, client_addr: str, **limits) -> SignInResult:
+    """Check credentials; every attempt is recorded and audited. Never says which part was wrong."""
+    username = (username or "").strip().lower()[:64]
+    throttled = is_throttled(s, username, client_addr, **limits)
+    user = s.scalar(select(User).where(User.username == username)) if username else None
+    ok = False
+    if not throttled:
+        # Verify even for unknown users (against a dummy hash) so timing does not tell.
+        ok = verify_password(user.password_hash if user else None, password or "")
+        ok = ok and user is not None and user.is_active
+    s.add(LoginAttempt(username=username, client_addr=client_addr[:64], at=clock.now(), success=ok))
+    who = Actor(user_id=user.id if user else None, username=username or "?",
+                role=user.role if user else "", client_addr=client_addr)
+    audit.record(s, who, "auth.sign_in", audit.ALLOWED if ok else audit.DENIED,
+                 object_type="user", object_id=username,
+                 reason="throttled" if throttled else ("" if ok else "bad credentials"))
+    if ok and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return SignInResult(user=user if ok else None, throttled=throttled)
+
+
+# ---------------------------------------------------------------- sessions
+
+def _session_key(token: str) -> str:
+    # The cookie value is a bearer secret; store only its hash so a database dump cannot replay it.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(s: Session, user: User, client_addr: str, *, replace_token: str | None = None) -> str:
+    """A new random session id (never one the client offered); the old one, if any, is ended."""
+    if replace_token:
+        s.execute(delete(WebSession).where(WebSession.id == _session_key(replace_token)))
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    s.add(WebSession(id=_session_key(token), user_id=user.id, created_at=now, last_seen_at=now,
+                     client_addr=client_addr[:64]))
+    s.flush()
+    return token
+
+
+def end_session(s: Session, token: str) -> None:
+    s.execute(delete(WebSession).where(WebSession.id == _session_key(token)))
+
+
+def sign_out(s: Session, actor: Actor, token: str) -> None:
+    end_session(s, token)
+    audit.record(s, actor, "auth.sign_out", object_type="user", object_id=actor.username)
+
+
+@dataclass
+class LiveSession:
+    user: User
+    unit: OrgUnit | None
+    touch: bool  # last_seen should be refreshed
+
+
+def resolve_session(s: Session, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
+    """The session's user if the session is live (not idle-expired, not too old, user active)."""
+    if not token or len(token) > 100:
+        return None
+    row = s.execute(select(WebSession, User, OrgUnit)
+                    .join(User, User.id == WebSession.user_id)
+                    .join(OrgUnit, OrgUnit.id == User.unit_id, isouter=True)
+                    .where(WebSession.id == _session_key(token))).first()
+    if row is None:
+        return None
+    ws, user, unit = row
+    now = clock.now()
+    if (not user.is_active or now - ws.last_seen_at > timedelta(minutes=idle_minutes)
+            or now - ws.created_at > timedelta(hours=max_hours)):
+        return None
+    return LiveSession(user=user, unit=unit, touch=now - ws.last_seen_at > timedelta(seconds=30))
+
+
+def touch_session(s: Session, token: str) -> None:
+    s.execute(update(WebSession).where(WebSession.id == _session_key(token))
+              .values(last_seen_at=clock.now()))
+
+
+def purge_sessions(s: Session, *, idle_minutes: int, max_hours: int) -> int:
+    now = clock.now()
+    res = s.execute(delete(WebSession).where(
+        (WebSession.last_seen_at < now - timedelta(minutes=idle_minutes))
+        | (WebSession.created_at < now - timedelta(hours=max_hours))))
+    return res.rowcount or 0
+
+
+def list_users(s: Session) -> list[tuple[User, OrgUnit]]:
+    return list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
+                          .order_by(User.username)).all())

@@ -1,0 +1,139 @@
+"""create_app(settings) -> Litestar: the only place that wires settings, database, keys, views."""
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from . import i18n
+from .audit import service as audit
+from .config import Settings
+from .customers.rules import mask_mobile, mask_name
+from .customers.service import NotFound
+from .db import Database
+from .policy import PermissionDenied
+from .vault import KeyRing, Vault
+from .views import admin, audit_log, auth, customers
+from .views.rendering import base_context, format_datetime, is_htmx
+from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
+                             SignInRequired, authorise_route, visitor)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+log = logging.getLogger("portal")
+
+
+def _jinja_env() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)
+    env.filters["dt"] = format_datetime
+    env.filters["mask_name"] = mask_name
+    env.filters["mask_mobile"] = mask_mobile
+    return env
+
+
+def _error_page(request: Request, status: int, title: str, message: str) -> Template:
+    try:
+        ctx = base_context(request)
+    except Exception:  # the failure happened before the session was resolved
+        ctx = {"me": None, "actor": None, "csrf": "", "locale": i18n.current_locale.get(), "tz": "Asia/Shanghai", "path": ""}
+    name = "errors/_message.html" if is_htmx(request) else "errors/error.html"
+    return Template(template_name=name, context={**ctx, "status": status, "title": title,
+                                                 "message": message}, status_code=status)
+
+
+def _on_denied(request: Request, exc: PermissionDenied) -> Response:
+    """A refusal is recorded (its own transaction, since the request's work is abandoned), then shown.
+
+    Litestar calls exception handlers synchronously; this one short insert is the only I/O.
+    """
+    v = visitor(request)
+    with request.app.state.db.write() as s:
+        audit.record(s, v.actor, exc.action.value, audit.DENIED, object_type=exc.action.obj,
+                     object_id=exc.object_id, reason=str(exc)[:200],
+                     detail=f"{request.method} {request.url.path}")
+    _ = i18n.gettext
+    return _error_page(request, 403, _("Access denied"),
+                       _("You do not have access to this. The attempt has been recorded."))
+
+
+def _on_signin(request: Request, exc: SignInRequired) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return Response(content="", status_code=401, headers={"HX-Redirect": "/login"})
+    nxt = request.url.path if request.method == "GET" else "/"
+    return Redirect(path=f"/login?next={nxt}", status_code=303)
+
+
+def _on_csrf(request: Request, exc: CsrfFailed) -> Response:
+    _ = i18n.gettext
+    return _error_page(request, 403, _("Form expired"),
+                       _("This form has expired or did not come from this site. Reload the page and try again."))
+
+
+def _on_not_found(request: Request, exc: Exception) -> Response:
+    _ = i18n.gettext
+    return _error_page(request, 404, _("Not found"), _("There is nothing at this address."))
+
+
+def _on_http(request: Request, exc: HTTPException) -> Response:
+    _ = i18n.gettext
+    if exc.status_code == 404:
+        return _on_not_found(request, exc)
+    if exc.status_code == 405:
+        return _error_page(request, 405, _("Not allowed"), _("This address does not accept that kind of request."))
+    if exc.status_code >= 500:
+        return _on_error(request, exc)
+    return _error_page(request, exc.status_code, _("Bad request"), _("The request could not be understood."))
+
+
+def _on_error(request: Request, exc: Exception) -> Response:
+    # Log where it failed, not the exception's message: messages can carry submitted values.
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    log.error("unhandled %s at %s", type(exc).__name__,
+              " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)))
+    _ = i18n.gettext
+    return _error_page(request, 500, _("Something went wrong"),
+                       _("The server could not complete this request. Nothing was changed."))
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    db = Database(settings.database_url)
+    vault = Vault(KeyRing.load_or_create(settings.key_file))
+    return Litestar(
+        route_handlers=[
+            *auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES, *admin.ROUTES,
+            create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
+        ],
+        guards=[authorise_route],
+        middleware=[SecurityHeadersMiddleware, SessionMiddleware],
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(_jinja_env())),
+        state=State({"settings": settings, "db": db, "vault": vault}),
+        exception_handlers={
+            PermissionDenied: _on_denied,
+            SignInRequired: _on_signin,
+            CsrfFailed: _on_csrf,
+            NotFound: _on_not_found,
+            HTTPException: _on_http,
+            Exception: _on_error,
+        },
+        on_shutdown=[db.dispose],
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` (several worker processes)."""
+    return create_app(Settings.from_env())

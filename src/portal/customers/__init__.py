@@ -1,0 +1,1 @@
+"""Customer files: encrypted personal fields, file numbers, scoped lists, search, export."""

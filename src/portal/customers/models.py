@@ -1,0 +1,60 @@
+"""Customer files ("customer information cards"): personal fields are ciphertext, searchable by blind index."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from ..db import PATH_TYPE, UTCDateTime
+
+# Columns holding AES-GCM blobs, in the order the detail page shows them.
+PERSONAL_FIELDS = ("name", "mobile", "id_number", "birthday", "address", "employer", "position", "notes")
+
+
+def _blob() -> Column:
+    return Column(LargeBinary, nullable=True)
+
+
+class CustomerFile(SQLModel, table=True):
+    __tablename__ = "customer_file"
+    __table_args__ = (
+        # Keyset pagination: newest first per owner, and per unit subtree for leaders.
+        Index("ix_customer_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_customer_unitpath_created", "unit_path", "created_at", "id"),
+        Index("ix_customer_created", "created_at", "id"),
+        Index("ix_customer_mobile_bidx", "mobile_bidx"),
+        Index("ix_customer_id_number_bidx", "id_number_bidx"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    file_no: str = Field(max_length=16, unique=True)
+    category: str = Field(max_length=32)
+    gender: str = Field(max_length=1)
+    owner_id: int = Field(foreign_key="user_account.id")
+    unit_id: int = Field(foreign_key="org_unit.id")
+    # Copy of the owner's unit path at assignment: the leader scope is a prefix scan on it.
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    name_ct: bytes | None = Field(default=None, sa_column=_blob())
+    mobile_ct: bytes | None = Field(default=None, sa_column=_blob())
+    id_number_ct: bytes | None = Field(default=None, sa_column=_blob())
+    birthday_ct: bytes | None = Field(default=None, sa_column=_blob())
+    address_ct: bytes | None = Field(default=None, sa_column=_blob())
+    employer_ct: bytes | None = Field(default=None, sa_column=_blob())
+    position_ct: bytes | None = Field(default=None, sa_column=_blob())
+    notes_ct: bytes | None = Field(default=None, sa_column=_blob())
+    mobile_bidx: str | None = Field(default=None, max_length=64)
+    id_number_bidx: str | None = Field(default=None, max_length=64)
+    key_id: int = Field(default=1, index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class FileNumberSequence(SQLModel, table=True):
+    """Next file number per region; numbers are never reused."""
+
+    __tablename__ = "file_number_sequence"
+
+    region_code: str = Field(primary_key=True, max_length=16)
+    next_seq: int = 1

@@ -1,0 +1,431 @@
+"""Use cases on customer files. Every read of personal data is authorised and audited first."""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Iterator
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..org.models import OrgUnit
+from ..org.service import region_of
+from ..policy import Action, PermissionDenied, can, customer_scope
+from ..vault import Vault
+from . import rules
+from .models import PERSONAL_FIELDS, CustomerFile
+from .numbering import next_file_number
+
+TABLE = "customer_file"
+
+
+class NotFound(LookupError):
+    pass
+
+
+class InvalidInput(ValueError):
+    """Field-level validation errors: {field: message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class CustomerInput:
+    """Validated values for a file (plain text; encrypted on write)."""
+
+    name: str
+    gender: str
+    mobile: str
+    category: str
+    id_number: str | None = None
+    birthday: date | None = None
+    address: str = ""
+    employer: str = ""
+    position: str = ""
+    notes: str = ""
+
+    def personal(self) -> dict[str, str | None]:
+        return {
+            "name": self.name, "mobile": self.mobile, "id_number": self.id_number,
+            "birthday": self.birthday.isoformat() if self.birthday else None,
+            "address": self.address or None, "employer": self.employer or None,
+            "position": self.position or None, "notes": self.notes or None,
+        }
+
+
+LIMITS = {"address": 200, "employer": 100, "position": 100, "notes": 2000}
+
+
+def validate_form(form: dict[str, str], *, today: date | None = None) -> CustomerInput:
+    """Parse a submitted form into CustomerInput, collecting every field's error."""
+    errors: dict[str, str] = {}
+
+    def take(name, fn, required=True):
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            if required:
+                errors[name] = "This field is required."
+            return None
+        try:
+            return fn(raw)
+        except rules.InvalidField as exc:
+            errors[name] = str(exc)
+            return None
+
+    name = take("name", rules.normalise_name)
+    gender = take("gender", rules.parse_gender)
+    mobile = take("mobile", rules.normalise_mobile)
+    category = take("category", rules.parse_category)
+    id_number = take("id_number", lambda v: rules.normalise_id_number(v, today=today), required=False)
+    birthday = take("birthday", lambda v: rules.parse_birthday(v, today=today), required=False)
+    if id_number and birthday is None and "birthday" not in errors:
+        birthday = rules.id_number_birthday(id_number)
+    elif id_number and birthday and rules.id_number_birthday(id_number) != birthday:
+        errors["birthday"] = "The birthday does not match the ID number."
+    extra = {}
+    for k, limit in LIMITS.items():
+        v = (form.get(k) or "").strip()
+        if len(v) > limit:
+            errors[k] = f"At most {limit} characters."
+        extra[k] = v
+    if errors:
+        raise InvalidInput(errors)
+    return CustomerInput(name=name, gender=str(gender), mobile=mobile, category=str(category),
+                         id_number=id_number, birthday=birthday, **extra)
+
+
+# ---------------------------------------------------------------- encryption helpers
+
+def _seal(vault: Vault, f: CustomerFile, data: CustomerInput) -> None:
+    """(Re)encrypt every personal field of a file under the active key; refresh blind indexes."""
+    for col, value in data.personal().items():
+        setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id))
+    f.mobile_bidx = vault.blind_index("mobile", data.mobile)
+    f.id_number_bidx = vault.blind_index("id_number", data.id_number) if data.id_number else None
+    f.key_id = vault.active_key_id
+    f.gender = data.gender
+    f.category = data.category
+
+
+def _open(vault: Vault, f: CustomerFile, cols=PERSONAL_FIELDS) -> dict[str, str | None]:
+    return {c: vault.decrypt(getattr(f, f"{c}_ct"), table=TABLE, column=c, row_id=f.id) for c in cols}
+
+
+# ---------------------------------------------------------------- views of a file
+
+@dataclass
+class FileSummary:
+    """A list row: masked personal fields only."""
+
+    id: uuid.UUID
+    file_no: str
+    name: str
+    mobile: str
+    category: str
+    gender: str
+    owner: str
+    created_at: datetime
+
+
+@dataclass
+class FileCard:
+    """A file in full, as the detail page shows it (after the audit entry is written)."""
+
+    id: uuid.UUID
+    file_no: str
+    category: str
+    gender: str
+    owner_id: int
+    owner: str
+    unit: str
+    created_at: datetime
+    updated_at: datetime
+    fields: dict[str, str | None] = field(default_factory=dict)
+    allowed: set[str] = field(default_factory=set)
+
+
+def _load(s: Session, file_id: uuid.UUID | str) -> CustomerFile:
+    try:
+        fid = file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound("no such file") from None
+    f = s.get(CustomerFile, fid)
+    if f is None:
+        raise NotFound("no such file")
+    return f
+
+
+def get_file_for(s: Session, actor: Actor, file_id, action: Action) -> CustomerFile:
+    """Load a file and check the actor may do `action` to it; raises NotFound or PermissionDenied."""
+    f = _load(s, file_id)
+    if not can(actor, action, owner_id=f.owner_id, unit_path=f.unit_path):
+        raise PermissionDenied(action, f.file_no)
+    return f
+
+
+def allowed_actions(actor: Actor, f: CustomerFile) -> set[str]:
+    return {a.value for a in (Action.CUSTOMER_VIEW, Action.CUSTOMER_EDIT, Action.CUSTOMER_REASSIGN)
+            if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+
+
+def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
+              action: Action = Action.CUSTOMER_VIEW, purpose: str = "") -> FileCard:
+    """Authorise, write the audit entry, then decrypt: nothing is revealed unless the entry is written."""
+    f = get_file_for(s, actor, file_id, action)
+    audit.record(s, actor, action.value, object_type="customer", object_id=f.file_no,
+                 fields=fields, detail=purpose)
+    owner = s.get(User, f.owner_id)
+    unit = s.get(OrgUnit, f.unit_id)
+    return FileCard(id=f.id, file_no=f.file_no, category=f.category, gender=f.gender,
+                    owner_id=f.owner_id, owner=owner.username if owner else "?",
+                    unit=unit.name if unit else "?", created_at=f.created_at,
+                    updated_at=f.updated_at, fields=_open(vault, f, fields),
+                    allowed=allowed_actions(actor, f))
+
+
+# ---------------------------------------------------------------- writes
+
+def create_file(s: Session, vault: Vault, actor: Actor, data: CustomerInput, *,
+                owner: User | None = None, audit_it: bool = True) -> CustomerFile:
+    if not can(actor, Action.CUSTOMER_CREATE):
+        raise PermissionDenied(Action.CUSTOMER_CREATE)
+    owner = owner or s.get(User, actor.user_id)
+    unit = s.get(OrgUnit, owner.unit_id)
+    region = region_of(s, unit)
+    now = clock.now()
+    f = CustomerFile(id=uuid.uuid4(), file_no=next_file_number(s, region.code), category="",
+                     gender="", owner_id=owner.id, unit_id=unit.id, unit_path=unit.path,
+                     created_at=now, updated_at=now)
+    _seal(vault, f, data)
+    s.add(f)
+    s.flush()
+    if audit_it:
+        audit.record(s, actor, "customer.create", object_type="customer", object_id=f.file_no,
+                     fields=[k for k, v in data.personal().items() if v])
+    return f
+
+
+def current_input(vault: Vault, f: CustomerFile) -> CustomerInput:
+    p = _open(vault, f)
+    return CustomerInput(
+        name=p["name"] or "", gender=f.gender, mobile=p["mobile"] or "", category=f.category,
+        id_number=p["id_number"], birthday=date.fromisoformat(p["birthday"]) if p["birthday"] else None,
+        address=p["address"] or "", employer=p["employer"] or "", position=p["position"] or "",
+        notes=p["notes"] or "")
+
+
+def update_file(s: Session, vault: Vault, actor: Actor, file_id, data: CustomerInput) -> CustomerFile:
+    f = get_file_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+    before = current_input(vault, f)
+    changed = [k for k in (*PERSONAL_FIELDS, "gender", "category")
+               if getattr(before, k) != getattr(data, k)]
+    _seal(vault, f, data)
+    f.updated_at = clock.now()
+    s.flush()
+    audit.record(s, actor, "customer.edit", object_type="customer", object_id=f.file_no,
+                 fields=changed)
+    return f
+
+
+def update_field(s: Session, vault: Vault, actor: Actor, file_id, field_name: str, raw: str) -> CustomerFile:
+    """Inline edit of one personal field: re-validated together with the rest of the file."""
+    f = get_file_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+    current = current_input(vault, f)
+    form = {k: (str(v) if v is not None else "") for k, v in vars(current).items()}
+    form[field_name] = raw
+    if field_name == "id_number" and raw.strip() and current.birthday:
+        form["birthday"] = ""  # the birthday follows a changed ID number
+    return update_file(s, vault, actor, file_id, validate_form(form))
+
+
+def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, reason: str) -> CustomerFile:
+    f = get_file_for(s, actor, file_id, Action.CUSTOMER_REASSIGN)
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise InvalidInput({"reason": "Give a reason of at least 5 characters."})
+    new_owner = s.scalar(select(User).where(User.username == new_owner_username.strip()))
+    if new_owner is None or not new_owner.is_active or new_owner.role not in ("salesperson", "leader"):
+        raise InvalidInput({"owner": "Choose an active salesperson or leader."})
+    unit = s.get(OrgUnit, new_owner.unit_id)
+    if not can(actor, Action.CUSTOMER_REASSIGN, owner_id=-1, unit_path=unit.path):
+        raise InvalidInput({"owner": "The new owner must be in a unit you lead."})
+    old = s.get(User, f.owner_id)
+    f.owner_id, f.unit_id, f.unit_path = new_owner.id, unit.id, unit.path
+    f.updated_at = clock.now()
+    s.flush()
+    audit.record(s, actor, "customer.reassign", object_type="customer", object_id=f.file_no,
+                 fields=["owner"], reason=reason,
+                 detail=f"from {old.username if old else '?'} to {new_owner.username}")
+    return f
+
+
+# ---------------------------------------------------------------- lists and search
+
+def _cursor_encode(f: CustomerFile | FileSummary) -> str:
+    raw = f"{f.created_at.isoformat()}|{f.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(token: str) -> tuple[datetime, uuid.UUID] | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        at, fid = raw.split("|", 1)
+        return datetime.fromisoformat(at), uuid.UUID(fid)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class Page:
+    rows: list[FileSummary]
+    next_cursor: str | None
+    query_kind: str = ""  # "", "file_no", "mobile", "id_number", "unsupported"
+
+
+def _summaries(s: Session, vault: Vault, files: list[CustomerFile]) -> list[FileSummary]:
+    owners = {}
+    ids = {f.owner_id for f in files}
+    if ids:
+        owners = dict(s.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    out = []
+    for f in files:
+        p = _open(vault, f, ("name", "mobile"))
+        out.append(FileSummary(id=f.id, file_no=f.file_no, name=rules.mask_name(p["name"] or ""),
+                               mobile=rules.mask_mobile(p["mobile"] or ""), category=f.category,
+                               gender=f.gender, owner=owners.get(f.owner_id, "?"),
+                               created_at=f.created_at))
+    return out
+
+
+def classify_query(vault: Vault, q: str):
+    """Turn the search box into an exact SQL condition (file number or a blind index)."""
+    q = q.strip()
+    if not q:
+        return "", None
+    # A mobile number also has a file number's shape (6 + 5 digits): try it first.
+    if rules.looks_like_mobile(q):
+        return "mobile", CustomerFile.mobile_bidx == vault.blind_index("mobile", rules.normalise_mobile(q))
+    if rules.looks_like_id_number(q):
+        return "id_number", CustomerFile.id_number_bidx == vault.blind_index(
+            "id_number", rules.normalise_id_number(q))
+    parsed = rules.parse_file_number(q)
+    if parsed:
+        return "file_no", CustomerFile.file_no == rules.format_file_number(*parsed)
+    return "unsupported", None
+
+
+def list_files(s: Session, vault: Vault, actor: Actor, *, q: str = "", cursor: str | None = None,
+               limit: int = 50, owner_only: bool = False) -> Page:
+    """Newest first, keyset-paginated, scoped in SQL by the policy; audited as a list or search."""
+    stmt = select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_LIST))
+    if owner_only:
+        stmt = stmt.where(CustomerFile.owner_id == actor.user_id)
+    kind, cond = classify_query(vault, q)
+    if kind == "unsupported":
+        audit.record(s, actor, "customer.search", detail="unsupported query")
+        return Page(rows=[], next_cursor=None, query_kind=kind)
+    if cond is not None:
+        stmt = stmt.where(cond)
+    if cursor:
+        c = _cursor_decode(cursor)
+        if c:
+            stmt = stmt.where(tuple_(CustomerFile.created_at, CustomerFile.id) < tuple_(*c))
+    files = list(s.scalars(stmt.order_by(CustomerFile.created_at.desc(), CustomerFile.id.desc())
+                           .limit(limit + 1)))
+    more = len(files) > limit
+    files = files[:limit]
+    rows = _summaries(s, vault, files)
+    if kind:
+        audit.record(s, actor, "customer.search", object_type="customer",
+                     object_id=",".join(r.file_no for r in rows[:10]), fields=[kind],
+                     detail=f"{len(rows)} result(s)")
+    else:
+        audit.record(s, actor, "customer.list", object_type="customer",
+                     fields=["name", "mobile"], detail=f"{len(rows)} masked row(s)")
+    return Page(rows=rows, next_cursor=_cursor_encode(files[-1]) if more and files else None,
+                query_kind=kind)
+
+
+def find_by_contact(s: Session, vault: Vault, *, mobile: str | None, id_number: str | None) -> list[CustomerFile]:
+    """Files anywhere with this mobile or ID number (duplicate detection; callers reveal no personal data)."""
+    conds = []
+    if mobile:
+        conds.append(CustomerFile.mobile_bidx == vault.blind_index("mobile", mobile))
+    if id_number:
+        conds.append(CustomerFile.id_number_bidx == vault.blind_index("id_number", id_number))
+    if not conds:
+        return []
+    return list(s.scalars(select(CustomerFile).where(or_(*conds))))
+
+
+# ---------------------------------------------------------------- export
+
+EXPORT_COLUMNS = ("file_no", "category", "gender", *PERSONAL_FIELDS, "owner", "created_at")
+
+
+def neutralise_cell(v: str) -> str:
+    """Spreadsheet formula injection: a cell starting with = + - @ (or tab/CR) is prefixed with '."""
+    return "'" + v if v and v[0] in "=+-@\t\r" else v
+
+
+@dataclass
+class Export:
+    content: bytes
+    rows: int
+    sha256: str
+
+
+def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "") -> Export:
+    """The actor's exportable files as CSV (UTF-8 with BOM, for Excel); the entry records the bytes' hash."""
+    if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
+        raise PermissionDenied(Action.CUSTOMER_EXPORT)
+    stmt = (select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_EXPORT))
+            .order_by(CustomerFile.created_at.desc(), CustomerFile.id.desc()))
+    owners = dict(s.execute(select(User.id, User.username)).all())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(EXPORT_COLUMNS)
+    n = 0
+    for f in s.scalars(stmt.execution_options(yield_per=500)):
+        p = _open(vault, f)
+        row = [f.file_no, f.category, f.gender, *(p[c] or "" for c in PERSONAL_FIELDS),
+               owners.get(f.owner_id, "?"), f.created_at.isoformat(timespec="seconds")]
+        w.writerow([neutralise_cell(str(v)) for v in row])
+        n += 1
+    content = ("\ufeff" + buf.getvalue()).encode("utf-8")
+    digest = hashlib.sha256(content).hexdigest()
+    audit.record(s, actor, "customer.export", object_type="customer", fields=PERSONAL_FIELDS,
+                 reason=purpose, detail=f"rows={n} sha256={digest}")
+    return Export(content=content, rows=n, sha256=digest)
+
+
+# ---------------------------------------------------------------- key rotation
+
+def reencrypt_batch(s: Session, vault: Vault, batch: int = 500) -> int:
+    """Re-encrypt up to `batch` files not yet under the active key; returns how many."""
+    files = list(s.scalars(select(CustomerFile).where(CustomerFile.key_id != vault.active_key_id)
+                           .limit(batch)))
+    for f in files:
+        _seal(vault, f, current_input(vault, f))
+    s.flush()
+    return len(files)
+
+
+def key_ids_in_use(s: Session) -> set[int]:
+    return set(s.scalars(select(CustomerFile.key_id).distinct()))
+
+
+def count_visible(s: Session, actor: Actor) -> int:
+    return s.scalar(select(func.count()).select_from(CustomerFile)
+                    .where(customer_scope(actor, Action.CUSTOMER_LIST))) or 0

@@ -1,0 +1,1 @@
+"""The organisation tree: company → region → team, each unit with a code."""

@@ -1,0 +1,62 @@
+"""The one decision point: may this actor do this action to that object?"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import casbin
+
+from ..accounts.actor import Actor
+from .actions import Action, Relation
+
+_HERE = Path(__file__).parent
+
+
+class PermissionDenied(Exception):
+    """The actor may not do this. Carries what the audit entry needs."""
+
+    def __init__(self, action: Action, object_id: str = "", message: str = "Not allowed."):
+        super().__init__(message)
+        self.action = action
+        self.object_id = object_id
+
+
+@lru_cache(maxsize=1)
+def _enforcer() -> casbin.Enforcer:
+    # The policy is a file shipped with the code: every process reads the same rules.
+    return casbin.Enforcer(str(_HERE / "model.conf"), str(_HERE / "policy.csv"))
+
+
+@lru_cache(maxsize=512)
+def _allowed(role: str, obj: str, act: str, rel: str) -> bool:
+    # Pure function of the (static) policy, so memoising it is safe; grants and ownership
+    # are never part of the key — they are read from the database at decision time.
+    return bool(_enforcer().enforce(role, obj, act, rel))
+
+
+def allowed_relations(role: str, action: Action) -> set[Relation]:
+    """Which relations make `action` allowed for `role` (the basis of list scopes)."""
+    return {rel for rel in Relation if _allowed(role, action.obj, action.act, rel.value)}
+
+
+def may_perform(actor: Actor, action: Action) -> bool:
+    """Whether the role may do the action on at least some object (route-level gate)."""
+    return bool(allowed_relations(actor.role, action))
+
+
+def relations_to_file(actor: Actor, owner_id: int, unit_path: str) -> set[Relation]:
+    rels = {Relation.ANY}
+    if actor.user_id is not None and owner_id == actor.user_id:
+        rels.add(Relation.OWN)
+    if actor.role == "leader" and actor.unit_path and unit_path.startswith(actor.unit_path):
+        rels.add(Relation.LED)
+    return rels
+
+
+def can(actor: Actor, action: Action, *, owner_id: int | None = None, unit_path: str = "") -> bool:
+    """Decision for one object (a customer file given by its owner and unit path) or none."""
+    if owner_id is None:
+        rels = {Relation.ANY}
+    else:
+        rels = relations_to_file(actor, owner_id, unit_path)
+    return any(_allowed(actor.role, action.obj, action.act, rel.value) for rel in rels)

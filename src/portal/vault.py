@@ -1,0 +1,172 @@
+"""Field encryption (AES-256-GCM under a rotating key ring) and blind indexes for exact search.
+
+Blob layout: version byte 0x01 | key id (uint16, big-endian) | 96-bit random nonce | ciphertext+tag.
+The associated data binds a blob to its table, column and row id, so a ciphertext copied
+into another row or column does not decrypt. Key material lives in a JSON file outside the
+database, created with mode 0600; it is never logged.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import struct
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_VERSION = 1
+_HEADER = struct.Struct(">BH")
+
+
+class VaultError(Exception):
+    """A blob cannot be decrypted (unknown or retired key, tampering, wrong row)."""
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _unb64(s: str) -> bytes:
+    return base64.b64decode(s.encode("ascii"))
+
+
+@dataclass
+class KeyRing:
+    """Data keys by id (one active for new writes), the blind-index key, the app secret."""
+
+    path: Path
+    data_keys: dict[int, bytes]
+    retired: dict[int, str]
+    active: int
+    index_key: bytes
+    secret_key: bytes
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> "KeyRing":
+        path = Path(path)
+        if path.exists():
+            return cls.load(path)
+        ring = cls(path=path, data_keys={1: AESGCM.generate_key(256)}, retired={}, active=1,
+                   index_key=secrets.token_bytes(32), secret_key=secrets.token_bytes(32))
+        ring.save()
+        return ring
+
+    @classmethod
+    def load(cls, path: Path) -> "KeyRing":
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(
+            path=Path(path),
+            data_keys={int(k): _unb64(v) for k, v in doc["data_keys"].items()},
+            retired={int(k): v for k, v in doc.get("retired", {}).items()},
+            active=int(doc["active"]),
+            index_key=_unb64(doc["index_key"]),
+            secret_key=_unb64(doc["secret_key"]),
+        )
+
+    def save(self) -> None:
+        """Atomically rewrite the key file with mode 0600."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "version": 1,
+            "active": self.active,
+            "data_keys": {str(k): _b64(v) for k, v in sorted(self.data_keys.items())},
+            "retired": {str(k): v for k, v in sorted(self.retired.items())},
+            "index_key": _b64(self.index_key),
+            "secret_key": _b64(self.secret_key),
+        }
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def add_key(self) -> int:
+        """A new data key becomes active for new writes; old ones still decrypt."""
+        kid = max([*self.data_keys, *self.retired]) + 1
+        self.data_keys[kid] = AESGCM.generate_key(256)
+        self.active = kid
+        self.save()
+        return kid
+
+    def retire(self, kid: int) -> None:
+        """Forget a data key's material once no row uses it."""
+        if kid == self.active:
+            raise ValueError("cannot retire the active key")
+        self.data_keys.pop(kid, None)
+        self.retired[kid] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.save()
+
+
+class Vault:
+    """Encrypts and decrypts personal fields; computes blind indexes."""
+
+    def __init__(self, ring: KeyRing):
+        self._lock = threading.Lock()
+        self._use(ring)
+
+    def _use(self, ring: KeyRing) -> None:
+        self.ring = ring
+        # One AESGCM object per key, built once (building it per call is the slow part).
+        self._aead = {kid: AESGCM(k) for kid, k in ring.data_keys.items()}
+
+    def reload(self) -> None:
+        """Pick up keys added by another process (e.g. `portal keys rotate`)."""
+        with self._lock:
+            self._use(KeyRing.load(self.ring.path))
+
+    @property
+    def active_key_id(self) -> int:
+        return self.ring.active
+
+    @staticmethod
+    def _aad(table: str, column: str, row_id: object) -> bytes:
+        return f"{table}\x1f{column}\x1f{row_id}".encode()
+
+    def encrypt(self, value: str | None, *, table: str, column: str, row_id: object) -> bytes | None:
+        if value is None:
+            return None
+        kid = self.ring.active
+        nonce = secrets.token_bytes(12)
+        ct = self._aead[kid].encrypt(nonce, value.encode("utf-8"), self._aad(table, column, row_id))
+        return _HEADER.pack(_VERSION, kid) + nonce + ct
+
+    def decrypt(self, blob: bytes | None, *, table: str, column: str, row_id: object) -> str | None:
+        if blob is None:
+            return None
+        blob = bytes(blob)
+        version, kid = _HEADER.unpack_from(blob)
+        if version != _VERSION:
+            raise VaultError("unknown blob version")
+        aead = self._aead.get(kid)
+        if aead is None:
+            self.reload()
+            aead = self._aead.get(kid)
+            if aead is None:
+                raise VaultError(f"data key {kid} is not available")
+        nonce = blob[3:15]
+        try:
+            pt = aead.decrypt(nonce, blob[15:], self._aad(table, column, row_id))
+        except Exception as exc:  # InvalidTag: tampered, or moved to another row/column
+            raise VaultError("field failed authentication") from exc
+        return pt.decode("utf-8")
+
+    @staticmethod
+    def key_id_of(blob: bytes) -> int:
+        return _HEADER.unpack_from(bytes(blob))[1]
+
+    def blind_index(self, kind: str, normalised: str) -> str:
+        """Keyed HMAC-SHA256 of a normalised value; equal inputs give equal indexes."""
+        mac = hmac.new(self.ring.index_key, f"{kind}\x1f{normalised}".encode("utf-8"), hashlib.sha256)
+        return mac.hexdigest()
+
+    def sign(self, purpose: str, value: str) -> str:
+        """HMAC with the app secret (CSRF tokens, session id hashing)."""
+        return hmac.new(self.ring.secret_key, f"{purpose}\x1f{value}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: parse, authorise (through portal.policy), call the domain, render."""

@@ -1,0 +1,105 @@
+"""Sign-in, sign-out, language preference, the home redirect and the health check."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from .. import i18n
+from ..accounts import service as accounts
+from ..accounts.models import User
+from ..policy import Action
+from .rendering import render
+from .security import SESSION_COOKIE, visitor
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+HOME_BY_ROLE = {"salesperson": "/customers", "leader": "/customers", "auditor": "/audit",
+                "admin": "/admin/users", "customer_service": "/welcome"}
+
+
+def _safe_next(nxt: str | None) -> str:
+    # Only local paths: never an open redirect to another site.
+    if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
+        return nxt
+    return "/"
+
+
+@get("/healthz", opt={"public": True}, media_type="text/plain")
+async def healthz() -> str:
+    return "ok"
+
+
+@get("/", opt={"action": Action.ACCOUNT_SELF})
+async def home(request: Request) -> Redirect:
+    return Redirect(path=HOME_BY_ROLE.get(visitor(request).actor.role, "/welcome"), status_code=303)
+
+
+@get("/welcome", opt={"action": Action.ACCOUNT_SELF})
+async def welcome(request: Request) -> Response:
+    return render(request, "welcome.html")
+
+
+@get("/login", opt={"public": True})
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", next=_safe_next(next), error="")
+
+
+@post("/login", opt={"public": True}, sync_to_thread=True)
+def login(request: Request, data: Form) -> Response:
+    v = visitor(request)
+    settings, db = request.app.state.settings, request.app.state.db
+    with db.write() as s:
+        result = accounts.sign_in(
+            s, data.get("username", ""), data.get("password", ""), v.client_addr,
+            user_limit=settings.throttle_user_failures, addr_limit=settings.throttle_addr_failures,
+            window_minutes=settings.throttle_window_minutes)
+        token = None
+        if result.user is not None:
+            # A fresh id at every sign-in; any session id the browser offered is dropped.
+            token = accounts.start_session(s, result.user, v.client_addr,
+                                           replace_token=v.session_token or None)
+    _ = i18n.gettext
+    if token is None:
+        msg = (_("Too many failed attempts. Wait 15 minutes and try again.") if result.throttled
+               else _("Sign-in failed: the username or password is not right."))
+        return render(request, "login.html", status=429 if result.throttled else 401,
+                      next=_safe_next(data.get("next")), error=msg,
+                      username=data.get("username", "")[:64])
+    request.scope["state"]["session_set"] = True
+    resp = Redirect(path=_safe_next(data.get("next")), status_code=303)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=v.https, path="/")
+    return resp
+
+
+@post("/logout", opt={"action": Action.ACCOUNT_SELF}, sync_to_thread=True)
+def logout(request: Request) -> Response:
+    v = visitor(request)
+    with request.app.state.db.write() as s:
+        accounts.sign_out(s, v.actor, v.session_token)
+    request.scope["state"]["session_set"] = True
+    resp = Redirect(path="/login", status_code=303)
+    resp.set_cookie(SESSION_COOKIE, "", max_age=0, httponly=True, samesite="lax", secure=v.https, path="/")
+    return resp
+
+
+@post("/preferences/language", opt={"public": True}, sync_to_thread=True)
+def set_language(request: Request, data: Form) -> Response:
+    """Switch language: stored on the account when signed in, else in a cookie."""
+    lang = data.get("lang", "")
+    if lang not in i18n.LOCALES:
+        lang = i18n.DEFAULT_LOCALE
+    v = visitor(request)
+    if v.user is not None:
+        with request.app.state.db.write() as s:
+            s.get(User, v.user.id).locale = lang
+    resp = Redirect(path=_safe_next(data.get("next")), status_code=303)
+    resp.set_cookie("portal_lang", lang, max_age=31536000, httponly=True, samesite="lax",
+                    secure=v.https, path="/")
+    return resp
+
+
+ROUTES = [healthz, home, welcome, login_form, login, logout, set_language]

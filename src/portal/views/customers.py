@@ -1,0 +1,178 @@
+"""Customer file pages and their HTMX fragments; each goes through the policy and the audit log."""
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from .. import i18n
+from ..customers import rules
+from ..customers import service as customers
+from ..customers.models import PERSONAL_FIELDS
+from ..policy import Action
+from .rendering import render
+from .security import current_actor
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+EDITABLE = ("name", "gender", "mobile", "id_number", "birthday", "address", "employer",
+            "position", "category", "notes")
+
+
+def _t(errors: dict[str, str]) -> dict[str, str]:
+    return {k: i18n.gettext(v) for k, v in errors.items()}
+
+
+def _list(request: Request, q: str, after: str | None) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    with st.db.write() as s:
+        page = customers.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size)
+    return render(request, "customers/list.html", fragment="customers/_results.html", page=page,
+                  q=q, categories=rules.CATEGORY_LABELS, after=after)
+
+
+@get("/customers", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True)
+def list_customers(request: Request, q: str = "", after: str | None = None) -> Response:
+    return _list(request, q, after)
+
+
+@post("/customers/search", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True, status_code=200)
+def search_customers(request: Request, data: Form) -> Response:
+    """Search by POST so a phone or ID number never sits in a URL, the browser history or a log."""
+    return _list(request, data.get("q", ""), data.get("after") or None)
+
+
+@get("/customers/new", opt={"action": Action.CUSTOMER_CREATE})
+async def new_customer_form(request: Request) -> Response:
+    return render(request, "customers/form.html", form={}, errors={}, file=None,
+                  categories=rules.CATEGORY_LABELS)
+
+
+@post("/customers/new", opt={"action": Action.CUSTOMER_CREATE}, sync_to_thread=True)
+def create_customer(request: Request, data: Form) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    try:
+        value = customers.validate_form(data)
+        with st.db.write() as s:
+            f = customers.create_file(s, st.vault, actor, value)
+    except customers.InvalidInput as exc:
+        form = {k: data.get(k, "") for k in EDITABLE}
+        return render(request, "customers/form.html", status=400, form=form, errors=_t(exc.errors),
+                      file=None, categories=rules.CATEGORY_LABELS)
+    return Redirect(path=f"/customers/{f.id}", status_code=303)
+
+
+@get("/customers/{file_id:uuid}", opt={"action": Action.CUSTOMER_VIEW}, sync_to_thread=True)
+def view_customer(request: Request, file_id: UUID) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    with st.db.write() as s:
+        card = customers.view_file(s, st.vault, actor, file_id)
+    return render(request, "customers/detail.html", fragment="customers/_card.html", card=card,
+                  categories=rules.CATEGORY_LABELS)
+
+
+@get("/customers/{file_id:uuid}/edit", opt={"action": Action.CUSTOMER_EDIT}, sync_to_thread=True)
+def edit_customer_form(request: Request, file_id: UUID) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    with st.db.write() as s:
+        card = customers.view_file(s, st.vault, actor, file_id, action=Action.CUSTOMER_EDIT,
+                                   purpose="edit form")
+    form = {**{k: v or "" for k, v in card.fields.items()}, "gender": card.gender,
+            "category": card.category}
+    return render(request, "customers/form.html", form=form, errors={}, file=card,
+                  categories=rules.CATEGORY_LABELS)
+
+
+@post("/customers/{file_id:uuid}/edit", opt={"action": Action.CUSTOMER_EDIT}, sync_to_thread=True)
+def update_customer(request: Request, file_id: UUID, data: Form) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    try:
+        value = customers.validate_form(data)
+        with st.db.write() as s:
+            customers.update_file(s, st.vault, actor, file_id, value)
+    except customers.InvalidInput as exc:
+        with st.db.read() as s:  # authorise before echoing anything back
+            f = customers.get_file_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+        form = {k: data.get(k, "") for k in EDITABLE}
+        return render(request, "customers/form.html", status=400, form=form, errors=_t(exc.errors),
+                      file=f, categories=rules.CATEGORY_LABELS)
+    return Redirect(path=f"/customers/{file_id}", status_code=303)
+
+
+@get("/customers/{file_id:uuid}/fields/{field:str}", opt={"action": Action.CUSTOMER_VIEW},
+     sync_to_thread=True)
+def field_fragment(request: Request, file_id: UUID, field: str, edit: bool = False) -> Response:
+    """One field, shown or as an inline editor (HTMX); audited like the page."""
+    if field not in PERSONAL_FIELDS:
+        raise customers.NotFound(field)
+    actor = current_actor(request)
+    st = request.app.state
+    action = Action.CUSTOMER_EDIT if edit else Action.CUSTOMER_VIEW
+    with st.db.write() as s:
+        card = customers.view_file(s, st.vault, actor, file_id, fields=(field,), action=action,
+                                   purpose="inline edit" if edit else "")
+    return render(request, "customers/_field.html", field=field, value=card.fields[field] or "",
+                  card=card, editing=edit, error="")
+
+
+@post("/customers/{file_id:uuid}/fields/{field:str}", opt={"action": Action.CUSTOMER_EDIT},
+      sync_to_thread=True)
+def update_field(request: Request, file_id: UUID, field: str, data: Form) -> Response:
+    if field not in PERSONAL_FIELDS:
+        raise customers.NotFound(field)
+    actor = current_actor(request)
+    st = request.app.state
+    new_value = data.get("value", "")
+    try:
+        with st.db.write() as s:
+            customers.update_field(s, st.vault, actor, file_id, field, new_value)
+            card = customers.view_file(s, st.vault, actor, file_id, fields=(field,))
+    except customers.InvalidInput as exc:
+        with st.db.read() as s:
+            f = customers.get_file_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+        return render(request, "customers/_field.html", status=400, field=field, value=new_value,
+                      card=f, editing=True, error=i18n.gettext(next(iter(exc.errors.values()))))
+    return render(request, "customers/_field.html", field=field, value=card.fields[field] or "",
+                  card=card, editing=False, error="")
+
+
+@post("/customers/{file_id:uuid}/reassign", opt={"action": Action.CUSTOMER_REASSIGN},
+      sync_to_thread=True)
+def reassign_customer(request: Request, file_id: UUID, data: Form) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    try:
+        with st.db.write() as s:
+            customers.reassign_file(s, actor, file_id, data.get("owner", ""), data.get("reason", ""))
+    except customers.InvalidInput as exc:
+        with st.db.write() as s:
+            card = customers.view_file(s, st.vault, actor, file_id)
+        return render(request, "customers/detail.html", status=400, card=card,
+                      reassign_errors=_t(exc.errors), reassign_form=data,
+                      categories=rules.CATEGORY_LABELS)
+    return Redirect(path=f"/customers/{file_id}", status_code=303)
+
+
+@get("/customers/export.csv", opt={"action": Action.CUSTOMER_EXPORT}, sync_to_thread=True)
+def export_customers(request: Request, purpose: str = "") -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    with st.db.write() as s:
+        out = customers.export_files(s, st.vault, actor, purpose=purpose[:200])
+    return Response(content=out.content, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="customers.csv"',
+        "X-Export-SHA256": out.sha256,
+    })
+
+
+ROUTES = [list_customers, search_customers, new_customer_form, create_customer, view_customer,
+          edit_customer_form, update_customer, field_fragment, update_field, reassign_customer,
+          export_customers]

@@ -1,0 +1,41 @@
+"""Rendering pages and HTMX fragments with the context every template needs."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from litestar import Request
+from litestar.response import Template
+
+from .security import csrf_token, visitor
+
+
+def base_context(request: Request) -> dict:
+    v = visitor(request)
+    return {
+        "me": v.user,
+        "actor": v.actor,
+        "csrf": csrf_token(v, request.app.state.vault),
+        "locale": v.locale,
+        "tz": v.timezone,
+        "path": request.url.path,
+    }
+
+
+def is_htmx(request: Request) -> bool:
+    # A boosted request wants the whole page; a targeted one wants the fragment.
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+def render(request: Request, template: str, *, fragment: str | None = None, status: int = 200,
+           **context) -> Template:
+    """The page for a normal request; only `fragment` (included by the page) for HTMX."""
+    name = fragment if (fragment and is_htmx(request)) else template
+    return Template(template_name=name, context={**base_context(request), **context},
+                    status_code=status)
+
+
+def format_datetime(value: datetime | None, tz: str = "Asia/Shanghai", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)

@@ -1,0 +1,220 @@
+"""Request plumbing every route goes through: security headers, the session, CSRF, the route guard.
+
+Deny by default: a route must declare `opt={"action": Action.X}` (checked against the policy)
+or `opt={"public": True}`; anything else is refused.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+
+import anyio
+from litestar.connection import ASGIConnection, Request
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import i18n
+from ..accounts import service as accounts
+from ..accounts.actor import Actor
+from ..policy import Action, PermissionDenied, may_perform
+
+SESSION_COOKIE = "portal_session"
+ANON_COOKIE = "portal_anon"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "_csrf"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; object-src 'none'")
+
+
+class SignInRequired(Exception):
+    """No live session: HTML requests go to /login, HTMX ones are told to redirect."""
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+@dataclass
+class Visitor:
+    """What the session middleware learned about this request."""
+
+    actor: Actor | None
+    user: object | None
+    session_token: str
+    anon_token: str
+    client_addr: str
+    https: bool
+    locale: str
+    timezone: str
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _cookies(headers: dict[str, str]) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+def client_address(scope: Scope, headers: dict[str, str], trust_proxy: bool) -> str:
+    if trust_proxy and headers.get("x-forwarded-for"):
+        # The right-most entry is the one our own proxy appended.
+        return headers["x-forwarded-for"].split(",")[-1].strip()[:64]
+    client = scope.get("client")
+    return (client[0] if client else "")[:64]
+
+
+def is_https(scope: Scope, headers: dict[str, str], trust_proxy: bool) -> bool:
+    if trust_proxy and headers.get("x-forwarded-proto"):
+        return headers["x-forwarded-proto"].split(",")[0].strip() == "https"
+    return scope.get("scheme") == "https"
+
+
+def visitor(connection: ASGIConnection) -> Visitor:
+    return connection.scope["state"]["visitor"]
+
+
+def current_actor(connection: ASGIConnection) -> Actor:
+    v = visitor(connection)
+    if v.actor is None:
+        raise SignInRequired()
+    return v.actor
+
+
+def csrf_token(v: Visitor, vault) -> str:
+    """Bound to the session (or, before sign-in, to the anonymous cookie): a stolen token from
+    another browser is worthless, and signing in changes it."""
+    if v.session_token:
+        return vault.sign("csrf", v.session_token)
+    return vault.sign("csrf-anon", v.anon_token)
+
+
+class SessionMiddleware:
+    """Resolves the session cookie to a user on every request (rows shared by all processes)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings, db = state.settings, state.db
+        headers = _headers(scope)
+        cookies = _cookies(headers)
+        token = cookies.get(SESSION_COOKIE, "")
+        addr = client_address(scope, headers, settings.trust_proxy)
+
+        def resolve():
+            if not token:
+                return None
+            with db.read() as s:
+                live = accounts.resolve_session(s, token, idle_minutes=settings.session_idle_minutes,
+                                                max_hours=settings.session_max_hours)
+            if live and live.touch:
+                with db.write() as s:
+                    accounts.touch_session(s, token)
+            return live
+
+        live = await anyio.to_thread.run_sync(resolve)
+        anon = cookies.get(ANON_COOKIE, "")
+        new_anon = ""
+        if not live and (not anon or len(anon) > 64):
+            anon = new_anon = secrets.token_urlsafe(24)
+        user = live.user if live else None
+        actor = accounts.actor_for(user, live.unit, addr) if live else None
+        locale = i18n.negotiate(user.locale if user else cookies.get("portal_lang"),
+                                headers.get("accept-language"), settings.default_locale)
+        v = Visitor(actor=actor, user=user, session_token=token if live else "", anon_token=anon,
+                    client_addr=addr, https=is_https(scope, headers, settings.trust_proxy),
+                    locale=locale, timezone=(user.timezone if user and user.timezone else settings.timezone))
+        scope.setdefault("state", {})["visitor"] = v
+        i18n.current_locale.set(locale)
+        stale_cookie = bool(token) and not live
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = []
+                if new_anon:
+                    extra.append(cookie_header(ANON_COOKIE, new_anon, v.https))
+                if stale_cookie and not scope["state"].get("session_set"):
+                    extra.append(cookie_header(SESSION_COOKIE, "", v.https, max_age=0))
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def cookie_header(name: str, value: str, secure: bool, max_age: int | None = None) -> tuple[bytes, bytes]:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if secure:
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return b"set-cookie", "; ".join(parts).encode("latin-1")
+
+
+class SecurityHeadersMiddleware:
+    """CSP without unsafe-inline/eval, no framing, nosniff, referrer policy; no-store on every
+    dynamic response (pages may show personal data)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"cache-control", b"server")]
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+                    (b"cache-control", b"public, max-age=3600" if static else b"no-store"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+async def authorise_route(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The global guard: CSRF on unsafe methods, then sign-in, then the policy's route gate."""
+    v = visitor(connection)
+    vault = connection.app.state.vault
+    if connection.scope.get("method") in UNSAFE:
+        sent = connection.headers.get(CSRF_HEADER, "")
+        if not sent:
+            form = await Request(connection.scope, connection.receive).form()
+            sent = form.get(CSRF_FIELD, "") or ""
+        if not hmac.compare_digest(str(sent), csrf_token(v, vault)):
+            raise CsrfFailed()
+    if handler.opt.get("public"):
+        return
+    action = handler.opt.get("action")
+    if v.actor is None:
+        raise SignInRequired()
+    if not isinstance(action, Action):
+        raise PermissionDenied(Action.ACCOUNT_SELF, message="route declares no action")
+    if not may_perform(v.actor, action):
+        raise PermissionDenied(action)

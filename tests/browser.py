@@ -1,0 +1,40 @@
+"""Drive the app like a browser: sign in through the form, carry the CSRF token like the pages do."""
+from __future__ import annotations
+
+import re
+
+from .factories import PASSWORD
+
+CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    m = CSRF_RE.search(html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+def sign_in(client, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": password,
+                                    "_csrf": csrf_of(page.text), "next": "/"},
+                    follow_redirects=False)
+    return r
+
+
+def signed_in(client, username: str):
+    r = sign_in(client, username)
+    assert r.status_code == 303, r.text[:500]
+    return client
+
+
+def token(client, path: str = "/") -> str:
+    """The CSRF token a page of the signed-in browser carries."""
+    r = client.get(path)
+    return csrf_of(r.text)
+
+
+def post(client, path: str, data: dict | None = None, *, from_page: str = "/customers", **kw):
+    data = dict(data or {})
+    data.setdefault("_csrf", token(client, from_page))
+    return client.post(path, data=data, follow_redirects=False, **kw)
