@@ -270,6 +270,25 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     return f
 
 
+def reassign_all(s: Session, actor: Actor, from_username: str, to_username: str, reason: str) -> int:
+    """When a salesperson leaves: move every file of theirs that the leader may reassign.
+
+    Each file is authorised and audited on its own, like a single reassignment.
+    """
+    if from_username.strip() == to_username.strip():
+        raise InvalidInput({"owner": "Choose a different new owner."})
+    old = s.scalar(select(User).where(User.username == from_username.strip()))
+    if old is None:
+        raise InvalidInput({"from": "No such user."})
+    ids = list(s.scalars(select(CustomerFile.id).where(
+        CustomerFile.owner_id == old.id, customer_scope(actor, Action.CUSTOMER_REASSIGN))))
+    if not ids:
+        raise InvalidInput({"from": "This user has no files you may reassign."})
+    for fid in ids:
+        reassign_file(s, actor, fid, to_username, reason)
+    return len(ids)
+
+
 # ---------------------------------------------------------------- lists and search
 
 def _cursor_encode(f: CustomerFile | FileSummary) -> str:

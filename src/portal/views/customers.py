@@ -176,3 +176,26 @@ def export_customers(request: Request, purpose: str = "") -> Response:
 ROUTES = [list_customers, search_customers, new_customer_form, create_customer, view_customer,
           edit_customer_form, update_customer, field_fragment, update_field, reassign_customer,
           export_customers]
+
+
+@get("/customers/reassign", opt={"action": Action.CUSTOMER_REASSIGN})
+async def reassign_all_form(request: Request) -> Response:
+    return render(request, "customers/reassign.html", form={}, errors={}, moved=None)
+
+
+@post("/customers/reassign", opt={"action": Action.CUSTOMER_REASSIGN}, sync_to_thread=True)
+def reassign_all(request: Request, data: Form) -> Response:
+    """A leader hands every file of a departing salesperson to another, with a reason."""
+    actor = current_actor(request)
+    form = {k: data.get(k, "") for k in ("from", "owner", "reason")}
+    try:
+        with request.app.state.db.write() as s:
+            moved = customers.reassign_all(s, actor, form["from"], form["owner"], form["reason"])
+    except customers.InvalidInput as exc:
+        return render(request, "customers/reassign.html", status=400, form=form,
+                      errors=_t(exc.errors), moved=None)
+    return render(request, "customers/reassign.html", form={}, errors={}, moved=moved,
+                  moved_from=form["from"], moved_to=form["owner"])
+
+
+ROUTES += [reassign_all_form, reassign_all]

@@ -1,0 +1,606 @@
+"""The `portal` command: migrate, serve, load the demo, manage units and users, import, audit, keys.
+
+Every command works on the database and key file named by the PORTAL_* settings. Errors are
+one line on stderr and a non-zero exit (2 for bad input), never a traceback; set
+PORTAL_DEBUG=1 to see the traceback of an unexpected error.
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+import portal
+
+from .accounts import service as accounts
+from .accounts.actor import Actor
+from .accounts.models import Role, User
+from .audit import service as audit
+from .config import Settings
+from .customers import service as customers
+from .customers.csv_format import parse_customers_csv
+from .customers.models import CustomerFile
+from .customers.rules import InvalidField
+from .db import Database, is_sqlite
+from .org import service as org
+from .org.models import OrgUnit
+from .vault import KeyRing, Vault, VaultError
+
+ROOT = Path(portal.__file__).resolve().parents[2]
+CLI = Actor.system("cli")
+
+
+class BadInput(click.ClickException):
+    """Input the command refuses (exit 2, like a usage error, but without the usage text)."""
+
+    exit_code = 2
+
+
+class Failed(click.ClickException):
+    exit_code = 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class PortalGroup(click.Group):
+    """Turns domain errors raised anywhere below into one-line messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (org.OrgError, accounts.AccountError) as exc:
+            raise BadInput(f"{exc.field}: {exc}") from None
+        except customers.InvalidInput as exc:
+            raise BadInput(str(exc)) from None
+        except InvalidField as exc:
+            raise BadInput(f"{exc.field}: {exc.message}") from None
+        except VaultError as exc:
+            raise Failed(f"key problem: {exc}") from None
+        except sa_exc.OperationalError as exc:
+            # Only the driver's message: the statement and its parameters may hold personal data.
+            msg = _first_line(exc.orig) if exc.orig is not None else "database error"
+            if "no such table" in msg or "does not exist" in msg:
+                raise Failed("the database is not set up; run `portal db upgrade` first") from None
+            raise Failed(f"database error: {msg}") from None
+        except sa_exc.SQLAlchemyError as exc:
+            msg = _first_line(exc.orig) if getattr(exc, "orig", None) is not None else type(exc).__name__
+            raise Failed(f"database error: {msg}") from None
+        except OSError as exc:
+            raise Failed(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}") from None
+        except Exception as exc:
+            if Settings.from_env().debug:
+                raise
+            raise Failed(f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+                         "(set PORTAL_DEBUG=1 for the traceback)") from None
+
+
+class Env:
+    """Settings, and the database and vault opened on first use (closed at exit)."""
+
+    def __init__(self) -> None:
+        self.settings = Settings.from_env()
+        self._db: Database | None = None
+        self._vault: Vault | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        return self._db
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            path = self.settings.key_file
+            if not path.exists():
+                raise Failed(f"no key file at {path}; run `portal db upgrade` first")
+            self._vault = Vault(KeyRing.load(path))
+        return self._vault
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _read_secret_stdin() -> str:
+    line = sys.stdin.readline()
+    value = line.rstrip("\r\n")
+    if not value:
+        raise BadInput("no password on standard input")
+    return value
+
+
+def _prompt_password() -> str:
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@click.group(cls=PortalGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """VIP Portal administration.
+
+    Settings come from PORTAL_* environment variables, chiefly PORTAL_DATABASE_URL
+    (default sqlite:///./var/portal.db) and PORTAL_KEY_FILE (default ./var/keys.json).
+    Start with `portal db upgrade`, then `portal demo` or `portal org add` / `portal user add`,
+    then `portal serve`.
+    """
+    env = Env()
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+# ---------------------------------------------------------------- db
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    ini = ROOT / "alembic.ini"
+    if not ini.exists():
+        raise Failed(f"alembic.ini not found at {ini} (is the package installed from its source tree?)")
+    cfg = Config(str(ini))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def _current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+@db.command("upgrade")
+@pass_env
+def db_upgrade(env: Env) -> None:
+    """Migrate the database to the newest schema and make sure the key file exists."""
+    from alembic import command
+
+    url = env.settings.database_url
+    if is_sqlite(url):
+        u = make_url(url)
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    before = _current_revision(url)
+    command.upgrade(_alembic_config(url), "head")
+    after = _current_revision(url)
+    if before == after:
+        click.echo(f"database {_safe_url(url)} already at revision {after} (head)")
+    else:
+        click.echo(f"database {_safe_url(url)} upgraded from {before or 'empty'} to revision {after} (head)")
+    key_file = env.settings.key_file
+    existed = key_file.exists()
+    KeyRing.load_or_create(key_file)
+    click.echo(f"key file {key_file} {'present' if existed else 'created (mode 0600)'}")
+
+
+# ---------------------------------------------------------------- serve
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (they share sessions and the audit chain through the database).")
+@pass_env
+def serve(env: Env, host: str, port: int, workers: int) -> None:
+    """Run the web application with uvicorn."""
+    import uvicorn
+
+    # Every worker loads the key file; create it once here so workers cannot race to make
+    # different ones.
+    KeyRing.load_or_create(env.settings.key_file)
+    click.echo(f"serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
+    uvicorn.run(
+        "portal.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+        # No access log on purpose: URLs can carry personal data (search terms, file ids).
+        access_log=False,
+        # Forwarded headers are handled by the app itself (PORTAL_TRUST_PROXY), not uvicorn.
+        proxy_headers=False,
+    )
+
+
+# ---------------------------------------------------------------- demo
+
+@main.command()
+@click.option("--password-stdin", is_flag=True,
+              help="Read the demo accounts' password from the first line of standard input "
+                   "(otherwise $PORTAL_DEMO_PASSWORD, else the built-in demo password).")
+@pass_env
+def demo(env: Env, password_stdin: bool) -> None:
+    """Load the demo company: units, 13 staff accounts and 300 customer files.
+
+    Idempotent: what exists is left alone (passwords included), so a second run changes
+    nothing and prints the accounts again.
+    """
+    from . import demo as demo_data
+
+    password = demo_data.demo_password(_read_secret_stdin() if password_stdin else None)
+    try:
+        summary = demo_data.load_demo(env.db, env.vault, password)
+    except demo_data.DemoError as exc:
+        raise Failed(str(exc)) from None
+    for w in summary.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if summary.changed:
+        click.echo(f"demo loaded: {summary.units_created} units, {len(summary.users_created)} users, "
+                   f"{summary.files_created} customer files")
+    else:
+        click.echo("demo already loaded; nothing changed")
+    rows = [(u.username, u.display_name, str(u.role), u.unit, password) for u in summary.users]
+    _table(("username", "name", "role", "unit", "password"), rows)
+    if len(summary.users_created) < len(summary.users):
+        click.echo("(accounts that already existed keep the password they were created with)")
+    click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
+
+
+# ---------------------------------------------------------------- org
+
+@main.group("org")
+def org_group() -> None:
+    """Organisation units (company, regions, teams)."""
+
+
+def _add_unit(s, code: str, name: str, parent: str | None):
+    # The web layer passes by=<actor> so the unit service can audit; support both signatures
+    # until that lands, and audit here only if the service does not.
+    if "by" in inspect.signature(org.add_unit).parameters:
+        return org.add_unit(s, code, name, parent, by=CLI)
+    unit = org.add_unit(s, code, name, parent)
+    audit.record(s, CLI, "unit.create", object_type="unit", object_id=unit.code,
+                 detail=f"parent={parent or '-'}")
+    return unit
+
+
+@org_group.command("add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--parent", metavar="CODE", help="Code of the parent unit (omit only for the company itself).")
+@pass_env
+def org_add(env: Env, code: str, name: str, parent: str | None) -> None:
+    """Add a unit CODE (1-6 letters or digits) named NAME."""
+    with env.db.write() as s:
+        unit = _add_unit(s, code, name, parent)
+        click.echo(f"added unit {unit.code} {unit.name}" + (f" under {parent}" if parent else " (company)"))
+
+
+@org_group.command("list")
+@pass_env
+def org_list(env: Env) -> None:
+    """List units as a tree, with how many users and customer files each holds."""
+    with env.db.read() as s:
+        units = org.all_units(s)
+        users = dict(s.execute(select(User.unit_id, func.count()).group_by(User.unit_id)).all())
+        files = dict(s.execute(select(CustomerFile.unit_id, func.count())
+                               .group_by(CustomerFile.unit_id)).all())
+    if not units:
+        click.echo("no units yet; add the company with `portal org add CODE NAME`")
+        return
+    rows = [("  " * u.depth + u.code, u.name, str(users.get(u.id, 0)), str(files.get(u.id, 0)))
+            for u in units]
+    _table(("code", "name", "users", "files"), rows)
+
+
+# ---------------------------------------------------------------- users
+
+@main.group("user")
+def user_group() -> None:
+    """Staff accounts."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The user's role.")
+@click.option("--unit", "unit_code", required=True, metavar="CODE", help="Code of the user's unit.")
+@click.option("--display-name", default="", help="Name shown in the portal, e.g. 王小明.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input instead of prompting.")
+@pass_env
+def user_add(env: Env, username: str, role: str, unit_code: str, display_name: str,
+             password_stdin: bool) -> None:
+    """Create the account USERNAME (the password is asked twice, hidden)."""
+    password = _read_secret_stdin() if password_stdin else _prompt_password()
+    with env.db.write() as s:
+        user = accounts.add_user(s, username, role, unit_code, password,
+                                 display_name=display_name, by=CLI)
+        click.echo(f"added user {user.username} ({role}, {unit_code})")
+
+
+def _set_active(env: Env, username: str, active: bool) -> None:
+    with env.db.write() as s:
+        user = accounts.set_active(s, username, active, by=CLI)
+        click.echo(f"{'enabled' if active else 'disabled'} user {user.username}"
+                   + ("" if active else "; their sessions have ended"))
+
+
+@user_group.command("disable")
+@click.argument("username")
+@pass_env
+def user_disable(env: Env, username: str) -> None:
+    """Disable USERNAME: no sign-in, and signed-in browsers are signed out at once."""
+    _set_active(env, username, False)
+
+
+@user_group.command("enable")
+@click.argument("username")
+@pass_env
+def user_enable(env: Env, username: str) -> None:
+    """Enable USERNAME again."""
+    _set_active(env, username, True)
+
+
+@user_group.command("list")
+@pass_env
+def user_list(env: Env) -> None:
+    """List all accounts."""
+    with env.db.read() as s:
+        rows = [(u.username, u.display_name, u.role, unit.code, "yes" if u.is_active else "no")
+                for u, unit in accounts.list_users(s)]
+    if not rows:
+        click.echo("no users yet")
+        return
+    _table(("username", "name", "role", "unit", "active"), rows)
+
+
+# ---------------------------------------------------------------- customers
+
+@main.group("customers")
+def customers_group() -> None:
+    """Customer files."""
+
+
+def _existing_duplicates(s, vault: Vault, rows) -> list[tuple[int, str, str]]:
+    """(line, field, file_no) for rows whose mobile or ID number is already on file."""
+    by_bidx: dict[tuple[str, str], int] = {}
+    for r in rows:
+        by_bidx[("mobile", vault.blind_index("mobile", r.mobile))] = r.line
+        if r.id_number:
+            by_bidx[("id_number", vault.blind_index("id_number", r.id_number))] = r.line
+    found: list[tuple[int, str, str]] = []
+    keys = list(by_bidx)
+    for i in range(0, len(keys), 400):
+        chunk = keys[i:i + 400]
+        mob = [b for k, b in chunk if k == "mobile"]
+        idn = [b for k, b in chunk if k == "id_number"]
+        stmt = select(CustomerFile.file_no, CustomerFile.mobile_bidx, CustomerFile.id_number_bidx).where(
+            CustomerFile.mobile_bidx.in_(mob) | CustomerFile.id_number_bidx.in_(idn))
+        for file_no, mb, ib in s.execute(stmt):
+            if ("mobile", mb) in by_bidx:
+                found.append((by_bidx[("mobile", mb)], "mobile", file_no))
+            if ib and ("id_number", ib) in by_bidx:
+                found.append((by_bidx[("id_number", ib)], "id_number", file_no))
+    return sorted(set(found))
+
+
+@customers_group.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", required=True, metavar="USERNAME",
+              help="The active salesperson or leader who will own every imported file.")
+@pass_env
+def customers_import(env: Env, csv_file: Path, owner: str) -> None:
+    """Import customer files from a UTF-8 CSV (as Excel saves "CSV UTF-8").
+
+    Columns: name,gender,mobile,id_number,birthday,address,employer,position,category,notes.
+    All or nothing: if any row is wrong, every problem is listed and nothing is imported;
+    a mobile or ID number already on file counts as a problem.
+    """
+    result = parse_customers_csv(csv_file.read_bytes())
+    if not result.ok:
+        for e in result.errors:
+            click.echo(f"line {e.line}: {e.field}: {e.message}", err=True)
+        raise Failed(f"nothing imported: {len(result.errors)} problem(s) in {csv_file.name}")
+    vault = env.vault
+    with env.db.write() as s:
+        user = s.scalar(select(User).where(User.username == owner.strip().lower()))
+        if user is None or not user.is_active or user.role not in (Role.SALESPERSON, Role.LEADER):
+            raise BadInput(f"owner: {owner} is not an active salesperson or leader")
+        dups = _existing_duplicates(s, vault, result.rows)
+        if dups:
+            for line, fld, file_no in dups:
+                click.echo(f"line {line}: {fld}: already on file {file_no}", err=True)
+            raise Failed(f"nothing imported: {len(dups)} row(s) duplicate existing files")
+        actor = accounts.actor_for(user, s.get(OrgUnit, user.unit_id))
+
+        def create(row) -> None:
+            data = customers.CustomerInput(
+                name=row.name, gender=str(row.gender), mobile=row.mobile, category=str(row.category),
+                id_number=row.id_number, birthday=row.birthday, address=row.address,
+                employer=row.employer, position=row.position, notes=row.notes)
+            customers.create_file(s, vault, actor, data, owner=user, audit_it=True)
+
+        rows = result.rows
+        if sys.stdout.isatty() and len(rows) > 200:
+            with click.progressbar(rows, label="importing") as bar:
+                for row in bar:
+                    create(row)
+        else:
+            for row in rows:
+                create(row)
+        audit.record(s, actor, "customer.import", object_type="customer",
+                     detail=f"{len(rows)} file(s) from {csv_file.name}")
+    click.echo(f"imported {len(rows)} files for {user.username}")
+
+
+# ---------------------------------------------------------------- audit
+
+@main.group("audit")
+def audit_group() -> None:
+    """The append-only audit log."""
+
+
+@audit_group.command("verify")
+@pass_env
+def audit_verify(env: Env) -> None:
+    """Recompute the hash chain over every entry; exit 1 if any entry was changed or removed."""
+    with env.db.read() as s:
+        report = audit.verify_chain(s)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}")
+        return
+    raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
+
+
+# ---------------------------------------------------------------- keys
+
+@main.group("keys")
+def keys_group() -> None:
+    """Field-encryption keys."""
+
+
+def _load_ring(env: Env) -> KeyRing:
+    path = env.settings.key_file
+    if not path.exists():
+        raise Failed(f"no key file at {path}; run `portal db upgrade` first")
+    return KeyRing.load(path)
+
+
+def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
+    with env.db.read() as s:
+        in_use = customers.key_ids_in_use(s)
+    retired = []
+    for kid in sorted(ring.data_keys):
+        if kid != ring.active and kid not in in_use:
+            ring.retire(kid)
+            retired.append(kid)
+    return retired
+
+
+@keys_group.command("status")
+@pass_env
+def keys_status(env: Env) -> None:
+    """Show the active key, the keys held and retired, and how many files each key encrypts."""
+    ring = _load_ring(env)
+    with env.db.read() as s:
+        counts = dict(s.execute(select(CustomerFile.key_id, func.count()).group_by(CustomerFile.key_id)).all())
+    click.echo(f"active key: {ring.active}")
+    rows = [(str(k), "active" if k == ring.active else "held", str(counts.get(k, 0))) for k in sorted(ring.data_keys)]
+    rows += [(str(k), f"retired {at}", str(counts.get(k, 0))) for k, at in sorted(ring.retired.items())]
+    _table(("key", "state", "files"), rows)
+
+
+@keys_group.command("rotate")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100000),
+              help="Files re-encrypted per transaction.")
+@click.option("--retire/--no-retire", default=True, show_default=True,
+              help="Forget old keys once no file uses them. Use --no-retire while servers started "
+                   "before the rotation still run, restart them, then `portal keys retire`.")
+@pass_env
+def keys_rotate(env: Env, batch: int, retire: bool) -> None:
+    """Make a new data key active, re-encrypt every file under it, retire the old keys."""
+    ring = _load_ring(env)
+    old = ring.active
+    new = ring.add_key()
+    vault = Vault(ring)
+    click.echo(f"new data key {new} is active (was {old})")
+    with env.db.read() as s:
+        todo = s.scalar(select(func.count()).select_from(CustomerFile).where(CustomerFile.key_id != new)) or 0
+    done = 0
+
+    def step() -> int:
+        with env.db.write() as s:
+            return customers.reencrypt_batch(s, vault, batch)
+
+    if sys.stdout.isatty() and todo > batch:
+        with click.progressbar(length=todo, label="re-encrypting") as bar:
+            while n := step():
+                done += n
+                bar.update(n)
+    else:
+        while n := step():
+            done += n
+            if todo > batch:
+                click.echo(f"re-encrypted {done}/{todo}")
+    click.echo(f"re-encrypted {done} customer file(s) under key {new}")
+    retired = _retire_unused(env, ring) if retire else []
+    if retired:
+        click.echo(f"retired key(s) {', '.join(map(str, retired))}")
+    held = [k for k in sorted(ring.data_keys) if k != new]
+    if held:
+        click.echo(f"still held: key(s) {', '.join(map(str, held))}")
+    with env.db.write() as s:
+        audit.record(s, CLI, "keys.rotate", object_type="key", object_id=str(new),
+                     detail=f"new_key={new} previous={old} reencrypted={done} "
+                            f"retired={','.join(map(str, retired)) or '-'}")
+    click.echo("restart running servers so new writes use the new key")
+
+
+@keys_group.command("retire")
+@pass_env
+def keys_retire(env: Env) -> None:
+    """Forget every data key (except the active one) that no customer file uses."""
+    ring = _load_ring(env)
+    retired = _retire_unused(env, ring)
+    if not retired:
+        click.echo("no unused keys to retire")
+        return
+    with env.db.write() as s:
+        audit.record(s, CLI, "keys.retire", object_type="key", object_id=",".join(map(str, retired)),
+                     detail=f"retired={','.join(map(str, retired))} active={ring.active}")
+    click.echo(f"retired key(s) {', '.join(map(str, retired))}")
+
+
+# ---------------------------------------------------------------- jobs
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """Housekeeping jobs (run them from cron or a systemd timer)."""
+
+
+@jobs_group.command("purge-sessions")
+@pass_env
+def jobs_purge_sessions(env: Env) -> None:
+    """Delete sign-in sessions that are idle-expired or past their maximum age."""
+    st = env.settings
+    with env.db.write() as s:
+        n = accounts.purge_sessions(s, idle_minutes=st.session_idle_minutes, max_hours=st.session_max_hours)
+    click.echo(f"purged {n} expired session(s)")
+
+
+# ---------------------------------------------------------------- output
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain text table; widths count East Asian wide characters as two columns."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    cols = list(zip(header, *rows))
+    widths = [max(width(str(c)) for c in col) for col in cols]
+
+    def line(cells) -> str:
+        return "  ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(cells, widths)).rstrip()
+
+    click.echo(line(header))
+    click.echo("  ".join("-" * w for w in widths))
+    for r in rows:
+        click.echo(line(r))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

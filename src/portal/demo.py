@@ -1,0 +1,356 @@
+"""The demo company: units, staff accounts and ~300 customer files, the same on every run.
+
+Used by `portal demo`, by the tests and by the browser tests, so the data is deterministic
+(seeded random.Random) and loading is idempotent: what already exists is left alone.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .accounts import service as accounts
+from .accounts.actor import Actor
+from .accounts.models import Role, User
+from .accounts.passwords import check_password_rule
+from .audit import service as audit
+from .customers import rules
+from .customers.models import CustomerFile
+from .customers.rules import Category
+from .customers.service import CustomerInput, create_file
+from .db import Database
+from .org import service as org
+from .org.models import OrgUnit
+from .vault import Vault
+
+DEFAULT_PASSWORD = "vip-demo-2026!"
+PASSWORD_ENV = "PORTAL_DEMO_PASSWORD"
+SEED = 20260101
+FILES_PER_SALESPERSON = 50
+URL_HINT = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class DemoUnit:
+    code: str
+    name: str
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: str
+    unit: str
+
+
+# Parents before children.
+DEMO_UNITS: tuple[DemoUnit, ...] = (
+    DemoUnit("HQ", "VIP 酒业集团", None),
+    DemoUnit("755", "深圳大区", "HQ"),
+    DemoUnit("010", "北京大区", "HQ"),
+    DemoUnit("755A", "深圳一组", "755"),
+    DemoUnit("755B", "深圳二组", "755"),
+    DemoUnit("010A", "北京一组", "010"),
+)
+
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("alice", "艾丽丝", Role.SALESPERSON, "755A"),
+    DemoUser("amy", "艾米", Role.SALESPERSON, "755A"),
+    DemoUser("charlie", "查理", Role.SALESPERSON, "755B"),
+    DemoUser("chris", "克里斯", Role.SALESPERSON, "755B"),
+    DemoUser("frank", "弗兰克", Role.SALESPERSON, "010A"),
+    DemoUser("fiona", "菲奥娜", Role.SALESPERSON, "010A"),
+    DemoUser("bob", "鲍勃", Role.LEADER, "755A"),
+    DemoUser("ivan", "伊万", Role.LEADER, "755B"),
+    DemoUser("henry", "亨利", Role.LEADER, "010A"),
+    DemoUser("grace", "格蕾丝", Role.LEADER, "755"),
+    DemoUser("cathy", "凯茜", Role.CUSTOMER_SERVICE, "HQ"),
+    DemoUser("dave", "戴夫", Role.AUDITOR, "HQ"),
+    DemoUser("erin", "艾琳", Role.ADMIN, "HQ"),
+)
+
+SALESPEOPLE: tuple[str, ...] = tuple(u.username for u in DEMO_USERS if u.role == Role.SALESPERSON)
+
+
+class DemoError(RuntimeError):
+    """The database holds something that conflicts with the demo company."""
+
+
+@dataclass
+class DemoSummary:
+    password: str
+    units_created: int = 0
+    users_created: list[str] = field(default_factory=list)
+    files_created: int = 0
+    users: list[DemoUser] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.units_created or self.users_created or self.files_created)
+
+
+def demo_password(stdin_value: str | None = None) -> str:
+    """The password for demo accounts: given on stdin, else $PORTAL_DEMO_PASSWORD, else the default."""
+    if stdin_value is not None:
+        return stdin_value
+    return os.environ.get(PASSWORD_ENV) or DEFAULT_PASSWORD
+
+
+# ---------------------------------------------------------------- fake but plausible people
+
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+            "于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛")
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛")
+MALE_CHARS = "伟强磊军勇杰涛明超刚平辉鹏华飞斌波宇浩俊峰建国志海东林文博晨阳毅成龙亮新凯振"
+FEMALE_CHARS = "芳娜敏静丽艳娟霞燕玲婷雪慧颖琳晶倩佳欣悦萍红梅琴蓉雅璐瑶怡婉秀兰洁薇"
+
+MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151",
+                   "152", "153", "155", "156", "157", "158", "159", "166", "173", "176", "177",
+                   "180", "181", "182", "183", "185", "186", "187", "188", "189", "191", "198", "199")
+
+# Resident ID area codes: where customers were born (many VIPs moved to the city).
+AREA_CODES = ("440305", "440304", "440303", "440306", "440106", "110105", "110108", "110101",
+              "110102", "310115", "330106", "430104", "510107", "420106", "370202", "350203")
+
+CITIES = {
+    "755": ("深圳市", {
+        "南山区": ("科技园南路", "后海大道", "沙河西路", "深南大道", "白石路"),
+        "福田区": ("福华路", "益田路", "香蜜湖路", "金田路", "彩田路"),
+        "罗湖区": ("人民南路", "东门中路", "宝安南路", "笋岗路"),
+        "宝安区": ("新安六路", "宝安大道", "创业一路"),
+        "龙岗区": ("龙翔大道", "布吉路", "坂田五和大道"),
+    }, ("华润城", "深圳湾花园", "香蜜湖一号", "中海华庭", "星河丹堤", "招商海月", "万科城", "蔚蓝海岸")),
+    "010": ("北京市", {
+        "朝阳区": ("建国路", "东三环北路", "亮马桥路", "望京街", "朝阳公园路"),
+        "海淀区": ("中关村大街", "学院路", "苏州街", "万泉河路"),
+        "东城区": ("东直门内大街", "朝阳门北大街", "王府井大街"),
+        "西城区": ("金融大街", "西直门外大街", "月坛北街"),
+        "丰台区": ("丽泽路", "南三环西路"),
+    }, ("万科星园", "远洋山水", "首开国风", "华贸中心公寓", "当代万国城", "金融街融汇", "观唐")),
+}
+
+# Employers are invented; positions fit the category.
+EMPLOYERS = {
+    Category.GOVERNMENT: {
+        "755": ("深圳市南山区人民政府", "深圳市发展和改革委员会", "深圳市福田区住房和建设局",
+                "深圳市商务局", "深圳市前海管理局"),
+        "010": ("北京市朝阳区人民政府", "北京市海淀区教育委员会", "北京市东城区财政局",
+                "北京市商务局", "北京市西城区税务局"),
+        "_positions": ("处长", "副处长", "科长", "副局长", "主任科员", "办公室主任", "调研员"),
+    },
+    Category.SOE: {
+        "755": ("华南能源集团有限公司", "鹏城港口集团", "深南投资控股有限公司", "南方电网某供电局",
+                "粤海建设工程有限公司"),
+        "010": ("京能建设集团", "中华航运集团北京公司", "北方重工集团", "国信通信集团北京分公司",
+                "京华城建投资有限公司"),
+        "_positions": ("总经理", "副总经理", "党委书记", "部门经理", "财务总监", "工会主席"),
+    },
+    Category.FINANCE: {
+        "755": ("南粤商业银行深圳分行", "前海华信证券", "安泰人寿深圳分公司", "鹏华资本管理有限公司",
+                "深港联合基金"),
+        "010": ("京华银行金融街支行", "华信证券北京营业部", "北方信托有限公司", "中融保险北京分公司",
+                "金桥资产管理公司"),
+        "_positions": ("行长", "副行长", "投资总监", "客户经理", "合伙人", "营业部总经理"),
+    },
+    Category.MILITARY_POLICE: {
+        "755": ("深圳市公安局南山分局", "深圳市公安局福田分局", "武警深圳支队", "深圳边检总站"),
+        "010": ("北京市公安局朝阳分局", "北京市公安局海淀分局", "武警北京总队某部", "北京卫戍区某部"),
+        "_positions": ("大队长", "政委", "所长", "副支队长", "参谋长", "处长"),
+    },
+    Category.ENTERPRISE: {
+        "755": ("鹏城智能科技有限公司", "深圳市宏达贸易有限公司", "前海云帆网络科技有限公司",
+                "深圳市金穗实业集团", "南山湾地产有限公司", "深圳市海岸线物流有限公司"),
+        "010": ("北京中关村智联科技有限公司", "北京京华地产集团", "北京泰和餐饮管理有限公司",
+                "北京博远文化传媒有限公司", "北京东方瑞丰贸易有限公司"),
+        "_positions": ("董事长", "总经理", "创始人", "副总裁", "采购总监", "行政总监"),
+    },
+    Category.INDIVIDUAL: {
+        "755": ("", "个体经营", "自由职业", "深圳市某茶行（自营）"),
+        "010": ("", "个体经营", "自由职业", "潘家园古玩店（自营）"),
+        "_positions": ("", "店主", "收藏爱好者", "投资人"),
+    },
+}
+
+# Category weights: enterprise and government clients dominate a liquor VIP book.
+CATEGORY_WEIGHTS = {Category.ENTERPRISE: 30, Category.GOVERNMENT: 18, Category.SOE: 18,
+                    Category.FINANCE: 16, Category.INDIVIDUAL: 12, Category.MILITARY_POLICE: 6}
+
+NOTES = (
+    "偏好茅台，每年春节团购",
+    "中秋节前采购五粮液礼盒，约 20 箱",
+    "喜欢收藏年份酒，关注生肖纪念酒",
+    "公司年会用酒，年采购额约 30 万元",
+    "偏好酱香型，不喝浓香型",
+    "逢年过节送礼需求大，需提前两周备货",
+    "对价格敏感，关注会员促销活动",
+    "只喝红酒，偏好波尔多列级庄",
+    "需开具增值税专用发票",
+    "参加过两次品鉴会，反馈很好",
+    "由老客户介绍，潜力较大",
+    "每季度固定采购一次，送货到公司",
+    "喜欢定制酒，曾定制婚宴用酒",
+    "偏好威士忌单一麦芽，可推荐新品",
+    "端午、中秋、春节三节采购",
+    "商务宴请频繁，常订汾酒青花系列",
+)
+
+
+def _name(rnd: random.Random, gender: str) -> str:
+    surname = rnd.choice(COMPOUND_SURNAMES) if rnd.random() < 0.02 else rnd.choice(SURNAMES)
+    chars = MALE_CHARS if gender == "M" else FEMALE_CHARS
+    given = rnd.choice(chars) if rnd.random() < 0.35 else rnd.choice(chars) + rnd.choice(chars)
+    return surname + given
+
+
+def _id_number(rnd: random.Random, born: date, gender: str) -> str:
+    seq = rnd.randrange(0, 100) * 10 + rnd.choice((1, 3, 5, 7, 9) if gender == "M" else (0, 2, 4, 6, 8))
+    first17 = f"{rnd.choice(AREA_CODES)}{born:%Y%m%d}{seq:03d}"
+    return first17 + rules.id_check_char(first17)
+
+
+def _address(rnd: random.Random, region: str) -> str:
+    city, districts, estates = CITIES[region]
+    district = rnd.choice(sorted(districts))
+    if rnd.random() < 0.6:
+        return (f"{city}{district}{rnd.choice(estates)}{rnd.randint(1, 12)}栋"
+                f"{rnd.randint(2, 32)}{rnd.randint(1, 4):02d}室")
+    return f"{city}{district}{rnd.choice(districts[district])}{rnd.randint(1, 399)}号"
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    owner: str
+    age_minutes: int  # how long ago the file was created, for a realistic history
+    data: CustomerInput
+
+
+def demo_customers(seed: int = SEED, per_salesperson: int = FILES_PER_SALESPERSON) -> list[DemoCustomer]:
+    """The demo's customers, oldest first; the same list on every call."""
+    rnd = random.Random(seed)
+    regions = {u.username: u.unit[:3] for u in DEMO_USERS}
+    mobiles: set[str] = set()
+    ids: set[str] = set()
+    out: list[DemoCustomer] = []
+    cats, weights = zip(*CATEGORY_WEIGHTS.items())
+    for username in SALESPEOPLE:
+        region = regions[username]
+        # Every category appears in every salesperson's book.
+        categories = list(cats) + rnd.choices(cats, weights, k=per_salesperson - len(cats))
+        rnd.shuffle(categories)
+        for category in categories[:per_salesperson]:
+            gender = "M" if rnd.random() < 0.68 else "F"
+            mobile = ""
+            while not mobile or mobile in mobiles:
+                mobile = rnd.choice(MOBILE_PREFIXES) + f"{rnd.randrange(10 ** 8):08d}"
+            mobiles.add(mobile)
+            born = date(1955, 1, 1) + timedelta(days=rnd.randrange((date(2000, 12, 31) - date(1955, 1, 1)).days))
+            id_number = None
+            if rnd.random() < 0.9:
+                id_number = ""
+                while not id_number or id_number in ids:
+                    id_number = _id_number(rnd, born, gender)
+                ids.add(id_number)
+            birthday = born if id_number or rnd.random() < 0.5 else None
+            emp = EMPLOYERS[category]
+            employer = rnd.choice(emp[region])
+            position = rnd.choice(emp["_positions"]) if employer or category == Category.INDIVIDUAL else ""
+            notes = rnd.choice(NOTES) if rnd.random() < 0.7 else ""
+            if notes and rnd.random() < 0.25:
+                notes += f"；生日在 {born.month} 月，可安排生日礼"
+            data = CustomerInput(
+                name=_name(rnd, gender), gender=gender, mobile=mobile, category=str(category),
+                id_number=id_number, birthday=birthday, address=_address(rnd, region),
+                employer=employer, position=position, notes=notes)
+            out.append(DemoCustomer(owner=username, age_minutes=rnd.randrange(24 * 60, 730 * 24 * 60), data=data))
+    out.sort(key=lambda c: -c.age_minutes)  # oldest first: file numbers grow with time
+    return out
+
+
+# ---------------------------------------------------------------- loading
+
+def _ensure_units(s: Session, summary: DemoSummary) -> None:
+    for u in DEMO_UNITS:
+        unit = org.unit_by_code(s, u.code)
+        if unit is None:
+            if u.parent is None:
+                root = s.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)).limit(1))
+                if root is not None:
+                    raise DemoError(f"The database already has a company ({root.code} {root.name}); "
+                                    "load the demo into an empty database.")
+            org.add_unit(s, u.code, u.name, u.parent)
+            summary.units_created += 1
+        elif unit.name != u.name:
+            summary.warnings.append(f"unit {u.code} exists with another name ({unit.name}); left as is")
+
+
+def _ensure_users(s: Session, password: str, by: Actor, summary: DemoSummary) -> None:
+    units = {u.id: u.code for u in org.all_units(s)}
+    for du in DEMO_USERS:
+        user = s.scalar(select(User).where(User.username == du.username))
+        if user is None:
+            accounts.add_user(s, du.username, str(du.role), du.unit, password,
+                              display_name=du.display_name, by=by)
+            summary.users_created.append(du.username)
+        elif user.role != du.role or units.get(user.unit_id) != du.unit:
+            summary.warnings.append(f"user {du.username} exists as {user.role} in "
+                                    f"{units.get(user.unit_id, '?')}; left as is")
+        summary.users.append(du)
+
+
+def _ensure_customers(s: Session, vault: Vault, summary: DemoSummary) -> None:
+    owners: dict[str, tuple[User, Actor]] = {}
+    for username in SALESPEOPLE:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active or user.role != Role.SALESPERSON:
+            summary.warnings.append(f"no customers for {username}: not an active salesperson")
+            continue
+        has = s.scalar(select(func.count()).select_from(CustomerFile)
+                       .where(CustomerFile.owner_id == user.id))
+        if has:
+            continue  # this book was loaded before (or the user made their own): leave it
+        owners[username] = (user, accounts.actor_for(user, s.get(OrgUnit, user.unit_id)))
+    if not owners:
+        return
+    now = clock.now()
+    for c in demo_customers():
+        if c.owner not in owners:
+            continue
+        user, actor = owners[c.owner]
+        f = create_file(s, vault, actor, c.data, owner=user, audit_it=False)
+        # Spread the files over the last two years so lists and reports look lived-in.
+        f.created_at = f.updated_at = now - timedelta(minutes=c.age_minutes)
+        summary.files_created += 1
+    s.flush()
+
+
+def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> DemoSummary:
+    """Create whatever part of the demo company is missing, in one transaction.
+
+    A second call changes nothing (existing units, users and customer books are left alone,
+    passwords included). Raises DemoError on a conflicting database, AccountError for a
+    password the password rule refuses.
+    """
+    for du in DEMO_USERS:  # fail before hashing anything
+        try:
+            check_password_rule(password, username=du.username)
+        except ValueError as exc:
+            raise accounts.AccountError("password", f"Demo password refused for {du.username}: {exc}") from None
+    summary = DemoSummary(password=password)
+    by = Actor.system("demo")
+    with db.write() as s:
+        _ensure_units(s, summary)
+        _ensure_users(s, password, by, summary)
+        _ensure_customers(s, vault, summary)
+        if summary.changed:
+            audit.record(s, by, "demo.load", object_type="demo", object_id="demo",
+                         detail=f"units={summary.units_created} users={len(summary.users_created)} "
+                                f"customer_files={summary.files_created}")
+    return summary
