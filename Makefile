@@ -31,9 +31,11 @@ run: venv
 	$(VENV)/bin/portal demo
 	$(VENV)/bin/portal serve --host $(HOST) --port $(PORT)
 
-# chromium: Debian's chromium for the Playwright tests (Playwright cannot download browsers here).
+# chromium: Debian's chromium for the Playwright tests (Playwright cannot download browsers here),
+# and a CJK font so that screenshots of the Chinese UI show characters, not boxes.
 chromium:
-	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium; }
+	@test -x /usr/bin/chromium -a -d /usr/share/fonts/truetype/wqy || \
+	  { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium fonts-wqy-zenhei; }
 
 # postgres-pkg: Debian's PostgreSQL server binaries, used by scripts/with-postgres.
 postgres-pkg:

@@ -115,13 +115,15 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
         ok = verify_password(user.password_hash if user else None, password or "")
         ok = ok and user is not None and user.is_active
     s.add(LoginAttempt(username=username, client_addr=client_addr[:64], at=clock.now(), success=ok))
+    if ok and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     who = Actor(user_id=user.id if user else None, username=username or "?",
                 role=user.role if user else "", client_addr=client_addr)
+    # The audit append comes last: every use case takes the audit_head lock after its other
+    # row locks, so two transactions never wait on each other in opposite orders.
     audit.record(s, who, "auth.sign_in", audit.ALLOWED if ok else audit.DENIED,
                  object_type="user", object_id=username,
                  reason="throttled" if throttled else ("" if ok else "bad credentials"))
-    if ok and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
     return SignInResult(user=user if ok else None, throttled=throttled)
 
 

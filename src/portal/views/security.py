@@ -200,7 +200,11 @@ class SecurityHeadersMiddleware:
 
 async def authorise_route(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The global guard: CSRF on unsafe methods, then sign-in, then the policy's route gate."""
-    v = visitor(connection)
+    v = connection.scope.get("state", {}).get("visitor")
+    if v is None:  # static files skip the session middleware; they are public and read-only
+        if handler.opt.get("public") and connection.scope.get("method") not in UNSAFE:
+            return
+        raise SignInRequired()
     vault = connection.app.state.vault
     if connection.scope.get("method") in UNSAFE:
         sent = connection.headers.get(CSRF_HEADER, "")
