@@ -6,7 +6,7 @@ PORTAL_DEBUG=1 to see the traceback of an unexpected error.
 """
 from __future__ import annotations
 
-import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +14,6 @@ import click
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-
-import portal
 
 from .accounts import service as accounts
 from .accounts.actor import Actor
@@ -31,7 +29,6 @@ from .org import service as org
 from .org.models import OrgUnit
 from .vault import KeyRing, Vault, VaultError
 
-ROOT = Path(portal.__file__).resolve().parents[2]
 CLI = Actor.system("cli")
 
 
@@ -58,6 +55,11 @@ class PortalGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # Output piped into `head` and the like: stop quietly (as the Python docs advise).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
         except (org.OrgError, accounts.AccountError) as exc:
             raise BadInput(f"{exc.field}: {exc}") from None
         except customers.InvalidInput as exc:
@@ -153,17 +155,6 @@ def db() -> None:
     """Database schema (Alembic migrations)."""
 
 
-def _alembic_config(url: str):
-    from alembic.config import Config
-
-    ini = ROOT / "alembic.ini"
-    if not ini.exists():
-        raise Failed(f"alembic.ini not found at {ini} (is the package installed from its source tree?)")
-    cfg = Config(str(ini))
-    cfg.attributes["url"] = url
-    return cfg
-
-
 def _current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
@@ -180,20 +171,24 @@ def _current_revision(url: str) -> str | None:
 @pass_env
 def db_upgrade(env: Env) -> None:
     """Migrate the database to the newest schema and make sure the key file exists."""
-    from alembic import command
+    from . import migrate
 
+    if not (migrate.ROOT / "alembic.ini").exists():
+        raise Failed(f"alembic.ini not found in {migrate.ROOT} "
+                     "(install the package editable from its source tree)")
     url = env.settings.database_url
     if is_sqlite(url):
         u = make_url(url)
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     before = _current_revision(url)
-    command.upgrade(_alembic_config(url), "head")
+    migrate.upgrade(url)
     after = _current_revision(url)
     if before == after:
         click.echo(f"database {_safe_url(url)} already at revision {after} (head)")
     else:
-        click.echo(f"database {_safe_url(url)} upgraded from {before or 'empty'} to revision {after} (head)")
+        click.echo(f"database {_safe_url(url)} upgraded from {before or 'empty'} "
+                   f"to revision {after} (head)")
     key_file = env.settings.key_file
     existed = key_file.exists()
     KeyRing.load_or_create(key_file)
@@ -266,17 +261,6 @@ def org_group() -> None:
     """Organisation units (company, regions, teams)."""
 
 
-def _add_unit(s, code: str, name: str, parent: str | None):
-    # The web layer passes by=<actor> so the unit service can audit; support both signatures
-    # until that lands, and audit here only if the service does not.
-    if "by" in inspect.signature(org.add_unit).parameters:
-        return org.add_unit(s, code, name, parent, by=CLI)
-    unit = org.add_unit(s, code, name, parent)
-    audit.record(s, CLI, "unit.create", object_type="unit", object_id=unit.code,
-                 detail=f"parent={parent or '-'}")
-    return unit
-
-
 @org_group.command("add")
 @click.argument("code")
 @click.argument("name")
@@ -285,7 +269,7 @@ def _add_unit(s, code: str, name: str, parent: str | None):
 def org_add(env: Env, code: str, name: str, parent: str | None) -> None:
     """Add a unit CODE (1-6 letters or digits) named NAME."""
     with env.db.write() as s:
-        unit = _add_unit(s, code, name, parent)
+        unit = org.add_unit(s, code, name, parent, by=CLI)
         click.echo(f"added unit {unit.code} {unit.name}" + (f" under {parent}" if parent else " (company)"))
 
 
@@ -496,9 +480,11 @@ def keys_status(env: Env) -> None:
     """Show the active key, the keys held and retired, and how many files each key encrypts."""
     ring = _load_ring(env)
     with env.db.read() as s:
-        counts = dict(s.execute(select(CustomerFile.key_id, func.count()).group_by(CustomerFile.key_id)).all())
+        counts = dict(s.execute(select(CustomerFile.key_id, func.count())
+                                .group_by(CustomerFile.key_id)).all())
     click.echo(f"active key: {ring.active}")
-    rows = [(str(k), "active" if k == ring.active else "held", str(counts.get(k, 0))) for k in sorted(ring.data_keys)]
+    rows = [(str(k), "active" if k == ring.active else "held", str(counts.get(k, 0)))
+            for k in sorted(ring.data_keys)]
     rows += [(str(k), f"retired {at}", str(counts.get(k, 0))) for k, at in sorted(ring.retired.items())]
     _table(("key", "state", "files"), rows)
 

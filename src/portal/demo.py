@@ -33,6 +33,7 @@ PASSWORD_ENV = "PORTAL_DEMO_PASSWORD"
 SEED = 20260101
 FILES_PER_SALESPERSON = 50
 URL_HINT = "http://127.0.0.1:8000"
+BORN_FROM, BORN_TO = date(1955, 1, 1), date(2000, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def demo_customers(seed: int = SEED, per_salesperson: int = FILES_PER_SALESPERSO
             while not mobile or mobile in mobiles:
                 mobile = rnd.choice(MOBILE_PREFIXES) + f"{rnd.randrange(10 ** 8):08d}"
             mobiles.add(mobile)
-            born = date(1955, 1, 1) + timedelta(days=rnd.randrange((date(2000, 12, 31) - date(1955, 1, 1)).days))
+            born = BORN_FROM + timedelta(days=rnd.randrange((BORN_TO - BORN_FROM).days + 1))
             id_number = None
             if rnd.random() < 0.9:
                 id_number = ""
@@ -269,14 +270,15 @@ def demo_customers(seed: int = SEED, per_salesperson: int = FILES_PER_SALESPERSO
                 name=_name(rnd, gender), gender=gender, mobile=mobile, category=str(category),
                 id_number=id_number, birthday=birthday, address=_address(rnd, region),
                 employer=employer, position=position, notes=notes)
-            out.append(DemoCustomer(owner=username, age_minutes=rnd.randrange(24 * 60, 730 * 24 * 60), data=data))
+            age = rnd.randrange(24 * 60, 730 * 24 * 60)
+            out.append(DemoCustomer(owner=username, age_minutes=age, data=data))
     out.sort(key=lambda c: -c.age_minutes)  # oldest first: file numbers grow with time
     return out
 
 
 # ---------------------------------------------------------------- loading
 
-def _ensure_units(s: Session, summary: DemoSummary) -> None:
+def _ensure_units(s: Session, by: Actor, summary: DemoSummary) -> None:
     for u in DEMO_UNITS:
         unit = org.unit_by_code(s, u.code)
         if unit is None:
@@ -285,7 +287,7 @@ def _ensure_units(s: Session, summary: DemoSummary) -> None:
                 if root is not None:
                     raise DemoError(f"The database already has a company ({root.code} {root.name}); "
                                     "load the demo into an empty database.")
-            org.add_unit(s, u.code, u.name, u.parent)
+            org.add_unit(s, u.code, u.name, u.parent, by=by)
             summary.units_created += 1
         elif unit.name != u.name:
             summary.warnings.append(f"unit {u.code} exists with another name ({unit.name}); left as is")
@@ -342,11 +344,12 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         try:
             check_password_rule(password, username=du.username)
         except ValueError as exc:
-            raise accounts.AccountError("password", f"Demo password refused for {du.username}: {exc}") from None
+            raise accounts.AccountError(
+                "password", f"Demo password refused for {du.username}: {exc}") from None
     summary = DemoSummary(password=password)
     by = Actor.system("demo")
     with db.write() as s:
-        _ensure_units(s, summary)
+        _ensure_units(s, by, summary)
         _ensure_users(s, password, by, summary)
         _ensure_customers(s, vault, summary)
         if summary.changed:

@@ -15,6 +15,7 @@ import os
 import secrets
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,8 +56,26 @@ class KeyRing:
             return cls.load(path)
         ring = cls(path=path, data_keys={1: AESGCM.generate_key(256)}, retired={}, active=1,
                    index_key=secrets.token_bytes(32), secret_key=secrets.token_bytes(32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: when several processes start at once, one creates the file and the
+            # others load that one, so no two processes ever hold different keys.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return cls._load_when_written(path)
+        os.close(fd)
         ring.save()
         return ring
+
+    @classmethod
+    def _load_when_written(cls, path: Path) -> "KeyRing":
+        import time
+        for _ in range(100):
+            try:
+                return cls.load(path)
+            except (ValueError, KeyError):  # the creator has not written it yet
+                time.sleep(0.05)
+        return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> "KeyRing":
@@ -114,6 +133,11 @@ class Vault:
 
     def _use(self, ring: KeyRing) -> None:
         self.ring = ring
+        self._checked = time.monotonic()
+        try:
+            self._mtime = ring.path.stat().st_mtime_ns
+        except OSError:
+            self._mtime = None
         # One AESGCM object per key, built once (building it per call is the slow part).
         self._aead = {kid: AESGCM(k) for kid, k in ring.data_keys.items()}
 
@@ -130,10 +154,30 @@ class Vault:
     def _aad(table: str, column: str, row_id: object) -> bytes:
         return f"{table}\x1f{column}\x1f{row_id}".encode()
 
-    def encrypt(self, value: str | None, *, table: str, column: str, row_id: object) -> bytes | None:
+    def _follow_rotation(self) -> None:
+        """After `portal keys rotate` in another process, write with the new key (checked ~1/s),
+        so no server keeps writing under a key that is about to be retired."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        try:
+            mtime = self.ring.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._mtime:
+            self.reload()
+
+    def current_key(self) -> int:
+        """The key id new writes use; pass it to every encrypt() of one row so a row never mixes keys."""
+        self._follow_rotation()
+        return self.ring.active
+
+    def encrypt(self, value: str | None, *, table: str, column: str, row_id: object,
+                key_id: int | None = None) -> bytes | None:
         if value is None:
             return None
-        kid = self.ring.active
+        kid = key_id if key_id is not None else self.current_key()
         nonce = secrets.token_bytes(12)
         ct = self._aead[kid].encrypt(nonce, value.encode("utf-8"), self._aad(table, column, row_id))
         return _HEADER.pack(_VERSION, kid) + nonce + ct

@@ -109,11 +109,12 @@ def validate_form(form: dict[str, str], *, today: date | None = None) -> Custome
 
 def _seal(vault: Vault, f: CustomerFile, data: CustomerInput) -> None:
     """(Re)encrypt every personal field of a file under the active key; refresh blind indexes."""
+    kid = vault.current_key()
     for col, value in data.personal().items():
-        setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id))
+        setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id, key_id=kid))
     f.mobile_bidx = vault.blind_index("mobile", data.mobile)
     f.id_number_bidx = vault.blind_index("id_number", data.id_number) if data.id_number else None
-    f.key_id = vault.active_key_id
+    f.key_id = kid
     f.gender = data.gender
     f.category = data.category
 
@@ -433,7 +434,7 @@ def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "") -
 
 def reencrypt_batch(s: Session, vault: Vault, batch: int = 500) -> int:
     """Re-encrypt up to `batch` files not yet under the active key; returns how many."""
-    files = list(s.scalars(select(CustomerFile).where(CustomerFile.key_id != vault.active_key_id)
+    files = list(s.scalars(select(CustomerFile).where(CustomerFile.key_id != vault.current_key())
                            .limit(batch)))
     for f in files:
         _seal(vault, f, current_input(vault, f))
