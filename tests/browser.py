@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import re
 
-from .factories import PASSWORD
+from portal import clock
+from portal.accounts import totp
+
+from .factories import PASSWORD, totp_secret
 
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
 
@@ -22,9 +25,25 @@ def sign_in(client, username: str, password: str = PASSWORD):
     return r
 
 
+def second_factor(client, username: str, location: str):
+    """Answer the second-factor step with the current code (or the next one: a code already
+    used in this time step is refused as a replay)."""
+    page = client.get(location)
+    for step_offset in (0, 1, -1):
+        step = totp.step_of(clock.now()) + step_offset
+        r = client.post("/login/totp", data={"code": totp.code_at(totp_secret(username), step),
+                                             "_csrf": csrf_of(page.text), "next": "/"},
+                        follow_redirects=False)
+        if r.status_code == 303:
+            return r
+    raise AssertionError(f"second factor refused for {username}: {r.status_code}")
+
+
 def signed_in(client, username: str):
     r = sign_in(client, username)
     assert r.status_code == 303, r.text[:500]
+    if r.headers["location"].startswith("/login/totp"):
+        second_factor(client, username, r.headers["location"])
     return client
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import base64
+import hashlib
+
+from portal import clock
+from portal.accounts import mfa
 from portal.accounts import service as accounts
 from portal.accounts.actor import Actor
 from portal.accounts.models import User
@@ -14,6 +19,11 @@ from portal.org import service as org
 from portal.org.models import OrgUnit
 
 PASSWORD = "correct horse battery"
+
+
+def totp_secret(username: str) -> str:
+    """A fixed second-factor secret per story user (leaders, auditor, admin are enrolled)."""
+    return base64.b32encode(hashlib.sha1(username.encode()).digest()).decode().rstrip("=")
 
 UNITS = [("HQ", "总部", None), ("755", "深圳大区", "HQ"), ("755A", "深圳一组", "755"),
          ("755B", "深圳二组", "755"), ("010", "北京大区", "HQ"), ("010A", "北京一组", "010")]
@@ -58,6 +68,11 @@ def build_story(db, vault) -> Story:
         for username, role, unit in USERS:
             u = accounts.add_user(s, username, role, unit, PASSWORD, display_name=username.title())
             story.users[username] = u.id
+            if mfa.required(role):
+                # Those who decide sign in with a second factor; the tests know their secrets.
+                u.totp_secret_ct = vault.encrypt(totp_secret(username), table="user_account",
+                                                 column="totp_secret", row_id=u.id)
+                u.totp_enabled_at = clock.now()
     n = 0
     for owner, count in (("alice", 3), ("charlie", 2), ("frank", 1), ("bob", 1)):
         actor = story.actor(db, owner)

@@ -6,7 +6,7 @@ import traceback
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
@@ -17,16 +17,17 @@ from litestar.template.config import TemplateConfig
 
 from . import i18n
 from .audit import service as audit
+from .audit.checkpoints import signer_from
 from .config import Settings
 from .customers.rules import mask_mobile, mask_name
 from .customers.service import NotFound
 from .db import Database
-from .policy import PermissionDenied
+from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
-from .views import admin, audit_log, auth, customers
+from .views import access, account, admin, audit_log, auth, customers, exports, inbox
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
-                             SignInRequired, authorise_route, visitor)
+                             SecondStepOwed, SignInRequired, authorise_route, visitor)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -44,14 +45,14 @@ def _jinja_env() -> Environment:
     return env
 
 
-def _error_page(request: Request, status: int, title: str, message: str) -> Template:
+def _error_page(request: Request, status: int, title: str, message: str, **extra) -> Template:
     try:
         ctx = base_context(request)
     except Exception:  # the failure happened before the session was resolved
         ctx = {"me": None, "actor": None, "csrf": "", "locale": i18n.current_locale.get(), "tz": "Asia/Shanghai", "path": ""}
     name = "errors/_message.html" if is_htmx(request) else "errors/error.html"
     return Template(template_name=name, context={**ctx, "status": status, "title": title,
-                                                 "message": message}, status_code=status)
+                                                 "message": message, **extra}, status_code=status)
 
 
 def _on_denied(request: Request, exc: PermissionDenied) -> Response:
@@ -65,8 +66,12 @@ def _on_denied(request: Request, exc: PermissionDenied) -> Response:
                      object_id=exc.object_id, reason=str(exc)[:200],
                      detail=f"{request.method} {request.url.path}")
     _ = i18n.gettext
+    # Refused a colleague's file: offer the approval route instead.
+    offer = (exc.object_id if exc.action.obj == "customer" and v.actor is not None
+             and may_perform(v.actor, Action.ACCESS_REQUEST) and "," not in exc.object_id else "")
     return _error_page(request, 403, _("Access denied"),
-                       _("You do not have access to this. The attempt has been recorded."))
+                       _("You do not have access to this. The attempt has been recorded."),
+                       request_file_no=offer)
 
 
 def _on_signin(request: Request, exc: SignInRequired) -> Response:
@@ -74,6 +79,12 @@ def _on_signin(request: Request, exc: SignInRequired) -> Response:
         return Response(content="", status_code=401, headers={"HX-Redirect": "/login"})
     nxt = request.url.path if request.method == "GET" else "/"
     return Redirect(path=f"/login?next={nxt}", status_code=303)
+
+
+def _on_second_step(request: Request, exc: SecondStepOwed) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return Response(content="", status_code=401, headers={"HX-Redirect": exc.path})
+    return Redirect(path=exc.path, status_code=303)
 
 
 def _on_csrf(request: Request, exc: CsrfFailed) -> Response:
@@ -110,20 +121,29 @@ def _on_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    db = Database(settings.database_url)
-    vault = Vault(KeyRing.load_or_create(settings.key_file))
-    return Litestar(
+    ring = KeyRing.load_or_create(settings.key_file)
+    db = Database(settings.database_url,
+                  audit_signer=signer_from(ring, every=settings.audit_checkpoint_every))
+    vault = Vault(ring)
+    app = Litestar(
         route_handlers=[
-            *auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES, *admin.ROUTES,
+            # One Router, so that Litestar (2.x) registers each path's handlers together: added
+            # one by one, a sync_to_thread GET that shares its path with a POST is registered
+            # twice, wrapped twice, and answers 500 (litestar-org/litestar#4738).
+            Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
+                                             *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
+                                             *account.ROUTES, *exports.ROUTES]),
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
+        openapi_config=None,  # no /schema routes: every route is a page that declares its action
         guards=[authorise_route],
-        middleware=[SecurityHeadersMiddleware, SessionMiddleware],
+        middleware=[SessionMiddleware],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(_jinja_env())),
         state=State({"settings": settings, "db": db, "vault": vault}),
         exception_handlers={
             PermissionDenied: _on_denied,
             SignInRequired: _on_signin,
+            SecondStepOwed: _on_second_step,
             CsrfFailed: _on_csrf,
             NotFound: _on_not_found,
             HTTPException: _on_http,
@@ -132,6 +152,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_shutdown=[db.dispose],
         debug=False,
     )
+    # Security headers go around the whole app, not in the route middleware: that runs only for
+    # matched routes, so 404 and 405 answers would go out without CSP or X-Frame-Options.
+    app.asgi_handler = SecurityHeadersMiddleware(app.asgi_handler)
+    return app
 
 
 def create_app_from_env() -> Litestar:

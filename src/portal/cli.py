@@ -97,7 +97,10 @@ class Env:
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = Database(self.settings.database_url)
+            from .audit.checkpoints import signer_from
+            ring = KeyRing.load_or_create(self.settings.key_file)
+            self._db = Database(self.settings.database_url,
+                                audit_signer=signer_from(ring, every=self.settings.audit_checkpoint_every))
         return self._db
 
     @property
@@ -440,13 +443,34 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @pass_env
 def audit_verify(env: Env) -> None:
-    """Recompute the hash chain over every entry; exit 1 if any entry was changed or removed."""
+    """Recompute the hash chain over every entry and check the signed checkpoints; exit 1 if any
+    entry was changed, removed, inserted or reordered, or entries were cut off the end."""
+    from .audit.checkpoints import public_keys_of, verify_checkpoints
+
     with env.db.read() as s:
-        report = audit.verify_chain(s)
-    if report.ok:
-        click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}")
-        return
-    raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
+        # A long log is checked in stretches, one process per core.
+        report = audit.verify_chain(s, workers=os.cpu_count() or 1)
+        cps = verify_checkpoints(s, public_keys_of(_load_ring(env)), report.count) if report.ok else None
+    if not report.ok:
+        raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
+    if not cps.ok:
+        raise Failed(f"audit chain broken at entry {cps.bad_seq}: {cps.problem}")
+    signed = f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq}" if cps.checked else ""
+    click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}{signed}")
+
+
+@audit_group.command("checkpoint")
+@pass_env
+def audit_checkpoint(env: Env) -> None:
+    """Sign the chain's current head now (also done automatically every N entries)."""
+    from .audit.checkpoints import signer_from, write_checkpoint
+
+    signer = signer_from(_load_ring(env))
+    with env.db.write() as s:
+        cp = write_checkpoint(s, signer)
+        audit.record(s, Actor.system("cli"), "audit.checkpoint", object_type="audit",
+                     detail=f"seq={cp.seq}")
+    click.echo(f"signed checkpoint at entry {cp.seq}: {cp.head_hash}")
 
 
 # ---------------------------------------------------------------- keys
@@ -565,6 +589,54 @@ def jobs_purge_sessions(env: Env) -> None:
     with env.db.write() as s:
         n = accounts.purge_sessions(s, idle_minutes=st.session_idle_minutes, max_hours=st.session_max_hours)
     click.echo(f"purged {n} expired session(s)")
+
+
+# ---------------------------------------------------------------- bench
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmark support (see `make bench` and BENCHMARKS.md)."""
+
+
+@bench_group.command("seed")
+@click.argument("count", type=click.IntRange(1, 10_000_000))
+@click.option("--audit-per-file", default=3, show_default=True, type=click.IntRange(0, 20),
+              help="Chained audit entries written per file (create, view, list, ...).")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Files per transaction.")
+@click.option("--seed", "rnd_seed", default=1, show_default=True, type=int,
+              help="Random seed (names, addresses, owners); numbers stay unique whatever it is.")
+@click.option("--workers", default=None, type=click.IntRange(0, 64),
+              help="Processes that generate and encrypt while the main one writes "
+                   "[default: one per core beyond the first; 0: none].")
+@click.option("--password-stdin", is_flag=True,
+              help="Password for bench users, if regions must be added (else as `portal demo`).")
+@pass_env
+def bench_seed(env: Env, count: int, audit_per_file: int, batch: int, rnd_seed: int,
+               workers: int | None, password_stdin: bool) -> None:
+    """Add COUNT realistic encrypted customer files for the demo salespeople, with audit rows.
+
+    Needs the demo company (`portal demo`). Each run adds to what is there; file numbers,
+    mobile and ID numbers stay unique. A region holds 99,999 file numbers: past that,
+    regions with a team of four salespeople and a leader are added (password as `portal demo`).
+    """
+    from . import demo as demo_data
+    from .bench import seed as bench
+
+    password = demo_data.demo_password(_read_secret_stdin() if password_stdin else None)
+    with click.progressbar(length=count, label="seeding customer files", show_eta=True,
+                           show_pos=True, file=sys.stderr) as bar:
+        try:
+            report = bench.seed_files(env.db, env.vault, count, audit_per_file=audit_per_file,
+                                      batch=batch, seed=rnd_seed, password=password,
+                                      workers=workers, progress=bar.update)
+        except bench.SeedError as exc:
+            raise Failed(str(exc)) from None
+    if report.regions_added:
+        click.echo(f"added region(s) {', '.join(report.regions_added)} (file numbers run to 99,999 per region)")
+    click.echo(f"seeded {report.files} customer files and {report.audit_entries} audit entries "
+               f"in {report.seconds:.1f} s ({report.files_per_second:,.0f} files/s); "
+               f"{report.total_files} files in all")
 
 
 # ---------------------------------------------------------------- output

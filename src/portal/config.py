@@ -29,6 +29,18 @@ class Settings:
     # Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy on loopback.
     trust_proxy: bool = False
     page_size: int = 50
+    # Exports of more files than this wait for a leader's approval (then: one download in 24 h).
+    export_approval_threshold: int = 100
+    # The signer signs the audit chain's head every N entries (and on demand).
+    audit_checkpoint_every: int = 1000
+    # Auditor alerts: views per hour, rows per export, denied attempts per 10 minutes,
+    # working hours (local), shortest acceptable grant reason.
+    alert_views_per_hour: int = 50
+    alert_export_rows: int = 100
+    alert_denied_burst: int = 5
+    alert_work_start_hour: int = 8
+    alert_work_end_hour: int = 20
+    alert_grant_reason_min: int = 20
     debug: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -45,5 +57,13 @@ class Settings:
             session_max_hours=int(_env("SESSION_MAX_HOURS", str(d.session_max_hours))),
             trust_proxy=_env("TRUST_PROXY", "0").lower() in ("1", "true", "yes"),
             page_size=int(_env("PAGE_SIZE", str(d.page_size))),
+            export_approval_threshold=int(_env("EXPORT_APPROVAL_THRESHOLD", str(d.export_approval_threshold))),
+            audit_checkpoint_every=int(_env("AUDIT_CHECKPOINT_EVERY", str(d.audit_checkpoint_every))),
+            alert_views_per_hour=int(_env("ALERT_VIEWS_PER_HOUR", str(d.alert_views_per_hour))),
+            alert_export_rows=int(_env("ALERT_EXPORT_ROWS", str(d.alert_export_rows))),
+            alert_denied_burst=int(_env("ALERT_DENIED_BURST", str(d.alert_denied_burst))),
+            alert_work_start_hour=int(_env("ALERT_WORK_START_HOUR", str(d.alert_work_start_hour))),
+            alert_work_end_hour=int(_env("ALERT_WORK_END_HOUR", str(d.alert_work_end_hour))),
+            alert_grant_reason_min=int(_env("ALERT_GRANT_REASON_MIN", str(d.alert_grant_reason_min))),
             debug=_env("DEBUG", "0").lower() in ("1", "true", "yes"),
         )

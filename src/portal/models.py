@@ -1,9 +1,13 @@
 """Every table, imported once so SQLModel's metadata is complete (Alembic and tests use it)."""
 from sqlmodel import SQLModel
 
+from .access.models import AccessRequest  # noqa: F401
+from .accounts.mfa_models import RecoveryCode  # noqa: F401
 from .accounts.models import LoginAttempt, User, WebSession  # noqa: F401
-from .audit.models import AuditEvent, AuditHead  # noqa: F401
+from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
+from .exports.models import ExportRecord  # noqa: F401
+from .inbox.models import Notice  # noqa: F401
 from .org.models import OrgUnit  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -48,14 +48,21 @@ class KeyRing:
     active: int
     index_key: bytes
     secret_key: bytes
+    # Ed25519 private key that signs audit checkpoints (raw 32 bytes).
+    signing_key: bytes = b""
 
     @classmethod
     def load_or_create(cls, path: Path) -> "KeyRing":
         path = Path(path)
         if path.exists():
-            return cls.load(path)
+            ring = cls.load(path)
+            if not ring.signing_key:  # a key file from before audit checkpoints
+                ring.signing_key = secrets.token_bytes(32)
+                ring.save()
+            return ring
         ring = cls(path=path, data_keys={1: AESGCM.generate_key(256)}, retired={}, active=1,
-                   index_key=secrets.token_bytes(32), secret_key=secrets.token_bytes(32))
+                   index_key=secrets.token_bytes(32), secret_key=secrets.token_bytes(32),
+                   signing_key=secrets.token_bytes(32))
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # O_EXCL: when several processes start at once, one creates the file and the
@@ -87,6 +94,7 @@ class KeyRing:
             active=int(doc["active"]),
             index_key=_unb64(doc["index_key"]),
             secret_key=_unb64(doc["secret_key"]),
+            signing_key=_unb64(doc["signing_key"]) if doc.get("signing_key") else b"",
         )
 
     def save(self) -> None:
@@ -99,6 +107,7 @@ class KeyRing:
             "retired": {str(k): v for k, v in sorted(self.retired.items())},
             "index_key": _b64(self.index_key),
             "secret_key": _b64(self.secret_key),
+            "signing_key": _b64(self.signing_key),
         }
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

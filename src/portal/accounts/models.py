@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from ..db import UTCDateTime
@@ -32,6 +32,11 @@ class User(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Second factor (TOTP): the secret is encrypted like a personal field; the last step used
+    # is kept so that a code cannot be replayed.
+    totp_secret_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    totp_enabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    totp_last_step: int | None = None
 
 
 class LoginAttempt(SQLModel, table=True):
@@ -58,3 +63,5 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     client_addr: str = Field(default="", max_length=64)
+    # "full", or a step still owed before the portal opens: "mfa" (enter a code), "enrol" (set one up).
+    stage: str = Field(default="full", max_length=8)

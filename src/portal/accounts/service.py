@@ -134,14 +134,18 @@ def _session_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(s: Session, user: User, client_addr: str, *, replace_token: str | None = None) -> str:
-    """A new random session id (never one the client offered); the old one, if any, is ended."""
+def start_session(s: Session, user: User, client_addr: str, *, replace_token: str | None = None,
+                  stage: str = "full") -> str:
+    """A new random session id (never one the client offered); the old one, if any, is ended.
+
+    `stage` is "full", or the step still owed: "mfa" (a code) or "enrol" (set up a second factor).
+    """
     if replace_token:
         s.execute(delete(WebSession).where(WebSession.id == _session_key(replace_token)))
     token = secrets.token_urlsafe(32)
     now = clock.now()
     s.add(WebSession(id=_session_key(token), user_id=user.id, created_at=now, last_seen_at=now,
-                     client_addr=client_addr[:64]))
+                     client_addr=client_addr[:64], stage=stage))
     s.flush()
     return token
 
@@ -160,6 +164,8 @@ class LiveSession:
     user: User
     unit: OrgUnit | None
     touch: bool  # last_seen should be refreshed
+    stage: str = "full"
+    unread: int = 0
 
 
 def resolve_session(s: Session, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
@@ -177,7 +183,8 @@ def resolve_session(s: Session, token: str, *, idle_minutes: int, max_hours: int
     if (not user.is_active or now - ws.last_seen_at > timedelta(minutes=idle_minutes)
             or now - ws.created_at > timedelta(hours=max_hours)):
         return None
-    return LiveSession(user=user, unit=unit, touch=now - ws.last_seen_at > timedelta(seconds=30))
+    return LiveSession(user=user, unit=unit, touch=now - ws.last_seen_at > timedelta(seconds=30),
+                       stage=ws.stage)
 
 
 def touch_session(s: Session, token: str) -> None:

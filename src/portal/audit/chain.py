@@ -21,6 +21,18 @@ def _canon(v: object) -> str:
     return str(v)
 
 
+def canon_stored_time(v: object) -> str:
+    """_canon() of a UTC timestamp as the database driver returns it without type processing:
+    SQLite's text "YYYY-MM-DD HH:MM:SS.ffffff", or a naive UTC datetime (PostgreSQL)."""
+    if v.__class__ is str:
+        if len(v) == 26 and v[10] == " ":
+            return v[:10] + "T" + v[11:]
+        v = datetime.fromisoformat(v)
+    if isinstance(v, datetime) and v.tzinfo is None:
+        return v.isoformat(timespec="microseconds")
+    return _canon(v)
+
+
 def entry_hash(values: dict | tuple, prev_hash: str) -> str:
     """values: a mapping with the CHAINED keys, or a tuple in CHAINED order."""
     seq = values if isinstance(values, tuple) else tuple(values[k] for k in CHAINED)

@@ -44,3 +44,20 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(default="0" * 64, max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """The head of the chain at some entry, signed with a key kept outside the database.
+
+    A signed checkpoint at entry N proves the log once held N entries: cutting entries off
+    the end (and resetting the head) no longer goes unnoticed.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(index=True)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    key_id: str = Field(max_length=16)
+    signature: str = Field(max_length=200)

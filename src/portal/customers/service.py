@@ -10,16 +10,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterator
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, false, func, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..access.service import active_grant, grant_relation
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
+from ..policy.actions import Relation
+from ..policy.scope import scope_arms, subtree_range
 from ..vault import Vault
 from . import rules
 from .models import PERSONAL_FIELDS, CustomerFile
@@ -167,12 +170,23 @@ def _load(s: Session, file_id: uuid.UUID | str) -> CustomerFile:
     return f
 
 
+def open_for(s: Session, actor: Actor, file_id, action: Action) -> tuple[CustomerFile, int | None]:
+    """Load a file and check the actor may do `action` to it: by ownership or leadership, else
+    by an active grant read now. Returns the file and the grant's id when the grant decided.
+    Raises NotFound or PermissionDenied."""
+    f = _load(s, file_id)
+    if can(actor, action, owner_id=f.owner_id, unit_path=f.unit_path):
+        return f, None
+    grant = active_grant(s, actor.user_id, f.id)
+    if grant is not None and can(actor, action, owner_id=f.owner_id, unit_path=f.unit_path,
+                                 grant=grant_relation(grant)):
+        return f, grant.id
+    raise PermissionDenied(action, f.file_no)
+
+
 def get_file_for(s: Session, actor: Actor, file_id, action: Action) -> CustomerFile:
     """Load a file and check the actor may do `action` to it; raises NotFound or PermissionDenied."""
-    f = _load(s, file_id)
-    if not can(actor, action, owner_id=f.owner_id, unit_path=f.unit_path):
-        raise PermissionDenied(action, f.file_no)
-    return f
+    return open_for(s, actor, file_id, action)[0]
 
 
 def allowed_actions(actor: Actor, f: CustomerFile) -> set[str]:
@@ -183,9 +197,9 @@ def allowed_actions(actor: Actor, f: CustomerFile) -> set[str]:
 def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
               action: Action = Action.CUSTOMER_VIEW, purpose: str = "") -> FileCard:
     """Authorise, write the audit entry, then decrypt: nothing is revealed unless the entry is written."""
-    f = get_file_for(s, actor, file_id, action)
+    f, grant_id = open_for(s, actor, file_id, action)
     audit.record(s, actor, action.value, object_type="customer", object_id=f.file_no,
-                 fields=fields, detail=purpose)
+                 fields=fields, detail=purpose, grant_id=grant_id)
     owner = s.get(User, f.owner_id)
     unit = s.get(OrgUnit, f.unit_id)
     return FileCard(id=f.id, file_no=f.file_no, category=f.category, gender=f.gender,
@@ -227,7 +241,7 @@ def current_input(vault: Vault, f: CustomerFile) -> CustomerInput:
 
 
 def update_file(s: Session, vault: Vault, actor: Actor, file_id, data: CustomerInput) -> CustomerFile:
-    f = get_file_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+    f, grant_id = open_for(s, actor, file_id, Action.CUSTOMER_EDIT)
     before = current_input(vault, f)
     changed = [k for k in (*PERSONAL_FIELDS, "gender", "category")
                if getattr(before, k) != getattr(data, k)]
@@ -235,7 +249,7 @@ def update_file(s: Session, vault: Vault, actor: Actor, file_id, data: CustomerI
     f.updated_at = clock.now()
     s.flush()
     audit.record(s, actor, "customer.edit", object_type="customer", object_id=f.file_no,
-                 fields=changed)
+                 fields=changed, grant_id=grant_id)
     return f
 
 
@@ -313,7 +327,8 @@ class Page:
     query_kind: str = ""  # "", "file_no", "mobile", "id_number", "unsupported"
 
 
-def _summaries(s: Session, vault: Vault, files: list[CustomerFile]) -> list[FileSummary]:
+def _summaries(s: Session, vault: Vault, files) -> list[FileSummary]:
+    """files: CustomerFile objects or rows with the _LIST_COLUMNS."""
     owners = {}
     ids = {f.owner_id for f in files}
     if ids:
@@ -345,24 +360,58 @@ def classify_query(vault: Vault, q: str):
     return "unsupported", None
 
 
+_LIST_COLUMNS = (CustomerFile.id, CustomerFile.file_no, CustomerFile.category, CustomerFile.gender,
+                 CustomerFile.owner_id, CustomerFile.created_at, CustomerFile.name_ct,
+                 CustomerFile.mobile_ct)
+
+
+def _list_arms(s: Session, actor: Actor) -> list:
+    """The list scope as disjuncts that an index walks newest first: own files by owner, the
+    led subtree one unit at a time (unit_path equality, within the subtree's range), grants.
+    Together they select what customer_scope() selects (every file's unit_path is its unit's)."""
+    arms = scope_arms(actor, Action.CUSTOMER_LIST)
+    if arms is None:
+        return [true()]
+    out = []
+    for rel, clause in arms:
+        if rel is Relation.LED:
+            lo, hi = subtree_range(actor.unit_path)
+            paths = s.scalars(select(OrgUnit.path).where(OrgUnit.path >= lo, OrgUnit.path < hi))
+            out += [clause & (CustomerFile.unit_path == p) for p in paths]
+        else:
+            out.append(clause)
+    return out or [false()]
+
+
 def list_files(s: Session, vault: Vault, actor: Actor, *, q: str = "", cursor: str | None = None,
                limit: int = 50, owner_only: bool = False) -> Page:
     """Newest first, keyset-paginated, scoped in SQL by the policy; audited as a list or search."""
-    stmt = select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_LIST))
-    if owner_only:
-        stmt = stmt.where(CustomerFile.owner_id == actor.user_id)
     kind, cond = classify_query(vault, q)
     if kind == "unsupported":
         audit.record(s, actor, "customer.search", detail="unsupported query")
         return Page(rows=[], next_cursor=None, query_kind=kind)
-    if cond is not None:
-        stmt = stmt.where(cond)
+    newest_first = (CustomerFile.created_at.desc(), CustomerFile.id.desc())
+    keyset = true()
     if cursor:
         c = _cursor_decode(cursor)
         if c:
-            stmt = stmt.where(tuple_(CustomerFile.created_at, CustomerFile.id) < tuple_(*c))
-    files = list(s.scalars(stmt.order_by(CustomerFile.created_at.desc(), CustomerFile.id.desc())
-                           .limit(limit + 1)))
+            keyset = tuple_(CustomerFile.created_at, CustomerFile.id) < tuple_(*c)
+    mine = CustomerFile.owner_id == actor.user_id if owner_only else true()
+    if cond is not None:
+        # An exact search: the blind index (or file number) finds a row or two; scope them.
+        stmt = select(*_LIST_COLUMNS).where(customer_scope(actor, Action.CUSTOMER_LIST), mine, cond, keyset)
+    else:
+        arms = _list_arms(s, actor)
+        if len(arms) == 1:
+            stmt = select(*_LIST_COLUMNS).where(arms[0], mine, keyset)
+        else:
+            # One index walk per arm of the scope, newest first, limit+1 each; then merge.
+            ids = union_all(*(select(sub.c.id) for sub in (
+                select(CustomerFile.id).where(arm, mine, keyset).order_by(*newest_first)
+                .limit(limit + 1).subquery() for arm in arms)))
+            stmt = select(*_LIST_COLUMNS).where(CustomerFile.id.in_(ids))
+    # Rows of just the listed columns (no ORM objects, no unused ciphertext).
+    files = list(s.execute(stmt.order_by(*newest_first).limit(limit + 1)))
     more = len(files) > limit
     files = files[:limit]
     rows = _summaries(s, vault, files)
@@ -389,6 +438,29 @@ def find_by_contact(s: Session, vault: Vault, *, mobile: str | None, id_number: 
     return list(s.scalars(select(CustomerFile).where(or_(*conds))))
 
 
+@dataclass
+class Duplicate:
+    file_no: str
+    owner: str
+    mine: bool
+
+
+def check_duplicates(s: Session, vault: Vault, actor: Actor, data: CustomerInput) -> list[Duplicate]:
+    """Files anywhere that already hold this mobile or ID number. The lookup is audited and
+    reveals only file numbers and owners."""
+    found = find_by_contact(s, vault, mobile=data.mobile, id_number=data.id_number)
+    if not found:
+        return []
+    owners = dict(s.execute(select(User.id, User.username)
+                            .where(User.id.in_({f.owner_id for f in found}))).all())
+    dups = [Duplicate(f.file_no, owners.get(f.owner_id, "?"), f.owner_id == actor.user_id) for f in found]
+    audit.record(s, actor, "customer.duplicate_check", object_type="customer",
+                 object_id=",".join(d.file_no for d in dups)[:255],
+                 fields=[k for k, v in (("mobile", data.mobile), ("id_number", data.id_number)) if v],
+                 detail=f"{len(dups)} existing file(s); creation stopped")
+    return dups
+
+
 # ---------------------------------------------------------------- export
 
 EXPORT_COLUMNS = ("file_no", "category", "gender", *PERSONAL_FIELDS, "owner", "created_at")
@@ -404,10 +476,17 @@ class Export:
     content: bytes
     rows: int
     sha256: str
+    file_nos: list[str] = field(default_factory=list)
 
 
-def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "") -> Export:
-    """The actor's exportable files as CSV (UTF-8 with BOM, for Excel); the entry records the bytes' hash."""
+def count_exportable(s: Session, actor: Actor) -> int:
+    return s.scalar(select(func.count()).select_from(CustomerFile)
+                    .where(customer_scope(actor, Action.CUSTOMER_EXPORT))) or 0
+
+
+def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "", export_id: int | None = None) -> Export:
+    """The actor's exportable files as CSV (UTF-8 with BOM, for Excel); the entry records the row
+    count, the purpose and the SHA-256 of the exact bytes delivered."""
     if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
         raise PermissionDenied(Action.CUSTOMER_EXPORT)
     stmt = (select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_EXPORT))
@@ -416,18 +495,20 @@ def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "") -
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(EXPORT_COLUMNS)
-    n = 0
+    file_nos = []
     for f in s.scalars(stmt.execution_options(yield_per=500)):
         p = _open(vault, f)
         row = [f.file_no, f.category, f.gender, *(p[c] or "" for c in PERSONAL_FIELDS),
                owners.get(f.owner_id, "?"), f.created_at.isoformat(timespec="seconds")]
         w.writerow([neutralise_cell(str(v)) for v in row])
-        n += 1
+        file_nos.append(f.file_no)
+    n = len(file_nos)
     content = ("\ufeff" + buf.getvalue()).encode("utf-8")
     digest = hashlib.sha256(content).hexdigest()
     audit.record(s, actor, "customer.export", object_type="customer", fields=PERSONAL_FIELDS,
-                 reason=purpose, detail=f"rows={n} sha256={digest}")
-    return Export(content=content, rows=n, sha256=digest)
+                 reason=purpose, detail=f"rows={n} sha256={digest}"
+                 + (f" export={export_id}" if export_id else ""))
+    return Export(content=content, rows=n, sha256=digest, file_nos=file_nos)
 
 
 # ---------------------------------------------------------------- key rotation

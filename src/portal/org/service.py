@@ -35,6 +35,9 @@ def add_unit(s: Session, code: str, name: str, parent_code: str | None = None, *
             raise OrgError("parent", f"No unit with code {parent_code}.")
     elif s.scalar(select(OrgUnit.id).where(OrgUnit.parent_id.is_(None)).limit(1)) is not None:
         raise OrgError("parent", "A company already exists; give the parent unit.")
+    if parent is not None and parent.depth == 0 and not code.isdigit():
+        # A region's code starts every file number made in it ("755 00243").
+        raise OrgError("code", "A region's code must be 1 to 6 digits.")
     unit = OrgUnit(code=code, name=name, parent_id=parent.id if parent else None,
                    depth=(parent.depth + 1) if parent else 0)
     s.add(unit)

@@ -16,7 +16,11 @@ class Action(StrEnum):
     AUDIT_EXPORT = "audit.export"
     ADMIN_USERS = "admin.users"
     ADMIN_UNITS = "admin.units"
-    ACCOUNT_SELF = "account.self"  # one's own preferences, sign-out
+    ACCOUNT_SELF = "account.self"  # one's own preferences, sign-out, inbox, second factor
+    ACCESS_REQUEST = "access.request"
+    ACCESS_DECIDE = "access.decide"  # approve, deny or revoke a grant on a file
+    EXPORT_DECIDE = "export.decide"  # approve a large export
+    ADMIN_MFA = "admin.mfa"  # reset someone's second factor
 
     @property
     def obj(self) -> str:
@@ -32,4 +36,6 @@ class Relation(StrEnum):
 
     OWN = "own"        # the user owns the file
     LED = "led"        # the file's unit is within a unit the user leads
+    GRANTED = "granted"            # an active, approved grant to view
+    GRANTED_EDIT = "granted_edit"  # an active, approved grant to view and edit
     ANY = "any"        # no relation needed (e.g. creating a new file, the audit log)

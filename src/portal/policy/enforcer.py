@@ -44,8 +44,13 @@ def may_perform(actor: Actor, action: Action) -> bool:
     return bool(allowed_relations(actor.role, action))
 
 
-def relations_to_file(actor: Actor, owner_id: int, unit_path: str) -> set[Relation]:
+def relations_to_file(actor: Actor, owner_id: int, unit_path: str,
+                      grant: Relation | None = None) -> set[Relation]:
+    """How the actor stands to a file. `grant` is the relation of an active grant the caller
+    read from the database at this moment (never cached)."""
     rels = {Relation.ANY}
+    if grant in (Relation.GRANTED, Relation.GRANTED_EDIT):
+        rels.add(grant)
     if actor.user_id is not None and owner_id == actor.user_id:
         rels.add(Relation.OWN)
     if actor.role == "leader" and actor.unit_path and unit_path.startswith(actor.unit_path):
@@ -53,10 +58,12 @@ def relations_to_file(actor: Actor, owner_id: int, unit_path: str) -> set[Relati
     return rels
 
 
-def can(actor: Actor, action: Action, *, owner_id: int | None = None, unit_path: str = "") -> bool:
-    """Decision for one object (a customer file given by its owner and unit path) or none."""
+def can(actor: Actor, action: Action, *, owner_id: int | None = None, unit_path: str = "",
+        grant: Relation | None = None) -> bool:
+    """Decision for one object (a customer file given by its owner, unit path and any active
+    grant the actor holds on it) or, without an owner, for no object in particular."""
     if owner_id is None:
         rels = {Relation.ANY}
     else:
-        rels = relations_to_file(actor, owner_id, unit_path)
+        rels = relations_to_file(actor, owner_id, unit_path, grant)
     return any(_allowed(actor.role, action.obj, action.act, rel.value) for rel in rels)

@@ -1,9 +1,11 @@
 """SQL filters built from the same policy as `can()`: lists never fetch rows the user may not see."""
 from __future__ import annotations
 
-from sqlalchemy import false, or_, true
+from sqlalchemy import false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from .. import clock
+from ..access.models import AccessRequest
 from ..accounts.actor import Actor
 from ..customers.models import CustomerFile
 from .actions import Action, Relation
@@ -18,16 +20,35 @@ def subtree_range(path: str) -> tuple[str, str]:
     return path, path[:-1] + chr(ord("/") + 1)
 
 
-def customer_scope(actor: Actor, action: Action) -> ColumnElement[bool]:
+def scope_arms(actor: Actor, action: Action) -> list[tuple[Relation, ColumnElement[bool]]] | None:
+    """customer_scope() as its disjuncts, each with the relation it stands for; None when every
+    file is in scope. A list walks one index per disjunct, newest first (an OR of them cannot
+    be walked in order), and merges: see customers.service.list_files."""
     rels = allowed_relations(actor.role, action)
     if Relation.ANY in rels:
-        return true()
-    clauses = []
+        return None
+    clauses: list[tuple[Relation, ColumnElement[bool]]] = []
     if Relation.OWN in rels and actor.user_id is not None:
-        clauses.append(CustomerFile.owner_id == actor.user_id)
+        clauses.append((Relation.OWN, CustomerFile.owner_id == actor.user_id))
     if Relation.LED in rels and actor.role == "leader" and actor.unit_path:
         lo, hi = subtree_range(actor.unit_path)
-        clauses.append((CustomerFile.unit_path >= lo) & (CustomerFile.unit_path < hi))
-    if not clauses:
+        clauses.append((Relation.LED, (CustomerFile.unit_path >= lo) & (CustomerFile.unit_path < hi)))
+    grant_scopes = [scope for rel, scope in ((Relation.GRANTED, "view"), (Relation.GRANTED_EDIT, "view_edit"))
+                    if rel in rels]
+    if grant_scopes and actor.user_id is not None:
+        # Active grants, read at query time: an expired or revoked grant drops out at once.
+        now = clock.now()
+        clauses.append((Relation.GRANTED, CustomerFile.id.in_(select(AccessRequest.file_id).where(
+            AccessRequest.requester_id == actor.user_id, AccessRequest.scope.in_(grant_scopes),
+            AccessRequest.status == "approved", AccessRequest.revoked_at.is_(None),
+            AccessRequest.expires_at > now))))
+    return clauses
+
+
+def customer_scope(actor: Actor, action: Action) -> ColumnElement[bool]:
+    arms = scope_arms(actor, action)
+    if arms is None:
+        return true()
+    if not arms:
         return false()
-    return or_(*clauses)
+    return or_(*(clause for _, clause in arms))

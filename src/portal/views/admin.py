@@ -9,6 +9,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..accounts import mfa
 from ..accounts import service as accounts
 from ..accounts.models import Role
 from ..org import service as org
@@ -63,6 +64,18 @@ def set_user_state(request: Request, username: str, change: str) -> Response:
     return Redirect(path="/admin/users", status_code=303)
 
 
+@post("/admin/users/{username:str}/reset-2fa", opt={"action": Action.ADMIN_MFA}, sync_to_thread=True)
+def reset_second_factor(request: Request, username: str) -> Response:
+    """Turn off someone's second factor (a lost phone); audited. They set it up again at sign-in."""
+    actor = current_actor(request)
+    try:
+        with request.app.state.db.write() as s:
+            mfa.reset(s, username, actor)
+    except LookupError:
+        return _users_page(request, errors={"state": i18n.gettext("No such user.")}, status=404)
+    return Redirect(path="/admin/users", status_code=303)
+
+
 def _units_page(request: Request, *, form=None, errors=None, status=200) -> Response:
     with request.app.state.db.read() as s:
         units = org.all_units(s)
@@ -88,4 +101,4 @@ def add_unit(request: Request, data: Form) -> Response:
     return Redirect(path="/admin/units", status_code=303)
 
 
-ROUTES = [list_users, add_user, set_user_state, list_units, add_unit]
+ROUTES = [list_users, add_user, reset_second_factor, set_user_state, list_units, add_unit]

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
 
 from .. import i18n
+from ..audit import alerts
 from ..audit import service as audit
+from ..audit.checkpoints import all_checkpoints, public_keys_of, verify_checkpoints, write_checkpoint
 from ..policy import Action
 from .rendering import render
 from .security import current_actor, visitor
@@ -49,12 +52,42 @@ def export_audit(request: Request) -> Response:
 @get("/audit/integrity", opt={"action": Action.AUDIT_VIEW}, sync_to_thread=True)
 def audit_integrity(request: Request) -> Response:
     actor = current_actor(request)
-    with request.app.state.db.read() as s:
+    st = request.app.state
+    with st.db.read() as s:
         report = audit.verify_chain(s)
-    with request.app.state.db.write() as s:
-        audit.record(s, actor, "audit.verify", object_type="audit",
-                     outcome=audit.ALLOWED, detail=f"ok={report.ok} count={report.count}")
-    return render(request, "audit/integrity.html", report=report)
+        cps = verify_checkpoints(s, public_keys_of(st.vault.ring), report.count)
+        latest = all_checkpoints(s)[-5:]
+    with st.db.write() as s:
+        audit.record(s, actor, "audit.verify", object_type="audit", outcome=audit.ALLOWED,
+                     detail=f"ok={report.ok and cps.ok} count={report.count} checkpoints={cps.checked}")
+    return render(request, "audit/integrity.html", report=report, cps=cps, latest=reversed(latest))
 
 
-ROUTES = [list_audit, export_audit, audit_integrity]
+@post("/audit/checkpoint", opt={"action": Action.AUDIT_VIEW}, sync_to_thread=True)
+def sign_checkpoint(request: Request) -> Response:
+    """Sign the head on demand (also done every N entries)."""
+    actor = current_actor(request)
+    db = request.app.state.db
+    with db.write() as s:
+        cp = write_checkpoint(s, db.audit_signer)
+        audit.record(s, actor, "audit.checkpoint", object_type="audit", detail=f"seq={cp.seq}")
+    return Redirect(path="/audit/integrity", status_code=303)
+
+
+@get("/audit/alerts", opt={"action": Action.AUDIT_VIEW}, sync_to_thread=True)
+def audit_alerts(request: Request, days: int = 7) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    cfg = st.settings
+    t = alerts.Thresholds(views_per_hour=cfg.alert_views_per_hour, export_rows=cfg.alert_export_rows,
+                          denied_burst=cfg.alert_denied_burst, work_start_hour=cfg.alert_work_start_hour,
+                          work_end_hour=cfg.alert_work_end_hour, grant_reason_min=cfg.alert_grant_reason_min,
+                          timezone=visitor(request).timezone)
+    days = max(1, min(days, 90))
+    with st.db.write() as s:
+        found = alerts.compute(s, t, days=days)
+        audit.record(s, actor, "audit.alerts", object_type="audit", detail=f"days={days} alerts={len(found)}")
+    return render(request, "audit/alerts.html", alerts=found, t=t, days=days)
+
+
+ROUTES = [list_audit, export_audit, audit_integrity, sign_checkpoint, audit_alerts]

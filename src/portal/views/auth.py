@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -9,6 +10,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..accounts import mfa
 from ..accounts import service as accounts
 from ..accounts.models import User
 from ..policy import Action
@@ -60,7 +62,10 @@ def login(request: Request, data: Form) -> Response:
         token = None
         if result.user is not None:
             # A fresh id at every sign-in; any session id the browser offered is dropped.
-            token = accounts.start_session(s, result.user, v.client_addr,
+            # With a second factor (or one still to set up) the session is partial until then.
+            stage = ("mfa" if mfa.enrolled(result.user)
+                     else "enrol" if mfa.required(result.user.role) else "full")
+            token = accounts.start_session(s, result.user, v.client_addr, stage=stage,
                                            replace_token=v.session_token or None)
     _ = i18n.gettext
     if token is None:
@@ -69,17 +74,57 @@ def login(request: Request, data: Form) -> Response:
         return render(request, "login.html", status=429 if result.throttled else 401,
                       next=_safe_next(data.get("next")), error=msg,
                       username=data.get("username", "")[:64])
+    nxt = _safe_next(data.get("next"))
+    if stage == "mfa":
+        path = f"/login/totp?next={quote(nxt)}"
+    elif stage == "enrol":
+        path = "/account/2fa"
+    else:
+        path = nxt
+    return _with_session(request, Redirect(path=path, status_code=303), token)
+
+
+def _with_session(request: Request, resp: Response, token: str) -> Response:
     request.scope["state"]["session_set"] = True
-    resp = Redirect(path=_safe_next(data.get("next")), status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=v.https, path="/")
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                    secure=visitor(request).https, path="/")
     return resp
 
 
-@post("/logout", opt={"action": Action.ACCOUNT_SELF}, sync_to_thread=True)
+@get("/login/totp", opt={"stages": ("mfa",)})
+async def second_factor_form(request: Request, next: str | None = None) -> Response:
+    return render(request, "login_totp.html", next=_safe_next(next), error="")
+
+
+@post("/login/totp", opt={"stages": ("mfa",)}, sync_to_thread=True)
+def second_factor(request: Request, data: Form) -> Response:
+    """The code from the authenticator app (or a recovery code); then a new, full session."""
+    v = visitor(request)
+    st = request.app.state
+    settings = st.settings
+    token = None
+    with st.db.write() as s:
+        user = s.get(User, v.pending.user_id)
+        throttled = accounts.is_throttled(s, user.username, v.client_addr,
+                                          user_limit=settings.throttle_user_failures,
+                                          addr_limit=settings.throttle_addr_failures,
+                                          window_minutes=settings.throttle_window_minutes)
+        if not throttled and mfa.check_code(s, st.vault, user, data.get("code", ""), v.client_addr):
+            token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token)
+    _ = i18n.gettext
+    if token is None:
+        return render(request, "login_totp.html", status=429 if throttled else 401,
+                      next=_safe_next(data.get("next")),
+                      error=_("Too many failed attempts. Wait 15 minutes and try again.") if throttled
+                      else _("That code is not right. Try the current code from your app."))
+    return _with_session(request, Redirect(path=_safe_next(data.get("next")), status_code=303), token)
+
+
+@post("/logout", opt={"action": Action.ACCOUNT_SELF, "stages": ("mfa", "enrol")}, sync_to_thread=True)
 def logout(request: Request) -> Response:
     v = visitor(request)
     with request.app.state.db.write() as s:
-        accounts.sign_out(s, v.actor, v.session_token)
+        accounts.sign_out(s, v.actor or v.pending, v.session_token)
     request.scope["state"]["session_set"] = True
     resp = Redirect(path="/login", status_code=303)
     resp.set_cookie(SESSION_COOKIE, "", max_age=0, httponly=True, samesite="lax", secure=v.https, path="/")
@@ -102,4 +147,5 @@ def set_language(request: Request, data: Form) -> Response:
     return resp
 
 
-ROUTES = [healthz, home, welcome, login_form, login, logout, set_language]
+ROUTES = [healthz, home, welcome, login_form, login, second_factor_form, second_factor, logout,
+          set_language]

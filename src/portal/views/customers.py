@@ -10,6 +10,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..access import service as access
 from ..customers import rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
@@ -56,14 +57,20 @@ async def new_customer_form(request: Request) -> Response:
 def create_customer(request: Request, data: Form) -> Response:
     actor = current_actor(request)
     st = request.app.state
+    form = {k: data.get(k, "") for k in EDITABLE}
     try:
         value = customers.validate_form(data)
         with st.db.write() as s:
-            f = customers.create_file(s, st.vault, actor, value)
+            duplicates = customers.check_duplicates(s, st.vault, actor, value)
+            if not duplicates:
+                f = customers.create_file(s, st.vault, actor, value)
     except customers.InvalidInput as exc:
-        form = {k: data.get(k, "") for k in EDITABLE}
         return render(request, "customers/form.html", status=400, form=form, errors=_t(exc.errors),
                       file=None, categories=rules.CATEGORY_LABELS)
+    if duplicates:
+        # Only file numbers and owners are shown: no personal data of someone else's file.
+        return render(request, "customers/form.html", status=409, form=form, errors={},
+                      duplicates=duplicates, file=None, categories=rules.CATEGORY_LABELS)
     return Redirect(path=f"/customers/{f.id}", status_code=303)
 
 
@@ -73,8 +80,11 @@ def view_customer(request: Request, file_id: UUID) -> Response:
     st = request.app.state
     with st.db.write() as s:
         card = customers.view_file(s, st.vault, actor, file_id)
+        # The owner and the leaders above see who holds (or asks for) access, and until when.
+        grants = (access.grants_on_file(s, card.id)
+                  if card.owner_id == actor.user_id or "customer.reassign" in card.allowed else None)
     return render(request, "customers/detail.html", fragment="customers/_card.html", card=card,
-                  categories=rules.CATEGORY_LABELS)
+                  categories=rules.CATEGORY_LABELS, grants=grants)
 
 
 @get("/customers/{file_id:uuid}/edit", opt={"action": Action.CUSTOMER_EDIT}, sync_to_thread=True)
@@ -161,21 +171,8 @@ def reassign_customer(request: Request, file_id: UUID, data: Form) -> Response:
     return Redirect(path=f"/customers/{file_id}", status_code=303)
 
 
-@get("/customers/export.csv", opt={"action": Action.CUSTOMER_EXPORT}, sync_to_thread=True)
-def export_customers(request: Request, purpose: str = "") -> Response:
-    actor = current_actor(request)
-    st = request.app.state
-    with st.db.write() as s:
-        out = customers.export_files(s, st.vault, actor, purpose=purpose[:200])
-    return Response(content=out.content, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="customers.csv"',
-        "X-Export-SHA256": out.sha256,
-    })
-
-
 ROUTES = [list_customers, search_customers, new_customer_form, create_customer, view_customer,
-          edit_customer_form, update_customer, field_fragment, update_field, reassign_customer,
-          export_customers]
+          edit_customer_form, update_customer, field_fragment, update_field, reassign_customer]
 
 
 @get("/customers/reassign", opt={"action": Action.CUSTOMER_REASSIGN})

@@ -19,6 +19,7 @@ def base_context(request: Request) -> dict:
         "locale": v.locale,
         "tz": v.timezone,
         "path": request.url.path,
+        "unread": v.unread,
     }
 
 

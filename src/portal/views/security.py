@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from .. import i18n
 from ..accounts import service as accounts
 from ..accounts.actor import Actor
+from ..inbox.service import unread_count
 from ..policy import Action, PermissionDenied, may_perform
 
 SESSION_COOKIE = "portal_session"
@@ -39,6 +40,14 @@ class CsrfFailed(Exception):
     pass
 
 
+class SecondStepOwed(Exception):
+    """Signed in with a password, but a second factor is still to be given (or set up)."""
+
+    def __init__(self, stage: str):
+        super().__init__(stage)
+        self.path = "/login/totp" if stage == "mfa" else "/account/2fa"
+
+
 @dataclass
 class Visitor:
     """What the session middleware learned about this request."""
@@ -51,6 +60,9 @@ class Visitor:
     https: bool
     locale: str
     timezone: str
+    unread: int = 0  # notices in the inbox not yet read
+    stage: str = ""  # "" (no session), "full", or the step owed: "mfa" / "enrol"
+    pending: Actor | None = None  # who is half-way through signing in (no access yet)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -122,6 +134,8 @@ class SessionMiddleware:
             with db.read() as s:
                 live = accounts.resolve_session(s, token, idle_minutes=settings.session_idle_minutes,
                                                 max_hours=settings.session_max_hours)
+                if live:
+                    live.unread = unread_count(s, live.user.id)
             if live and live.touch:
                 with db.write() as s:
                     accounts.touch_session(s, token)
@@ -133,12 +147,16 @@ class SessionMiddleware:
         if not live and (not anon or len(anon) > 64):
             anon = new_anon = secrets.token_urlsafe(24)
         user = live.user if live else None
-        actor = accounts.actor_for(user, live.unit, addr) if live else None
+        who = accounts.actor_for(user, live.unit, addr) if live else None
+        # Only a full session acts; one that still owes a second factor reaches nothing else.
+        actor = who if live and live.stage == "full" else None
         locale = i18n.negotiate(user.locale if user else cookies.get("portal_lang"),
                                 headers.get("accept-language"), settings.default_locale)
         v = Visitor(actor=actor, user=user, session_token=token if live else "", anon_token=anon,
                     client_addr=addr, https=is_https(scope, headers, settings.trust_proxy),
-                    locale=locale, timezone=(user.timezone if user and user.timezone else settings.timezone))
+                    locale=locale, timezone=(user.timezone if user and user.timezone else settings.timezone),
+                    unread=getattr(live, "unread", 0) if live else 0,
+                    stage=live.stage if live else "", pending=who if actor is None else None)
         scope.setdefault("state", {})["visitor"] = v
         i18n.current_locale.set(locale)
         stale_cookie = bool(token) and not live
@@ -217,6 +235,10 @@ async def authorise_route(connection: ASGIConnection, handler: BaseRouteHandler)
         return
     action = handler.opt.get("action")
     if v.actor is None:
+        if v.stage in ("mfa", "enrol"):
+            if v.stage in handler.opt.get("stages", ()):
+                return
+            raise SecondStepOwed(v.stage)
         raise SignInRequired()
     if not isinstance(action, Action):
         raise PermissionDenied(Action.ACCOUNT_SELF, message="route declares no action")

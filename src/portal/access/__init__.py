@@ -1,0 +1,1 @@
+"""Approval-gated cross-access: requests, leaders' decisions, time-limited grants."""

@@ -1,0 +1,253 @@
+"""Asking for, deciding on, revoking and checking access grants to another salesperson's file."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..customers.models import CustomerFile
+from ..customers.rules import format_file_number, parse_file_number
+from ..inbox.service import notify
+from ..policy import Action, PermissionDenied, can
+from ..policy.actions import Relation
+from .models import AccessRequest
+
+MIN_REASON = 10
+MIN_HOURS, MAX_HOURS, DEFAULT_HOURS = 1, 7 * 24, 24
+SCOPES = ("view", "view_edit")
+
+
+class InvalidRequest(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def status_of(r: AccessRequest, now: datetime | None = None) -> str:
+    """pending | denied | cancelled | revoked | expired | active — expiry is exact to the second."""
+    now = now or clock.now()
+    if r.status != "approved":
+        return r.status
+    if r.revoked_at is not None:
+        return "revoked"
+    if r.expires_at is None or r.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def _active(now: datetime):
+    return (AccessRequest.status == "approved", AccessRequest.revoked_at.is_(None),
+            AccessRequest.expires_at > now)
+
+
+def active_grant(s: Session, user_id: int | None, file_id: uuid.UUID) -> AccessRequest | None:
+    """Read at every decision (no cache): the grant that lets this user at this file now, if any."""
+    if user_id is None:
+        return None
+    return s.scalar(select(AccessRequest).where(
+        AccessRequest.requester_id == user_id, AccessRequest.file_id == file_id, *_active(clock.now()))
+        .order_by(AccessRequest.scope.desc(), AccessRequest.expires_at.desc()).limit(1))
+
+
+def grant_relation(grant: AccessRequest | None) -> Relation | None:
+    if grant is None:
+        return None
+    return Relation.GRANTED_EDIT if grant.scope == "view_edit" else Relation.GRANTED
+
+
+def granted_file_ids(user_id: int, relations: set[Relation]):
+    """SQL: the files this user holds an active grant on (for list scopes)."""
+    scopes = []
+    if Relation.GRANTED in relations:
+        scopes.append("view")
+    if Relation.GRANTED_EDIT in relations:
+        scopes.append("view_edit")
+    return select(AccessRequest.file_id).where(
+        AccessRequest.requester_id == user_id, AccessRequest.scope.in_(scopes), *_active(clock.now()))
+
+
+def _approvers(s: Session, unit_path: str, exclude: set[int]) -> list[User]:
+    from ..org.models import OrgUnit
+    leaders = s.execute(select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.unit_id)
+                        .where(User.role == "leader", User.is_active.is_(True))).all()
+    return [u for u, path in leaders if unit_path.startswith(path) and u.id not in exclude]
+
+
+def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: str = "view",
+                   hours: int | str = DEFAULT_HOURS) -> AccessRequest:
+    errors: dict[str, str] = {}
+    parsed = parse_file_number(file_no or "")
+    f = None
+    if not parsed:
+        errors["file_no"] = "Give a file number like 755 00243."
+    else:
+        f = s.scalar(select(CustomerFile).where(CustomerFile.file_no == format_file_number(*parsed)))
+        if f is None:
+            errors["file_no"] = "No file has this number."
+    reason = " ".join((reason or "").split())
+    if len(reason) < MIN_REASON:
+        errors["reason"] = "Give a reason of at least 10 characters."
+    if scope not in SCOPES:
+        errors["scope"] = "Choose view, or view and edit."
+    try:
+        hours = int(hours)
+        if not MIN_HOURS <= hours <= MAX_HOURS:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["hours"] = "The duration must be between 1 hour and 7 days."
+    if f is not None and not errors:
+        if can(actor, Action.CUSTOMER_VIEW, owner_id=f.owner_id, unit_path=f.unit_path):
+            errors["file_no"] = "You already have access to this file."
+        elif s.scalar(select(AccessRequest.id).where(
+                AccessRequest.requester_id == actor.user_id, AccessRequest.file_id == f.id,
+                or_(AccessRequest.status == "pending",
+                    (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+                    & (AccessRequest.expires_at > clock.now()))).limit(1)) is not None:
+            errors["file_no"] = "You already have a pending request or an active grant for this file."
+    if errors:
+        raise InvalidRequest(errors)
+    r = AccessRequest(requester_id=actor.user_id, file_id=f.id, file_no=f.file_no, unit_path=f.unit_path,
+                      reason=reason, scope=scope, hours_requested=hours, created_at=clock.now())
+    s.add(r)
+    s.flush()
+    params = dict(user=actor.username, file_no=f.file_no)
+    notify(s, f.owner_id, "access.requested", "%(user)s asked for access to your file %(file_no)s.",
+           link=f"/customers/{f.id}", **params)
+    for leader in _approvers(s, f.unit_path, exclude={actor.user_id}):
+        notify(s, leader.id, "access.to_decide", "%(user)s asked for access to file %(file_no)s.",
+               link="/approvals", **params)
+    audit.record(s, actor, "access.request", object_type="customer", object_id=f.file_no,
+                 reason=reason, detail=f"scope={scope} hours={hours}", grant_id=r.id)
+    return r
+
+
+def _load(s: Session, request_id: int) -> AccessRequest:
+    r = s.get(AccessRequest, request_id)
+    if r is None:
+        raise LookupError("no such request")
+    return r
+
+
+def may_decide(actor: Actor, r: AccessRequest) -> bool:
+    """A leader of a unit containing the file's unit — never the requester."""
+    return (actor.user_id != r.requester_id
+            and can(actor, Action.ACCESS_DECIDE, owner_id=-1, unit_path=r.unit_path))
+
+
+def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: int | str | None = None,
+           note: str = "") -> AccessRequest:
+    r = _load(s, request_id)
+    if not may_decide(actor, r):
+        raise PermissionDenied(Action.ACCESS_DECIDE, r.file_no,
+                               "only a leader above the file, never the requester, may decide")
+    if r.status != "pending":
+        raise InvalidRequest({"request": "This request has already been decided."})
+    note = " ".join((note or "").split())
+    now = clock.now()
+    if approve:
+        try:
+            granted = int(hours) if hours not in (None, "") else r.hours_requested
+            if not MIN_HOURS <= granted <= r.hours_requested:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidRequest({"hours": "The duration may be shortened, not lengthened."}) from None
+        r.status, r.hours_granted, r.expires_at = "approved", granted, now + timedelta(hours=granted)
+    else:
+        if len(note) < 5:
+            raise InvalidRequest({"note": "Give a reason for the refusal."})
+        r.status = "denied"
+    r.decided_by_id, r.decided_at, r.decision_note = actor.user_id, now, note[:500]
+    s.flush()
+    f = s.get(CustomerFile, r.file_id)
+    requester = s.get(User, r.requester_id)
+    params = dict(user=requester.username if requester else "?", file_no=r.file_no, by=actor.username)
+    if approve:
+        notify(s, r.requester_id, "access.approved", "%(by)s approved your access to file %(file_no)s.",
+               link=f"/customers/{r.file_id}", **params)
+        notify(s, f.owner_id, "access.granted", "%(user)s was granted access to your file %(file_no)s by %(by)s.",
+               link=f"/customers/{r.file_id}", **params)
+    else:
+        notify(s, r.requester_id, "access.denied", "%(by)s refused your access to file %(file_no)s.",
+               link="/access-requests", **params)
+    audit.record(s, actor, "access.approve" if approve else "access.deny", object_type="customer",
+                 object_id=r.file_no, reason=note,
+                 detail=f"hours={r.hours_granted}" if approve else "", grant_id=r.id)
+    return r
+
+
+def revoke(s: Session, actor: Actor, request_id: int, reason: str = "") -> AccessRequest:
+    """The approver, or any leader above the file, ends a grant before its expiry."""
+    r = _load(s, request_id)
+    if not (actor.user_id == r.decided_by_id or may_decide(actor, r)):
+        raise PermissionDenied(Action.ACCESS_DECIDE, r.file_no, "only the approver or a leader above the file may revoke")
+    if status_of(r) != "active":
+        raise InvalidRequest({"request": "Only an active grant can be revoked."})
+    r.revoked_at, r.revoked_by_id, r.revoke_reason = clock.now(), actor.user_id, " ".join(reason.split())[:500]
+    s.flush()
+    f = s.get(CustomerFile, r.file_id)
+    params = dict(file_no=r.file_no, by=actor.username)
+    notify(s, r.requester_id, "access.revoked", "%(by)s revoked your access to file %(file_no)s.",
+           link="/access-requests", **params)
+    notify(s, f.owner_id, "access.revoked", "%(by)s revoked a grant on your file %(file_no)s.",
+           link=f"/customers/{r.file_id}", **params)
+    audit.record(s, actor, "access.revoke", object_type="customer", object_id=r.file_no,
+                 reason=r.revoke_reason, grant_id=r.id)
+    return r
+
+
+@dataclass
+class RequestView:
+    request: AccessRequest
+    status: str
+    requester: str
+    decided_by: str
+    seconds_left: int | None
+
+
+def _views(s: Session, rows: list[AccessRequest]) -> list[RequestView]:
+    ids = {r.requester_id for r in rows} | {r.decided_by_id for r in rows if r.decided_by_id}
+    names = dict(s.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
+    now = clock.now()
+    out = []
+    for r in rows:
+        st = status_of(r, now)
+        left = int((r.expires_at - now).total_seconds()) if st == "active" else None
+        out.append(RequestView(r, st, names.get(r.requester_id, "?"), names.get(r.decided_by_id, ""), left))
+    return out
+
+
+def my_requests(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]:
+    return _views(s, list(s.scalars(select(AccessRequest).where(AccessRequest.requester_id == actor.user_id)
+                                    .order_by(AccessRequest.id.desc()).limit(limit))))
+
+
+def approval_queue(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]:
+    """Pending requests on files in the leader's subtree (not their own), then active grants they may revoke."""
+    if actor.role != "leader" or not actor.unit_path:
+        return []
+    from ..policy.scope import subtree_range
+    lo, hi = subtree_range(actor.unit_path)
+    rows = list(s.scalars(select(AccessRequest).where(
+        AccessRequest.unit_path >= lo, AccessRequest.unit_path < hi,
+        AccessRequest.requester_id != actor.user_id,
+        or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+            & (AccessRequest.expires_at > clock.now())))
+        .order_by(AccessRequest.status.desc(), AccessRequest.id.desc()).limit(limit)))
+    return _views(s, rows)
+
+
+def grants_on_file(s: Session, file_id: uuid.UUID) -> list[RequestView]:
+    """Who holds (or asks for) access to a file, shown to its owner and leaders."""
+    rows = list(s.scalars(select(AccessRequest).where(
+        AccessRequest.file_id == file_id,
+        or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+            & (AccessRequest.expires_at > clock.now())))
+        .order_by(AccessRequest.id.desc())))
+    return _views(s, rows)

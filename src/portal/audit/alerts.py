@@ -1,0 +1,96 @@
+"""Alerts worth an auditor's look, computed from the log (thresholds are settings)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..access.models import AccessRequest
+from ..exports.models import ExportRecord
+from .models import AuditEvent
+
+VIEW_ACTIONS = ("customer.view", "customer.edit")
+
+
+@dataclass
+class Thresholds:
+    views_per_hour: int = 50
+    export_rows: int = 100
+    denied_burst: int = 5
+    work_start_hour: int = 8
+    work_end_hour: int = 20
+    grant_reason_min: int = 20
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class Alert:
+    kind: str          # views_per_hour | large_export | denied_burst | off_hours | short_grant_reason
+    actor: str
+    at: datetime
+    count: int
+    detail: str = ""
+    link: str = ""
+
+
+def compute(s: Session, t: Thresholds, *, days: int = 7) -> list[Alert]:
+    since = clock.now() - timedelta(days=days)
+    tz = ZoneInfo(t.timezone)
+    alerts: list[Alert] = []
+    views = s.execute(select(AuditEvent.actor_username, AuditEvent.at, AuditEvent.object_id, AuditEvent.grant_id)
+                      .where(AuditEvent.at >= since, AuditEvent.action.in_(VIEW_ACTIONS),
+                             AuditEvent.outcome == "allowed")).all()
+    # Many distinct files in one clock hour.
+    per_hour: dict[tuple[str, datetime], set[str]] = defaultdict(set)
+    for actor, at, obj, _g in views:
+        per_hour[(actor, at.replace(minute=0, second=0, microsecond=0))].add(obj)
+    for (actor, hour), files in per_hour.items():
+        if len(files) > t.views_per_hour:
+            alerts.append(Alert("views_per_hour", actor, hour, len(files),
+                                link=f"/audit?actor={actor}&action=customer.view"))
+    # Views outside working hours (local time), one alert per user and day.
+    off: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for actor, at, _obj, _g in views:
+        local = at.astimezone(tz)
+        if not (t.work_start_hour <= local.hour < t.work_end_hour) or local.weekday() >= 5:
+            off[(actor, local.date().isoformat())].append(at)
+    for (actor, day), ats in off.items():
+        alerts.append(Alert("off_hours", actor, min(ats), len(ats), detail=day,
+                            link=f"/audit?actor={actor}&since={day}&until={day}"))
+    # Large exports.
+    for rec in s.scalars(select(ExportRecord).where(ExportRecord.created_at >= since,
+                                                    ExportRecord.rows > t.export_rows)):
+        alerts.append(Alert("large_export", rec.actor_username, rec.created_at, rec.rows,
+                            detail=f"#{rec.id} {rec.status}", link=f"/audit?actor={rec.actor_username}&action=customer.export"))
+    # Bursts of refusals: K denied attempts within 10 minutes.
+    denied = s.execute(select(AuditEvent.actor_username, AuditEvent.at)
+                       .where(AuditEvent.at >= since, AuditEvent.outcome == "denied")
+                       .order_by(AuditEvent.actor_username, AuditEvent.at)).all()
+    by_actor: dict[str, list[datetime]] = defaultdict(list)
+    for actor, at in denied:
+        by_actor[actor].append(at)
+    for actor, ats in by_actor.items():
+        start = 0
+        for end in range(len(ats)):
+            while ats[end] - ats[start] > timedelta(minutes=10):
+                start += 1
+            if end - start + 1 >= t.denied_burst:
+                alerts.append(Alert("denied_burst", actor, ats[start], end - start + 1,
+                                    link=f"/audit?actor={actor}&outcome=denied"))
+                break
+    # Views under grants whose reason is thinner than the rule.
+    granted = {g for _a, _at, _o, g in views if g}
+    if granted:
+        for r in s.scalars(select(AccessRequest).where(AccessRequest.id.in_(granted))):
+            if len(r.reason) < t.grant_reason_min:
+                n = sum(1 for _a, _at, _o, g in views if g == r.id)
+                alerts.append(Alert("short_grant_reason", "", r.decided_at or r.created_at, n,
+                                    detail=f"grant #{r.id} {r.file_no}: {r.reason}",
+                                    link=f"/audit?file={r.file_no}"))
+    alerts.sort(key=lambda a: a.at, reverse=True)
+    return alerts

@@ -1,0 +1,1 @@
+"""Benchmark support: bulk seeding of realistic encrypted data (no web server needed)."""

@@ -1,0 +1,186 @@
+"""Export control: purpose, approval above a size, one download within 24 hours, leak tracing."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..customers import service as customers
+from ..customers.rules import format_file_number, parse_file_number
+from ..inbox.service import notify
+from ..org.models import OrgUnit
+from ..policy import Action, PermissionDenied, can
+from ..policy.scope import subtree_range
+from ..vault import Vault
+from .models import ExportRecord
+
+DOWNLOAD_WINDOW = timedelta(hours=24)
+MIN_PURPOSE = 4
+
+
+class InvalidExport(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass
+class ExportOutcome:
+    record: ExportRecord
+    export: customers.Export | None  # None while the export waits for approval
+
+
+def _purpose(purpose: str) -> str:
+    purpose = " ".join((purpose or "").split())
+    if len(purpose) < MIN_PURPOSE:
+        raise InvalidExport({"purpose": "State the purpose of the export (at least 4 characters)."})
+    return purpose[:500]
+
+
+def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, threshold: int) -> ExportOutcome:
+    """Small exports are delivered at once; larger ones become a request a leader approves."""
+    if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
+        raise PermissionDenied(Action.CUSTOMER_EXPORT)
+    purpose = _purpose(purpose)
+    rows = customers.count_exportable(s, actor)
+    now = clock.now()
+    rec = ExportRecord(actor_id=actor.user_id, actor_username=actor.username, unit_path=actor.unit_path,
+                       purpose=purpose, rows=rows, status="pending" if rows > threshold else "delivered",
+                       created_at=now)
+    s.add(rec)
+    s.flush()
+    if rec.status == "pending":
+        for leader in _approvers(s, actor):
+            notify(s, leader.id, "export.to_decide", "%(user)s asks to export %(rows)s files.",
+                   link="/exports", user=actor.username, rows=rows)
+        audit.record(s, actor, "customer.export_request", object_type="export", object_id=str(rec.id),
+                     reason=purpose, detail=f"rows={rows} threshold={threshold}")
+        return ExportOutcome(rec, None)
+    return ExportOutcome(rec, _deliver(s, vault, actor, rec))
+
+
+def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> customers.Export:
+    out = customers.export_files(s, vault, actor, purpose=rec.purpose, export_id=rec.id)
+    rec.rows, rec.sha256, rec.file_nos = out.rows, out.sha256, ",".join(out.file_nos)
+    rec.delivered_at = clock.now()
+    s.flush()
+    return out
+
+
+def _approvers(s: Session, actor: Actor) -> list[User]:
+    leaders = s.execute(select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.unit_id)
+                        .where(User.role == "leader", User.is_active.is_(True))).all()
+    return [u for u, path in leaders if actor.unit_path.startswith(path) and u.id != actor.user_id]
+
+
+def may_decide(actor: Actor, rec: ExportRecord) -> bool:
+    return actor.user_id != rec.actor_id and can(actor, Action.EXPORT_DECIDE, owner_id=-1, unit_path=rec.unit_path)
+
+
+def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = "") -> ExportRecord:
+    rec = s.get(ExportRecord, export_id)
+    if rec is None:
+        raise LookupError(export_id)
+    if not may_decide(actor, rec):
+        raise PermissionDenied(Action.EXPORT_DECIDE, str(export_id))
+    if rec.status != "pending":
+        raise InvalidExport({"export": "This export has already been decided."})
+    note = " ".join((note or "").split())[:500]
+    if not approve and len(note) < 5:
+        raise InvalidExport({"note": "Give a reason for the refusal."})
+    now = clock.now()
+    rec.status = "approved" if approve else "denied"
+    rec.decided_by_id, rec.decided_at, rec.decision_note = actor.user_id, now, note
+    if approve:
+        rec.download_until = now + DOWNLOAD_WINDOW
+    s.flush()
+    notify(s, rec.actor_id, "export.decided",
+           "%(by)s approved your export of %(rows)s files." if approve else "%(by)s refused your export of %(rows)s files.",
+           link="/exports", by=actor.username, rows=rec.rows)
+    audit.record(s, actor, "export.approve" if approve else "export.deny", object_type="export",
+                 object_id=str(rec.id), reason=note, detail=f"rows={rec.rows} exporter={rec.actor_username}")
+    return rec
+
+
+def download(s: Session, vault: Vault, actor: Actor, export_id: int) -> customers.Export:
+    """An approved export, downloaded once by its requester within 24 hours of approval."""
+    rec = s.get(ExportRecord, export_id)
+    if rec is None or rec.actor_id != actor.user_id:
+        raise PermissionDenied(Action.CUSTOMER_EXPORT, str(export_id))
+    if rec.status != "approved":
+        raise InvalidExport({"export": "This export is not approved for download."})
+    if rec.download_until is None or clock.now() >= rec.download_until:
+        raise InvalidExport({"export": "The 24 hours to download this export have passed."})
+    rec.status = "downloaded"
+    return _deliver(s, vault, actor, rec)
+
+
+def my_exports(s: Session, actor: Actor, limit: int = 100) -> list[ExportRecord]:
+    return list(s.scalars(select(ExportRecord).where(ExportRecord.actor_id == actor.user_id)
+                          .order_by(ExportRecord.id.desc()).limit(limit)))
+
+
+def exports_to_decide(s: Session, actor: Actor, limit: int = 100) -> list[ExportRecord]:
+    if actor.role != "leader" or not actor.unit_path:
+        return []
+    lo, hi = subtree_range(actor.unit_path)
+    return list(s.scalars(select(ExportRecord).where(
+        ExportRecord.status == "pending", ExportRecord.unit_path >= lo, ExportRecord.unit_path < hi,
+        ExportRecord.actor_id != actor.user_id).order_by(ExportRecord.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- leak tracing
+
+@dataclass
+class TraceMatch:
+    record: ExportRecord
+    exact: bool
+    overlap: int      # file numbers shared with the leaked file
+    leaked_rows: int  # file numbers found in the leaked file
+    score: float      # share of the leaked rows found in this export
+
+
+def _file_numbers_in(data: bytes) -> set[str]:
+    text = data.decode("utf-8-sig", errors="replace")
+    found = set()
+    for row in csv.reader(io.StringIO(text)):
+        for cell in row:
+            parsed = parse_file_number(cell.strip().lstrip("'"))
+            if parsed and len(cell.strip()) <= 12:
+                found.add(format_file_number(*parsed))
+    return found
+
+
+def trace(s: Session, actor: Actor, data: bytes, filename: str = "") -> list[TraceMatch]:
+    """Which export produced a leaked CSV: the exact bytes' hash, else the best match by rows."""
+    digest = hashlib.sha256(data).hexdigest()
+    exact = list(s.scalars(select(ExportRecord).where(ExportRecord.sha256 == digest)))
+    matches = [TraceMatch(r, True, r.rows, r.rows, 1.0) for r in exact]
+    if not matches:
+        leaked = _file_numbers_in(data)
+        if leaked:
+            # Candidates are the exports that delivered at least one of these numbers.
+            conds = [ExportRecord.file_nos.contains(n) for n in list(leaked)[:50]]
+            for r in s.scalars(select(ExportRecord).where(ExportRecord.sha256 != "", or_(*conds))):
+                shared = len(leaked & set(r.file_nos.split(",")))
+                if shared:
+                    matches.append(TraceMatch(r, False, shared, len(leaked), shared / len(leaked)))
+            matches.sort(key=lambda m: (-m.score, -m.overlap, m.record.id))
+            matches = matches[:10]
+        audit.record(s, actor, "audit.trace", object_type="export",
+                     object_id=",".join(str(m.record.id) for m in matches[:10]),
+                     detail=f"sha256={digest} rows_with_file_numbers={len(leaked)} file={filename[:100]}")
+    else:
+        audit.record(s, actor, "audit.trace", object_type="export",
+                     object_id=",".join(str(m.record.id) for m in matches),
+                     detail=f"sha256={digest} exact match file={filename[:100]}")
+    return matches

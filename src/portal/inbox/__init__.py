@@ -1,0 +1,1 @@
+"""In-app notices to staff (no personal data: file numbers and usernames only)."""

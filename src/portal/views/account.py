@@ -1,0 +1,70 @@
+"""One's own account: setting up the second factor (required for leaders, auditors, admins)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from .. import i18n
+from ..accounts import mfa, totp
+from ..accounts import service as accounts
+from ..accounts.models import User
+from ..policy import Action
+from .auth import _with_session
+from .rendering import render
+from .security import visitor
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# Reachable with a full session, and with one that must enrol before anything else.
+OPT = {"action": Action.ACCOUNT_SELF, "stages": ("enrol",)}
+
+
+def _me(request: Request):
+    v = visitor(request)
+    return v, (v.actor or v.pending)
+
+
+@get("/account/2fa", opt=OPT, sync_to_thread=True)
+def second_factor_page(request: Request) -> Response:
+    v, me = _me(request)
+    st = request.app.state
+    with st.db.write() as s:
+        user = s.get(User, me.user_id)
+        if mfa.enrolled(user):
+            return render(request, "account/2fa.html", enrolled=True, required=mfa.required(user.role),
+                          remaining=mfa.remaining_recovery_codes(s, user.id), error="")
+        secret = mfa.pending_secret(s, st.vault, user)
+    uri = totp.provisioning_uri(secret, me.username)
+    return render(request, "account/2fa.html", enrolled=False, required=mfa.required(me.role),
+                  secret=secret, qr=totp.qr_svg(uri), error="", must=v.stage == "enrol")
+
+
+@post("/account/2fa", opt=OPT, sync_to_thread=True)
+def confirm_second_factor(request: Request, data: Form) -> Response:
+    v, me = _me(request)
+    st = request.app.state
+    token = None
+    with st.db.write() as s:
+        user = s.get(User, me.user_id)
+        codes = mfa.confirm_enrolment(s, st.vault, user, data.get("code", ""), me)
+        if codes is not None and v.stage == "enrol":
+            # Privileges change: a new session id, now a full one.
+            token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token)
+        secret = None if codes is not None else (mfa.pending_secret(s, st.vault, user)
+                                                 if not mfa.enrolled(user) else None)
+    if codes is None:
+        if secret is None:
+            return Redirect(path="/account/2fa", status_code=303)
+        uri = totp.provisioning_uri(secret, me.username)
+        return render(request, "account/2fa.html", status=400, enrolled=False,
+                      required=mfa.required(me.role), secret=secret, qr=totp.qr_svg(uri),
+                      must=v.stage == "enrol",
+                      error=i18n.gettext("That code is not right. Try the current code from your app."))
+    resp = render(request, "account/recovery_codes.html", codes=codes)
+    return _with_session(request, resp, token) if token else resp
+
+
+ROUTES = [second_factor_page, confirm_second_factor]

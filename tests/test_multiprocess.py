@@ -1,0 +1,174 @@
+"""Several portal processes, one database: sessions, disabling, throttling and the audit chain
+hold across processes. Four real `portal serve` processes on a fresh database (SQLite, or
+PostgreSQL when PORTAL_TEST_DATABASE_URL is set), driven over HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+PORTAL = str(Path(sys.executable).parent / "portal")
+PASSWORD = "vip-demo-multiprocess-1"
+PROCESSES = 4
+VIEWERS = 50
+VIEWS_EACH = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _admin(url: str):
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A fresh, migrated database with the demo company, and the environment naming it."""
+    base = tmp_path_factory.mktemp("multiprocess")
+    name = None
+    if PG_URL:
+        name = f"portal_mp_{uuid.uuid4().hex[:10]}"
+        with _admin(PG_URL).connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{base / 'portal.db'}"
+    e = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_KEY_FILE": str(base / "keys.json"),
+         "PORTAL_DEMO_PASSWORD": PASSWORD}
+    e.pop("PORTAL_DEBUG", None)
+    for args in (("db", "upgrade"), ("demo",)):
+        subprocess.run([PORTAL, *args], env=e, check=True, capture_output=True, timeout=120)
+    yield e
+    if name:
+        with _admin(PG_URL).connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def servers(env):
+    """Four `portal serve` processes on their own ports, sharing the database and the key file."""
+    procs, bases = [], []
+    for _ in range(PROCESSES):
+        port = _free_port()
+        procs.append(subprocess.Popen([PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        bases.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.time() + 60
+        for proc, base in zip(procs, bases):
+            while True:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                try:
+                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.time() < deadline, "a server did not start"
+                time.sleep(0.2)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _sign_in(base: str, username: str, password: str = PASSWORD) -> httpx.Response:
+    """The browser's way: the form (anonymous cookie and CSRF token), then the POST."""
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+        form = c.get("/login")
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', form.text).group(1)
+        return c.post("/login", data={"_csrf": csrf, "username": username, "password": password,
+                                      "next": "/customers"})
+
+
+def _session(base: str, username: str) -> str:
+    r = _sign_in(base, username)
+    assert r.status_code == 303, (username, r.status_code)
+    return r.cookies["portal_session"]
+
+
+def _get(base: str, path: str, token: str) -> httpx.Response:
+    return httpx.get(base + path, headers={"Cookie": f"portal_session={token}"},
+                     follow_redirects=False, timeout=30)
+
+
+def _portal(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PORTAL, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _verified_count(env) -> int:
+    r = _portal(env, "audit", "verify")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return int(re.search(r"intact: (\d+) entries", r.stdout).group(1))
+
+
+def _file_ids(base: str, token: str) -> list[str]:
+    page = _get(base, "/customers", token)
+    assert page.status_code == 200
+    return re.findall(r'href="/customers/([0-9a-f-]{36})"', page.text)
+
+
+def test_a_session_started_on_one_process_works_on_every_other(servers):
+    token = _session(servers[0], "alice")
+    for base in servers:
+        r = _get(base, "/customers", token)
+        assert r.status_code == 200 and "customer-rows" in r.text, base
+
+
+def test_disabling_a_user_ends_their_session_on_every_process(env, servers):
+    token = _session(servers[3], "chris")
+    assert all(_get(b, "/customers", token).status_code == 200 for b in servers)
+    r = _portal(env, "user", "disable", "chris")
+    assert r.returncode == 0, r.stderr
+    for base in servers:
+        r = _get(base, "/customers", token)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login"), base
+    assert _sign_in(servers[1], "chris").status_code == 401  # and no new session anywhere
+
+
+def test_an_account_throttled_on_one_process_is_throttled_on_the_others(servers):
+    for _ in range(5):
+        assert _sign_in(servers[1], "amy", "not-the-password-at-all").status_code == 401
+    # The right password, on other processes: still refused until the window passes.
+    for base in (servers[2], servers[0]):
+        assert _sign_in(base, "amy").status_code == 429, base
+
+
+def test_fifty_concurrent_viewers_on_four_processes_leave_one_unbroken_chain(env, servers):
+    owners = ["alice", "frank", "fiona"]
+    tokens = {u: _session(servers[i % len(servers)], u) for i, u in enumerate(owners)}
+    files = {u: _file_ids(servers[0], tokens[u])[:VIEWS_EACH * 4] for u in owners}
+    before = _verified_count(env)
+
+    def viewer(n: int) -> list[int]:
+        owner = owners[n % len(owners)]
+        base = servers[n % len(servers)]
+        ids = files[owner]
+        return [_get(base, f"/customers/{ids[(n + k) % len(ids)]}", tokens[owner]).status_code
+                for k in range(VIEWS_EACH)]
+
+    with ThreadPoolExecutor(max_workers=VIEWERS) as pool:
+        statuses = [s for result in pool.map(viewer, range(VIEWERS)) for s in result]
+    assert statuses == [200] * (VIEWERS * VIEWS_EACH)
+    # Every view appended exactly one entry, and the entries from four processes form one chain.
+    assert _verified_count(env) == before + VIEWERS * VIEWS_EACH
