@@ -255,6 +255,8 @@ def demo(env: Env, password_stdin: bool) -> None:
     if len(summary.users_created) < len(summary.users):
         click.echo("(accounts that already existed keep the password they were created with)")
     click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
+    click.echo("leaders, auditors and admins set up a second factor (any TOTP authenticator app) "
+               "at their first sign-in; the page also shows the key to type in by hand")
 
 
 # ---------------------------------------------------------------- org
