@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..accounts.actor import Actor
 from ..accounts.models import User
+from ..accounts.service import leaders_above
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import format_file_number, parse_file_number
@@ -73,13 +74,6 @@ def granted_file_ids(user_id: int, relations: set[Relation]):
         AccessRequest.requester_id == user_id, AccessRequest.scope.in_(scopes), *_active(clock.now()))
 
 
-def _approvers(s: Session, unit_path: str, exclude: set[int]) -> list[User]:
-    from ..org.models import OrgUnit
-    leaders = s.execute(select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.unit_id)
-                        .where(User.role == "leader", User.is_active.is_(True))).all()
-    return [u for u, path in leaders if unit_path.startswith(path) and u.id not in exclude]
-
-
 def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: str = "view",
                    hours: int | str = DEFAULT_HOURS) -> AccessRequest:
     errors: dict[str, str] = {}
@@ -120,7 +114,7 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
     params = dict(user=actor.username, file_no=f.file_no)
     notify(s, f.owner_id, "access.requested", "%(user)s asked for access to your file %(file_no)s.",
            link=f"/customers/{f.id}", **params)
-    for leader in _approvers(s, f.unit_path, exclude={actor.user_id}):
+    for leader in leaders_above(s, f.unit_path, exclude={actor.user_id}):
         notify(s, leader.id, "access.to_decide", "%(user)s asked for access to file %(file_no)s.",
                link="/approvals", **params)
     audit.record(s, actor, "access.request", object_type="customer", object_id=f.file_no,

@@ -200,6 +200,13 @@ def purge_sessions(s: Session, *, idle_minutes: int, max_hours: int) -> int:
     return res.rowcount or 0
 
 
+def leaders_above(s: Session, unit_path: str, *, exclude: set[int] = frozenset()) -> list[User]:
+    """Active leaders of a unit containing `unit_path` (the people who approve things there)."""
+    rows = s.execute(select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.unit_id)
+                     .where(User.role == Role.LEADER.value, User.is_active.is_(True))).all()
+    return [u for u, path in rows if unit_path.startswith(path) and u.id not in exclude]
+
+
 def list_users(s: Session) -> list[tuple[User, OrgUnit]]:
     return list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
                           .order_by(User.username)).all())

@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..accounts.actor import Actor
-from ..accounts.models import User
+from ..accounts.service import leaders_above
 from ..audit import service as audit
 from ..customers import service as customers
 from ..customers.rules import format_file_number, parse_file_number
 from ..inbox.service import notify
-from ..org.models import OrgUnit
 from ..policy import Action, PermissionDenied, can
 from ..policy.scope import subtree_range
 from ..vault import Vault
@@ -59,7 +58,7 @@ def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, thresh
     s.add(rec)
     s.flush()
     if rec.status == "pending":
-        for leader in _approvers(s, actor):
+        for leader in leaders_above(s, actor.unit_path, exclude={actor.user_id}):
             notify(s, leader.id, "export.to_decide", "%(user)s asks to export %(rows)s files.",
                    link="/exports", user=actor.username, rows=rows)
         audit.record(s, actor, "customer.export_request", object_type="export", object_id=str(rec.id),
@@ -74,12 +73,6 @@ def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> custo
     rec.delivered_at = clock.now()
     s.flush()
     return out
-
-
-def _approvers(s: Session, actor: Actor) -> list[User]:
-    leaders = s.execute(select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.unit_id)
-                        .where(User.role == "leader", User.is_active.is_(True))).all()
-    return [u for u, path in leaders if actor.unit_path.startswith(path) and u.id != actor.user_id]
 
 
 def may_decide(actor: Actor, rec: ExportRecord) -> bool:
