@@ -1,0 +1,1 @@
+"""Membership programme: pure rules (rules.py) and the points / stored-value ledgers (ledger.py)."""
