@@ -252,6 +252,9 @@ KNOWN_UNTRANSLATABLE = {
     "The username {} is taken.",
     "No user {}.",
     "Unit code {} is already in use.",
+    # Pure membership ledger (no page shows these yet; they name amounts and references).
+    "{} must be a whole number of at least 1.",
+    "Purchase {} has only {} fen left to refund.",
 }
 
 
