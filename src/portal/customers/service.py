@@ -218,6 +218,9 @@ def create_file(s: Session, vault: Vault, actor: Actor, data: CustomerInput, *,
     owner = owner or s.get(User, actor.user_id)
     unit = s.get(OrgUnit, owner.unit_id)
     region = region_of(s, unit)
+    if not region.code.isdigit():
+        # File numbers start with the region's numeric code; staff at the top unit have none.
+        raise InvalidInput({"owner": "Files belong to a region: this user's unit is not within one."})
     now = clock.now()
     f = CustomerFile(id=uuid.uuid4(), file_no=next_file_number(s, region.code), category="",
                      gender="", owner_id=owner.id, unit_id=unit.id, unit_path=unit.path,
