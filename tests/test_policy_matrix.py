@@ -12,6 +12,7 @@ import io
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+
+from portal import clock
+from portal.access.models import AccessRequest
+from portal.access.service import active_grant, grant_relation
 
 from portal.accounts import service as accounts
 from portal.accounts.models import User
@@ -323,10 +328,28 @@ def organisations(draw):
     users = draw(st.lists(st.tuples(st.sampled_from(ROLES), st.integers(-1, n_units - 1)),
                           min_size=1, max_size=6))  # unit -1: HQ itself
     files = draw(st.lists(st.integers(0, len(users) - 1), max_size=8))
-    return parents, users, files
+    # Grants: (holder, file, state); the file index is taken modulo the files actually created.
+    grants = draw(st.lists(st.tuples(st.integers(0, len(users) - 1), st.integers(0, 7),
+                                     st.sampled_from(GRANT_STATES)), max_size=6))
+    return parents, users, files, grants
 
 
-def _build(db, vault, parents, users, files) -> None:
+GRANT_STATES = ["active_view", "active_edit", "expired", "revoked", "pending", "denied"]
+
+
+def _grant(s, holder: User, f: CustomerFile, state: str) -> None:
+    now = clock.now()
+    approved = state.startswith("active") or state in ("expired", "revoked")
+    s.add(AccessRequest(
+        requester_id=holder.id, file_id=f.id, file_no=f.file_no, unit_path=f.unit_path,
+        reason="generated for the property test", scope="view_edit" if state == "active_edit" else "view",
+        hours_requested=24, created_at=now - timedelta(hours=2),
+        status="approved" if approved else state,
+        expires_at=(now - timedelta(seconds=1)) if state == "expired" else (now + timedelta(hours=1)) if approved else None,
+        revoked_at=now - timedelta(minutes=1) if state == "revoked" else None))
+
+
+def _build(db, vault, parents, users, files, grants=()) -> None:
     with db.write() as s:
         codes = []
         for parent in parents:
@@ -345,6 +368,11 @@ def _build(db, vault, parents, users, files) -> None:
         with db.write() as s:
             actor = accounts.actor_for(u, s.get(OrgUnit, u.unit_id))
             customers.create_file(s, vault, actor, customer_input(n))
+    with db.write() as s:
+        made = list(s.scalars(select(CustomerFile).order_by(CustomerFile.created_at)))
+        if made:
+            for holder, fi, state in grants:
+                _grant(s, created[holder][0], made[fi % len(made)], state)
 
 
 @hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -358,6 +386,8 @@ def test_can_and_customer_scope_agree_on_generated_organisations(db, vault, stor
             actor = accounts.actor_for(user, unit)
             for action in SCOPED_ACTIONS:
                 in_scope = set(s.scalars(select(CustomerFile.id).where(customer_scope(actor, action))))
+                # The decision side reads each file's active grant as open_for() does.
                 decided = {fid for fid, owner_id, path in files
-                           if can(actor, action, owner_id=owner_id, unit_path=path)}
+                           if can(actor, action, owner_id=owner_id, unit_path=path,
+                                  grant=grant_relation(active_grant(s, user.id, fid)))}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .chain import GENESIS
 from .models import AuditCheckpoint, AuditEvent
 
 
@@ -99,6 +100,11 @@ def verify_checkpoints(s: Session, public_keys: dict[str, Ed25519PublicKey], cha
         if not checkpoint_valid(cp, public_keys):
             return CheckpointReport(False, len(cps), cps[-1].seq,
                                     f"checkpoint at entry {cp.seq} has a bad signature", cp.seq)
+        if cp.seq == 0:  # signed before the first entry: the head was the genesis hash
+            if cp.head_hash != GENESIS:
+                return CheckpointReport(False, len(cps), cps[-1].seq,
+                                        "entry 0 differs from its signed checkpoint", cp.seq)
+            continue
         if cp.seq > chain_count or cp.seq not in stored:
             return CheckpointReport(False, len(cps), cps[-1].seq,
                                     f"a signed checkpoint names entry {cp.seq}, but the log ends at "

@@ -15,7 +15,7 @@ from ..accounts.actor import Actor
 from ..accounts.service import leaders_above
 from ..audit import service as audit
 from ..customers import service as customers
-from ..customers.rules import format_file_number, parse_file_number
+from ..customers.rules import format_file_number, looks_like_mobile, parse_file_number
 from ..inbox.service import notify
 from ..policy import Action, PermissionDenied, can
 from ..policy.scope import subtree_range
@@ -147,8 +147,13 @@ def _file_numbers_in(data: bytes) -> set[str]:
     found = set()
     for row in csv.reader(io.StringIO(text)):
         for cell in row:
-            parsed = parse_file_number(cell.strip().lstrip("'"))
-            if parsed and len(cell.strip()) <= 12:
+            cell = cell.strip().lstrip("'")
+            # An 11-digit mobile number has a file number's shape too (6 + 5 digits): the export
+            # writes file numbers with a space, so a bare run of digits that is a mobile is one.
+            if len(cell) > 12 or (cell.isdigit() and looks_like_mobile(cell)):
+                continue
+            parsed = parse_file_number(cell)
+            if parsed:
                 found.add(format_file_number(*parsed))
     return found
 
