@@ -264,11 +264,94 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+# The second factor. The demo enrols nobody: leaders, auditors and admins set it up at their
+# first sign-in of the run (read the key off /account/2fa, as a person would type it into an
+# app). The secret and the last time step used are remembered for the rest of the session.
+TOTP_SECRETS: dict[str, str] = {}
+_LAST_STEP: dict[str, int] = {}
+
+
+def _now_step() -> int:
+    from datetime import datetime, timezone
+
+    from portal.accounts import totp
+
+    return totp.step_of(datetime.now(timezone.utc))
+
+
+def next_code(username: str) -> str:
+    """A code the server accepts now: the current step's, or (when that one was used already
+    and would be refused as a replay) the next step's, which the ±1-step window accepts.
+    Waits for a new step only when both are used up."""
+    from portal.accounts import totp
+
+    secret = TOTP_SECRETS[username]
+    while True:
+        now = _now_step()
+        step = max(now, _LAST_STEP.get(username, now - 1) + 1)
+        if step <= now + 1:
+            break
+        time.sleep(1)
+    _LAST_STEP[username] = step
+    return totp.code_at(secret, step)
+
+
+def _path(page: Page) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(page.url).path
+
+
+def enrol(page: Page, username: str) -> list[str]:
+    """On /account/2fa (a first sign-in that must set up a second factor, or an opt-in): read the
+    key, answer with the current code, and return the ten recovery codes shown once."""
+    from portal.accounts import totp
+
+    expect(page).to_have_url(re.compile(r"/account/2fa$"))
+    secret = page.get_by_test_id("totp-secret").inner_text().strip()
+    assert re.fullmatch(r"[A-Z2-7]{16,}", secret), secret
+    step = _now_step()
+    form = page.locator("form[action='/account/2fa']")
+    form.locator("input[name=code]").fill(totp.code_at(secret, step))
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    codes = page.get_by_test_id("recovery-codes").locator("li")
+    expect(codes).to_have_count(10)
+    TOTP_SECRETS[username] = secret
+    _LAST_STEP[username] = step
+    return [c.strip() for c in codes.all_inner_texts()]
+
+
+def answer_second_factor(page: Page, username: str) -> None:
+    """On /login/totp: give a fresh code (one retry with the next step if the server saw this
+    step's code already, e.g. from a sign-in in another browser a moment ago)."""
+    if username not in TOTP_SECRETS:
+        pytest.fail(f"{username} has a second factor this run did not set up: no secret to answer with",
+                    pytrace=False)
+    for _attempt in range(2):
+        form = page.locator("form[action='/login/totp']")
+        form.locator("input[name=code]").fill(next_code(username))
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+        if _path(page) != "/login/totp":
+            return
+    pytest.fail(f"the second factor was refused for {username}", pytrace=False)
+
+
 def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     page.goto("/login")
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password]").fill(password)
-    page.locator("form[action='/login'] button[type=submit]").click()
+    with page.expect_navigation():
+        page.locator("form[action='/login'] button[type=submit]").click()
+    page.wait_for_load_state()
+    if _path(page) == "/account/2fa":
+        # Leaders, auditors and admins must set up a second factor before anything else.
+        enrol(page, username)
+        with page.expect_navigation():
+            page.locator("main a.button[href='/']").click()  # "Continue"
+    elif _path(page) == "/login/totp":
+        answer_second_factor(page, username)
     # Signed in: the top bar names the user, and the login form is gone.
     expect(page.get_by_test_id("who")).to_be_visible()
     expect(page).not_to_have_url(re.compile(r"/login"))

@@ -123,7 +123,9 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
 
 
 def _load(s: Session, request_id: int) -> AccessRequest:
-    r = s.get(AccessRequest, request_id)
+    # Locked until the decision commits: a second leader deciding at the same moment waits,
+    # then finds it decided (PostgreSQL; SQLite serialises writers anyway).
+    r = s.get(AccessRequest, request_id, with_for_update=True)
     if r is None:
         raise LookupError("no such request")
     return r

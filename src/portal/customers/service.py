@@ -14,6 +14,7 @@ from sqlalchemy import and_, false, func, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..access.models import AccessRequest
 from ..access.service import active_grant, grant_relation
 from ..accounts.actor import Actor
 from ..accounts.models import User
@@ -189,9 +190,11 @@ def get_file_for(s: Session, actor: Actor, file_id, action: Action) -> CustomerF
     return open_for(s, actor, file_id, action)[0]
 
 
-def allowed_actions(actor: Actor, f: CustomerFile) -> set[str]:
+def allowed_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> set[str]:
+    """What the page may offer: ownership and leadership, plus the grant that opened the file."""
+    rel = grant_relation(s.get(AccessRequest, grant_id)) if grant_id else None
     return {a.value for a in (Action.CUSTOMER_VIEW, Action.CUSTOMER_EDIT, Action.CUSTOMER_REASSIGN)
-            if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+            if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path, grant=rel)}
 
 
 def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
@@ -206,7 +209,7 @@ def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
                     owner_id=f.owner_id, owner=owner.username if owner else "?",
                     unit=unit.name if unit else "?", created_at=f.created_at,
                     updated_at=f.updated_at, fields=_open(vault, f, fields),
-                    allowed=allowed_actions(actor, f))
+                    allowed=allowed_actions(s, actor, f, grant_id))
 
 
 # ---------------------------------------------------------------- writes

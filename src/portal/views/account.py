@@ -63,6 +63,10 @@ def confirm_second_factor(request: Request, data: Form) -> Response:
                       required=mfa.required(me.role), secret=secret, qr=totp.qr_svg(uri),
                       must=v.stage == "enrol",
                       error=i18n.gettext("That code is not right. Try the current code from your app."))
+    if token:
+        # Render the codes page as the new, full session (its CSRF token, its top bar): the old
+        # partial session is gone, so a token bound to it would make every form here fail.
+        v.session_token, v.stage, v.actor, v.pending = token, "full", me, None
     resp = render(request, "account/recovery_codes.html", codes=codes)
     return _with_session(request, resp, token) if token else resp
 

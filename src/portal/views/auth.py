@@ -91,15 +91,26 @@ def _with_session(request: Request, resp: Response, token: str) -> Response:
     return resp
 
 
-@get("/login/totp", opt={"stages": ("mfa",)})
+def _elsewhere(v) -> str:
+    return "/account/2fa" if v.stage == "enrol" else "/" if v.actor else "/login"
+
+
+# Public so that a signed-in (or signed-out) visitor who lands here is sent on, not refused;
+# only a session that owes its second factor can use the form.
+@get("/login/totp", opt={"public": True, "stages": ("mfa",)})
 async def second_factor_form(request: Request, next: str | None = None) -> Response:
+    v = visitor(request)
+    if v.stage != "mfa":
+        return Redirect(path=_elsewhere(v), status_code=303)
     return render(request, "login_totp.html", next=_safe_next(next), error="")
 
 
-@post("/login/totp", opt={"stages": ("mfa",)}, sync_to_thread=True)
+@post("/login/totp", opt={"public": True, "stages": ("mfa",)}, sync_to_thread=True)
 def second_factor(request: Request, data: Form) -> Response:
     """The code from the authenticator app (or a recovery code); then a new, full session."""
     v = visitor(request)
+    if v.stage != "mfa":
+        return Redirect(path=_elsewhere(v), status_code=303)
     st = request.app.state
     settings = st.settings
     token = None
