@@ -49,10 +49,13 @@ test: venv chromium $(if $(PG),postgres-pkg)
 test-pg:
 	$(MAKE) test PORTAL_TEST_POSTGRES=1
 
-# bench: benchmark harness (placeholder until scripts/bench.py exists).
-bench: venv
-	@if [ -f scripts/bench.py ]; then $(PY) scripts/bench.py; \
-	else echo "bench: the benchmark harness (scripts/bench.py) is not written yet"; fi
+# bench: seed 10k, 100k and 1M files on SQLite and on a private PostgreSQL, drive the portal with
+# wrk (Debian) and write BENCHMARKS.md (about 25 minutes on 2 cores). BENCH_ARGS=--help for options,
+# e.g. make bench BENCH_ARGS="--sizes 10k,100k --databases sqlite --duration 5".
+BENCH_ARGS ?=
+bench: venv postgres-pkg
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 # clean: remove runtime data and browser-test artifacts (keeps .venv).
 clean:

@@ -146,6 +146,41 @@ def test_disabling_a_user_ends_their_session_on_every_process(env, servers):
     assert _sign_in(servers[1], "chris").status_code == 401  # and no new session anywhere
 
 
+def _actor(db, username: str):
+    from sqlalchemy import select
+
+    from portal.accounts import service as accounts
+    from portal.accounts.models import User
+    from portal.org.models import OrgUnit
+    with db.read() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        return accounts.actor_for(user, s.get(OrgUnit, user.unit_id))
+
+
+def test_a_revoked_grant_ends_access_on_every_process(env, servers):
+    from portal.access import service as access
+    from portal.customers.models import CustomerFile
+    from portal.db import Database
+
+    alice, charlie = _session(servers[0], "alice"), _session(servers[1], "charlie")
+    file_id = _file_ids(servers[0], alice)[0]
+    assert {_get(b, f"/customers/{file_id}", charlie).status_code for b in servers} == {403}
+    db = Database(env["PORTAL_DATABASE_URL"])
+    try:
+        with db.write() as s:  # charlie asks, bob (alice's leader) approves: as the pages do
+            f = s.get(CustomerFile, uuid.UUID(file_id))
+            r = access.request_access(s, _actor(db, "charlie"), f.file_no,
+                                      "Customer called the Shenzhen B team about an order", hours=4)
+            access.decide(s, _actor(db, "bob"), r.id, True)
+            grant_id = r.id
+        assert {_get(b, f"/customers/{file_id}", charlie).status_code for b in servers} == {200}
+        with db.write() as s:
+            access.revoke(s, _actor(db, "bob"), grant_id, "the order is done")
+        assert {_get(b, f"/customers/{file_id}", charlie).status_code for b in servers} == {403}
+    finally:
+        db.dispose()
+
+
 def test_an_account_throttled_on_one_process_is_throttled_on_the_others(servers):
     for _ in range(5):
         assert _sign_in(servers[1], "amy", "not-the-password-at-all").status_code == 401
