@@ -272,7 +272,7 @@ def export_events(s: Session, actor: Actor, f: AuditFilter, limit: int = 100000)
     import csv
     import io
 
-    from ..customers.service import neutralise_cell
+    from ..customers.export import neutralise_cell
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")

@@ -14,7 +14,7 @@ from .. import clock
 from ..accounts.actor import Actor
 from ..accounts.service import leaders_above
 from ..audit import service as audit
-from ..customers import service as customers
+from ..customers import export as csv_export
 from ..customers.rules import format_file_number, looks_like_mobile, parse_file_number
 from ..inbox.service import notify
 from ..policy import Action, PermissionDenied, can
@@ -35,7 +35,7 @@ class InvalidExport(ValueError):
 @dataclass
 class ExportOutcome:
     record: ExportRecord
-    export: customers.Export | None  # None while the export waits for approval
+    export: csv_export.Export | None  # None while the export waits for approval
 
 
 def _purpose(purpose: str) -> str:
@@ -50,7 +50,7 @@ def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, thresh
     if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
         raise PermissionDenied(Action.CUSTOMER_EXPORT)
     purpose = _purpose(purpose)
-    rows = customers.count_exportable(s, actor)
+    rows = csv_export.count_exportable(s, actor)
     now = clock.now()
     rec = ExportRecord(actor_id=actor.user_id, actor_username=actor.username, unit_path=actor.unit_path,
                        purpose=purpose, rows=rows, status="pending" if rows > threshold else "delivered",
@@ -67,8 +67,8 @@ def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, thresh
     return ExportOutcome(rec, _deliver(s, vault, actor, rec))
 
 
-def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> customers.Export:
-    out = customers.export_files(s, vault, actor, purpose=rec.purpose, export_id=rec.id)
+def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> csv_export.Export:
+    out = csv_export.export_files(s, vault, actor, purpose=rec.purpose, export_id=rec.id)
     rec.rows, rec.sha256, rec.file_nos = out.rows, out.sha256, ",".join(out.file_nos)
     rec.delivered_at = clock.now()
     s.flush()
@@ -104,7 +104,7 @@ def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = 
     return rec
 
 
-def download(s: Session, vault: Vault, actor: Actor, export_id: int) -> customers.Export:
+def download(s: Session, vault: Vault, actor: Actor, export_id: int) -> csv_export.Export:
     """An approved export, downloaded once by its requester within 24 hours of approval."""
     rec = s.get(ExportRecord, export_id)
     if rec is None or rec.actor_id != actor.user_id:
