@@ -82,3 +82,19 @@ def build_story(db, vault) -> Story:
                 story.files.setdefault(owner, []).append(str(f.id))
                 n += 1
     return story
+
+
+def stored_values(db) -> list[bytes]:
+    """Every non-null value in every table, as bytes: what a database dump would hold."""
+    from sqlalchemy import inspect, text
+
+    out = []
+    with db.engine.connect() as c:
+        for table in inspect(db.engine).get_table_names():
+            for row in c.execute(text(f'SELECT * FROM "{table}"')):
+                for v in row:
+                    if isinstance(v, (bytes, bytearray, memoryview)):
+                        out.append(bytes(v))
+                    elif v is not None:
+                        out.append(str(v).encode("utf-8"))
+    return out

@@ -6,12 +6,12 @@ import logging
 import os
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from portal.customers import service as customers_service
 
 from .browser import post, signed_in
-from .factories import valid_id
+from .factories import stored_values, valid_id
 
 NAME = "测试独特名"
 MOBILE = "13987654321"
@@ -53,21 +53,10 @@ def typed_in(client, db, story, caplog):
     return file_path
 
 
-def _stored_values(db) -> list[bytes]:
-    out = []
-    with db.engine.connect() as c:
-        for table in inspect(db.engine).get_table_names():
-            for row in c.execute(text(f'SELECT * FROM "{table}"')):
-                for v in row:
-                    if isinstance(v, (bytes, bytearray, memoryview)):
-                        out.append(bytes(v))
-                    elif v is not None:
-                        out.append(str(v).encode("utf-8"))
-    return out
 
 
 def test_no_personal_value_is_stored_in_any_column(typed_in, db):
-    stored = b"\x00".join(_stored_values(db))
+    stored = b"\x00".join(stored_values(db))
     for value in VALUES:
         assert value.encode("utf-8") not in stored, value
 

@@ -7,8 +7,9 @@ import stat
 import uuid
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
+from .factories import stored_values
 from portal.customers import service as customers
 from portal.customers.models import CustomerFile
 from portal.vault import KeyRing, Vault, VaultError
@@ -205,17 +206,6 @@ def _key_material(ring: KeyRing) -> list[bytes]:
     return forms
 
 
-def _all_stored_values(db) -> list[bytes]:
-    out = []
-    with db.engine.connect() as c:
-        for table in inspect(db.engine).get_table_names():
-            for row in c.execute(text(f'SELECT * FROM "{table}"')):
-                for v in row:
-                    if isinstance(v, (bytes, bytearray, memoryview)):
-                        out.append(bytes(v))
-                    elif v is not None:
-                        out.append(str(v).encode("utf-8"))
-    return out
 
 
 def test_key_material_never_reaches_the_database(client, db, vault, settings, story):
@@ -228,7 +218,7 @@ def test_key_material_never_reaches_the_database(client, db, vault, settings, st
     assert r.status_code == 303
     client.get(r.headers["location"])
     ring = KeyRing.load(settings.key_file)
-    stored = _all_stored_values(db)
+    stored = stored_values(db)
     blob = b"\x00".join(stored)
     for material in _key_material(ring):
         assert material not in blob

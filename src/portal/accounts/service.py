@@ -207,6 +207,15 @@ def leaders_above(s: Session, unit_path: str, *, exclude: set[int] = frozenset()
     return [u for u, path in rows if unit_path.startswith(path) and u.id not in exclude]
 
 
+def get_user(s: Session, user_id: int) -> User:
+    return s.get(User, user_id)
+
+
+def set_locale(s: Session, user_id: int, locale: str) -> None:
+    """The user's interface language, kept on the account."""
+    s.get(User, user_id).locale = locale
+
+
 def list_users(s: Session) -> list[tuple[User, OrgUnit]]:
     return list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)
                           .order_by(User.username)).all())

@@ -11,7 +11,6 @@ from litestar.response import Redirect
 from .. import i18n
 from ..accounts import mfa, totp
 from ..accounts import service as accounts
-from ..accounts.models import User
 from ..policy import Action
 from .auth import _with_session
 from .rendering import render
@@ -32,7 +31,7 @@ def second_factor_page(request: Request) -> Response:
     v, me = _me(request)
     st = request.app.state
     with st.db.write() as s:
-        user = s.get(User, me.user_id)
+        user = accounts.get_user(s, me.user_id)
         if mfa.enrolled(user):
             return render(request, "account/2fa.html", enrolled=True, required=mfa.required(user.role),
                           remaining=mfa.remaining_recovery_codes(s, user.id), error="")
@@ -48,7 +47,7 @@ def confirm_second_factor(request: Request, data: Form) -> Response:
     st = request.app.state
     token = None
     with st.db.write() as s:
-        user = s.get(User, me.user_id)
+        user = accounts.get_user(s, me.user_id)
         codes = mfa.confirm_enrolment(s, st.vault, user, data.get("code", ""), me)
         if codes is not None and v.stage == "enrol":
             # Privileges change: a new session id, now a full one.

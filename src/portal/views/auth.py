@@ -12,7 +12,6 @@ from litestar.response import Redirect
 from .. import i18n
 from ..accounts import mfa
 from ..accounts import service as accounts
-from ..accounts.models import User
 from ..policy import Action
 from .rendering import render
 from .security import SESSION_COOKIE, visitor
@@ -115,7 +114,7 @@ def second_factor(request: Request, data: Form) -> Response:
     settings = st.settings
     token = None
     with st.db.write() as s:
-        user = s.get(User, v.pending.user_id)
+        user = accounts.get_user(s, v.pending.user_id)
         throttled = accounts.is_throttled(s, user.username, v.client_addr,
                                           user_limit=settings.throttle_user_failures,
                                           addr_limit=settings.throttle_addr_failures,
@@ -151,7 +150,7 @@ def set_language(request: Request, data: Form) -> Response:
     v = visitor(request)
     if v.user is not None:
         with request.app.state.db.write() as s:
-            s.get(User, v.user.id).locale = lang
+            accounts.set_locale(s, v.user.id, lang)
     resp = Redirect(path=_safe_next(data.get("next")), status_code=303)
     resp.set_cookie("portal_lang", lang, max_age=31536000, httponly=True, samesite="lax",
                     secure=v.https, path="/")
