@@ -301,7 +301,7 @@ def test_roles_without_files_cannot_create_one(client, db, story, user):
 def test_the_policy_does_not_grow_with_files():
     lines = [ln for ln in (Path(policy.__file__).parent / "policy.csv").read_text().splitlines()
              if ln.strip()]
-    assert len(lines) < 60
+    assert len(lines) < 120  # a role x action table: grows with features, never with data
     # Rules name roles and relations, never a user or a file.
     relations = {r.value for r in Relation}
     for ln in lines:

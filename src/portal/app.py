@@ -24,7 +24,8 @@ from .customers.service import NotFound
 from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
-from .views import access, account, admin, audit_log, auth, customers, exports, inbox
+from .views import (access, account, admin, api, audit_log, auth, customers, exports, inbox,
+                    membership, programme, service_desk, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -132,7 +133,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # twice, wrapped twice, and answers 500 (litestar-org/litestar#4738).
             Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
-                                             *account.ROUTES, *exports.ROUTES]),
+                                             *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
+                                             *programme.ROUTES, *service_desk.ROUTES,
+                                             *terminals.ROUTES, *api.ROUTES]),
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         openapi_config=None,  # no /schema routes: every route is a page that declares its action

@@ -8,6 +8,11 @@ from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
 from .exports.models import ExportRecord  # noqa: F401
 from .inbox.models import Notice  # noqa: F401
+from .membership.models import (  # noqa: F401
+    ApiIdempotency, CardAccount, CardNumberSequence, MemberCard, MemberEvent, Membership,
+    MembershipApplication, PointsEntryRow, PosTerminal, ProgrammeVersion, Purchase, PurchaseLineRow,
+    Redemption, StoredValueEntryRow,
+)
 from .org.models import OrgUnit  # noqa: F401
 
 metadata = SQLModel.metadata

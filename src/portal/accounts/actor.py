@@ -12,6 +12,7 @@ class Actor:
     unit_id: int | None = None
     unit_path: str = ""
     client_addr: str = ""
+    terminal_id: int | None = None  # a POS terminal acting through the API (role "terminal")
 
     @classmethod
     def system(cls, name: str = "system") -> "Actor":

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import false, func, or_, select, true, tuple_, union_all
+from sqlalchemy import false, func, or_, select, true, tuple_, union_all, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -15,6 +15,7 @@ from ..access.service import active_grant, grant_relation
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
+from ..membership.models import Membership
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
@@ -281,6 +282,9 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     f.owner_id, f.unit_id, f.unit_path = new_owner.id, unit.id, unit.path
     f.updated_at = clock.now()
     s.flush()
+    # A membership copies its file's owner and unit so member lists scope like file lists.
+    s.execute(update(Membership).where(Membership.customer_id == f.id)
+              .values(owner_id=new_owner.id, unit_path=unit.path))
     audit.record(s, actor, "customer.reassign", object_type="customer", object_id=f.file_no,
                  fields=["owner"], reason=reason,
                  detail=f"from {old.username if old else '?'} to {new_owner.username}")

@@ -21,6 +21,23 @@ class Action(StrEnum):
     ACCESS_DECIDE = "access.decide"  # approve, deny or revoke a grant on a file
     EXPORT_DECIDE = "export.decide"  # approve a large export
     ADMIN_MFA = "admin.mfa"  # reset someone's second factor
+    ADMIN_TERMINALS = "admin.terminals"  # issue and revoke POS terminal API keys
+    # Membership programme (on a customer file, decided by the same relations as the file)
+    MEMBER_VIEW = "member.view"  # membership section: tier, cards, points, ledgers, purchases
+    MEMBER_PURCHASE = "member.purchase"  # record a purchase, return one
+    MEMBER_REDEEM = "member.redeem"  # redeem points from the catalogue
+    MEMBER_STORED_VALUE = "member.stored_value"  # recharge, spend, refund stored value
+    MEMBER_ADJUST = "member.adjust"  # adjust points or stored value with a reason (leaders)
+    MEMBER_CLAIM = "member.claim"  # missed points by receipt number (customer service)
+    MEMBER_APPLY = "member.apply"  # apply for membership for a client
+    MEMBER_REVIEW = "member.review"  # approve or reject applications (customer service)
+    MEMBER_TIER = "member.tier"  # a leader's manual tier, floor or ceiling (platinum too)
+    MEMBER_LISTS = "member.lists"  # due-to-expire and birthdays-this-week lists
+    CARD_MANAGE = "card.manage"  # freeze/unfreeze, report loss, replace, renew, set PIN
+    CARD_CANCEL = "card.cancel"  # cancel and restore (leaders)
+    PROGRAMME_VIEW = "programme.view"  # the catalogue and the programme's figures
+    PROGRAMME_EDIT = "programme.edit"  # new versions of the programme's figures (admin)
+    MEMBER_POS = "member.pos"  # a POS terminal's API calls, within its unit
 
     @property
     def obj(self) -> str:
@@ -35,7 +52,7 @@ class Relation(StrEnum):
     """How a user stands to an object. "any" in a policy line matches every relation."""
 
     OWN = "own"        # the user owns the file
-    LED = "led"        # the file's unit is within a unit the user leads
+    LED = "led"        # the file's unit is within a unit the user leads (or a terminal serves)
     GRANTED = "granted"            # an active, approved grant to view
     GRANTED_EDIT = "granted_edit"  # an active, approved grant to view and edit
     ANY = "any"        # no relation needed (e.g. creating a new file, the audit log)

@@ -53,7 +53,8 @@ def relations_to_file(actor: Actor, owner_id: int, unit_path: str,
         rels.add(grant)
     if actor.user_id is not None and owner_id == actor.user_id:
         rels.add(Relation.OWN)
-    if actor.role == "leader" and actor.unit_path and unit_path.startswith(actor.unit_path):
+    # A leader answers for the units below them; a POS terminal serves the members of its unit.
+    if actor.role in ("leader", "terminal") and actor.unit_path and unit_path.startswith(actor.unit_path):
         rels.add(Relation.LED)
     return rels
 

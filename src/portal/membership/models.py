@@ -1,0 +1,281 @@
+"""Membership tables: members, card accounts and their cards, ledgers, purchases, applications, settings.
+
+Points and stored value live on a *card account*: the lineage of one card. A replacement card
+is a new ``MemberCard`` row (new number) on the same account, so points, stored value and
+history move with it and never between accounts. Ledger rows are append-only (database
+triggers refuse UPDATE and DELETE); the balances cached on the account are written in the
+same transaction as the entries and checked non-negative by the database as well.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ..db import PATH_TYPE, UTCDateTime
+
+
+def _ts(nullable: bool = False) -> Column:
+    return Column(UTCDateTime, nullable=nullable)
+
+
+class ProgrammeVersion(SQLModel, table=True):
+    """One version of the programme's figures, in force from ``effective_from`` (a Shanghai date)."""
+
+    __tablename__ = "programme_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    effective_from: date = Field(unique=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # ProgrammeSettings as JSON
+    note: str = Field(default="", max_length=500)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class Membership(SQLModel, table=True):
+    """A customer file's membership: tier (with a leader's floor/ceiling) and standing."""
+
+    __tablename__ = "membership"
+    __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: uuid.UUID = Field(foreign_key="customer_file.id", unique=True)
+    # Copies of the file's owner and unit path (kept in step on reassignment) so member lists
+    # are scoped in SQL exactly like file lists.
+    owner_id: int = Field(foreign_key="user_account.id", index=True)
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    tier: str = Field(max_length=16)
+    tier_floor: str | None = Field(default=None, max_length=16)
+    tier_ceiling: str | None = Field(default=None, max_length=16)
+    status: str = Field(default="active", max_length=16)  # active | ended
+    joined_on: date
+    join_cause: str = Field(max_length=32)  # single_purchase | cumulative | application | import
+    last_purchase_on: date | None = None
+    referrer_id: int | None = Field(default=None, foreign_key="membership.id")
+    referral_credited_tier: str | None = Field(default=None, max_length=16)
+    pin_hash: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class CardAccount(SQLModel, table=True):
+    """The lineage of one card: its type, standing, validity and the two ledgers' balances."""
+
+    __tablename__ = "card_account"
+    __table_args__ = (
+        CheckConstraint("points_balance >= 0", name="ck_card_account_points"),
+        CheckConstraint("stored_value_fen >= 0", name="ck_card_account_stored_value"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    membership_id: int = Field(foreign_key="membership.id", index=True)
+    card_type: str = Field(max_length=32)
+    named: bool = True
+    status: str = Field(default="active", max_length=16)  # active | frozen | cancelled
+    issued_on: date
+    expires_on: date
+    points_balance: int = 0
+    stored_value_fen: int = 0
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class MemberCard(SQLModel, table=True):
+    """A card number. ``status``: current (works), lost (reported; stopped at once), void (replaced)."""
+
+    __tablename__ = "member_card"
+    __table_args__ = (UniqueConstraint("region_code", "seq", name="uq_member_card_region_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=16, unique=True)
+    region_code: str = Field(max_length=8)
+    seq: int
+    account_id: int = Field(foreign_key="card_account.id", index=True)
+    status: str = Field(default="current", max_length=16)
+    issued_on: date
+    replaces_id: int | None = Field(default=None, foreign_key="member_card.id")
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class CardNumberSequence(SQLModel, table=True):
+    """Next card sequence per region; numbers are never reused."""
+
+    __tablename__ = "card_number_sequence"
+
+    region_code: str = Field(primary_key=True, max_length=8)
+    next_seq: int = 1
+
+
+class PointsEntryRow(SQLModel, table=True):
+    """One points ledger entry (append-only). Debits name the credit row they draw on (``lot_id``)."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (
+        Index("ix_points_entry_account", "account_id", "id"),
+        Index("ix_points_entry_expiry", "kind", "expires_on"),
+        CheckConstraint("points <> 0", name="ck_points_entry_nonzero"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="card_account.id")
+    kind: str = Field(max_length=16)
+    points: int
+    on: date
+    expires_on: date | None = None  # credits: first day the lot is no longer usable
+    lot_id: int | None = Field(default=None, foreign_key="points_entry.id")
+    ref: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=500)
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class StoredValueEntryRow(SQLModel, table=True):
+    """One stored-value ledger entry in fen (append-only)."""
+
+    __tablename__ = "stored_value_entry"
+    __table_args__ = (
+        Index("ix_stored_value_entry_account", "account_id", "id"),
+        CheckConstraint("amount_fen <> 0", name="ck_stored_value_entry_nonzero"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="card_account.id")
+    kind: str = Field(max_length=16)
+    amount_fen: int
+    on: date
+    ref: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=500)
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class Purchase(SQLModel, table=True):
+    """A recorded sale. ``customer_id`` is empty for a purchase made without a card (claimable later)."""
+
+    __tablename__ = "purchase"
+    __table_args__ = (
+        Index("ix_purchase_customer_on", "customer_id", "purchased_on"),
+        Index("ix_purchase_membership_on", "membership_id", "purchased_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_no: str = Field(max_length=40, unique=True)
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer_file.id")
+    membership_id: int | None = Field(default=None, foreign_key="membership.id")
+    account_id: int | None = Field(default=None, foreign_key="card_account.id")
+    card_number: str = Field(default="", max_length=16)
+    purchased_on: date
+    payment_method: str = Field(max_length=16)
+    list_total_fen: int
+    discount_total_fen: int
+    paid_total_fen: int
+    rate_per_mille: int
+    discount_reason: str = Field(max_length=16)
+    points_earned: int = 0
+    spend_counted_fen: int = 0
+    status: str = Field(default="complete", max_length=16)  # complete | returned
+    recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    terminal_id: int | None = Field(default=None, foreign_key="pos_terminal.id")
+    created_at: datetime = Field(sa_column=_ts())
+    returned_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    claimed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PurchaseLineRow(SQLModel, table=True):
+    __tablename__ = "purchase_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    purchase_id: int = Field(foreign_key="purchase.id", index=True)
+    line_no: int
+    product: str = Field(max_length=200)
+    quantity: int
+    unit_price_fen: int
+    special_price: bool = False
+    group_buy: bool = False
+    list_fen: int
+    paid_fen: int
+
+
+class MemberEvent(SQLModel, table=True):
+    """The member's history: joining, tier changes, card lifecycle, each with its cause and reason."""
+
+    __tablename__ = "member_event"
+    __table_args__ = (Index("ix_member_event_membership", "membership_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    membership_id: int = Field(foreign_key="membership.id")
+    account_id: int | None = Field(default=None, foreign_key="card_account.id")
+    kind: str = Field(max_length=32)
+    from_value: str = Field(default="", max_length=64)
+    to_value: str = Field(default="", max_length=64)
+    cause: str = Field(default="", max_length=32)
+    reason: str = Field(default="", max_length=500)
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    at: datetime = Field(sa_column=_ts())
+
+
+class MembershipApplication(SQLModel, table=True):
+    """A salesperson's application for a client; customer service approves or rejects it."""
+
+    __tablename__ = "membership_application"
+    __table_args__ = (Index("ix_membership_application_status", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: uuid.UUID = Field(foreign_key="customer_file.id", index=True)
+    submitted_by_id: int = Field(foreign_key="user_account.id")
+    card_type: str = Field(max_length=32)
+    note: str = Field(default="", max_length=500)
+    joining_fee_fen: int = 0
+    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    submitted_at: datetime = Field(sa_column=_ts())
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    reviewed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    decision_reason: str = Field(default="", max_length=500)
+    membership_id: int | None = Field(default=None, foreign_key="membership.id")
+
+
+class Redemption(SQLModel, table=True):
+    __tablename__ = "redemption"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="card_account.id", index=True)
+    item_code: str = Field(max_length=32)
+    item_name: str = Field(max_length=200)
+    points: int
+    value_fen: int
+    on: date
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    terminal_id: int | None = Field(default=None, foreign_key="pos_terminal.id")
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class PosTerminal(SQLModel, table=True):
+    """A point-of-sale terminal's API key: only a SHA-256 of the (random, 256-bit) key is kept."""
+
+    __tablename__ = "pos_terminal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    key_prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ApiIdempotency(SQLModel, table=True):
+    """The first answer to a terminal's request with a given Idempotency-Key, replayed on retries."""
+
+    __tablename__ = "api_idempotency"
+
+    terminal_id: int = Field(foreign_key="pos_terminal.id", primary_key=True)
+    key: str = Field(max_length=100, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
