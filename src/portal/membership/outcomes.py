@@ -1,0 +1,129 @@
+"""What the membership use cases take and return: plain dataclasses shared by pages, the CLI and the POS API.
+
+Nothing here carries personal data in the clear except ``CardSummary.masked_name`` (masked).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from .rules import PurchaseLine
+
+PAYMENT_METHODS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit")
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """A card as a POS or the service desk sees it: masked, no personal fields."""
+
+    number: str
+    card_status: str        # current | lost | void
+    account_status: str     # active | frozen | cancelled
+    card_type: str
+    named: bool
+    tier: str
+    member_status: str      # active | ended
+    masked_name: str
+    file_no: str
+    points_balance: int
+    redeemable_points: int
+    stored_value_fen: int
+    issued_on: date
+    expires_on: date
+    usable: bool            # the card can be used today (current, not cancelled, not expired)
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    """A sale to record. Either ``card_number`` or ``customer_id`` names the buyer; neither is an
+    anonymous sale (its points can be claimed later with the receipt number)."""
+
+    receipt_no: str
+    lines: tuple[PurchaseLine, ...]
+    payment_method: str
+    card_number: str | None = None
+    customer_id: uuid.UUID | None = None
+    purchased_on: date | None = None   # default: today (Asia/Shanghai)
+    pin: str | None = None             # stored-value payment on a named card: the member's PIN ...
+    id_number: str | None = None       # ... or their ID number
+    referrer_card: str | None = None   # who referred a customer who joins with this purchase
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    purchase_id: int
+    receipt_no: str
+    list_total_fen: int
+    discount_total_fen: int
+    paid_total_fen: int
+    rate_per_mille: int
+    discount_reason: str
+    points_earned: int
+    points_balance: int | None      # None: no card account (non-member)
+    stored_value_fen: int | None
+    tier: str | None
+    card_number: str | None
+    joined: bool = False            # this purchase made the customer a member
+    tier_changed_to: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnOutcome:
+    receipt_no: str
+    points_reversed: int
+    points_shortfall: int           # already spent; for staff to settle
+    refunded_fen: int               # put back on the stored-value card
+    points_balance: int | None
+    stored_value_fen: int | None
+
+
+@dataclass(frozen=True)
+class RedemptionOutcome:
+    redemption_id: int
+    card_number: str
+    item_code: str
+    item_name: str
+    points: int
+    value_fen: int
+    points_balance: int
+
+
+@dataclass(frozen=True)
+class StoredValueOutcome:
+    card_number: str
+    kind: str
+    amount_fen: int
+    balance_fen: int
+    entry_id: int
+
+
+@dataclass
+class LedgerLine:
+    id: int
+    kind: str
+    amount: int
+    on: date
+    ref: str | None
+    note: str
+    expires_on: date | None = None
+
+
+@dataclass
+class MemberPanel:
+    """The membership section of a file, for the file page (already authorised)."""
+
+    membership_id: int
+    tier: str
+    tier_floor: str | None
+    tier_ceiling: str | None
+    status: str
+    joined_on: date
+    join_cause: str
+    last_purchase_on: date | None
+    points_12m: int
+    spend_12m_fen: int
+    accounts: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    purchases: list[dict] = field(default_factory=list)
+    allowed: set[str] = field(default_factory=set)
