@@ -1,0 +1,301 @@
+"""The programme's figures as one validated value (``ProgrammeSettings``), its parts, and its JSON form.
+
+Money is integer fen, discount rates are per mille of the list price (950 = 9.5折), durations
+are months/years/days. ``DEFAULT_SETTINGS`` holds the seed document's values; stored versions
+are JSON (``settings_to_json`` / ``settings_from_json``) that keep loading after new fields
+are added, because missing keys take their defaults and unknown keys are ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from ..customers.rules import InvalidField
+
+__all__ = [
+    "CARD_KINDS",
+    "CardType",
+    "DEFAULT_SETTINGS",
+    "ProgrammeSettings",
+    "RedemptionItem",
+    "Tier",
+    "settings_from_json",
+    "settings_in_effect",
+    "settings_to_json",
+]
+
+
+class Tier(StrEnum):
+    """Membership tiers; they compare by rank (regular < silver < gold < platinum)."""
+
+    REGULAR = "regular"
+    SILVER = "silver"
+    GOLD = "gold"
+    PLATINUM = "platinum"
+
+    @property
+    def rank(self) -> int:
+        return _TIER_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < other.rank if isinstance(other, Tier) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= other.rank if isinstance(other, Tier) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > other.rank if isinstance(other, Tier) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= other.rank if isinstance(other, Tier) else NotImplemented
+
+
+_TIER_RANK = {Tier.REGULAR: 0, Tier.SILVER: 1, Tier.GOLD: 2, Tier.PLATINUM: 3}
+
+
+@dataclass(frozen=True)
+class RedemptionItem:
+    """A catalogue item: ``points`` buys something worth ``value_fen``."""
+
+    code: str
+    name: str
+    points: int
+    value_fen: int
+
+
+CARD_KINDS = ("tier", "service", "co_branded", "family")
+_CARD_CODE = re.compile(r"[a-z0-9-]{1,32}")
+
+
+@dataclass(frozen=True)
+class CardType:
+    """A kind of card the programme issues: ``code`` (a-z, 0-9, "-"), display ``name``, ``kind``."""
+
+    code: str
+    name: str
+    kind: str = "tier"  # one of CARD_KINDS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, str) or not _CARD_CODE.fullmatch(self.code):
+            raise ValueError(f"card type code must be 1 to 32 of a-z, 0-9 and '-', got {self.code!r}")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"card type {self.code!r} needs a name")
+        if self.kind not in CARD_KINDS:
+            raise ValueError(f"card type {self.code!r}: kind must be one of {', '.join(CARD_KINDS)}")
+
+
+def _default_catalogue() -> tuple[RedemptionItem, ...]:
+    return (
+        RedemptionItem("gift-100", "¥100 gift", 1_000, 10_000),
+        RedemptionItem("coupon-50", "¥50 coupon", 500, 5_000),
+    )
+
+
+def _default_card_types() -> tuple[CardType, ...]:
+    return (
+        CardType("standard", "Standard card", "tier"),
+        CardType("dining", "Dining card", "service"),
+        CardType("cosmetics", "Cosmetics card", "service"),
+        CardType("co-branded", "Co-branded card", "co_branded"),
+        CardType("family", "Family card", "family"),
+    )
+
+
+@dataclass(frozen=True)
+class ProgrammeSettings:
+    """Every figure of the programme, defaulting to the seed document's values.
+
+    Amounts are fen, rates are per mille of the list price (950 = 9.5折), durations are
+    months/years/days. A new version is ``dataclasses.replace(old, effective_from=..., ...)``;
+    construction validates the whole object, so a bad edit never becomes a version.
+    """
+
+    # "The seed values have always applied"; a stored version sets its own date.
+    effective_from: date = date(2000, 1, 1)
+    # Joining
+    join_single_purchase_fen: int = 68_000        # ¥680 in one purchase
+    join_cumulative_fen: int = 100_000            # ¥1,000 ...
+    join_window_months: int = 12                  # ... within 12 months
+    joining_fee_fen: int = 0
+    # Cards
+    card_validity_years: int = 2
+    # Tiers (platinum: a leader's decision only)
+    silver_points: int = 10_000
+    silver_spend_fen: int = 1_000_000             # ¥10,000
+    gold_points: int = 50_000
+    gold_spend_fen: int = 5_000_000               # ¥50,000
+    tier_window_months: int = 12
+    lapse_after_months: int = 24
+    # Discounts, per mille of list price (1000 = no discount)
+    regular_discount_per_mille: int = 1000
+    silver_discount_per_mille: int = 950
+    gold_discount_per_mille: int = 880
+    platinum_discount_per_mille: int = 750
+    birthday_discount_per_mille: int = 850
+    discount_group_buy: bool = True               # the seed only excludes special-price lines
+    frozen_spend_counts: bool = False             # does a frozen member's spend count toward tiers?
+    # Points per whole yuan paid on eligible lines
+    regular_points_per_yuan: int = 1
+    silver_points_per_yuan: int = 2
+    gold_points_per_yuan: int = 3
+    platinum_points_per_yuan: int = 4
+    # Referral points by the referred member's tier
+    referral_points_regular: int = 100
+    referral_points_silver: int = 300
+    referral_points_gold: int = 500
+    referral_points_platinum: int = 800
+    # Points life cycle
+    points_validity_years: int = 2
+    expiry_warning_days: int = 30
+    missed_points_claim_days: int = 30
+    redemption_months: tuple[int, ...] = ()       # e.g. (3, 8); empty = always open
+    catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
+    card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{f.name} must be a non-negative integer, got {value!r}")
+            elif f.type in ("bool", bool) and not isinstance(value, bool):
+                raise ValueError(f"{f.name} must be true or false, got {value!r}")
+        if not isinstance(self.effective_from, date) or isinstance(self.effective_from, datetime):
+            raise ValueError("effective_from must be a date")
+        for tier in Tier:
+            if not 0 <= self.discount_per_mille(tier) <= 1000:
+                raise ValueError(f"{tier}_discount_per_mille must be 0..1000")
+        if not 0 <= self.birthday_discount_per_mille <= 1000:
+            raise ValueError("birthday_discount_per_mille must be 0..1000")
+        if self.silver_points > self.gold_points or self.silver_spend_fen > self.gold_spend_fen:
+            raise ValueError("silver thresholds must not exceed gold thresholds")
+        for name in ("join_window_months", "tier_window_months", "lapse_after_months",
+                     "card_validity_years", "points_validity_years"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        months = tuple(self.redemption_months)
+        if any(isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 12 for m in months) \
+                or len(set(months)) != len(months):
+            raise ValueError(f"redemption_months must be distinct months 1..12, got {months!r}")
+        object.__setattr__(self, "redemption_months", months)
+        catalogue = tuple(self.catalogue)
+        codes = [item.code for item in catalogue]
+        if len(set(codes)) != len(codes):
+            raise ValueError("catalogue item codes must be unique")
+        for item in catalogue:
+            if isinstance(item.points, bool) or not isinstance(item.points, int) or item.points < 1:
+                raise ValueError(f"catalogue item {item.code!r} must cost at least 1 point")
+            if isinstance(item.value_fen, bool) or not isinstance(item.value_fen, int) or item.value_fen < 0:
+                raise ValueError(f"catalogue item {item.code!r} needs a value in whole fen")
+        object.__setattr__(self, "catalogue", catalogue)
+        card_types = tuple(self.card_types)
+        if not card_types:
+            raise ValueError("the programme needs at least one card type")
+        if not all(isinstance(c, CardType) for c in card_types):
+            raise ValueError("card_types must be CardType values")
+        card_codes = [c.code for c in card_types]
+        if len(set(card_codes)) != len(card_codes):
+            raise ValueError("card type codes must be unique")
+        object.__setattr__(self, "card_types", card_types)
+
+    def discount_per_mille(self, tier: Tier) -> int:
+        return getattr(self, f"{Tier(tier).value}_discount_per_mille")
+
+    def points_per_yuan(self, tier: Tier) -> int:
+        return getattr(self, f"{Tier(tier).value}_points_per_yuan")
+
+    def referral_points(self, tier: Tier) -> int:
+        return getattr(self, f"referral_points_{Tier(tier).value}")
+
+    def tier_points(self, tier: Tier) -> int | None:
+        """Points (12 months) that qualify for ``tier``; None for tiers not reached automatically."""
+        return {Tier.REGULAR: 0, Tier.SILVER: self.silver_points, Tier.GOLD: self.gold_points}.get(tier)
+
+    def tier_spend_fen(self, tier: Tier) -> int | None:
+        """Spend standard (fen, 12 months) of ``tier``; None for tiers not reached automatically."""
+        return {Tier.REGULAR: 0, Tier.SILVER: self.silver_spend_fen, Tier.GOLD: self.gold_spend_fen}.get(tier)
+
+    def card_type(self, code: str) -> CardType:
+        """The card type with ``code``; InvalidField("card_type") if the programme has none."""
+        for card_type in self.card_types:
+            if card_type.code == code:
+                return card_type
+        raise InvalidField("card_type", "card_type.unknown", "No such card type in the programme.")
+
+
+DEFAULT_SETTINGS = ProgrammeSettings()
+
+
+def settings_in_effect(versions: Iterable[ProgrammeSettings], on: date) -> ProgrammeSettings:
+    """The version with the latest ``effective_from`` on or before ``on`` (ValueError if none)."""
+    candidates = [v for v in versions if v.effective_from <= on]
+    if not candidates:
+        raise ValueError(f"no programme settings in effect on {on.isoformat()}")
+    return max(candidates, key=lambda v: v.effective_from)
+
+
+# ---------------------------------------------------------------------------
+# JSON form of a stored version
+# ---------------------------------------------------------------------------
+
+# Fields holding tuples of records, and the record each item becomes.
+_RECORD_FIELDS: dict[str, type] = {"catalogue": RedemptionItem, "card_types": CardType}
+
+
+def settings_to_json(settings: ProgrammeSettings) -> str:
+    """A stable JSON text (sorted keys): dates ISO, tuples of records as lists of objects."""
+    body: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "effective_from":
+            body[f.name] = value.isoformat()
+        elif f.name in _RECORD_FIELDS:
+            body[f.name] = [dataclasses.asdict(item) for item in value]
+        elif isinstance(value, tuple):
+            body[f.name] = list(value)
+        else:
+            body[f.name] = value
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _record(cls: type, raw: object, name: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{name} items must be objects")
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def settings_from_json(text: str) -> ProgrammeSettings:
+    """The settings stored as ``text``; missing keys take defaults, unknown keys are ignored.
+
+    Raises ValueError (json.JSONDecodeError is one) for text that is not a valid version.
+    """
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("programme settings JSON must be an object")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(ProgrammeSettings):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if f.name == "effective_from":
+            if not isinstance(value, str):
+                raise ValueError("effective_from must be an ISO date")
+            value = date.fromisoformat(value)
+        elif f.name in _RECORD_FIELDS:
+            if not isinstance(value, list):
+                raise ValueError(f"{f.name} must be a list")
+            try:
+                value = tuple(_record(_RECORD_FIELDS[f.name], item, f.name) for item in value)
+            except TypeError as exc:  # a record missing a required key
+                raise ValueError(f"{f.name}: {exc}") from exc
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value
+    return ProgrammeSettings(**values)
