@@ -1,16 +1,82 @@
-"""The programme settings store: versions with effective dates, the one in effect, audited edits."""
+"""The programme settings store: versions with effective dates, the one in effect, audited edits.
+
+Versions are append-only evidence: each ``ProgrammeVersion`` row holds a whole
+``ProgrammeSettings`` (JSON) in force from its ``effective_from`` (an Asia/Shanghai date) until
+the next version's date. A version is never replaced or edited; a new one is saved for today or
+a later day, with a reason, and the audit log records which figures it changed.
+
+The administrator's form speaks human units (yuan, 折, "3,8", one catalogue item per line);
+``settings_from_form`` turns it into a validated ``ProgrammeSettings`` or an ``InvalidInput``
+naming every bad field, and ``form_values`` is its inverse for pre-filling the form.
+"""
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import distinct, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import ProgrammeVersion
+from .. import clock
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..customers.service import InvalidInput
+from .models import CardAccount, ProgrammeVersion
 from .rules import programme_today
-from .settings import DEFAULT_SETTINGS, ProgrammeSettings, settings_from_json
+from .settings import (
+    CARD_KINDS,
+    DEFAULT_SETTINGS,
+    CardType,
+    ProgrammeSettings,
+    RedemptionItem,
+    settings_from_json,
+    settings_to_json,
+)
 
-__all__ = ["current_settings", "settings_on"]
+__all__ = [
+    "BOOL_FIELDS",
+    "DISCOUNT_FIELDS",
+    "INT_FIELDS",
+    "MONEY_FIELDS",
+    "VersionView",
+    "changed_fields",
+    "current_settings",
+    "default_effective_from",
+    "fen_from_yuan",
+    "form_values",
+    "per_mille_from_zhe",
+    "save_version",
+    "settings_from_form",
+    "settings_on",
+    "versions",
+    "yuan_text",
+    "zhe_text",
+]
+
+NOTE_MIN, NOTE_MAX = 5, 500
+
+# How the form spells each figure: money in yuan, discounts in 折, the rest as they are.
+MONEY_FIELDS = ("join_single_purchase_fen", "join_cumulative_fen", "joining_fee_fen",
+                "silver_spend_fen", "gold_spend_fen")
+DISCOUNT_FIELDS = ("regular_discount_per_mille", "silver_discount_per_mille", "gold_discount_per_mille",
+                   "platinum_discount_per_mille", "birthday_discount_per_mille")
+BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts")
+_SPECIAL = {"effective_from", "redemption_months", "catalogue", "card_types"}
+INT_FIELDS = tuple(f.name for f in dataclasses.fields(ProgrammeSettings)
+                   if f.name not in {*MONEY_FIELDS, *DISCOUNT_FIELDS, *BOOL_FIELDS, *_SPECIAL})
+_AT_LEAST_ONE = ("join_window_months", "tier_window_months", "lapse_after_months",
+                 "card_validity_years", "points_validity_years")
+
+
+# ---------------------------------------------------------------------------
+# Reading the store
+# ---------------------------------------------------------------------------
 
 
 def settings_on(s: Session, day: date) -> ProgrammeSettings:
@@ -27,3 +93,306 @@ def settings_on(s: Session, day: date) -> ProgrammeSettings:
 def current_settings(s: Session) -> ProgrammeSettings:
     """The settings in effect today (Asia/Shanghai, by ``portal.clock``)."""
     return settings_on(s, programme_today())
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A stored version as the pages show it."""
+
+    id: int
+    effective_from: date
+    settings: ProgrammeSettings
+    note: str
+    created_by: str        # username; "" when written by the system
+    created_at: datetime
+    in_effect: bool        # the version that applies today
+    upcoming: bool         # takes effect after today
+
+
+def versions(s: Session) -> list[VersionView]:
+    """Every stored version, latest effective date first, flagged in effect / upcoming as of today."""
+    today = programme_today()
+    rows = s.execute(
+        select(ProgrammeVersion, User.username)
+        .outerjoin(User, User.id == ProgrammeVersion.created_by_id)
+        .order_by(ProgrammeVersion.effective_from.desc())
+    ).all()
+    current = next((v.effective_from for v, _ in rows if v.effective_from <= today), None)
+    return [VersionView(id=v.id, effective_from=v.effective_from, settings=settings_from_json(v.body),
+                        note=v.note, created_by=username or "", created_at=v.created_at,
+                        in_effect=v.effective_from == current, upcoming=v.effective_from > today)
+            for v, username in rows]
+
+
+def changed_fields(old: ProgrammeSettings, new: ProgrammeSettings) -> list[str]:
+    """Names of the figures that differ (the effective date is not a figure)."""
+    return [f.name for f in dataclasses.fields(ProgrammeSettings)
+            if f.name != "effective_from" and getattr(old, f.name) != getattr(new, f.name)]
+
+
+# ---------------------------------------------------------------------------
+# Saving a version
+# ---------------------------------------------------------------------------
+
+
+def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note: str) -> ProgrammeVersion:
+    """Append a version in force from ``new_settings.effective_from``, audited, in the caller's transaction.
+
+    Refused with ``InvalidInput`` (nothing written): a date before today (Asia/Shanghai), a date
+    that already has a version (versions are never replaced), a note shorter than 5 characters,
+    or removing a card type that existing cards still carry.
+    """
+    note = (note or "").strip()
+    day = new_settings.effective_from
+    errors: dict[str, str] = {}
+    if day < programme_today():
+        errors["effective_from"] = "The effective date must be today or later."
+    elif s.execute(select(ProgrammeVersion.id).where(ProgrammeVersion.effective_from == day)).first():
+        errors["effective_from"] = ("A version already takes effect on this date and versions are "
+                                    "never replaced: choose another date.")
+    if len(note) < NOTE_MIN:
+        errors["note"] = "Give the reason for this change (at least 5 characters)."
+    elif len(note) > NOTE_MAX:
+        errors["note"] = "Keep the reason under 500 characters."
+    in_use = set(s.execute(select(distinct(CardAccount.card_type))).scalars())
+    if in_use - {c.code for c in new_settings.card_types}:
+        errors["card_types"] = "A card type that existing cards carry cannot be removed."
+    if errors:
+        raise InvalidInput(errors)
+
+    before = settings_on(s, day)
+    changed = changed_fields(before, new_settings)
+    row = ProgrammeVersion(effective_from=day, body=settings_to_json(new_settings), note=note,
+                           created_by_id=actor.user_id, created_at=clock.now())
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError:  # another administrator saved the same date a moment ago
+        raise InvalidInput({"effective_from": "A version already takes effect on this date and versions "
+                                              "are never replaced: choose another date."}) from None
+    detail = "; ".join(f"{name}: {_plain(getattr(before, name))} -> {_plain(getattr(new_settings, name))}"
+                       for name in changed)
+    audit.record(s, actor, "programme.edit", object_type="programme", object_id=day.isoformat(),
+                 fields=changed, reason=note, detail=detail)
+    return row
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        return "[" + ", ".join(item.code for item in value) + "]"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# Human units
+# ---------------------------------------------------------------------------
+
+_YUAN = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?")
+_ZHE = re.compile(r"([0-9]{1,2})(?:\.([0-9]{1,2}))?")
+_WHOLE = re.compile(r"[0-9]{1,12}")
+_CODE = re.compile(r"[a-z0-9-]{1,32}")
+
+
+def _clean(raw: str) -> str:
+    """Full-width digits and punctuation to ASCII, surrounding space dropped."""
+    return unicodedata.normalize("NFKC", raw or "").strip()
+
+
+def fen_from_yuan(raw: str) -> int | None:
+    """"680" -> 68000, "680.5" -> 68050, "¥1,000.00" -> 100000; None when it is not an amount.
+
+    String arithmetic only (no floats), at most two decimals, never negative.
+    """
+    text = _clean(raw).lstrip("¥￥").replace(",", "").strip()
+    m = _YUAN.fullmatch(text)
+    if not m:
+        return None
+    return int(m.group(1)) * 100 + int((m.group(2) or "").ljust(2, "0"))
+
+
+def per_mille_from_zhe(raw: str) -> int | None:
+    """A discount in 折 to per mille of list price: "9.5" -> 950, "8.8" -> 880, "10" -> 1000."""
+    text = _clean(raw).removesuffix("折").strip()
+    m = _ZHE.fullmatch(text)
+    if not m:
+        return None
+    value = int(m.group(1)) * 100 + int((m.group(2) or "").ljust(2, "0"))
+    return value if value <= 1000 else None
+
+
+def yuan_text(fen: int, grouping: bool = False) -> str:
+    """68050 -> "680.50" (``grouping``: "1,000.00")."""
+    yuan, cents = divmod(fen, 100)
+    return f"{yuan:,}.{cents:02d}" if grouping else f"{yuan}.{cents:02d}"
+
+
+def zhe_text(per_mille: int) -> str:
+    """950 -> "9.5", 1000 -> "10", 885 -> "8.85"."""
+    whole, frac = divmod(per_mille, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".")
+
+
+def form_values(settings: ProgrammeSettings) -> dict[str, str]:
+    """The form's fields pre-filled from ``settings`` (``settings_from_form`` reads them back)."""
+    values: dict[str, str] = {"effective_from": settings.effective_from.isoformat()}
+    for name in MONEY_FIELDS:
+        values[name] = yuan_text(getattr(settings, name))
+    for name in DISCOUNT_FIELDS:
+        values[name] = zhe_text(getattr(settings, name))
+    for name in INT_FIELDS:
+        values[name] = str(getattr(settings, name))
+    for name in BOOL_FIELDS:
+        values[name] = "on" if getattr(settings, name) else ""
+    values["redemption_months"] = ",".join(str(m) for m in settings.redemption_months)
+    values["catalogue"] = "\n".join(f"{i.code} | {i.name} | {i.points} | {yuan_text(i.value_fen)}"
+                                    for i in settings.catalogue)
+    values["card_types"] = "\n".join(f"{c.code} | {c.name} | {c.kind}" for c in settings.card_types)
+    return values
+
+
+# ---------------------------------------------------------------------------
+# Reading the form
+# ---------------------------------------------------------------------------
+
+
+def _lines(raw: str) -> list[list[str]]:
+    return [[part.strip() for part in re.split(r"[|｜]", line)]
+            for line in (raw or "").replace("\r", "").split("\n") if line.strip()]
+
+
+def _catalogue(raw: str) -> tuple[tuple[RedemptionItem, ...] | None, str | None]:
+    items: list[RedemptionItem] = []
+    for parts in _lines(raw):
+        if len(parts) != 4:
+            return None, "Write one item per line: code | name | points | value in yuan."
+        code, name, points, value = parts
+        if not _CODE.fullmatch(code):
+            return None, "Item codes use a-z, 0-9 and '-' (at most 32 characters)."
+        if not name or len(name) > 200:
+            return None, "Every item needs a name (at most 200 characters)."
+        points_text = _clean(points).replace(",", "")
+        if not _WHOLE.fullmatch(points_text) or int(points_text) < 1:
+            return None, "Item points must be a whole number of at least 1."
+        value_fen = fen_from_yuan(value)
+        if value_fen is None:
+            return None, "Item values are amounts in yuan, e.g. 100 or 99.50."
+        items.append(RedemptionItem(code, name, int(points_text), value_fen))
+    if len({i.code for i in items}) != len(items):
+        return None, "Item codes must be unique."
+    return tuple(items), None
+
+
+def _card_types(raw: str) -> tuple[tuple[CardType, ...] | None, str | None]:
+    types: list[CardType] = []
+    for parts in _lines(raw):
+        if len(parts) != 3:
+            return None, "Write one card type per line: code | name | kind."
+        code, name, kind = parts
+        if not _CODE.fullmatch(code):
+            return None, "Card type codes use a-z, 0-9 and '-' (at most 32 characters)."
+        if not name or len(name) > 100:
+            return None, "Every card type needs a name (at most 100 characters)."
+        if kind not in CARD_KINDS:
+            return None, "A card type's kind is one of tier, service, co_branded, family."
+        types.append(CardType(code, name, kind))
+    if not types:
+        return None, "The programme needs at least one card type."
+    if len({c.code for c in types}) != len(types):
+        return None, "Card type codes must be unique."
+    return tuple(types), None
+
+
+def _months(raw: str) -> tuple[int, ...] | None:
+    parts = [p for p in re.split(r"[,\s、;]+", _clean(raw)) if p]
+    if not all(p.isdigit() and 1 <= int(p) <= 12 for p in parts):
+        return None
+    months = sorted(int(p) for p in parts)
+    return tuple(months) if len(set(months)) == len(months) else None
+
+
+def settings_from_form(form: Mapping[str, str], base: ProgrammeSettings) -> ProgrammeSettings:
+    """The settings the administrator's form describes; ``InvalidInput`` naming every bad field.
+
+    A field missing from the form keeps ``base``'s value, except checkboxes (an unticked box is
+    not sent, so a missing box is "off"). ``effective_from`` (YYYY-MM-DD) is required.
+    """
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
+
+    def given(name: str) -> str | None:
+        value = form.get(name)
+        return None if value is None else str(value)
+
+    raw_day = _clean(given("effective_from") or "")
+    try:
+        values["effective_from"] = date.fromisoformat(raw_day)
+    except ValueError:
+        errors["effective_from"] = "Enter the date the figures take effect, as YYYY-MM-DD."
+    for name in MONEY_FIELDS:
+        if (raw := given(name)) is not None:
+            fen = fen_from_yuan(raw)
+            if fen is None:
+                errors[name] = "Enter an amount in yuan, e.g. 680 or 680.50."
+            else:
+                values[name] = fen
+    for name in DISCOUNT_FIELDS:
+        if (raw := given(name)) is not None:
+            rate = per_mille_from_zhe(raw)
+            if rate is None:
+                errors[name] = "Enter a discount in 折 from 0 to 10, e.g. 9.5 (10 = no discount)."
+            else:
+                values[name] = rate
+    for name in INT_FIELDS:
+        if (raw := given(name)) is not None:
+            text = _clean(raw).replace(",", "")
+            if not _WHOLE.fullmatch(text):
+                errors[name] = "Enter a whole number, zero or more."
+            elif name in _AT_LEAST_ONE and int(text) < 1:
+                errors[name] = "Enter a whole number of at least 1."
+            else:
+                values[name] = int(text)
+    for name in BOOL_FIELDS:
+        values[name] = (given(name) or "").strip().lower() in ("on", "1", "true", "yes")
+    if (raw := given("redemption_months")) is not None:
+        months = _months(raw)
+        if months is None:
+            errors["redemption_months"] = "Enter distinct months 1 to 12 separated by commas, e.g. 3,8 (empty: always open)."
+        else:
+            values["redemption_months"] = months
+    if (raw := given("catalogue")) is not None:
+        catalogue, problem = _catalogue(raw)
+        if problem:
+            errors["catalogue"] = problem
+        else:
+            values["catalogue"] = catalogue
+    if (raw := given("card_types")) is not None:
+        card_types, problem = _card_types(raw)
+        if problem:
+            errors["card_types"] = problem
+        else:
+            values["card_types"] = card_types
+
+    def figure(name: str) -> object:
+        return values.get(name, getattr(base, name))
+
+    for kind in ("points", "spend_fen"):
+        silver, gold = f"silver_{kind}", f"gold_{kind}"
+        if silver not in errors and gold not in errors and figure(silver) > figure(gold):
+            errors[silver] = "Silver's threshold cannot be above gold's."
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        return dataclasses.replace(base, **values)
+    except ValueError as exc:  # a rule of ProgrammeSettings the checks above do not cover
+        raise InvalidInput({"form": f"These figures do not fit together: {exc}"}) from None
+
+
+def default_effective_from(s: Session) -> date:
+    """Tomorrow, or the day after the latest upcoming version if that is later."""
+    tomorrow = programme_today() + timedelta(days=1)
+    latest = s.execute(select(ProgrammeVersion.effective_from)
+                       .order_by(ProgrammeVersion.effective_from.desc()).limit(1)).scalar_one_or_none()
+    return max(tomorrow, latest + timedelta(days=1)) if latest else tomorrow
