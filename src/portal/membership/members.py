@@ -1,0 +1,338 @@
+"""Joining and standing: enrolment, card issue, applications, tiers and the member's history.
+
+Callers authorise (views through the policy, jobs as the system actor); the functions named
+after a use case (``submit_application``, ``review_application``, ``set_tier``) authorise
+themselves through ``customers.service.open_for`` so every path reaches the same decision.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..customers.models import CustomerFile
+from ..customers.rules import InvalidField
+from ..customers.service import InvalidInput, NotFound, open_for
+from ..inbox.service import notify
+from ..org.models import OrgUnit
+from ..org.service import region_of
+from ..policy import Action, PermissionDenied, may_perform
+from .models import (CardAccount, MemberCard, MemberEvent, Membership, MembershipApplication,
+                     PointsEntryRow, Purchase)
+from .programme import settings_on
+from .rules import (ProgrammeSettings, Tier, TierCause, card_expires_on, evaluate_tier,
+                    format_card_number, programme_today, referral_points, window_start)
+
+REASON_MIN = 5
+
+
+def require_reason(reason: str, field: str = "reason") -> str:
+    reason = (reason or "").strip()
+    if len(reason) < REASON_MIN:
+        raise InvalidInput({field: f"Give a reason of at least {REASON_MIN} characters."})
+    if len(reason) > 500:
+        raise InvalidInput({field: "At most 500 characters."})
+    return reason
+
+
+def membership_of(s: Session, customer_id: uuid.UUID) -> Membership | None:
+    return s.scalar(select(Membership).where(Membership.customer_id == customer_id))
+
+
+def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int | None = None,
+          from_value: str = "", to_value: str = "", cause: str = "", reason: str = "") -> MemberEvent:
+    """One line of the member's history (append-only)."""
+    ev = MemberEvent(membership_id=m.id, account_id=account_id, kind=kind, from_value=from_value[:64],
+                     to_value=to_value[:64], cause=cause[:32], reason=reason[:500],
+                     actor_id=actor.user_id, at=clock.now())
+    s.add(ev)
+    return ev
+
+
+# ---------------------------------------------------------------- cards
+
+def region_code_for(s: Session, f: CustomerFile) -> str:
+    unit = s.get(OrgUnit, f.unit_id)
+    return region_of(s, unit).code
+
+
+def next_card_number(s: Session, region_code: str) -> tuple[str, int]:
+    """Take the next card number of a region in the caller's transaction; never reused."""
+    s.execute(text("INSERT INTO card_number_sequence (region_code, next_seq) VALUES (:r, 1) "
+                   "ON CONFLICT (region_code) DO NOTHING"), {"r": region_code})
+    seq = s.execute(text("UPDATE card_number_sequence SET next_seq = next_seq + 1 "
+                         "WHERE region_code = :r RETURNING next_seq - 1"), {"r": region_code}).scalar_one()
+    return format_card_number(region_code, seq), seq
+
+
+def new_card(s: Session, account: CardAccount, region_code: str, on: date,
+             replaces: MemberCard | None = None) -> MemberCard:
+    number, seq = next_card_number(s, region_code)
+    card = MemberCard(number=number, region_code=region_code, seq=seq, account_id=account.id,
+                      status="current", issued_on=on, replaces_id=replaces.id if replaces else None,
+                      created_at=clock.now())
+    s.add(card)
+    s.flush()
+    return card
+
+
+def issue_card(s: Session, actor: Actor, m: Membership, f: CustomerFile, *, card_type: str,
+               named: bool = True, on: date | None = None,
+               settings: ProgrammeSettings | None = None) -> tuple[CardAccount, MemberCard]:
+    """A new card account with its first card (validity from the programme settings)."""
+    on = on or programme_today()
+    settings = settings or settings_on(s, on)
+    settings.card_type(card_type)  # InvalidField for an unknown type
+    now = clock.now()
+    account = CardAccount(membership_id=m.id, card_type=card_type, named=named, status="active",
+                          issued_on=on, expires_on=card_expires_on(on, settings), created_at=now,
+                          updated_at=now)
+    s.add(account)
+    s.flush()
+    card = new_card(s, account, region_code_for(s, f), on)
+    event(s, m, actor, "card_issued", account_id=account.id, to_value=card.number, cause=card_type)
+    audit.record(s, actor, "card.issue", object_type="card", object_id=card.number,
+                 detail=f"file {f.file_no} type {card_type}")
+    return account, card
+
+
+def current_card(s: Session, account_id: int) -> MemberCard | None:
+    return s.scalar(select(MemberCard).where(MemberCard.account_id == account_id,
+                                             MemberCard.status == "current"))
+
+
+def primary_account(s: Session, m: Membership) -> CardAccount | None:
+    """The member's oldest account that is not cancelled (where purchases by file land)."""
+    return s.scalar(select(CardAccount).where(CardAccount.membership_id == m.id,
+                                              CardAccount.status != "cancelled")
+                    .order_by(CardAccount.id).limit(1))
+
+
+# ---------------------------------------------------------------- joining
+
+def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_type: str = "standard",
+          on: date | None = None, referrer: Membership | None = None) -> Membership:
+    """Make a file a member (regular tier) and issue its first card. The caller has authorised.
+
+    A membership that ended (24 months without a purchase) is restarted rather than duplicated.
+    """
+    f = s.get(CustomerFile, customer_id)
+    if f is None:
+        raise NotFound("no such file")
+    on = on or programme_today()
+    settings = settings_on(s, on)
+    now = clock.now()
+    m = membership_of(s, f.id)
+    if m is not None and m.status == "active":
+        raise InvalidField("customer", "member.already", "This customer is already a member.")
+    if m is None:
+        m = Membership(customer_id=f.id, owner_id=f.owner_id, unit_path=f.unit_path,
+                       tier=Tier.REGULAR.value, status="active", joined_on=on, join_cause=cause,
+                       referrer_id=referrer.id if referrer else None, created_at=now, updated_at=now)
+        s.add(m)
+        s.flush()
+    else:
+        m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
+    event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
+    audit.record(s, actor, "member.join", object_type="customer", object_id=f.file_no, detail=cause)
+    issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
+    if referrer is not None and referrer.id != m.id:
+        credit_referral(s, actor, m, on)
+    return m
+
+
+def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
+    """Referral points for whoever referred ``m``: by m's tier, topped up when m moves up."""
+    if m.referrer_id is None:
+        return 0
+    settings = settings_on(s, on)
+    owed = referral_points(Tier(m.tier), settings)
+    already = referral_points(Tier(m.referral_credited_tier), settings) if m.referral_credited_tier else 0
+    if owed <= already:
+        return 0
+    referrer = s.get(Membership, m.referrer_id)
+    account = primary_account(s, referrer) if referrer and referrer.status == "active" else None
+    if account is None:
+        return 0
+    from .points import credit_points  # points imports members: keep the cycle at call time
+    credit_points(s, actor, account, owed - already, kind="referral", on=on, ref=f"member:{m.id}",
+                  note=f"referral, tier {m.tier}")
+    m.referral_credited_tier = m.tier
+    return owed - already
+
+
+# ---------------------------------------------------------------- applications
+
+def submit_application(s: Session, actor: Actor, customer_id, *, card_type: str, note: str = "",
+                       referrer_card: str = "") -> MembershipApplication:
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_APPLY)
+    settings = settings_on(s, programme_today())
+    errors: dict[str, str] = {}
+    try:
+        settings.card_type(card_type)
+    except InvalidField as exc:
+        errors["card_type"] = exc.message
+    m = membership_of(s, f.id)
+    if m is not None and m.status == "active":
+        errors["customer"] = "This customer is already a member."
+    if s.scalar(select(MembershipApplication.id).where(MembershipApplication.customer_id == f.id,
+                                                       MembershipApplication.status == "pending")):
+        errors["customer"] = "An application for this customer is already waiting for review."
+    if len((note or "").strip()) > 500:
+        errors["note"] = "At most 500 characters."
+    if errors:
+        raise InvalidInput(errors)
+    app = MembershipApplication(customer_id=f.id, submitted_by_id=actor.user_id, card_type=card_type,
+                                note=(note or "").strip(), joining_fee_fen=settings.joining_fee_fen,
+                                status="pending", submitted_at=clock.now())
+    s.add(app)
+    s.flush()
+    audit.record(s, actor, "member.apply", object_type="customer", object_id=f.file_no,
+                 detail=f"application {app.id} card {card_type}")
+    for user_id in s.scalars(select(User.id).where(User.role == "customer_service", User.is_active)):
+        notify(s, user_id, "member.application", "Membership application %(id)s for file %(file_no)s awaits review.",
+               link="/service/applications", id=app.id, file_no=f.file_no)
+    return app
+
+
+def pending_applications(s: Session, actor: Actor, status: str = "pending") -> list[MembershipApplication]:
+    if not may_perform(actor, Action.MEMBER_REVIEW):
+        raise PermissionDenied(Action.MEMBER_REVIEW)
+    return list(s.scalars(select(MembershipApplication).where(MembershipApplication.status == status)
+                          .order_by(MembershipApplication.id)))
+
+
+def review_application(s: Session, actor: Actor, application_id: int, *, approve: bool,
+                       reason: str = "") -> MembershipApplication:
+    """Customer service approves (card issued, salesperson told) or rejects with a reason."""
+    app = s.get(MembershipApplication, application_id, with_for_update=True)
+    if app is None:
+        raise NotFound("no such application")
+    f = s.get(CustomerFile, app.customer_id)
+    open_for(s, actor, f.id, Action.MEMBER_REVIEW)
+    if app.status != "pending":
+        raise InvalidInput({"application": "This application has already been decided."})
+    if actor.user_id is not None and actor.user_id == app.submitted_by_id:
+        raise InvalidInput({"application": "You cannot review your own application."})
+    if approve:
+        reason = (reason or "").strip()[:500]
+    else:
+        reason = require_reason(reason)
+    app.status = "approved" if approve else "rejected"
+    app.reviewed_by_id, app.reviewed_at, app.decision_reason = actor.user_id, clock.now(), reason
+    audit.record(s, actor, "member.review", object_type="customer", object_id=f.file_no,
+                 reason=reason, detail=f"application {app.id} {app.status}")
+    if approve:
+        m = enrol(s, actor, f.id, cause="application", card_type=app.card_type)
+        app.membership_id = m.id
+        card = s.scalar(select(MemberCard).join(CardAccount, CardAccount.id == MemberCard.account_id)
+                        .where(CardAccount.membership_id == m.id, MemberCard.status == "current")
+                        .order_by(MemberCard.id.desc()).limit(1))
+        notify(s, app.submitted_by_id, "member.approved",
+               "Membership for file %(file_no)s approved: card %(card)s.", link=f"/customers/{f.id}",
+               file_no=f.file_no, card=card.number if card else "")
+    else:
+        notify(s, app.submitted_by_id, "member.rejected",
+               "Membership application for file %(file_no)s rejected: %(reason)s", link=f"/customers/{f.id}",
+               file_no=f.file_no, reason=reason)
+    return app
+
+
+# ---------------------------------------------------------------- tiers
+
+def points_in_window(s: Session, m: Membership, today: date, months: int) -> int:
+    """Purchase points earned in the window, net of reversals (they count toward tiers)."""
+    start = window_start(today, months)
+    accounts = select(CardAccount.id).where(CardAccount.membership_id == m.id)
+    total = s.scalar(select(func.coalesce(func.sum(PointsEntryRow.points), 0)).where(
+        PointsEntryRow.account_id.in_(accounts), PointsEntryRow.kind.in_(("earn", "reversal")),
+        PointsEntryRow.on > start, PointsEntryRow.on <= today))
+    return max(0, int(total or 0))
+
+
+def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months: int) -> int:
+    """Counted spend (special-price and group-buy lines excluded) of kept purchases in the window."""
+    start = window_start(today, months)
+    return int(s.scalar(select(func.coalesce(func.sum(Purchase.spend_counted_fen), 0)).where(
+        Purchase.customer_id == customer_id, Purchase.status == "complete",
+        Purchase.purchased_on > start, Purchase.purchased_on <= today)) or 0)
+
+
+def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "") -> None:
+    f = s.get(CustomerFile, m.customer_id)
+    old = m.tier
+    m.tier, m.updated_at = Tier(tier).value, clock.now()
+    event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
+    audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,
+                 reason=reason, detail=f"{old} -> {m.tier} ({cause})")
+    if Tier(m.tier) > Tier(old):
+        credit_referral(s, actor, m, programme_today())
+
+
+def reevaluate(s: Session, actor: Actor, m: Membership, today: date, *,
+               at_validity_end: bool = False) -> Tier | None:
+    """Apply the tier rules now; returns the new tier when it changed."""
+    if m.status != "active":
+        return None
+    settings = settings_on(s, today)
+    decision = evaluate_tier(
+        Tier(m.tier), points_in_window(s, m, today, settings.tier_window_months),
+        spend_in_window_fen(s, m.customer_id, today, settings.tier_window_months),
+        at_validity_end=at_validity_end, floor=Tier(m.tier_floor) if m.tier_floor else None,
+        ceiling=Tier(m.tier_ceiling) if m.tier_ceiling else None, settings=settings)
+    if not decision.changed:
+        return None
+    change_tier(s, actor, m, decision.tier, (decision.cause or TierCause.UPGRADE).value)
+    return decision.tier
+
+
+def _tier_or_none(raw: str, field: str, errors: dict[str, str]) -> Tier | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return Tier(raw)
+    except ValueError:
+        errors[field] = "Choose regular, silver, gold or platinum."
+        return None
+
+
+def set_tier(s: Session, actor: Actor, customer_id, *, tier: str, floor: str = "", ceiling: str = "",
+             reason: str) -> Membership:
+    """A leader's decision: a tier (platinum only this way), and optionally a floor or ceiling."""
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_TIER)
+    m = membership_of(s, f.id)
+    if m is None or m.status != "active":
+        raise InvalidInput({"tier": "This customer is not a member."})
+    errors: dict[str, str] = {}
+    new = _tier_or_none(tier, "tier", errors) or Tier(m.tier)
+    lo = _tier_or_none(floor, "floor", errors)
+    hi = _tier_or_none(ceiling, "ceiling", errors)
+    if lo and hi and lo > hi:
+        errors["ceiling"] = "The ceiling cannot be below the floor."
+    if lo and new < lo:
+        errors["tier"] = "The tier cannot be below the floor."
+    if hi and new > hi:
+        errors["tier"] = "The tier cannot be above the ceiling."
+    try:
+        reason = require_reason(reason)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    bounds_before = (m.tier_floor, m.tier_ceiling)
+    m.tier_floor, m.tier_ceiling = (lo.value if lo else None), (hi.value if hi else None)
+    if bounds_before != (m.tier_floor, m.tier_ceiling):
+        event(s, m, actor, "tier_bounds", from_value=f"{bounds_before[0] or '-'}..{bounds_before[1] or '-'}",
+              to_value=f"{m.tier_floor or '-'}..{m.tier_ceiling or '-'}", cause="manual", reason=reason)
+        audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no, reason=reason,
+                     detail=f"floor {m.tier_floor or '-'} ceiling {m.tier_ceiling or '-'}")
+    if new.value != m.tier:
+        change_tier(s, actor, m, new, "manual", reason)
+    return m

@@ -1,0 +1,200 @@
+"""What the pages show: the membership section of a file, and each salesperson's reminder lists.
+
+Lists are scoped in SQL by the policy (``member_scope``); only rows the viewer may see are
+read, and names leave this module masked.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..access.models import AccessRequest
+from ..access.service import grant_relation
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..audit import service as audit
+from ..customers.models import CustomerFile
+from ..customers.rules import mask_name
+from ..policy import Action, can
+from ..policy.scope import member_scope
+from ..vault import Vault
+from .cards import cards_of
+from .members import membership_of, points_in_window, spend_in_window_fen
+from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
+                     Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
+from .outcomes import LedgerLine, MemberPanel
+from .points import expiring_lots, redeemable
+from .programme import settings_on
+from .rules import birthday_applies, programme_today
+
+MEMBER_ACTIONS = (Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE,
+                  Action.MEMBER_ADJUST, Action.MEMBER_APPLY, Action.MEMBER_TIER, Action.CARD_MANAGE,
+                  Action.CARD_CANCEL, Action.MEMBER_CLAIM)
+
+
+def allowed_member_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None) -> set[str]:
+    rel = grant_relation(s.get(AccessRequest, grant_id)) if grant_id else None
+    return {a.value for a in MEMBER_ACTIONS
+            if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path, grant=rel)}
+
+
+def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> MemberPanel | None:
+    """The membership section of a file the caller has already authorised (and audited) the view of."""
+    m = membership_of(s, f.id)
+    allowed = allowed_member_actions(s, actor, f, grant_id)
+    if m is None:
+        return None
+    today = programme_today()
+    settings = settings_on(s, today)
+    users = {}
+
+    def who(uid):
+        if uid is None:
+            return "system"
+        if uid not in users:
+            u = s.get(User, uid)
+            users[uid] = u.username if u else "?"
+        return users[uid]
+
+    accounts = []
+    for account, cards in cards_of(s, m.id):
+        points = [LedgerLine(r.id, r.kind, r.points, r.on, r.ref, r.note, r.expires_on)
+                  for r in s.scalars(select(PointsEntryRow).where(PointsEntryRow.account_id == account.id)
+                                     .order_by(PointsEntryRow.id.desc()).limit(100))]
+        stored = [LedgerLine(r.id, r.kind, r.amount_fen, r.on, r.ref, r.note)
+                  for r in s.scalars(select(StoredValueEntryRow).where(StoredValueEntryRow.account_id == account.id)
+                                     .order_by(StoredValueEntryRow.id.desc()).limit(100))]
+        accounts.append({
+            "account": account, "cards": cards, "current": next((c for c in cards if c.status == "current"), None),
+            "redeemable": redeemable(s, account, today), "expiring": expiring_lots(s, account, today),
+            "points": points, "stored": stored, "expired": account.expires_on <= today,
+            "redemptions": list(s.scalars(select(Redemption).where(Redemption.account_id == account.id)
+                                          .order_by(Redemption.id.desc()).limit(20))),
+        })
+    history = [{"at": e.at, "kind": e.kind, "from": e.from_value, "to": e.to_value, "cause": e.cause,
+                "reason": e.reason, "by": who(e.actor_id)}
+               for e in s.scalars(select(MemberEvent).where(MemberEvent.membership_id == m.id)
+                                  .order_by(MemberEvent.id.desc()).limit(100))]
+    purchases = []
+    for p in s.scalars(select(Purchase).where(Purchase.customer_id == f.id)
+                       .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30)):
+        lines = list(s.scalars(select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id)
+                               .order_by(PurchaseLineRow.line_no)))
+        purchases.append({"purchase": p, "lines": lines})
+    return MemberPanel(
+        membership_id=m.id, tier=m.tier, tier_floor=m.tier_floor, tier_ceiling=m.tier_ceiling,
+        status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
+        points_12m=points_in_window(s, m, today, settings.tier_window_months),
+        spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months),
+        accounts=accounts, history=history, purchases=purchases, allowed=allowed)
+
+
+def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:
+    """For a file that is not (or no longer) a member: spend so far, pending application, allowed actions."""
+    today = programme_today()
+    settings = settings_on(s, today)
+    pending = s.scalar(select(MembershipApplication).where(MembershipApplication.customer_id == f.id)
+                       .order_by(MembershipApplication.id.desc()).limit(1))
+    purchases = []
+    for p in s.scalars(select(Purchase).where(Purchase.customer_id == f.id)
+                       .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30)):
+        purchases.append({"purchase": p, "lines": list(s.scalars(
+            select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id).order_by(PurchaseLineRow.line_no)))})
+    return {"spend_window_fen": spend_in_window_fen(s, f.id, today, settings.join_window_months),
+            "settings": settings, "application": pending, "purchases": purchases,
+            "allowed": allowed_member_actions(s, actor, f, grant_id),
+            "membership": membership_of(s, f.id)}
+
+
+# ---------------------------------------------------------------- reminder lists
+
+@dataclass
+class ReminderRow:
+    customer_id: uuid.UUID
+    file_no: str
+    masked_name: str
+    tier: str
+    card_number: str
+    points: int = 0
+    expires_on: date | None = None
+    birthday: str = ""  # "MM-DD"
+    owner: str = ""
+
+
+def _owners(s: Session, ids) -> dict[int, str]:
+    return {u.id: u.username for u in s.scalars(select(User).where(User.id.in_(set(ids))))} if ids else {}
+
+
+def due_to_expire(s: Session, vault: Vault, actor: Actor, today: date | None = None) -> list[ReminderRow]:
+    """Members in the viewer's scope with points expiring in the next ``expiry_warning_days``."""
+    from .members import current_card
+    today = today or programme_today()
+    settings = settings_on(s, today)
+    horizon = today + timedelta(days=settings.expiry_warning_days)
+    candidates = s.execute(
+        select(CardAccount, Membership, CustomerFile)
+        .join(Membership, Membership.id == CardAccount.membership_id)
+        .join(CustomerFile, CustomerFile.id == Membership.customer_id)
+        .where(member_scope(actor, Action.MEMBER_LISTS), Membership.status == "active",
+               CardAccount.status != "cancelled", CardAccount.points_balance > 0,
+               CardAccount.id.in_(select(PointsEntryRow.account_id).where(
+                   PointsEntryRow.points > 0, PointsEntryRow.expires_on > today,
+                   PointsEntryRow.expires_on <= horizon)))
+        .order_by(CardAccount.id)).all()
+    owners = _owners(s, [m.owner_id for _, m, _ in candidates])
+    rows = []
+    for account, m, f in candidates:
+        lots = expiring_lots(s, account, today)
+        if not lots:
+            continue
+        card = current_card(s, account.id)
+        name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id) or ""
+        rows.append(ReminderRow(f.id, f.file_no, mask_name(name), m.tier, card.number if card else "",
+                                points=sum(lot.remaining for lot in lots), expires_on=lots[0].expires_on,
+                                owner=owners.get(m.owner_id, "?")))
+    rows.sort(key=lambda r: (r.expires_on, r.file_no))
+    audit.record(s, actor, "member.lists", object_type="list", object_id="due_to_expire",
+                 fields=["name"], detail=f"{len(rows)} rows")
+    return rows
+
+
+def week_of(today: date) -> tuple[date, date]:
+    start = today - timedelta(days=today.weekday())
+    return start, start + timedelta(days=6)
+
+
+def birthdays_this_week(s: Session, vault: Vault, actor: Actor, today: date | None = None) -> list[ReminderRow]:
+    """Active members in the viewer's scope whose birthday falls in this week (Monday to Sunday)."""
+    from .members import primary_account, current_card
+    today = today or programme_today()
+    start, end = week_of(today)
+    days = [start + timedelta(days=i) for i in range(7)]
+    found = s.execute(select(Membership, CustomerFile)
+                      .join(CustomerFile, CustomerFile.id == Membership.customer_id)
+                      .where(member_scope(actor, Action.MEMBER_LISTS), Membership.status == "active",
+                             CustomerFile.birthday_ct.is_not(None))
+                      .order_by(Membership.id)).all()
+    owners = _owners(s, [m.owner_id for m, _ in found])
+    rows = []
+    for m, f in found:
+        raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
+        try:
+            born = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            born = None
+        day = next((d for d in days if birthday_applies(born, d)), None)
+        if day is None:
+            continue
+        name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id) or ""
+        account = primary_account(s, m)
+        card = current_card(s, account.id) if account else None
+        rows.append(ReminderRow(f.id, f.file_no, mask_name(name), m.tier, card.number if card else "",
+                                expires_on=day, birthday=day.strftime("%m-%d"), owner=owners.get(m.owner_id, "?")))
+    rows.sort(key=lambda r: (r.expires_on, r.file_no))
+    audit.record(s, actor, "member.lists", object_type="list", object_id="birthdays",
+                 fields=["name", "birthday"], detail=f"{len(rows)} rows, week of {start.isoformat()}")
+    return rows

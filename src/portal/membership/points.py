@@ -1,0 +1,241 @@
+"""Points and stored value as ledgers in the database: the pure ledger decides, these functions write.
+
+Every write locks the card account first (``cards.find_card`` or ``lock_account``), replays
+its entries through ``ledger``, appends the new entries and moves the cached balance in the
+same transaction, so two redemptions or spends on one account can never both see the old
+balance. The database's CHECK (balance >= 0) is the last line.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..audit import service as audit
+from ..customers.rules import InvalidField
+from ..customers.service import InvalidInput
+from ..policy import Action
+from ..vault import Vault
+from . import ledger
+from .cards import CardInHand, check_holder, check_usable, find_card
+from .members import require_reason
+from .models import CardAccount, PointsEntryRow, Redemption, StoredValueEntryRow
+from .outcomes import RedemptionOutcome, StoredValueOutcome
+from .programme import settings_on
+from .rules import catalogue_item, points_expire_on, programme_today
+
+
+def lock_account(s: Session, account_id: int) -> CardAccount:
+    return s.get(CardAccount, account_id, with_for_update=True)
+
+
+# ---------------------------------------------------------------- the points ledger
+
+def points_entries(s: Session, account_id: int) -> tuple[list[ledger.PointsEntry], list[int]]:
+    """The account's entries as the pure ledger sees them (lots by list position) and their row ids."""
+    rows = list(s.scalars(select(PointsEntryRow).where(PointsEntryRow.account_id == account_id)
+                          .order_by(PointsEntryRow.id)))
+    position = {row.id: i for i, row in enumerate(rows)}
+    entries = [ledger.PointsEntry(row.kind, row.points, row.on, ref=row.ref,
+                                  lot=position.get(row.lot_id) if row.lot_id else None, note=row.note)
+               for row in rows]
+    return entries, [row.id for row in rows]
+
+
+def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[ledger.PointsEntry],
+                   row_ids: list[int], settings) -> list[PointsEntryRow]:
+    now = clock.now()
+    written = []
+    for e in new:
+        row = PointsEntryRow(account_id=account.id, kind=e.kind.value, points=e.points, on=e.on,
+                             expires_on=points_expire_on(e.on, settings) if e.points > 0 else None,
+                             lot_id=row_ids[e.lot] if e.lot is not None else None, ref=e.ref,
+                             note=e.note[:500], actor_id=actor.user_id, created_at=now)
+        s.add(row)
+        written.append(row)
+        account.points_balance += e.points
+    account.updated_at = now
+    s.flush()
+    return written
+
+
+def credit_points(s: Session, actor: Actor, account: CardAccount, points: int, *, kind: str, on: date,
+                  ref: str | None = None, note: str = "") -> PointsEntryRow:
+    """Earn, referral, event or a positive adjustment: a new lot."""
+    lock_account(s, account.id)
+    settings = settings_on(s, on)
+    entry = ledger.PointsEntry(kind, points, on, ref=ref, note=note)
+    return _append_points(s, actor, account, [entry], [], settings)[0]
+
+
+def redeemable(s: Session, account: CardAccount, today: date) -> int:
+    entries, _ = points_entries(s, account.id)
+    return ledger.available_to_redeem(entries, today, settings_on(s, today))
+
+
+def expiring_lots(s: Session, account: CardAccount, today: date) -> list[ledger.Lot]:
+    settings = settings_on(s, today)
+    entries, _ = points_entries(s, account.id)
+    return ledger.expiring_within(entries, today, settings=settings)
+
+
+def redeem_points(s: Session, actor: Actor, card_number: str, item_code: str, *,
+                  action: Action = Action.MEMBER_REDEEM) -> RedemptionOutcome:
+    """Redeem a catalogue item: window open, item known, points available (credited before today)."""
+    hand = find_card(s, actor, card_number, action)
+    today = programme_today()
+    check_usable(hand, today)
+    settings = settings_on(s, today)
+    item = catalogue_item(item_code, settings)
+    entries, ids = points_entries(s, hand.account.id)
+    # Validate before writing anything: the redemption row's id becomes the entries' reference.
+    new = ledger.redeem_item(entries, item.code, today, settings=settings)
+    red = Redemption(account_id=hand.account.id, item_code=item.code, item_name=item.name, points=item.points,
+                     value_fen=item.value_fen, on=today, actor_id=actor.user_id,
+                     terminal_id=actor.terminal_id, created_at=clock.now())
+    s.add(red)
+    s.flush()
+    ref = f"redemption:{red.id}"
+    new = [ledger.PointsEntry(e.kind, e.points, e.on, ref=ref, lot=e.lot, note=e.note) for e in new]
+    _append_points(s, actor, hand.account, new, ids, settings)
+    audit.record(s, actor, "member.redeem", object_type="card", object_id=hand.card.number,
+                 detail=f"{item.code} for {item.points} points, file {hand.file.file_no}",
+                 grant_id=hand.grant_id)
+    return RedemptionOutcome(redemption_id=red.id, card_number=hand.card.number, item_code=item.code,
+                             item_name=item.name, points=item.points, value_fen=item.value_fen,
+                             points_balance=hand.account.points_balance)
+
+
+def adjust_points(s: Session, actor: Actor, card_number: str, points: int, reason: str, *,
+                  kind: str = "adjust") -> list[PointsEntryRow]:
+    """A leader's correction (either sign) or event points (``kind="event"``), with a reason."""
+    hand = find_card(s, actor, card_number, Action.MEMBER_ADJUST)
+    reason = require_reason(reason)
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > 10_000_000:
+        raise InvalidInput({"points": "Enter a whole number of points other than zero."})
+    if kind == "event" and points < 0:
+        raise InvalidInput({"points": "Event points are a credit."})
+    today = programme_today()
+    if points > 0:
+        rows = [credit_points(s, actor, hand.account, points, kind=kind, on=today, note=reason)]
+    else:
+        settings = settings_on(s, today)
+        entries, ids = points_entries(s, hand.account.id)
+        try:
+            new = ledger.apply_deduction(entries, -points, today, note=reason, settings=settings)
+        except ledger.InsufficientPoints as exc:
+            raise InvalidInput({"points": exc.message}) from None
+        rows = _append_points(s, actor, hand.account, new, ids, settings)
+    audit.record(s, actor, f"member.{kind}", object_type="card", object_id=hand.card.number,
+                 reason=reason, detail=f"{points:+d} points, file {hand.file.file_no}",
+                 grant_id=hand.grant_id)
+    return rows
+
+
+def clear_points(s: Session, actor: Actor, account: CardAccount, today: date, note: str) -> int:
+    """Take every unexpired point off the account (a restore that does not keep them)."""
+    settings = settings_on(s, today)
+    entries, ids = points_entries(s, account.id)
+    left = sum(lot.remaining for lot in ledger.lots(entries, settings)
+               if lot.remaining > 0 and lot.earned_on <= today < lot.expires_on)
+    if not left:
+        return 0
+    new = ledger.apply_deduction(entries, left, today, note=note[:500], settings=settings)
+    _append_points(s, actor, account, new, ids, settings)
+    return left
+
+
+def expire_account(s: Session, actor: Actor, account: CardAccount, today: date) -> int:
+    """Write the expire entries due on this account (idempotent); returns points expired."""
+    lock_account(s, account.id)
+    settings = settings_on(s, today)
+    entries, ids = points_entries(s, account.id)
+    new = ledger.expire_due(entries, today, settings)
+    if new:
+        _append_points(s, actor, account, new, ids, settings)
+    return -sum(e.points for e in new)
+
+
+# ---------------------------------------------------------------- stored value
+
+def stored_value_entries(s: Session, account_id: int) -> list[ledger.StoredValueEntry]:
+    return [ledger.StoredValueEntry(r.kind, r.amount_fen, r.on, r.ref, r.note)
+            for r in s.scalars(select(StoredValueEntryRow).where(StoredValueEntryRow.account_id == account_id)
+                               .order_by(StoredValueEntryRow.id))]
+
+
+def append_stored_value(s: Session, actor: Actor, account: CardAccount,
+                        entry: ledger.StoredValueEntry) -> StoredValueEntryRow:
+    now = clock.now()
+    row = StoredValueEntryRow(account_id=account.id, kind=entry.kind.value, amount_fen=entry.amount_fen,
+                              on=entry.on, ref=entry.ref, note=entry.note[:500], actor_id=actor.user_id,
+                              created_at=now)
+    s.add(row)
+    account.stored_value_fen += entry.amount_fen
+    account.updated_at = now
+    s.flush()
+    return row
+
+
+def _amount(amount_fen: int) -> int:
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 1 <= amount_fen <= 100_000_000:
+        raise InvalidField("amount_fen", "amount.invalid", "Enter an amount between ¥0.01 and ¥1,000,000.")
+    return amount_fen
+
+
+def _outcome(hand: CardInHand, row: StoredValueEntryRow) -> StoredValueOutcome:
+    return StoredValueOutcome(card_number=hand.card.number, kind=row.kind, amount_fen=row.amount_fen,
+                              balance_fen=hand.account.stored_value_fen, entry_id=row.id)
+
+
+def recharge_stored_value(s: Session, actor: Actor, card_number: str, amount_fen: int, *,
+                          payment_method: str = "cash", note: str = "",
+                          action: Action = Action.MEMBER_STORED_VALUE) -> StoredValueOutcome:
+    hand = find_card(s, actor, card_number, action)
+    today = programme_today()
+    check_usable(hand, today)
+    row = append_stored_value(s, actor, hand.account, ledger.recharge(
+        _amount(amount_fen), today, ref=payment_method[:64], note=note))
+    audit.record(s, actor, "member.stored_value", object_type="card", object_id=hand.card.number,
+                 detail=f"recharge {amount_fen} fen by {payment_method}", grant_id=hand.grant_id)
+    return _outcome(hand, row)
+
+
+def spend_from(s: Session, vault: Vault, actor: Actor, hand: CardInHand, amount_fen: int, today: date, *,
+               pin: str | None, id_number: str | None, ref: str | None) -> StoredValueEntryRow:
+    """The spend itself, for a card already found, locked and checked (also used by purchases)."""
+    check_holder(hand, vault, pin=pin, id_number=id_number)
+    entry = ledger.spend_stored_value(stored_value_entries(s, hand.account.id), _amount(amount_fen), today,
+                                      ref=ref)
+    return append_stored_value(s, actor, hand.account, entry)
+
+
+def spend_stored_value(s: Session, vault: Vault, actor: Actor, card_number: str, amount_fen: int, *,
+                       pin: str | None = None, id_number: str | None = None, ref: str | None = None,
+                       action: Action = Action.MEMBER_STORED_VALUE) -> StoredValueOutcome:
+    hand = find_card(s, actor, card_number, action)
+    today = programme_today()
+    check_usable(hand, today)
+    row = spend_from(s, vault, actor, hand, amount_fen, today, pin=pin, id_number=id_number,
+                     ref=(ref or "")[:64] or None)
+    audit.record(s, actor, "member.stored_value", object_type="card", object_id=hand.card.number,
+                 detail=f"spend {amount_fen} fen", grant_id=hand.grant_id)
+    return _outcome(hand, row)
+
+
+def adjust_stored_value(s: Session, actor: Actor, card_number: str, amount_fen: int,
+                        reason: str) -> StoredValueOutcome:
+    hand = find_card(s, actor, card_number, Action.MEMBER_ADJUST)
+    reason = require_reason(reason)
+    try:
+        entry = ledger.adjust_stored_value(stored_value_entries(s, hand.account.id), amount_fen,
+                                           programme_today(), note=reason)
+    except InvalidField as exc:
+        raise InvalidInput({"amount": exc.message}) from None
+    row = append_stored_value(s, actor, hand.account, entry)
+    audit.record(s, actor, "member.adjust", object_type="card", object_id=hand.card.number, reason=reason,
+                 detail=f"stored value {amount_fen:+d} fen", grant_id=hand.grant_id)
+    return _outcome(hand, row)

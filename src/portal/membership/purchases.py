@@ -1,0 +1,255 @@
+"""Purchases: pricing a sale for its buyer, points, stored-value payment, joining, tier upgrades, returns, missed-points claims.
+
+``record_purchase`` is the one path for the purchase form, the CSV import and the POS API.
+It validates everything before the first write, and runs in the caller's transaction, so a
+refused sale leaves nothing behind.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..accounts.actor import Actor
+from ..audit import service as audit
+from ..customers.models import CustomerFile
+from ..customers.rules import InvalidField
+from ..customers.service import NotFound, open_for
+from ..policy import Action, PermissionDenied, may_perform
+from ..vault import Vault
+from . import ledger
+from .cards import CardInHand, check_usable, find_card
+from .members import (enrol, membership_of, primary_account, reevaluate, require_reason,
+                      spend_in_window_fen)
+from .models import CardAccount, MemberCard, Membership, Purchase, PurchaseLineRow
+from .outcomes import PAYMENT_METHODS, PurchaseOutcome, PurchaseRequest, ReturnOutcome
+from .points import (append_stored_value, credit_points, lock_account, points_entries,
+                     spend_from, stored_value_entries, _append_points)
+from .programme import settings_on
+from .rules import (MemberState, Tier, joining_cause, missed_points_claimable, price_purchase,
+                    programme_today)
+
+RECEIPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}")
+
+
+def normalise_receipt(raw: str) -> str:
+    value = (raw or "").strip()
+    if not RECEIPT.fullmatch(value):
+        raise InvalidField("receipt_no", "receipt.invalid",
+                           "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'.")
+    return value
+
+
+def _birthday(vault: Vault, f: CustomerFile) -> date | None:
+    raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _buyer(s: Session, actor: Actor, req: PurchaseRequest, action: Action, today: date):
+    """(file, membership, card in hand or None, account or None) for the request; authorised."""
+    if req.card_number:
+        hand = find_card(s, actor, req.card_number, action)
+        check_usable(hand, today, benefits=False)
+        return hand.file, hand.membership, hand, hand.account
+    if req.customer_id is not None:
+        f, _grant = open_for(s, actor, req.customer_id, action)
+        m = membership_of(s, f.id)
+        account = primary_account(s, m) if m is not None and m.status == "active" else None
+        hand = None
+        if account is not None:
+            lock_account(s, account.id)
+            card = s.scalar(select(MemberCard).where(MemberCard.account_id == account.id,
+                                                     MemberCard.status == "current"))
+            if card is not None:
+                hand = CardInHand(card=card, account=account, membership=m, file=f)
+        return f, m, hand, account
+    if not may_perform(actor, action):
+        raise PermissionDenied(action)
+    return None, None, None, None
+
+
+def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest, *,
+                    action: Action = Action.MEMBER_PURCHASE) -> PurchaseOutcome:
+    today = programme_today()
+    receipt = normalise_receipt(req.receipt_no)
+    if req.payment_method not in PAYMENT_METHODS:
+        raise InvalidField("payment_method", "payment.invalid", "Choose a payment method.")
+    on = req.purchased_on or today
+    if on > today:
+        raise InvalidField("purchased_on", "date.future", "A purchase cannot be dated in the future.")
+    if s.scalar(select(Purchase.id).where(Purchase.receipt_no == receipt)) is not None:
+        raise InvalidField("receipt_no", "receipt.duplicate", "This receipt number is already recorded.")
+    f, m, hand, account = _buyer(s, actor, req, action, today)
+    settings = settings_on(s, on)
+    member_active = m is not None and m.status == "active" and account is not None \
+        and account.status != "cancelled"
+    state = MemberState.for_member(
+        Tier(m.tier) if member_active else None, frozen=bool(account and account.status == "frozen"),
+        birthday=_birthday(vault, f) if f is not None and member_active else None, settings=settings)
+    priced = price_purchase(list(req.lines), state, on, settings)
+    if req.payment_method == "stored_value":
+        if hand is None:
+            raise InvalidField("payment_method", "payment.no_card", "Stored value needs a member's card.")
+        check_usable(hand, today)
+    referrer = _referrer(s, req.referrer_card) if req.referrer_card else None
+
+    now = clock.now()
+    purchase = Purchase(
+        receipt_no=receipt, customer_id=f.id if f else None, membership_id=m.id if member_active else None,
+        account_id=account.id if member_active else None,
+        card_number=hand.card.number if hand and member_active else "", purchased_on=on,
+        payment_method=req.payment_method, list_total_fen=priced.list_total_fen,
+        discount_total_fen=priced.discount_total_fen, paid_total_fen=priced.paid_total_fen,
+        rate_per_mille=priced.rate_per_mille, discount_reason=priced.discount_reason.value,
+        points_earned=priced.points_earned, spend_counted_fen=priced.spend_counted_fen,
+        status="complete", recorded_by_id=actor.user_id, terminal_id=actor.terminal_id, created_at=now)
+    s.add(purchase)
+    s.flush()
+    for i, pl in enumerate(priced.lines, start=1):
+        s.add(PurchaseLineRow(purchase_id=purchase.id, line_no=i, product=pl.line.product.strip()[:200],
+                              quantity=pl.line.quantity, unit_price_fen=pl.line.unit_price_fen,
+                              special_price=pl.line.special_price, group_buy=pl.line.group_buy,
+                              list_fen=pl.list_fen, paid_fen=pl.paid_fen))
+    if req.payment_method == "stored_value":
+        spend_from(s, vault, actor, hand, priced.paid_total_fen, today, pin=req.pin, id_number=req.id_number,
+                   ref=receipt)
+    if member_active and priced.points_earned:
+        credit_points(s, actor, account, priced.points_earned, kind="earn", on=on, ref=receipt)
+    joined = False
+    tier_changed = None
+    if f is not None and not member_active and (m is None or m.status != "active"):
+        window = spend_in_window_fen(s, f.id, on, settings.join_window_months)
+        cause = joining_cause(priced.spend_counted_fen, window, settings)
+        if cause:
+            m = enrol(s, actor, f.id, cause=cause, on=today, referrer=referrer)
+            purchase.membership_id = m.id
+            joined = True
+    if m is not None and m.status == "active":
+        if m.last_purchase_on is None or on > m.last_purchase_on:
+            m.last_purchase_on = on
+        new_tier = reevaluate(s, actor, m, today)
+        tier_changed = new_tier.value if new_tier else None
+    audit.record(s, actor, "member.purchase", object_type="customer" if f else "receipt",
+                 object_id=f.file_no if f else receipt,
+                 detail=f"receipt {receipt} paid {priced.paid_total_fen} fen points {priced.points_earned}")
+    if joined:
+        account = primary_account(s, m)
+    card = s.scalar(select(MemberCard).where(MemberCard.account_id == account.id, MemberCard.status == "current")) \
+        if account is not None else None
+    return PurchaseOutcome(
+        purchase_id=purchase.id, receipt_no=receipt, list_total_fen=priced.list_total_fen,
+        discount_total_fen=priced.discount_total_fen, paid_total_fen=priced.paid_total_fen,
+        rate_per_mille=priced.rate_per_mille, discount_reason=priced.discount_reason.value,
+        points_earned=priced.points_earned,
+        points_balance=account.points_balance if account is not None else None,
+        stored_value_fen=account.stored_value_fen if account is not None else None,
+        tier=m.tier if m is not None and m.status == "active" else None,
+        card_number=card.number if card else None, joined=joined, tier_changed_to=tier_changed)
+
+
+def _referrer(s: Session, raw: str) -> Membership | None:
+    from .cards import normalise_number
+    number = normalise_number(raw)
+    card = s.scalar(select(MemberCard).where(MemberCard.number == number))
+    if card is None or card.status != "current":
+        raise InvalidField("referrer_card", "referrer.unknown", "No card in use has this number.")
+    m = s.get(Membership, s.get(CardAccount, card.account_id).membership_id)
+    return m if m.status == "active" else None
+
+
+def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> tuple[Purchase, CustomerFile | None]:
+    p = s.scalar(select(Purchase).where(Purchase.receipt_no == normalise_receipt(receipt_no))
+                 .with_for_update())
+    if p is None:
+        raise NotFound("no such purchase")
+    if p.customer_id is not None:
+        f, _grant = open_for(s, actor, p.customer_id, action)
+        return p, f
+    if not may_perform(actor, action):
+        raise PermissionDenied(action, p.receipt_no)
+    return p, None
+
+
+def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, reason: str, *,
+                    action: Action = Action.MEMBER_PURCHASE) -> ReturnOutcome:
+    """Take back a whole purchase: reverse its points, refund stored value, stop its spend counting."""
+    p, f = _purchase_for(s, actor, receipt_no, action)
+    reason = require_reason(reason)
+    if p.status == "returned":
+        raise InvalidField("receipt_no", "purchase.returned", "This purchase was already returned.")
+    today = programme_today()
+    account = lock_account(s, p.account_id) if p.account_id else None
+    reversed_points = shortfall = refunded = 0
+    if account is not None:
+        settings = settings_on(s, today)
+        entries, ids = points_entries(s, account.id)
+        rev = ledger.reverse_purchase(entries, p.receipt_no, today, settings=settings)
+        if rev.entries:
+            _append_points(s, actor, account, rev.entries, ids, settings)
+        reversed_points, shortfall = rev.reversed_points, rev.shortfall
+        if p.payment_method == "stored_value":
+            sv = stored_value_entries(s, account.id)
+            owed = -sum(e.amount_fen for e in sv if e.kind is ledger.StoredValueKind.SPEND and e.ref == p.receipt_no)
+            if owed:
+                append_stored_value(s, actor, account, ledger.refund_stored_value(
+                    sv, owed, today, ref=p.receipt_no, note=reason))
+                refunded = owed
+    p.status, p.returned_at = "returned", clock.now()
+    audit.record(s, actor, "member.return", object_type="customer" if f else "receipt",
+                 object_id=f.file_no if f else p.receipt_no, reason=reason,
+                 detail=f"receipt {p.receipt_no} points -{reversed_points} shortfall {shortfall} "
+                        f"refund {refunded} fen")
+    return ReturnOutcome(receipt_no=p.receipt_no, points_reversed=reversed_points, points_shortfall=shortfall,
+                         refunded_fen=refunded,
+                         points_balance=account.points_balance if account else None,
+                         stored_value_fen=account.stored_value_fen if account else None)
+
+
+def claim_missed_points(s: Session, actor: Actor, receipt_no: str, card_number: str, reason: str) -> PurchaseOutcome:
+    """Customer service attaches a sale made without the card, within 30 days, and credits its points."""
+    p, _ = _purchase_for(s, actor, receipt_no, Action.MEMBER_CLAIM)
+    reason = require_reason(reason)
+    hand = find_card(s, actor, card_number, Action.MEMBER_CLAIM)
+    today = programme_today()
+    check_usable(hand, today)
+    settings = settings_on(s, p.purchased_on)
+    if p.customer_id is not None or p.claimed_at is not None:
+        raise InvalidField("receipt_no", "claim.attached", "This purchase already belongs to a customer.")
+    if p.status != "complete":
+        raise InvalidField("receipt_no", "claim.returned", "A returned purchase earns no points.")
+    if not missed_points_claimable(p.purchased_on, today, settings):
+        raise InvalidField("receipt_no", "claim.too_late",
+                           f"Missed points can be claimed up to {settings.missed_points_claim_days} days "
+                           "after the purchase.")
+    lines = list(s.scalars(select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id)))
+    eligible = sum(ln.paid_fen for ln in lines if not (ln.special_price or ln.group_buy))
+    points = (eligible // 100) * settings.points_per_yuan(Tier(hand.membership.tier))
+    p.customer_id, p.membership_id, p.account_id = hand.file.id, hand.membership.id, hand.account.id
+    p.card_number, p.claimed_at, p.points_earned, p.spend_counted_fen = hand.card.number, clock.now(), points, eligible
+    if points:
+        credit_points(s, actor, hand.account, points, kind="earn", on=today, ref=p.receipt_no,
+                      note=f"missed points claim: {reason}")
+    m = hand.membership
+    if m.last_purchase_on is None or p.purchased_on > m.last_purchase_on:
+        m.last_purchase_on = p.purchased_on
+    new_tier = reevaluate(s, actor, m, today)
+    audit.record(s, actor, "member.claim", object_type="card", object_id=hand.card.number, reason=reason,
+                 detail=f"receipt {p.receipt_no} +{points} points, file {hand.file.file_no}")
+    return PurchaseOutcome(
+        purchase_id=p.id, receipt_no=p.receipt_no, list_total_fen=p.list_total_fen,
+        discount_total_fen=p.discount_total_fen, paid_total_fen=p.paid_total_fen,
+        rate_per_mille=p.rate_per_mille, discount_reason=p.discount_reason, points_earned=points,
+        points_balance=hand.account.points_balance, stored_value_fen=hand.account.stored_value_fen,
+        tier=m.tier, card_number=hand.card.number, tier_changed_to=new_tier.value if new_tier else None)
+
+
+def purchases_of(s: Session, customer_id: uuid.UUID, limit: int = 50) -> list[Purchase]:
+    return list(s.scalars(select(Purchase).where(Purchase.customer_id == customer_id)
+                          .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(limit)))
