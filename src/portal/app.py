@@ -25,7 +25,7 @@ from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, admin, api, audit_log, auth, customers, exports, inbox,
-                    membership, programme, service_desk, terminals)
+                    membership, programme, reminders, service_desk, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
                                              *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
-                                             *programme.ROUTES, *service_desk.ROUTES,
+                                             *programme.ROUTES, *service_desk.ROUTES, *reminders.ROUTES,
                                              *terminals.ROUTES, *api.ROUTES]),
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

@@ -1,0 +1,4 @@
+"""(placeholder: routes land here)."""
+from __future__ import annotations
+
+ROUTES: list = []
