@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,12 +44,14 @@ __all__ = [
     "DISCOUNT_FIELDS",
     "INT_FIELDS",
     "MONEY_FIELDS",
+    "NOTE_MAX",
     "VersionView",
     "changed_fields",
     "current_settings",
     "default_effective_from",
     "fen_from_yuan",
     "form_values",
+    "note_problem",
     "per_mille_from_zhe",
     "save_version",
     "settings_from_form",
@@ -150,11 +152,9 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     elif s.execute(select(ProgrammeVersion.id).where(ProgrammeVersion.effective_from == day)).first():
         errors["effective_from"] = ("A version already takes effect on this date and versions are "
                                     "never replaced: choose another date.")
-    if len(note) < NOTE_MIN:
-        errors["note"] = "Give the reason for this change (at least 5 characters)."
-    elif len(note) > NOTE_MAX:
-        errors["note"] = "Keep the reason under 500 characters."
-    in_use = set(s.execute(select(distinct(CardAccount.card_type))).scalars())
+    if problem := note_problem(note):
+        errors["note"] = problem
+    in_use = set(s.execute(select(CardAccount.card_type).distinct()).scalars())
     if in_use - {c.code for c in new_settings.card_types}:
         errors["card_types"] = "A card type that existing cards carry cannot be removed."
     if errors:
@@ -176,6 +176,16 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     audit.record(s, actor, "programme.edit", object_type="programme", object_id=day.isoformat(),
                  fields=changed, reason=note, detail=detail)
     return row
+
+
+def note_problem(note: str) -> str | None:
+    """Why ``note`` cannot be a version's reason, or None when it can."""
+    note = (note or "").strip()
+    if len(note) < NOTE_MIN:
+        return "Give the reason for this change (at least 5 characters)."
+    if len(note) > NOTE_MAX:
+        return "Keep the reason under 500 characters."
+    return None
 
 
 def _plain(value: object) -> str:
