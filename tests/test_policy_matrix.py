@@ -26,6 +26,7 @@ from portal.access.models import AccessRequest
 from portal.access.service import active_grant, grant_relation
 
 from portal.accounts import service as accounts
+from portal.accounts.actor import Actor
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.customers import service as customers
@@ -388,6 +389,38 @@ def test_can_and_customer_scope_agree_on_generated_organisations(db, vault, stor
                 in_scope = set(s.scalars(select(CustomerFile.id).where(customer_scope(actor, action))))
                 # The decision side reads each file's active grant as open_for() does.
                 decided = {fid for fid, owner_id, path in files
+                           if can(actor, action, owner_id=owner_id, unit_path=path,
+                                  grant=grant_relation(active_grant(s, user.id, fid)))}
+                assert in_scope == decided, (user.username, user.role, unit.path, action)
+
+
+MEMBER_SCOPED = [Action.MEMBER_LISTS, Action.MEMBER_VIEW]
+
+
+@hyp_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(organisations())
+def test_can_and_member_scope_agree_on_generated_organisations(db, vault, story, org_spec):
+    """Member lists filter memberships by the owner and unit they copy from their file: the same
+    answer as deciding file by file."""
+    from portal.membership import members
+    from portal.policy.scope import member_scope
+    from portal.membership.models import Membership
+
+    _build(db, vault, *org_spec)
+    with db.write() as s:
+        # Examples share the database: enrol the files that are not members yet.
+        for fid in s.scalars(select(CustomerFile.id).where(
+                CustomerFile.id.not_in(select(Membership.customer_id)))).all():
+            members.enrol(s, Actor.system("test"), fid, cause="import")
+    with db.read() as s:
+        rows = list(s.execute(select(Membership.id, CustomerFile.id, CustomerFile.owner_id, CustomerFile.unit_path)
+                              .join(CustomerFile, CustomerFile.id == Membership.customer_id)))
+        people = list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)))
+        for user, unit in people:
+            actor = accounts.actor_for(user, unit)
+            for action in MEMBER_SCOPED:
+                in_scope = set(s.scalars(select(Membership.id).where(member_scope(actor, action))))
+                decided = {mid for mid, fid, owner_id, path in rows
                            if can(actor, action, owner_id=owner_id, unit_path=path,
                                   grant=grant_relation(active_grant(s, user.id, fid)))}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)
