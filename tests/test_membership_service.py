@@ -160,3 +160,21 @@ def test_daily_job_expires_points_after_two_years_and_ends_membership(db, vault,
     with db.read() as s:
         m = s.scalar(select(Membership).where(Membership.customer_id == fid))
         assert m.status == "ended"
+
+
+def test_five_wrong_pins_lock_stored_value_for_a_while(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    _, number = enrolled(db, story)
+    with db.write() as s:
+        points.recharge_stored_value(s, alice, number, 10_000)
+        cards.set_pin(s, alice, number, "246810")
+    for _ in range(cards.PIN_TRIES):
+        with pytest.raises(cards.HolderNotVerified):
+            cards.guarded(db, alice, lambda s: points.spend_stored_value(s, vault, alice, number, 100, pin="111111"))
+    with pytest.raises(InvalidField) as exc:
+        cards.guarded(db, alice, lambda s: points.spend_stored_value(s, vault, alice, number, 100, pin="246810"))
+    assert exc.value.code == "card.pin_locked"
+    clock_at(at(2026, 3, 10, 5))
+    out = cards.guarded(db, alice, lambda s: points.spend_stored_value(s, vault, alice, number, 100, pin="246810"))
+    assert out.balance_fen == 9_900

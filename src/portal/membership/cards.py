@@ -21,7 +21,7 @@ from ..customers.service import InvalidInput, NotFound, open_for
 from ..policy import Action
 from ..vault import Vault
 from .members import event, new_card, region_code_for, require_reason
-from .models import CardAccount, MemberCard, Membership
+from .models import CardAccount, MemberCard, MemberEvent, Membership
 from .outcomes import CardSummary
 from .rules import card_is_active, parse_card_number, programme_today, renew_card
 
@@ -212,10 +212,56 @@ def set_pin(s: Session, actor: Actor, number: str, pin: str) -> None:
     _step(s, actor, hand, "pin", "PIN set by the member")
 
 
-def check_holder(hand: CardInHand, vault: Vault, *, pin: str | None, id_number: str | None) -> None:
+PIN_TRIES = 5          # wrong PINs / ID numbers ...
+PIN_WINDOW_MINUTES = 15  # ... within this many minutes lock stored-value spending on the member
+
+
+class HolderNotVerified(InvalidField):
+    """A wrong PIN or ID number. The caller's transaction rolls back, so the failure is noted in a
+    transaction of its own (``note_holder_failure``; ``guarded`` does both)."""
+
+    def __init__(self, membership_id: int, card_number: str) -> None:
+        super().__init__("pin", "pin.invalid", "The PIN or ID number does not match this card's holder.")
+        self.membership_id = membership_id
+        self.card_number = card_number
+
+
+def _recent_failures(s: Session, membership_id: int) -> int:
+    from datetime import timedelta
+    from sqlalchemy import func
+    since = clock.now() - timedelta(minutes=PIN_WINDOW_MINUTES)
+    return s.scalar(select(func.count()).select_from(MemberEvent).where(
+        MemberEvent.membership_id == membership_id, MemberEvent.kind == "holder_failed",
+        MemberEvent.at > since)) or 0
+
+
+def note_holder_failure(s: Session, actor: Actor, exc: HolderNotVerified) -> None:
+    m = s.get(Membership, exc.membership_id)
+    event(s, m, actor, "holder_failed", to_value=exc.card_number)
+    audit.record(s, actor, "member.stored_value", audit.DENIED, object_type="card",
+                 object_id=exc.card_number, detail="wrong PIN or ID number")
+
+
+def guarded(db, actor: Actor, work):
+    """Run ``work(session)`` in a write transaction; a wrong PIN is noted in its own transaction
+    (so five wrong guesses lock the card's stored value for a while) and then re-raised."""
+    try:
+        with db.write() as s:
+            return work(s)
+    except HolderNotVerified as exc:
+        with db.write() as s:
+            note_holder_failure(s, actor, exc)
+        raise
+
+
+def check_holder(s: Session, hand: CardInHand, vault: Vault, *, pin: str | None,
+                 id_number: str | None) -> None:
     """A named card spends stored value only with the member's PIN or ID number; anonymous cards need neither."""
     if not hand.account.named:
         return
+    if _recent_failures(s, hand.membership.id) >= PIN_TRIES:
+        raise CardNotUsable("pin_locked", f"Too many wrong PINs: stored value is locked for "
+                                          f"{PIN_WINDOW_MINUTES} minutes.")
     if pin and hand.membership.pin_hash and verify_password(hand.membership.pin_hash, pin.strip()):
         return
     if id_number and hand.file.id_number_bidx:
@@ -225,7 +271,7 @@ def check_holder(hand: CardInHand, vault: Vault, *, pin: str | None, id_number: 
                 return
         except InvalidField:
             pass
-    raise InvalidField("pin", "pin.invalid", "The PIN or ID number does not match this card's holder.")
+    raise HolderNotVerified(hand.membership.id, hand.card.number)
 
 
 def cards_of(s: Session, membership_id: int) -> list[tuple[CardAccount, list[MemberCard]]]:

@@ -207,7 +207,7 @@ def recharge_stored_value(s: Session, actor: Actor, card_number: str, amount_fen
 def spend_from(s: Session, vault: Vault, actor: Actor, hand: CardInHand, amount_fen: int, today: date, *,
                pin: str | None, id_number: str | None, ref: str | None) -> StoredValueEntryRow:
     """The spend itself, for a card already found, locked and checked (also used by purchases)."""
-    check_holder(hand, vault, pin=pin, id_number=id_number)
+    check_holder(s, hand, vault, pin=pin, id_number=id_number)
     entry = ledger.spend_stored_value(stored_value_entries(s, hand.account.id), _amount(amount_fen), today,
                                       ref=ref)
     return append_stored_value(s, actor, hand.account, entry)
