@@ -1,0 +1,1 @@
+"""Point-of-sale terminals: their API keys (issued, checked, revoked) and idempotent replies to retried calls."""
