@@ -100,6 +100,8 @@ def _on_not_found(request: Request, exc: Exception) -> Response:
 
 
 def _on_http(request: Request, exc: HTTPException) -> Response:
+    if api.is_api_path(request.url.path):  # no route matched under /api/v1: still JSON
+        return api.on_unrouted(request, exc)
     _ = i18n.gettext
     if exc.status_code == 404:
         return _on_not_found(request, exc)
@@ -111,6 +113,8 @@ def _on_http(request: Request, exc: HTTPException) -> Response:
 
 
 def _on_error(request: Request, exc: Exception) -> Response:
+    if api.is_api_path(request.url.path):
+        return api.on_unrouted(request, exc)
     # Log where it failed, not the exception's message: messages can carry submitted values.
     frames = traceback.extract_tb(exc.__traceback__)[-5:]
     log.error("unhandled %s at %s", type(exc).__name__,
@@ -135,10 +139,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
                                              *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
                                              *programme.ROUTES, *service_desk.ROUTES, *reminders.ROUTES,
-                                             *terminals.ROUTES, *api.ROUTES]),
+                                             *terminals.ROUTES, *api.ROUTES],
+                   include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
-        openapi_config=None,  # no /schema routes: every route is a page that declares its action
+        openapi_config=api.openapi_config(),  # served (public) at /api/v1/schema
         guards=[authorise_route],
         middleware=[SessionMiddleware],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(_jinja_env())),

@@ -1,7 +1,8 @@
 """Request plumbing every route goes through: security headers, the session, CSRF, the route guard.
 
 Deny by default: a route must declare `opt={"action": Action.X}` (checked against the policy)
-or `opt={"public": True}`; anything else is refused.
+or `opt={"public": True}`; anything else is refused. A POS API route also declares `"api": True`:
+it is reached with a terminal's API key instead of a session (see `authorise_api_call`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from .. import i18n
 from ..accounts import service as accounts
 from ..accounts.actor import Actor
+from ..audit import service as audit
 from ..inbox.service import unread_count
 from ..policy import Action, PermissionDenied, may_perform
+from ..pos import terminals
 
 SESSION_COOKIE = "portal_session"
 ANON_COOKIE = "portal_anon"
@@ -38,6 +41,10 @@ class SignInRequired(Exception):
 
 class CsrfFailed(Exception):
     pass
+
+
+class ApiKeyRefused(Exception):
+    """A POS API call without a live terminal key (answered 401 JSON by the API's handlers)."""
 
 
 class SecondStepOwed(Exception):
@@ -124,9 +131,18 @@ class SessionMiddleware:
         state = scope["app"].state
         settings, db = state.settings, state.db
         headers = _headers(scope)
+        addr = client_address(scope, headers, settings.trust_proxy)
+        if is_api_route(scope.get("route_handler")):
+            # A POS API call carries its terminal's key and nothing else: no session cookie is
+            # read or set, so a browser's session can never act through the API.
+            scope.setdefault("state", {})["visitor"] = Visitor(
+                actor=None, user=None, session_token="", anon_token="", client_addr=addr,
+                https=is_https(scope, headers, settings.trust_proxy), locale="en",
+                timezone=settings.timezone)
+            await self.app(scope, receive, send)
+            return
         cookies = _cookies(headers)
         token = cookies.get(SESSION_COOKIE, "")
-        addr = client_address(scope, headers, settings.trust_proxy)
 
         def resolve():
             if not token:
@@ -216,8 +232,58 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
+def is_api_route(handler: BaseRouteHandler | None) -> bool:
+    return handler is not None and handler.opt.get("api") is True
+
+
+def presented_api_key(connection: ASGIConnection) -> str:
+    auth = connection.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return connection.headers.get("x-api-key", "").strip()
+
+
+async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The guard for POS API routes: the terminal's key, then the policy's route gate.
+
+    No CSRF check here, on purpose: CSRF rides on a credential the browser attaches by itself
+    (the session cookie). The API ignores cookies altogether and accepts only a key the caller
+    must put in a header, which a forged cross-site request cannot do. A refused key is
+    audited (never the key itself: at most the id of the terminal whose prefix it matched).
+    """
+    v = connection.scope.get("state", {}).get("visitor")
+    action = handler.opt.get("action")
+    if v is None or not isinstance(action, Action):
+        raise ApiKeyRefused()
+    key = presented_api_key(connection)
+    db = connection.app.state.db
+    method, path = connection.scope.get("method", ""), connection.scope.get("path", "")
+
+    def check() -> terminals.KeyCheck:
+        with db.write() as s:  # notes the terminal's use, or the refusal
+            found = terminals.check_key(s, key, v.client_addr)
+            if found.actor is None:
+                audit.record(s, Actor(user_id=None, username="api", role="anonymous",
+                                      client_addr=v.client_addr),
+                             action.value, audit.DENIED, object_type="terminal",
+                             object_id=str(found.terminal_id or ""), reason=f"API key refused: {found.problem}",
+                             detail=f"{method} {path}")
+            return found
+
+    found = await anyio.to_thread.run_sync(check)
+    if found.actor is None:
+        raise ApiKeyRefused()
+    v.actor = found.actor
+    if not may_perform(found.actor, action):
+        raise PermissionDenied(action)
+
+
 async def authorise_route(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The global guard: CSRF on unsafe methods, then sign-in, then the policy's route gate."""
+    if is_api_route(handler):
+        await authorise_api_call(connection, handler)
+        return
     v = connection.scope.get("state", {}).get("visitor")
     if v is None:  # static files skip the session middleware; they are public and read-only
         if handler.opt.get("public") and connection.scope.get("method") not in UNSAFE:
