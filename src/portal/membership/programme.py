@@ -47,11 +47,11 @@ __all__ = [
     "NOTE_MAX",
     "VersionView",
     "changed_fields",
+    "check_note",
     "current_settings",
     "default_effective_from",
     "fen_from_yuan",
     "form_values",
-    "note_problem",
     "per_mille_from_zhe",
     "save_version",
     "settings_from_form",
@@ -152,8 +152,7 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     elif s.execute(select(ProgrammeVersion.id).where(ProgrammeVersion.effective_from == day)).first():
         errors["effective_from"] = ("A version already takes effect on this date and versions are "
                                     "never replaced: choose another date.")
-    if problem := note_problem(note):
-        errors["note"] = problem
+    check_note(note, errors)
     in_use = set(s.execute(select(CardAccount.card_type).distinct()).scalars())
     if in_use - {c.code for c in new_settings.card_types}:
         errors["card_types"] = "A card type that existing cards carry cannot be removed."
@@ -178,14 +177,13 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     return row
 
 
-def note_problem(note: str) -> str | None:
-    """Why ``note`` cannot be a version's reason, or None when it can."""
+def check_note(note: str, errors: dict[str, str]) -> None:
+    """Add ``errors["note"]`` when ``note`` cannot be a version's reason (5 to 500 characters)."""
     note = (note or "").strip()
     if len(note) < NOTE_MIN:
-        return "Give the reason for this change (at least 5 characters)."
-    if len(note) > NOTE_MAX:
-        return "Keep the reason under 500 characters."
-    return None
+        errors["note"] = "Give the reason for this change (at least 5 characters)."
+    elif len(note) > NOTE_MAX:
+        errors["note"] = "Keep the reason under 500 characters."
 
 
 def _plain(value: object) -> str:
@@ -273,46 +271,57 @@ def _lines(raw: str) -> list[list[str]]:
             for line in (raw or "").replace("\r", "").split("\n") if line.strip()]
 
 
-def _catalogue(raw: str) -> tuple[tuple[RedemptionItem, ...] | None, str | None]:
+def _catalogue(raw: str, errors: dict[str, str]) -> tuple[RedemptionItem, ...] | None:
     items: list[RedemptionItem] = []
     for parts in _lines(raw):
         if len(parts) != 4:
-            return None, "Write one item per line: code | name | points | value in yuan."
+            errors["catalogue"] = "Write one item per line: code | name | points | value in yuan."
+            return None
         code, name, points, value = parts
-        if not _CODE.fullmatch(code):
-            return None, "Item codes use a-z, 0-9 and '-' (at most 32 characters)."
-        if not name or len(name) > 200:
-            return None, "Every item needs a name (at most 200 characters)."
         points_text = _clean(points).replace(",", "")
-        if not _WHOLE.fullmatch(points_text) or int(points_text) < 1:
-            return None, "Item points must be a whole number of at least 1."
         value_fen = fen_from_yuan(value)
-        if value_fen is None:
-            return None, "Item values are amounts in yuan, e.g. 100 or 99.50."
-        items.append(RedemptionItem(code, name, int(points_text), value_fen))
+        if not _CODE.fullmatch(code):
+            errors["catalogue"] = "Item codes use a-z, 0-9 and '-' (at most 32 characters)."
+        elif not name or len(name) > 200:
+            errors["catalogue"] = "Every item needs a name (at most 200 characters)."
+        elif not _WHOLE.fullmatch(points_text) or int(points_text) < 1:
+            errors["catalogue"] = "Item points must be a whole number of at least 1."
+        elif value_fen is None:
+            errors["catalogue"] = "Item values are amounts in yuan, e.g. 100 or 99.50."
+        else:
+            items.append(RedemptionItem(code, name, int(points_text), value_fen))
+            continue
+        return None
     if len({i.code for i in items}) != len(items):
-        return None, "Item codes must be unique."
-    return tuple(items), None
+        errors["catalogue"] = "Item codes must be unique."
+        return None
+    return tuple(items)
 
 
-def _card_types(raw: str) -> tuple[tuple[CardType, ...] | None, str | None]:
+def _card_types(raw: str, errors: dict[str, str]) -> tuple[CardType, ...] | None:
     types: list[CardType] = []
     for parts in _lines(raw):
         if len(parts) != 3:
-            return None, "Write one card type per line: code | name | kind."
+            errors["card_types"] = "Write one card type per line: code | name | kind."
+            return None
         code, name, kind = parts
         if not _CODE.fullmatch(code):
-            return None, "Card type codes use a-z, 0-9 and '-' (at most 32 characters)."
-        if not name or len(name) > 100:
-            return None, "Every card type needs a name (at most 100 characters)."
-        if kind not in CARD_KINDS:
-            return None, "A card type's kind is one of tier, service, co_branded, family."
-        types.append(CardType(code, name, kind))
+            errors["card_types"] = "Card type codes use a-z, 0-9 and '-' (at most 32 characters)."
+        elif not name or len(name) > 100:
+            errors["card_types"] = "Every card type needs a name (at most 100 characters)."
+        elif kind not in CARD_KINDS:
+            errors["card_types"] = "A card type's kind is one of tier, service, co_branded, family."
+        else:
+            types.append(CardType(code, name, kind))
+            continue
+        return None
     if not types:
-        return None, "The programme needs at least one card type."
-    if len({c.code for c in types}) != len(types):
-        return None, "Card type codes must be unique."
-    return tuple(types), None
+        errors["card_types"] = "The programme needs at least one card type."
+    elif len({c.code for c in types}) != len(types):
+        errors["card_types"] = "Card type codes must be unique."
+    else:
+        return tuple(types)
+    return None
 
 
 def _months(raw: str) -> tuple[int, ...] | None:
@@ -372,18 +381,10 @@ def settings_from_form(form: Mapping[str, str], base: ProgrammeSettings) -> Prog
             errors["redemption_months"] = "Enter distinct months 1 to 12 separated by commas, e.g. 3,8 (empty: always open)."
         else:
             values["redemption_months"] = months
-    if (raw := given("catalogue")) is not None:
-        catalogue, problem = _catalogue(raw)
-        if problem:
-            errors["catalogue"] = problem
-        else:
-            values["catalogue"] = catalogue
-    if (raw := given("card_types")) is not None:
-        card_types, problem = _card_types(raw)
-        if problem:
-            errors["card_types"] = problem
-        else:
-            values["card_types"] = card_types
+    if (raw := given("catalogue")) is not None and (catalogue := _catalogue(raw, errors)) is not None:
+        values["catalogue"] = catalogue
+    if (raw := given("card_types")) is not None and (card_types := _card_types(raw, errors)) is not None:
+        values["card_types"] = card_types
 
     def figure(name: str) -> object:
         return values.get(name, getattr(base, name))
@@ -397,7 +398,7 @@ def settings_from_form(form: Mapping[str, str], base: ProgrammeSettings) -> Prog
     try:
         return dataclasses.replace(base, **values)
     except ValueError as exc:  # a rule of ProgrammeSettings the checks above do not cover
-        raise InvalidInput({"form": f"These figures do not fit together: {exc}"}) from None
+        raise InvalidInput({"form": "These figures do not fit together."}) from exc
 
 
 def default_effective_from(s: Session) -> date:

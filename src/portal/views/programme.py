@@ -104,8 +104,7 @@ def save_programme_settings(request: Request, data: Form) -> Response:
             try:
                 new_settings = programme.settings_from_form(data, base)
             except InvalidInput as exc:  # report the reason too, so one round trip shows everything
-                if problem := programme.note_problem(note):
-                    exc.errors.setdefault("note", problem)
+                programme.check_note(note, exc.errors)
                 raise
             programme.save_version(s, actor, new_settings, note)
     except InvalidInput as exc:
