@@ -42,9 +42,11 @@ def _desk(request: Request, *, status: int = 200, summary=None, number: str = ""
           errors: dict | None = None, values: dict | None = None, notice: str = "", claimed=None) -> Response:
     """The desk page (or, for HTMX, its body): ``form`` names the form the errors belong to."""
     actor = current_actor(request)
+    with request.app.state.db.read() as s:
+        card_types = {c.code: c.name for c in programme.current_settings(s).card_types}
     return render(request, "service/desk.html", fragment="service/_desk.html", status=status,
                   summary=summary, number=number, form=form, errors=errors or {}, values=values or {},
-                  notice=notice, claimed=claimed, yuan=programme.yuan_text,
+                  notice=notice, claimed=claimed, yuan=programme.yuan_text, card_types=card_types,
                   may_manage=may_perform(actor, Action.CARD_MANAGE),
                   may_claim=may_perform(actor, Action.MEMBER_CLAIM))
 
@@ -59,8 +61,8 @@ def _summary_or_none(request: Request, number: str):
         return None
 
 
-@get("/service", opt={"action": Action.MEMBER_VIEW})
-async def service_desk(request: Request) -> Response:
+@get("/service", opt={"action": Action.MEMBER_VIEW}, sync_to_thread=True)
+def service_desk(request: Request) -> Response:
     return _desk(request)
 
 
