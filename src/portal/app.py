@@ -43,6 +43,7 @@ def _jinja_env() -> Environment:
     env.filters["dt"] = format_datetime
     env.filters["mask_name"] = mask_name
     env.filters["mask_mobile"] = mask_mobile
+    env.filters["yuan"] = membership.yuan  # fen -> "¥1,234.50"
     return env
 
 
