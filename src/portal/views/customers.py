@@ -15,6 +15,7 @@ from ..customers import rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
 from ..policy import Action
+from . import membership as member_views
 from .rendering import render
 from .security import current_actor
 
@@ -83,8 +84,10 @@ def view_customer(request: Request, file_id: UUID) -> Response:
         # The owner and the leaders above see who holds (or asks for) access, and until when.
         grants = (access.grants_on_file(s, card.id)
                   if card.owner_id == actor.user_id or "customer.reassign" in card.allowed else None)
+        # The membership section, read in the transaction that audited the view.
+        membership = member_views.file_context(s, actor, file_id)
     return render(request, "customers/detail.html", fragment="customers/_card.html", card=card,
-                  categories=rules.CATEGORY_LABELS, grants=grants)
+                  categories=rules.CATEGORY_LABELS, grants=grants, membership=membership)
 
 
 @get("/customers/{file_id:uuid}/edit", opt={"action": Action.CUSTOMER_EDIT}, sync_to_thread=True)
@@ -165,9 +168,10 @@ def reassign_customer(request: Request, file_id: UUID, data: Form) -> Response:
     except customers.InvalidInput as exc:
         with st.db.write() as s:
             card = customers.view_file(s, st.vault, actor, file_id)
+            membership = member_views.file_context(s, actor, file_id)
         return render(request, "customers/detail.html", status=400, card=card,
                       reassign_errors=_t(exc.errors), reassign_form=data,
-                      categories=rules.CATEGORY_LABELS)
+                      categories=rules.CATEGORY_LABELS, membership=membership)
     return Redirect(path=f"/customers/{file_id}", status_code=303)
 
 
