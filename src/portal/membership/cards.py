@@ -63,7 +63,7 @@ def find_card(s: Session, actor: Actor, raw_number: str, action: Action, *, lock
     card = s.scalar(select(MemberCard).where(MemberCard.number == number))
     if card is None:
         raise NotFound("no such card")
-    account = s.get(CardAccount, card.account_id, with_for_update=lock)
+    account = s.get(CardAccount, card.account_id, with_for_update=lock, populate_existing=lock)
     m = s.get(Membership, account.membership_id)
     f, grant_id = open_for(s, actor, m.customer_id, action)
     return CardInHand(card=card, account=account, membership=m, file=f, grant_id=grant_id)

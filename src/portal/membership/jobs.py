@@ -43,11 +43,15 @@ def _validity_reviewed(s, m: Membership, account: CardAccount) -> bool:
 
 
 def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: DailyReport) -> None:
+    # Lock in the till's order, card accounts then the membership: a purchase locks its account,
+    # then references and updates the membership; the opposite order deadlocks with it.
+    accounts = list(s.scalars(select(CardAccount).where(CardAccount.membership_id == membership_id)
+                              .order_by(CardAccount.id).with_for_update()))
     m = s.get(Membership, membership_id, with_for_update=True)
     if m is None or m.status != "active":
         return
     report.members += 1
-    for account in s.scalars(select(CardAccount).where(CardAccount.membership_id == m.id)):
+    for account in accounts:
         expired = expire_account(s, actor, account, today)
         if expired:
             report.points_expired += expired

@@ -122,7 +122,9 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
 
     A membership that ended (24 months without a purchase) is restarted rather than duplicated.
     """
-    f = s.get(CustomerFile, customer_id)
+    # Locked: enrolments of one file (a joining purchase, an approval) run one at a time, so the
+    # second sees the first's membership instead of failing on UNIQUE(customer_id).
+    f = s.get(CustomerFile, customer_id, with_for_update=True)
     if f is None:
         raise NotFound("no such file")
     on = on or programme_today()

@@ -29,7 +29,10 @@ from .rules import catalogue_item, points_expire_on, programme_today
 
 
 def lock_account(s: Session, account_id: int) -> CardAccount:
-    return s.get(CardAccount, account_id, with_for_update=True)
+    """Lock the account row and read its balances *as locked*: an account object the session
+    already holds (read before the lock) is refreshed, else its stale cached balance would be
+    written back over a concurrent transaction's."""
+    return s.get(CardAccount, account_id, with_for_update=True, populate_existing=True)
 
 
 # ---------------------------------------------------------------- the points ledger

@@ -60,6 +60,9 @@ def _buyer(s: Session, actor: Actor, req: PurchaseRequest, action: Action, today
         return hand.file, hand.membership, hand, hand.account
     if req.customer_id is not None:
         f, _grant = open_for(s, actor, req.customer_id, action)
+        # One purchase by file at a time per customer: the membership, spend and account read
+        # next must include a concurrent purchase's (else two first purchases both enrol).
+        s.execute(select(CustomerFile.id).where(CustomerFile.id == f.id).with_for_update())
         m = membership_of(s, f.id)
         account = primary_account(s, m) if m is not None and m.status == "active" else None
         hand = None
