@@ -82,26 +82,27 @@ def lookup_card(request: Request, data: Form) -> Response:
     return _desk(request, summary=summary, number=summary.number)
 
 
-_CARD_STEPS = {
-    "loss": (lambda s, a, n, r: cards.report_loss(s, a, n, r), "The card is reported lost and no longer works."),
-    "freeze": (lambda s, a, n, r: cards.freeze(s, a, n, r), "The card is frozen."),
-    "unfreeze": (lambda s, a, n, r: cards.freeze(s, a, n, r, frozen=False), "The card is unfrozen."),
-}
+def _card_step(s, actor, step: str, number: str, reason: str) -> str:
+    """Run one life-cycle step on a card; the message to show when it is done."""
+    if step == "loss":
+        cards.report_loss(s, actor, number, reason)
+        return i18n.gettext("The card is reported lost and no longer works.")
+    cards.freeze(s, actor, number, reason, frozen=step == "freeze")
+    return i18n.gettext("The card is frozen.") if step == "freeze" else i18n.gettext("The card is unfrozen.")
 
 
 @post("/service/cards/{step:str}", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True, status_code=200)
 def manage_card(request: Request, step: str, data: Form) -> Response:
     """Report a card lost, freeze or unfreeze it, with a reason; the desk then shows the card as it is now."""
-    if step not in _CARD_STEPS:
+    if step not in ("loss", "freeze", "unfreeze"):
         raise customers.NotFound(step)
-    run, done = _CARD_STEPS[step]
     actor = current_actor(request)
     st = request.app.state
     number = data.get("card_number", "").strip()
     reason = data.get("reason", "")
     try:
         with st.db.write() as s:
-            run(s, actor, number, reason)
+            done = _card_step(s, actor, step, number, reason)
             summary = cards.lookup_card(s, st.vault, actor, number)
     except (InvalidField, customers.InvalidInput, customers.NotFound) as exc:
         if isinstance(exc, InvalidField):
@@ -112,7 +113,7 @@ def manage_card(request: Request, step: str, data: Form) -> Response:
             errors, code = _not_found(exc), 404
         return _desk(request, status=code, summary=_summary_or_none(request, number), number=number,
                      form=step, errors=errors, values={"reason": reason})
-    return _desk(request, summary=summary, number=summary.number, notice=i18n.gettext(done))
+    return _desk(request, summary=summary, number=summary.number, notice=done)
 
 
 @post("/service/claims", opt={"action": Action.MEMBER_CLAIM}, sync_to_thread=True, status_code=200)
