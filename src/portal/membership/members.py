@@ -108,10 +108,15 @@ def current_card(s: Session, account_id: int) -> MemberCard | None:
 
 
 def primary_account(s: Session, m: Membership) -> CardAccount | None:
-    """The member's oldest account that is not cancelled (where purchases by file land)."""
-    return s.scalar(select(CardAccount).where(CardAccount.membership_id == m.id,
-                                              CardAccount.status != "cancelled")
-                    .order_by(CardAccount.id).limit(1))
+    """The member's oldest account that is not cancelled (where purchases by file land).
+
+    Only the current membership period's accounts count: a membership that ended and restarted
+    got a new card (``enrol``), and the old one, issued before the new ``joined_on``, must not
+    keep catching the purchases.
+    """
+    accounts = (select(CardAccount).where(CardAccount.membership_id == m.id, CardAccount.status != "cancelled")
+                .order_by(CardAccount.id).limit(1))
+    return s.scalar(accounts.where(CardAccount.issued_on >= m.joined_on)) or s.scalar(accounts)
 
 
 # ---------------------------------------------------------------- joining
