@@ -37,6 +37,7 @@ from .security import current_actor
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LINE_ROWS = 5
 SECRET_FIELDS = ("_csrf", "pin", "id_number")  # never echoed back into a page
+_ = i18n.gettext  # messages raised here are literal _() calls, so extraction finds them
 _AMOUNT = re.compile(r"[+-]?[0-9]{1,10}(?:\.([0-9]+))?")
 
 
@@ -55,16 +56,16 @@ def fen_of(raw: str, field: str, *, signed: bool = False) -> int:
     text = re.sub(r"[¥￥,，\s]", "", raw or "")
     m = _AMOUNT.fullmatch(text)
     if not m or (not signed and text[0] in "+-"):
-        raise InvalidField(field, "amount.invalid", "Enter an amount in yuan, like 128.50.")
+        raise InvalidField(field, "amount.invalid", _("Enter an amount in yuan, like 128.50."))
     if m.group(1) is not None and len(m.group(1)) > 2:
-        raise InvalidField(field, "amount.decimals", "At most two decimals: amounts are in whole fen.")
+        raise InvalidField(field, "amount.decimals", _("At most two decimals: amounts are in whole fen."))
     return int(Decimal(text) * 100)
 
 
 def whole_number(raw: str, field: str, *, signed: bool = False) -> int:
     text = (raw or "").strip().replace(",", "")
     if not re.fullmatch(r"[+-]?[0-9]{1,9}" if signed else r"[0-9]{1,9}", text):
-        raise InvalidField(field, f"{field}.invalid", "Enter a whole number.")
+        raise InvalidField(field, f"{field}.invalid", _("Enter a whole number."))
     return int(text)
 
 
@@ -221,7 +222,7 @@ def cancel_card(request: Request, file_id: UUID, data: Form) -> Response:
 def restore_card(request: Request, file_id: UUID, data: Form) -> Response:
     def work(s, a, v, n):
         if data.get("keep_points") not in ("yes", "no"):
-            raise InvalidField("keep_points", "keep_points.required", "Choose whether the points are kept.")
+            raise InvalidField("keep_points", "keep_points.required", _("Choose whether the points are kept."))
         cards.restore(s, a, n, data.get("reason", ""), keep_points=data["keep_points"] == "yes")
     return _card_step(request, file_id, data, "restore", Action.CARD_CANCEL, ("reason", "keep_points"), work)
 
@@ -238,7 +239,7 @@ def recharge_stored_value(request: Request, file_id: UUID, data: Form) -> Respon
     def work(s, a, v, n):
         method = data.get("payment_method", "")
         if method not in PAYMENT_METHODS or method == "stored_value":
-            raise InvalidField("payment_method", "payment.invalid", "Choose a payment method.")
+            raise InvalidField("payment_method", "payment.invalid", _("Choose a payment method."))
         points.recharge_stored_value(s, a, n, fen_of(data.get("amount", ""), "amount"), payment_method=method)
     return _card_step(request, file_id, data, "recharge", Action.MEMBER_STORED_VALUE,
                       ("amount", "payment_method"), work, rename={"amount_fen": "amount"})
@@ -310,7 +311,7 @@ def purchase_request(data: dict[str, str], file_id: UUID) -> tuple[PurchaseReque
         try:
             quantity = whole_number(data.get(f"qty_{i}", "") or "1", f"qty_{i}")
             if not 1 <= quantity <= 100_000:
-                raise InvalidField(f"qty_{i}", "quantity.invalid", "Quantity must be a whole number of at least 1.")
+                raise InvalidField(f"qty_{i}", "quantity.invalid", _("Quantity must be a whole number of at least 1."))
         except InvalidField as exc:
             errors[exc.field], quantity = exc.message, 1
         try:
@@ -318,17 +319,17 @@ def purchase_request(data: dict[str, str], file_id: UUID) -> tuple[PurchaseReque
         except InvalidField as exc:
             errors[exc.field], price_fen = exc.message, 0
         if not product:
-            errors[f"product_{i}"] = "Name the product."
+            errors[f"product_{i}"] = _("Name the product.")
         lines.append(PurchaseLine(product[:200], quantity, price_fen, special_price=bool(data.get(f"special_{i}")),
                                   group_buy=bool(data.get(f"group_{i}"))))
         rows.append(i)
     if not lines:
-        errors["lines"] = "A purchase needs at least one line."
+        errors["lines"] = _("A purchase needs at least one line.")
     on = None
     try:
         on = date.fromisoformat(data.get("purchased_on", "").strip())
     except ValueError:
-        errors["purchased_on"] = "Enter a date like 2026-03-10."
+        errors["purchased_on"] = _("Enter a date like 2026-03-10.")
     if errors:
         raise InvalidInput(errors)
     return PurchaseRequest(receipt_no=data.get("receipt_no", ""), lines=tuple(lines),
@@ -410,7 +411,7 @@ def redeem(request: Request, data: Form) -> Response:
             else:
                 summary = cards.lookup_card(s, st.vault, actor, form["card"], action=Action.MEMBER_REDEEM)
     except NotFound:
-        errors = {"card": i18n.gettext("No card has this number.")}
+        errors = {"card": _("No card has this number.")}
     except (InvalidInput, InvalidField) as exc:
         errors = field_errors(exc, ("card", "item"), {"card_number": "card", "points": "item"})
     else:
