@@ -148,8 +148,8 @@ class RedemptionOut(Struct, kw_only=True):
 class StoredValueOut(Struct, kw_only=True):
     card_number: str
     kind: str
-    amount_fen: int
-    amount_yuan: str
+    amount_fen: Annotated[int, Meta(description="The ledger entry's amount: negative for a spend.")]
+    amount_yuan: Annotated[str, Meta(description="amount_fen in yuan, e.g. \"-30.50\".")]
     balance_fen: int
     balance_yuan: str
     entry_id: int
@@ -259,6 +259,10 @@ def _on_validation(request: Request, exc: ValidationException) -> Response:
         return error_response(400, "idempotency_key.missing",
                               "Send an Idempotency-Key header with every write (e.g. a new UUID).",
                               idempotency.HEADER)
+    if key == "data":  # the body as a whole
+        key = ""
+        if message == "'data'":
+            message = "The request needs a JSON object as its body."
     if key.endswith("_yuan") and "regex" in message:
         message = "Give an amount in yuan as a string with at most two decimals, like \"128.50\"."
     # msgspec's messages name the expected type or constraint, never the value sent.
