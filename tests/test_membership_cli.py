@@ -8,8 +8,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 
+from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.cli import main
 from portal.customers.models import CustomerFile
@@ -346,3 +347,67 @@ def test_stored_value_payments_cannot_be_imported():
     r = parse("A-1,2026-03-01,755 00001,,茅台,1,10,,,stored_value")
     assert [(e.line, e.field) for e in r.errors] == [(2, "payment_method")]
     assert "PIN" in r.errors[0].message
+
+
+# ---------------------------------------------------------------- the demo's programme
+
+def test_the_demo_shows_every_part_of_the_programme(tmp_path, monkeypatch, clock_at):
+    from portal import demo as demo_data
+    from portal.db import Database
+    from portal.membership import overview, points
+    from portal.membership.models import CardAccount, MemberCard, MembershipApplication
+    from portal.membership.rules import programme_today
+    from portal.migrate import upgrade
+    from portal.vault import KeyRing, Vault
+
+    from .factories import Story
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    monkeypatch.setenv("PORTAL_DATABASE_URL", url)
+    monkeypatch.setenv("PORTAL_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.delenv("PORTAL_DEMO_PASSWORD", raising=False)
+    clock_at(at(2026, 3, 4))
+    upgrade(url)
+    first = invoke("demo")
+    assert first.exit_code == 0, first.output
+    assert "membership programme:" in first.stdout and f"PIN is {demo_data.DEMO_PIN}" in first.stdout
+    db, vault = Database(url), Vault(KeyRing.load(tmp_path / "keys.json"))
+    try:
+        with db.read() as s:
+            tiers = dict(s.execute(select(Membership.tier, func.count()).group_by(Membership.tier)).all())
+            statuses = dict(s.execute(select(CardAccount.status, func.count()).group_by(CardAccount.status)).all())
+            void = s.scalar(select(func.count()).select_from(MemberCard).where(MemberCard.status == "void"))
+            pending = list(s.scalars(select(MembershipApplication).where(MembershipApplication.status == "pending")))
+            anonymous = s.scalar(select(Purchase).where(Purchase.customer_id.is_(None)))
+            lines = s.execute(select(func.sum(PurchaseLineRow.special_price.cast(Integer)),
+                                     func.sum(PurchaseLineRow.group_buy.cast(Integer)))).one()
+            stored = s.scalar(select(CardAccount).where(CardAccount.stored_value_fen > 0))
+            stored_card = s.scalar(select(MemberCard.number).where(MemberCard.account_id == stored.id,
+                                                                   MemberCard.status == "current"))
+            users = {u.username: u.id for u in s.scalars(select(User))}
+            oldest = s.scalar(select(func.min(PointsEntryRow.on)))
+        assert tiers["gold"] == 1 and tiers["silver"] == 1 and sum(tiers.values()) >= 12
+        assert statuses.get("frozen") == 1 and void == 1
+        assert len(pending) == 1 and pending[0].submitted_by_id == users["alice"]
+        assert anonymous is not None and (programme_today() - anonymous.purchased_on).days <= 30
+        assert lines[0] >= 1 and lines[1] >= 1  # special-price and group-buy lines
+        assert (programme_today() - oldest).days > 700  # points earned ~23 months ago
+        story = Story(users=users)
+        with db.write() as s:
+            alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
+            due = overview.due_to_expire(s, vault, alice)
+            assert due and all((r.expires_on - programme_today()).days <= 30 for r in due)
+            assert overview.birthdays_this_week(s, vault, story.actor(db, "grace")) or \
+                overview.birthdays_this_week(s, vault, story.actor(db, "henry"))
+            # What the printed notes promise works: the PIN, the receipt, the application.
+            points.spend_stored_value(s, vault, alice, stored_card, 100, pin=demo_data.DEMO_PIN)
+            purchases.claim_missed_points(s, cathy, anonymous.receipt_no, stored_card, "customer forgot the card")
+            members.review_application(s, cathy, pending[0].id, approve=True)
+        before = counts(db)
+        second = invoke("demo")  # a second run leaves the programme (and everything else) alone
+        assert second.exit_code == 0 and "nothing changed" in second.stdout
+        assert "membership programme:" in second.stdout
+        assert counts(db) == before
+    finally:
+        db.dispose()
+    assert invoke("audit", "verify").exit_code == 0

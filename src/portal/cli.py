@@ -254,6 +254,10 @@ def demo(env: Env, password_stdin: bool) -> None:
     _table(("username", "name", "role", "unit", "password"), rows)
     if len(summary.users_created) < len(summary.users):
         click.echo("(accounts that already existed keep the password they were created with)")
+    if summary.notes:
+        click.echo("\nmembership programme:")
+        for note in summary.notes:
+            click.echo(f"  {note}")
     click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
     click.echo("leaders, auditors and admins set up a second factor (any TOTP authenticator app) "
                "at their first sign-in; the page also shows the key to type in by hand")
