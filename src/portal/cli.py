@@ -231,7 +231,8 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
                    "(otherwise $PORTAL_DEMO_PASSWORD, else the built-in demo password).")
 @pass_env
 def demo(env: Env, password_stdin: bool) -> None:
-    """Load the demo company: units, 13 staff accounts and 300 customer files.
+    """Load the demo company: units, 13 staff accounts, 300 customer files and a membership
+    programme with two years of history (members, cards, purchases, points, stored value).
 
     Idempotent: what exists is left alone (passwords included), so a second run changes
     nothing and prints the accounts again.
