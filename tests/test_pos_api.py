@@ -283,6 +283,15 @@ def test_unknown_api_addresses_and_methods_answer_json(client, till):
     assert_error(client.get("/api/v1/nothing-here", headers=auth(till[1])), 404)
     assert_error(client.get("/api/v1/purchases", headers=auth(till[1])), 405)
     assert_error(client.get("/api/v1/schema/nothing-here"), 404)
+    assert_error(client.options("/api/v1/purchases"), 401)
+
+
+def test_every_api_write_takes_an_idempotency_key(app):
+    writes = [h for route in app.routes for h in route.route_handlers
+              if h.opt.get("api") is True and h.http_methods & {"POST", "PUT", "PATCH", "DELETE"}]
+    assert len(writes) == 4
+    for h in writes:
+        assert "idempotency_key" in h.parsed_fn_signature.parameters, h
 
 
 # ---------------------------------------------------------------- purchases

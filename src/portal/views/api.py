@@ -39,7 +39,7 @@ from ..membership.outcomes import PAYMENT_METHODS, PurchaseRequest
 from ..membership.rules import PurchaseLine
 from ..policy import Action, PermissionDenied
 from ..pos import idempotency
-from .security import ApiKeyRefused, current_actor, visitor
+from .security import ApiKeyRefused, SignInRequired, current_actor, visitor
 
 PREFIX = "/api/v1"
 # Read by the global guard: the terminal's key, never a session cookie or CSRF token.
@@ -298,6 +298,8 @@ def _on_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Any], Response]] = {
     ApiKeyRefused: _on_key_refused,
+    # Litestar's automatic OPTIONS answer goes through the page guard; it is refused here too.
+    SignInRequired: _on_key_refused,
     PermissionDenied: _on_denied,
     NotFound: _on_not_found,
     InvalidField: _on_invalid,
