@@ -670,3 +670,13 @@ def test_cli_adds_lists_and_revokes_terminals(settings, db):
     assert r.exit_code == 2 and "already revoked" in r.output
     r = runner.invoke(portal_cli, ["terminal", "add", "Kiosk", "--unit", "NOPE"], env=env)
     assert r.exit_code == 2 and "unit" in r.output
+
+
+def test_old_stored_answers_can_be_purged(client, db, till, clock_at, settings):
+    clock_at(NOON)
+    client.post("/api/v1/purchases", json=sale(), headers=auth(till[1], "old"))
+    clock_at(NOON + timedelta(days=40))
+    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_KEY_FILE": str(settings.key_file)}
+    r = CliRunner().invoke(portal_cli, ["terminal", "purge-replies", "--days", "30"], env=env)
+    assert r.exit_code == 0 and "forgot 1" in r.output, r.output
+    assert count(db, ApiIdempotency) == 0 and count(db, Purchase) == 1

@@ -923,5 +923,18 @@ def terminal_revoke(env: Env, terminal_id: int, reason: str) -> None:
         click.echo(f"revoked terminal {t.id} {t.name} (key prefix {t.key_prefix})")
 
 
+@terminal_group.command("purge-replies")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650),
+              help="Keep the stored answers to idempotent API calls this many days.")
+@pass_env
+def terminal_purge_replies(env: Env, days: int) -> None:
+    """Forget old stored answers to API calls (run it from cron, like `portal jobs`)."""
+    from .pos import idempotency
+
+    with env.db.write() as s:
+        n = idempotency.purge(s, days)
+    click.echo(f"forgot {n} stored API answer(s) older than {days} day(s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

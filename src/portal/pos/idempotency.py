@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,3 +120,12 @@ def run_once(db, terminal_id: int, key: str, req_hash: str,
         if prior is None:
             raise
         return prior
+
+
+def purge(s: Session, older_than_days: int) -> int:
+    """Forget stored answers older than the given number of days (terminals retry within
+    minutes; a key reused after this is a new request). Returns how many were removed."""
+    if older_than_days < 1:
+        raise InvalidField("days", "days.invalid", "Keep stored answers for at least one day.")
+    cutoff = clock.now() - timedelta(days=older_than_days)
+    return s.execute(delete(ApiIdempotency).where(ApiIdempotency.created_at < cutoff)).rowcount or 0
