@@ -284,10 +284,14 @@ def test_redemption_through_the_catalogue_page_deducts_points(en, db, story, clo
     clock_at(at(2026, 3, 10, 16, 5))
     r = post(en, "/redeem", {"card": number, "step": "lookup"}, from_page="/redeem")
     assert r.status_code == 200 and shown(r.text, "redeemable") == "1,500"
-    r = post(en, "/redeem", {"card": number, "item": "gift-100", "step": "redeem"}, from_page="/redeem")
+    sent = {"card": number, "item": "coupon-50", "step": "redeem", "form_key": "one-form"}
+    r = post(en, "/redeem", sent, from_page="/redeem")
     assert r.status_code == 200
-    assert shown(r.text, "points-deducted") == "1,000" and shown(r.text, "points-balance") == "500"
-    assert balance(db, number) == 500
+    assert shown(r.text, "points-deducted") == "500" and shown(r.text, "points-balance") == "1,000"
+    # The same form sent again (a reload of the result, a double click) takes nothing more.
+    r = post(en, "/redeem", sent, from_page="/redeem")
+    assert r.status_code == 200 and shown(r.text, "points-balance") == "1,000"
+    assert balance(db, number) == 1_000
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "member.redeem", AuditEvent.object_type == "card")) >= 2  # look-up and redemption

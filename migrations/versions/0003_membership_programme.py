@@ -235,11 +235,13 @@ def upgrade() -> None:
     sa.Column('on', sa.Date(), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('terminal_id', sa.Integer(), nullable=True),
+    sa.Column('form_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('created_at', portal.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['card_account.id'], ),
     sa.ForeignKeyConstraint(['actor_id'], ['user_account.id'], ),
     sa.ForeignKeyConstraint(['terminal_id'], ['pos_terminal.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('account_id', 'form_key', name='uq_redemption_form_key')
     )
     with op.batch_alter_table('redemption', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_redemption_account_id'), ['account_id'], unique=False)

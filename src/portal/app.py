@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import traceback
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def _jinja_env() -> Environment:
     env.filters["mask_name"] = mask_name
     env.filters["mask_mobile"] = mask_mobile
     env.filters["yuan"] = membership.yuan  # fen -> "¥1,234.50"
+    # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
+    env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
     return env
 
 

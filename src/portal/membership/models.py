@@ -237,7 +237,11 @@ class MembershipApplication(SQLModel, table=True):
 
 
 class Redemption(SQLModel, table=True):
+    """A catalogue item taken for points. ``form_key`` (one per rendered form) makes a resent or
+    double-clicked form return the first redemption instead of taking the points twice."""
+
     __tablename__ = "redemption"
+    __table_args__ = (UniqueConstraint("account_id", "form_key", name="uq_redemption_form_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="card_account.id", index=True)
@@ -248,6 +252,7 @@ class Redemption(SQLModel, table=True):
     on: date
     actor_id: int | None = Field(default=None, foreign_key="user_account.id")
     terminal_id: int | None = Field(default=None, foreign_key="pos_terminal.id")
+    form_key: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=_ts())
 
 

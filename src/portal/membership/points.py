@@ -86,9 +86,21 @@ def expiring_lots(s: Session, account: CardAccount, today: date) -> list[ledger.
 
 
 def redeem_points(s: Session, actor: Actor, card_number: str, item_code: str, *,
-                  action: Action = Action.MEMBER_REDEEM) -> RedemptionOutcome:
-    """Redeem a catalogue item: window open, item known, points available (credited before today)."""
+                  action: Action = Action.MEMBER_REDEEM, form_key: str | None = None) -> RedemptionOutcome:
+    """Redeem a catalogue item: window open, item known, points available (credited before today).
+
+    ``form_key`` identifies one submitted form: sent again (reload, double click), the first
+    redemption is returned and nothing more is taken. The account lock makes the check race-free.
+    """
     hand = find_card(s, actor, card_number, action)
+    form_key = (form_key or "").strip()[:64] or None
+    if form_key is not None:
+        done = s.scalar(select(Redemption).where(Redemption.account_id == hand.account.id,
+                                                 Redemption.form_key == form_key))
+        if done is not None:
+            return RedemptionOutcome(redemption_id=done.id, card_number=hand.card.number,
+                                     item_code=done.item_code, item_name=done.item_name, points=done.points,
+                                     value_fen=done.value_fen, points_balance=hand.account.points_balance)
     today = programme_today()
     check_usable(hand, today)
     settings = settings_on(s, today)
@@ -98,7 +110,7 @@ def redeem_points(s: Session, actor: Actor, card_number: str, item_code: str, *,
     new = ledger.redeem_item(entries, item.code, today, settings=settings)
     red = Redemption(account_id=hand.account.id, item_code=item.code, item_name=item.name, points=item.points,
                      value_fen=item.value_fen, on=today, actor_id=actor.user_id,
-                     terminal_id=actor.terminal_id, created_at=clock.now())
+                     terminal_id=actor.terminal_id, form_key=form_key, created_at=clock.now())
     s.add(red)
     s.flush()
     ref = f"redemption:{red.id}"

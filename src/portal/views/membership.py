@@ -230,7 +230,8 @@ def restore_card(request: Request, file_id: UUID, data: Form) -> Response:
 @post(R + "/redeem", opt={"action": Action.MEMBER_REDEEM}, sync_to_thread=True)
 def redeem_on_file(request: Request, file_id: UUID, data: Form) -> Response:
     return _card_step(request, file_id, data, "redeem", Action.MEMBER_REDEEM, ("item",),
-                      lambda s, a, v, n: points.redeem_points(s, a, n, data.get("item", "")),
+                      lambda s, a, v, n: points.redeem_points(s, a, n, data.get("item", ""),
+                                                              form_key=data.get("form_key")),
                       rename={"points": "item"})
 
 
@@ -407,7 +408,8 @@ def redeem(request: Request, data: Form) -> Response:
     try:
         with st.db.write() as s:
             if data.get("step") == "redeem":
-                outcome = points.redeem_points(s, actor, form["card"], form["item"])
+                outcome = points.redeem_points(s, actor, form["card"], form["item"],
+                                               form_key=data.get("form_key"))
             else:
                 summary = cards.lookup_card(s, st.vault, actor, form["card"], action=Action.MEMBER_REDEEM)
     except NotFound:
