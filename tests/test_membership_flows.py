@@ -280,10 +280,10 @@ def test_only_a_leader_cancels_and_restores_keeping_or_clearing_the_points(db, v
     assert account.status == "active" and account.points_balance == 0
     with db.read() as s:
         total = s.scalar(select(func.sum(PointsEntryRow.points)).where(PointsEntryRow.account_id == account.id))
-        history = [(e.kind, e.to_value) for e in s.scalars(select(MemberEvent).where(
+        history = [(e.kind, e.to_value, e.cause) for e in s.scalars(select(MemberEvent).where(
             MemberEvent.account_id == account.id).order_by(MemberEvent.id))]
     assert total == 0
-    assert ("restore", "active, points kept") in history and ("restore", "active, points cleared") in history
+    assert ("restore", "active", "points_kept") in history and ("restore", "active", "points_cleared") in history
 
 
 # ---------------------------------------------------------------- applications

@@ -114,11 +114,11 @@ def lookup_card(s: Session, vault: Vault, actor: Actor, number: str,
 # ---------------------------------------------------------------- life cycle
 
 def _step(s: Session, actor: Actor, hand: CardInHand, kind: str, reason: str, *, from_value: str = "",
-          to_value: str = "") -> None:
+          to_value: str = "", cause: str = "") -> None:
     now = clock.now()
     hand.account.updated_at = now
     event(s, hand.membership, actor, kind, account_id=hand.account.id, from_value=from_value,
-          to_value=to_value, reason=reason)
+          to_value=to_value, cause=cause, reason=reason)
     audit.record(s, actor, f"card.{kind}", object_type="card", object_id=hand.card.number,
                  reason=reason, detail=f"file {hand.file.file_no}", grant_id=hand.grant_id)
 
@@ -153,8 +153,8 @@ def restore(s: Session, actor: Actor, number: str, reason: str, *, keep_points: 
     if hand.account.status != "cancelled":
         raise InvalidInput({"card": "This card is not cancelled."})
     hand.account.status = "active"
-    _step(s, actor, hand, "restore", reason, from_value="cancelled",
-          to_value="active, points kept" if keep_points else "active, points cleared")
+    _step(s, actor, hand, "restore", reason, from_value="cancelled", to_value="active",
+          cause="points_kept" if keep_points else "points_cleared")
     if not keep_points:
         clear_points(s, actor, hand.account, programme_today(), note=f"cleared on restore: {reason}")
     return hand.account
