@@ -125,7 +125,7 @@ def run_once(db, terminal_id: int, key: str, req_hash: str,
 def purge(s: Session, older_than_days: int) -> int:
     """Forget stored answers older than the given number of days (terminals retry within
     minutes; a key reused after this is a new request). Returns how many were removed."""
-    if older_than_days < 1:
-        raise InvalidField("days", "days.invalid", "Keep stored answers for at least one day.")
+    if older_than_days < 1:  # the command line's option allows 1 and up
+        raise ValueError("older_than_days must be at least 1")
     cutoff = clock.now() - timedelta(days=older_than_days)
     return s.execute(delete(ApiIdempotency).where(ApiIdempotency.created_at < cutoff)).rowcount or 0
