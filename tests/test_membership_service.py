@@ -178,3 +178,17 @@ def test_five_wrong_pins_lock_stored_value_for_a_while(db, vault, story, clock_a
     clock_at(at(2026, 3, 10, 5))
     out = cards.guarded(db, alice, lambda s: points.spend_stored_value(s, vault, alice, number, 100, pin="246810"))
     assert out.balance_fen == 9_900
+
+
+def test_a_sale_without_a_card_is_returned_only_by_its_recorder_or_their_leaders(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    req = PurchaseRequest(receipt_no="ANON-1", lines=(PurchaseLine("茅台", 1, 50_000),), payment_method="cash")
+    with db.write() as s:
+        purchases.record_purchase(s, vault, alice, req)
+    for stranger in ("charlie", "henry"):
+        with db.write() as s, pytest.raises(PermissionDenied):
+            purchases.return_purchase(s, vault, story.actor(db, stranger), "ANON-1", "not my sale to return")
+    with db.write() as s:
+        out = purchases.return_purchase(s, vault, story.actor(db, "bob"), "ANON-1", "customer brought it back")
+    assert out.points_reversed == 0 and out.refunded_fen == 0

@@ -15,17 +15,19 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..accounts.actor import Actor
+from ..accounts.models import User
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField
 from ..customers.service import NotFound, open_for
-from ..policy import Action, PermissionDenied, may_perform
+from ..org.models import OrgUnit
+from ..policy import Action, PermissionDenied, can, may_perform
 from ..vault import Vault
 from . import ledger
 from .cards import CardInHand, check_usable, find_card
 from .members import (enrol, membership_of, primary_account, reevaluate, require_reason,
                       spend_in_window_fen)
-from .models import CardAccount, MemberCard, Membership, Purchase, PurchaseLineRow
+from .models import CardAccount, MemberCard, Membership, PosTerminal, Purchase, PurchaseLineRow
 from .outcomes import PAYMENT_METHODS, PurchaseOutcome, PurchaseRequest, ReturnOutcome
 from .points import (append_stored_value, credit_points, lock_account, points_entries,
                      spend_from, stored_value_entries, _append_points)
@@ -175,9 +177,21 @@ def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> 
     if p.customer_id is not None:
         f, _grant = open_for(s, actor, p.customer_id, action)
         return p, f
-    if not may_perform(actor, action):
+    # A sale without a card belongs to whoever recorded it, in their unit: the same relations
+    # (own, led, a terminal's unit, customer service's "any") decide as for a file.
+    owner_id, unit_path = _recorder(s, p)
+    if not can(actor, action, owner_id=owner_id, unit_path=unit_path):
         raise PermissionDenied(action, p.receipt_no)
     return p, None
+
+
+def _recorder(s: Session, p: Purchase) -> tuple[int, str]:
+    if p.terminal_id is not None:
+        terminal = s.get(PosTerminal, p.terminal_id)
+        return -1, terminal.unit_path
+    user = s.get(User, p.recorded_by_id) if p.recorded_by_id is not None else None
+    unit = s.get(OrgUnit, user.unit_id) if user is not None else None
+    return (user.id if user else -1), (unit.path if unit else "")
 
 
 def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, reason: str, *,
