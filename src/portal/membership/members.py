@@ -147,10 +147,12 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
     else:
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
-    audit.record(s, actor, "member.join", object_type="customer", object_id=f.file_no, detail=cause)
-    issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
+    # Lock order: card accounts before the audit head (audit.record locks it until commit), so
+    # the referrer's account is credited before this transaction writes its first audit entry.
     if referrer is not None and referrer.id != m.id:
         credit_referral(s, actor, m, on)
+    audit.record(s, actor, "member.join", object_type="customer", object_id=f.file_no, detail=cause)
+    issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
     return m
 
 
@@ -276,10 +278,10 @@ def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str,
     old = m.tier
     m.tier, m.updated_at = Tier(tier).value, clock.now()
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
+    if Tier(m.tier) > Tier(old):  # before the audit entry: see the lock order in enrol()
+        credit_referral(s, actor, m, programme_today())
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,
                  reason=reason, detail=f"{old} -> {m.tier} ({cause})")
-    if Tier(m.tier) > Tier(old):
-        credit_referral(s, actor, m, programme_today())
 
 
 def reevaluate(s: Session, actor: Actor, m: Membership, today: date, *,
