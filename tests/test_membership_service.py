@@ -192,3 +192,18 @@ def test_a_sale_without_a_card_is_returned_only_by_its_recorder_or_their_leaders
     with db.write() as s:
         out = purchases.return_purchase(s, vault, story.actor(db, "bob"), "ANON-1", "customer brought it back")
     assert out.points_reversed == 0 and out.refunded_fen == 0
+
+
+def test_a_bearer_card_spends_stored_value_without_a_pin(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    fid = uuid.UUID(story.files["alice"][2])
+    with db.write() as s:
+        m = members.enrol(s, alice, fid, cause="application", card_type="gift")
+        account = members.primary_account(s, m)
+        number = members.current_card(s, account.id).number
+        assert account.named is False
+        points.recharge_stored_value(s, alice, number, 5_000)
+    with db.write() as s:
+        out = points.spend_stored_value(s, vault, alice, number, 2_000)
+    assert out.balance_fen == 3_000

@@ -49,10 +49,11 @@ def _form(**over) -> dict[str, str]:
 # ---------------------------------------------------------------------------
 
 
-def test_default_card_types_are_the_seed_five():
+def test_default_card_types_are_the_seed_five_and_an_anonymous_gift_card():
     assert [c.code for c in DEFAULT_SETTINGS.card_types] == [
-        "standard", "dining", "cosmetics", "co-branded", "family"]
+        "standard", "dining", "cosmetics", "co-branded", "family", "gift"]
     assert DEFAULT_SETTINGS.card_type("dining") == CardType("dining", "Dining card", "service")
+    assert DEFAULT_SETTINGS.card_type("dining").named and not DEFAULT_SETTINGS.card_type("gift").named
 
 
 def test_unknown_card_type_is_a_field_error():

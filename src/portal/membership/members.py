@@ -83,12 +83,12 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
 
 
 def issue_card(s: Session, actor: Actor, m: Membership, f: CustomerFile, *, card_type: str,
-               named: bool = True, on: date | None = None,
+               on: date | None = None,
                settings: ProgrammeSettings | None = None) -> tuple[CardAccount, MemberCard]:
-    """A new card account with its first card (validity from the programme settings)."""
+    """A new card account with its first card (validity and named/bearer from the programme settings)."""
     on = on or programme_today()
     settings = settings or settings_on(s, on)
-    settings.card_type(card_type)  # InvalidField for an unknown type
+    named = settings.card_type(card_type).named  # InvalidField for an unknown type
     now = clock.now()
     account = CardAccount(membership_id=m.id, card_type=card_type, named=named, status="active",
                           issued_on=on, expires_on=card_expires_on(on, settings), created_at=now,

@@ -257,7 +257,8 @@ def form_values(settings: ProgrammeSettings) -> dict[str, str]:
     values["redemption_months"] = ",".join(str(m) for m in settings.redemption_months)
     values["catalogue"] = "\n".join(f"{i.code} | {i.name} | {i.points} | {yuan_text(i.value_fen)}"
                                     for i in settings.catalogue)
-    values["card_types"] = "\n".join(f"{c.code} | {c.name} | {c.kind}" for c in settings.card_types)
+    values["card_types"] = "\n".join(f"{c.code} | {c.name} | {c.kind}" + ("" if c.named else " | anonymous")
+                                     for c in settings.card_types)
     return values
 
 
@@ -301,18 +302,21 @@ def _catalogue(raw: str, errors: dict[str, str]) -> tuple[RedemptionItem, ...] |
 def _card_types(raw: str, errors: dict[str, str]) -> tuple[CardType, ...] | None:
     types: list[CardType] = []
     for parts in _lines(raw):
-        if len(parts) != 3:
-            errors["card_types"] = "Write one card type per line: code | name | kind."
+        if len(parts) not in (3, 4):
+            errors["card_types"] = "Write one card type per line: code | name | kind, and | anonymous for a bearer card."
             return None
-        code, name, kind = parts
-        if not _CODE.fullmatch(code):
+        code, name, kind = parts[:3]
+        flag = parts[3].strip().lower() if len(parts) == 4 else ""
+        if flag not in ("", "anonymous", "named"):
+            errors["card_types"] = "Write one card type per line: code | name | kind, and | anonymous for a bearer card."
+        elif not _CODE.fullmatch(code):
             errors["card_types"] = "Card type codes use a-z, 0-9 and '-' (at most 32 characters)."
         elif not name or len(name) > 100:
             errors["card_types"] = "Every card type needs a name (at most 100 characters)."
         elif kind not in CARD_KINDS:
             errors["card_types"] = "A card type's kind is one of tier, service, co_branded, family."
         else:
-            types.append(CardType(code, name, kind))
+            types.append(CardType(code, name, kind, named=flag != "anonymous"))
             continue
         return None
     if not types:

@@ -80,8 +80,11 @@ class CardType:
     code: str
     name: str
     kind: str = "tier"  # one of CARD_KINDS
+    named: bool = True  # False: a bearer card, whose stored value is spent without PIN or ID check
 
     def __post_init__(self) -> None:
+        if not isinstance(self.named, bool):
+            raise ValueError(f"card type {self.code!r}: named must be true or false")
         if not isinstance(self.code, str) or not _CARD_CODE.fullmatch(self.code):
             raise ValueError(f"card type code must be 1 to 32 of a-z, 0-9 and '-', got {self.code!r}")
         if not isinstance(self.name, str) or not self.name.strip():
@@ -104,6 +107,7 @@ def _default_card_types() -> tuple[CardType, ...]:
         CardType("cosmetics", "Cosmetics card", "service"),
         CardType("co-branded", "Co-branded card", "co_branded"),
         CardType("family", "Family card", "family"),
+        CardType("gift", "Gift card (anonymous)", "service", named=False),
     )
 
 
