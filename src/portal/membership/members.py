@@ -210,11 +210,17 @@ def submit_application(s: Session, actor: Actor, customer_id, *, card_type: str,
     return app
 
 
-def pending_applications(s: Session, actor: Actor, status: str = "pending") -> list[MembershipApplication]:
+def pending_applications(s: Session, actor: Actor, status: str = "pending",
+                         limit: int | None = None) -> list[MembershipApplication]:
+    """Applications in one status: pending oldest first; decided ones latest decision first."""
     if not may_perform(actor, Action.MEMBER_REVIEW):
         raise PermissionDenied(Action.MEMBER_REVIEW)
-    return list(s.scalars(select(MembershipApplication).where(MembershipApplication.status == status)
-                          .order_by(MembershipApplication.id)))
+    q = select(MembershipApplication).where(MembershipApplication.status == status)
+    if status == "pending":
+        q = q.order_by(MembershipApplication.id)
+    else:
+        q = q.order_by(MembershipApplication.reviewed_at.desc(), MembershipApplication.id.desc())
+    return list(s.scalars(q.limit(limit) if limit else q))
 
 
 def review_application(s: Session, actor: Actor, application_id: int, *, approve: bool,

@@ -50,16 +50,6 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
         return None
     today = programme_today()
     settings = settings_on(s, today)
-    users = {}
-
-    def who(uid):
-        if uid is None:
-            return "system"
-        if uid not in users:
-            u = s.get(User, uid)
-            users[uid] = u.username if u else "?"
-        return users[uid]
-
     accounts = []
     for account, cards in cards_of(s, m.id):
         points = [LedgerLine(r.id, r.kind, r.points, r.on, r.ref, r.note, r.expires_on)
@@ -75,10 +65,12 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
             "redemptions": list(s.scalars(select(Redemption).where(Redemption.account_id == account.id)
                                           .order_by(Redemption.id.desc()).limit(20))),
         })
+    events = list(s.scalars(select(MemberEvent).where(MemberEvent.membership_id == m.id)
+                            .order_by(MemberEvent.id.desc()).limit(100)))
+    who = _owners(s, [e.actor_id for e in events if e.actor_id is not None])
     history = [{"at": e.at, "kind": e.kind, "from": e.from_value, "to": e.to_value, "cause": e.cause,
-                "reason": e.reason, "by": who(e.actor_id)}
-               for e in s.scalars(select(MemberEvent).where(MemberEvent.membership_id == m.id)
-                                  .order_by(MemberEvent.id.desc()).limit(100))]
+                "reason": e.reason, "by": who.get(e.actor_id, "?") if e.actor_id else "system"}
+               for e in events]
     purchases = []
     for p in s.scalars(select(Purchase).where(Purchase.customer_id == f.id)
                        .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30)):
@@ -126,6 +118,7 @@ class ReminderRow:
 
 
 def _owners(s: Session, ids) -> dict[int, str]:
+    """Usernames by id, in one query."""
     return {u.id: u.username for u in s.scalars(select(User).where(User.id.in_(set(ids))))} if ids else {}
 
 
@@ -197,4 +190,39 @@ def birthdays_this_week(s: Session, vault: Vault, actor: Actor, today: date | No
     rows.sort(key=lambda r: (r.expires_on, r.file_no))
     audit.record(s, actor, "member.lists", object_type="list", object_id="birthdays",
                  fields=["name", "birthday"], detail=f"{len(rows)} rows, week of {start.isoformat()}")
+    return rows
+
+
+# ---------------------------------------------------------------- the review queue
+
+def application_rows(s: Session, vault: Vault, actor: Actor, apps) -> list[dict]:
+    """Each application with its file number and the applicant's masked name.
+
+    Every file is opened through the policy (member.review); the list is audited before any name
+    is decrypted, and names leave here masked.
+    """
+    from ..customers.service import NotFound, open_for
+    from ..policy import PermissionDenied
+    from .programme import current_settings
+    opened = []
+    for app in apps:
+        try:
+            f, _grant = open_for(s, actor, app.customer_id, Action.MEMBER_REVIEW)
+        except (PermissionDenied, NotFound):
+            continue
+        opened.append((app, f))
+    if not opened:
+        return []
+    audit.record(s, actor, Action.MEMBER_REVIEW.value, object_type="list", object_id="applications",
+                 fields=["name"], detail=f"{len(opened)} rows")
+    names = _owners(s, [uid for app, _ in opened for uid in (app.submitted_by_id, app.reviewed_by_id)
+                        if uid is not None])
+    card_types = {c.code: c.name for c in current_settings(s).card_types}
+    rows = []
+    for app, f in opened:
+        name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id) or ""
+        rows.append({"app": app, "file_no": f.file_no, "customer_id": f.id, "masked_name": mask_name(name),
+                     "card_type": card_types.get(app.card_type, app.card_type),
+                     "submitted_by": names.get(app.submitted_by_id, "?"),
+                     "reviewed_by": names.get(app.reviewed_by_id, "") if app.reviewed_by_id else ""})
     return rows

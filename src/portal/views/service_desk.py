@@ -9,11 +9,9 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
-from ..accounts import service as accounts
-from ..audit import service as audit
 from ..customers import service as customers
-from ..customers.rules import InvalidField, mask_name
-from ..membership import cards, members, programme, purchases
+from ..customers.rules import InvalidField
+from ..membership import cards, members, overview, programme, purchases
 from ..policy import Action, PermissionDenied, may_perform
 from .rendering import render
 from .security import current_actor
@@ -142,53 +140,16 @@ def claim_missed_points(request: Request, data: Form) -> Response:
 
 # ---------------------------------------------------------------- applications
 
-def _application_rows(s, vault, actor, apps) -> list[dict]:
-    """Each application with its file number and the applicant's masked name.
-
-    Every file is opened through the policy (member.review); the list is audited before any name
-    is decrypted, and names leave here masked.
-    """
-    opened = []
-    for app in apps:
-        try:
-            f, _grant = customers.open_for(s, actor, app.customer_id, Action.MEMBER_REVIEW)
-        except (PermissionDenied, customers.NotFound):
-            continue
-        opened.append((app, f))
-    if not opened:
-        return []
-    audit.record(s, actor, Action.MEMBER_REVIEW.value, object_type="list", object_id="applications",
-                 fields=["name"], detail=f"{len(opened)} rows")
-    names: dict[int, str] = {}
-
-    def username(uid):
-        if uid is None:
-            return ""
-        if uid not in names:
-            u = accounts.get_user(s, uid)
-            names[uid] = u.username if u else "?"
-        return names[uid]
-
-    card_types = {c.code: c.name for c in programme.current_settings(s).card_types}
-    rows = []
-    for app, f in opened:
-        name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id) or ""
-        rows.append({"app": app, "file_no": f.file_no, "customer_id": f.id, "masked_name": mask_name(name),
-                     "card_type": card_types.get(app.card_type, app.card_type),
-                     "submitted_by": username(app.submitted_by_id), "reviewed_by": username(app.reviewed_by_id)})
-    return rows
-
-
 def _applications(request: Request, *, status: int = 200, errors: dict | None = None,
                   focus: int | None = None, reasons: dict | None = None) -> Response:
     actor = current_actor(request)
     st = request.app.state
     with st.db.write() as s:
         pending = members.pending_applications(s, actor, "pending")
-        decided = (members.pending_applications(s, actor, "approved")
-                   + members.pending_applications(s, actor, "rejected"))
+        decided = (members.pending_applications(s, actor, "approved", limit=RECENT_DECISIONS)
+                   + members.pending_applications(s, actor, "rejected", limit=RECENT_DECISIONS))
         decided.sort(key=lambda a: (a.reviewed_at is not None, a.reviewed_at, a.id), reverse=True)
-        rows = _application_rows(s, st.vault, actor, pending + decided[:RECENT_DECISIONS])
+        rows = overview.application_rows(s, st.vault, actor, pending + decided[:RECENT_DECISIONS])
     return render(request, "service/applications.html", fragment="service/_applications.html",
                   status=status, pending=[r for r in rows if r["app"].status == "pending"],
                   decided=[r for r in rows if r["app"].status != "pending"], errors=errors or {},
