@@ -10,7 +10,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -26,7 +25,7 @@ from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, admin, api, audit_log, auth, customers, exports, inbox,
-                    membership, programme, reminders, service_desk, terminals)
+                    membership, programme, redemption, reminders, service_desk, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -142,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
                                              *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
-                                             *programme.ROUTES, *service_desk.ROUTES, *reminders.ROUTES,
+                                             *programme.ROUTES, *redemption.ROUTES,
+                                             *service_desk.ROUTES, *reminders.ROUTES,
                                              *terminals.ROUTES, *api.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),

@@ -1,4 +1,4 @@
-"""Membership on a customer file: the panel's context, its action forms, the purchase form, and redemption.
+"""Membership on a customer file: the panel's context, its action forms and the purchase form.
 
 Every action is a POST with the CSRF token, declares its action for the route gate, and is
 decided again by the domain on the file the card (or receipt) belongs to. Success sends the
@@ -381,47 +381,7 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
     return render(request, "membership/purchase_done.html", file=f, outcome=outcome)
 
 
-# ---------------------------------------------------------------- catalogue and redemption
-
-def _redeem_page(request: Request, *, form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
-                 summary=None, outcome=None, status: int = 200) -> Response:
-    with request.app.state.db.read() as s:
-        settings = programme.current_settings(s)
-    today = programme_today()
-    return render(request, "membership/redeem.html", status=status, settings=settings, form=form or {},
-                  errors=errors or {}, summary=summary, outcome=outcome, today=today,
-                  redemption_open=redemption_open(today, settings))
-
-
-@get("/redeem", opt={"action": Action.MEMBER_REDEEM}, sync_to_thread=True)
-def redemption_page(request: Request) -> Response:
-    return _redeem_page(request)
-
-
-@post("/redeem", opt={"action": Action.MEMBER_REDEEM}, sync_to_thread=True, status_code=200)
-def redeem(request: Request, data: Form) -> Response:
-    """"lookup" shows the card's redeemable points (an audited look-up); "redeem" takes them."""
-    actor = current_actor(request)
-    st = request.app.state
-    form = {"card": data.get("card", ""), "item": data.get("item", "")}
-    summary = outcome = None
-    try:
-        with st.db.write() as s:
-            if data.get("step") == "redeem":
-                outcome = points.redeem_points(s, actor, form["card"], form["item"],
-                                               form_key=data.get("form_key"))
-            else:
-                summary = cards.lookup_card(s, st.vault, actor, form["card"], action=Action.MEMBER_REDEEM)
-    except NotFound:
-        errors = {"card": _("No card has this number.")}
-    except (InvalidInput, InvalidField) as exc:
-        errors = field_errors(exc, ("card", "item"), {"card_number": "card", "points": "item"})
-    else:
-        number = outcome.card_number if outcome else summary.number
-        return _redeem_page(request, form={**form, "card": number}, summary=summary, outcome=outcome)
-    return _redeem_page(request, form=form, errors=errors, status=400)
-
 ROUTES = [freeze_card, unfreeze_card, report_card_lost, replace_card, renew_card, set_card_pin, cancel_card,
           restore_card, redeem_on_file, recharge_stored_value, spend_stored_value, adjust_points,
           adjust_stored_value, return_purchase, set_member_tier, apply_for_membership, new_purchase_form,
-          record_purchase, redemption_page, redeem]
+          record_purchase]
