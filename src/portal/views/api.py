@@ -153,18 +153,41 @@ def _on_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "server.error", "The server could not complete this request. Nothing was changed.")
 
 
+def _recorded(handler: Callable[[Request, Any], Response]) -> Callable[[Request, Any], Response]:
+    """Every call of a known terminal is audited: a refused one (bad input, nothing to act on,
+    the card's state) too, as "denied" with its error code, in a transaction of its own (the
+    call's own work was rolled back). Unknown keys and scope refusals are recorded where they
+    are decided."""
+
+    def handle(request: Request, exc: Any) -> Response:
+        response = handler(request, exc)
+        actor = visitor(request).actor if request.scope.get("state", {}).get("visitor") else None
+        if actor is not None and actor.role == "terminal" and response.status_code not in (401, 403):
+            try:
+                code = msgspec.json.decode(response.content)["error"]["code"]
+            except Exception:
+                code = "error"
+            with request.app.state.db.write() as s:
+                audit.record(s, actor, Action.MEMBER_POS.value, audit.DENIED, object_type="api",
+                             object_id=request.url.path[:255], reason=str(code)[:200],
+                             detail=f"{request.method} {request.url.path} -> {response.status_code}")
+        return response
+
+    return handle
+
+
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Any], Response]] = {
     ApiKeyRefused: _on_key_refused,
     # Litestar's automatic OPTIONS answer goes through the page guard; it is refused here too.
     SignInRequired: _on_key_refused,
     PermissionDenied: _on_denied,
-    NotFound: _on_not_found,
-    InvalidField: _on_invalid,
-    InvalidInput: _on_invalid_input,
-    ValidationException: _on_validation,
-    HTTPException: _on_http,
-    IntegrityError: _on_integrity,
-    Exception: _on_error,
+    NotFound: _recorded(_on_not_found),
+    InvalidField: _recorded(_on_invalid),
+    InvalidInput: _recorded(_on_invalid_input),
+    ValidationException: _recorded(_on_validation),
+    HTTPException: _recorded(_on_http),
+    IntegrityError: _recorded(_on_integrity),
+    Exception: _recorded(_on_error),
 }
 
 
