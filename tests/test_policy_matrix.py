@@ -424,3 +424,50 @@ def test_can_and_member_scope_agree_on_generated_organisations(db, vault, story,
                            if can(actor, action, owner_id=owner_id, unit_path=path,
                                   grant=grant_relation(active_grant(s, user.id, fid)))}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)
+
+
+# ---------------------------------------------------------------- the membership programme's matrix
+
+# Which membership actions each story user may take on alice's client (755A) — written out by hand.
+# bob leads 755A, grace the 755 region, henry another region; cathy is customer service.
+P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V = (
+    Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE, Action.MEMBER_ADJUST,
+    Action.MEMBER_CLAIM, Action.MEMBER_APPLY, Action.MEMBER_REVIEW, Action.MEMBER_TIER, Action.MEMBER_LISTS,
+    Action.CARD_MANAGE, Action.CARD_CANCEL, Action.MEMBER_VIEW)
+MEMBER_MATRIX = {
+    "alice": {V, P, R, SV, AP, LI, CM},
+    "charlie": set(),
+    "frank": set(),
+    "bob": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC},
+    "grace": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC},
+    "henry": set(),
+    "cathy": {V, CL, RV, CM},
+    "dave": set(),
+    "erin": set(),
+}
+
+
+@pytest.mark.parametrize("user", list(MEMBER_MATRIX))
+def test_membership_actions_on_alices_client(db, story, user):
+    actor = story.actor(db, user)
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+    allowed = {a for a in (P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V)
+               if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+    assert allowed == MEMBER_MATRIX[user]
+
+
+def test_a_terminal_serves_only_its_units_members(db, story):
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+        units = {u.code: u for u in s.scalars(select(OrgUnit))}
+    def till(code):
+        return Actor(user_id=None, username="terminal:t", role="terminal", unit_id=units[code].id,
+                     unit_path=units[code].path, terminal_id=1)
+    assert can(till("755A"), Action.MEMBER_POS, owner_id=f.owner_id, unit_path=f.unit_path)
+    assert can(till("755"), Action.MEMBER_POS, owner_id=f.owner_id, unit_path=f.unit_path)
+    assert not can(till("755B"), Action.MEMBER_POS, owner_id=f.owner_id, unit_path=f.unit_path)
+    assert not can(till("010"), Action.MEMBER_POS, owner_id=f.owner_id, unit_path=f.unit_path)
+    # A terminal does nothing but POS calls.
+    assert not can(till("755A"), Action.CUSTOMER_VIEW, owner_id=f.owner_id, unit_path=f.unit_path)
+    assert not can(till("755A"), Action.MEMBER_ADJUST, owner_id=f.owner_id, unit_path=f.unit_path)
