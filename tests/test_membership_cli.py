@@ -104,7 +104,8 @@ def test_importing_a_pos_export_records_each_receipt_as_alices(cli_env, db, stor
         m = s.scalar(select(Membership).where(Membership.customer_id == uuid.UUID(story.files["alice"][1])))
         assert m is not None and m.join_cause == "single_purchase"
         lot = s.scalar(select(PointsEntryRow).where(PointsEntryRow.ref == "P-1"))
-        assert lot.on == date(2026, 3, 1) and lot.expires_on == date(2028, 3, 1)
+        # The lot opens on the day the points are credited (the import), not on the sale date.
+        assert lot.on == date(2026, 3, 10) and lot.expires_on == date(2028, 3, 10)
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(12))]
     assert actions[0] == "member.purchase_import" and actions.count("member.purchase") == 3
     # The anonymous sale's points are claimed later by customer service.

@@ -207,3 +207,55 @@ def test_a_bearer_card_spends_stored_value_without_a_pin(db, vault, story, clock
     with db.write() as s:
         out = points.spend_stored_value(s, vault, alice, number, 2_000)
     assert out.balance_fen == 3_000
+
+
+def test_a_return_refunds_at_most_what_the_purchase_paid(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    _, number = enrolled(db, story)
+    with db.write() as s:
+        points.recharge_stored_value(s, alice, number, 100_000)
+        cards.set_pin(s, alice, number, "135790")
+    buy(db, vault, alice, "R-70", 100, card=number, payment="stored_value", pin="135790")
+    with db.write() as s:  # another spend that happens to carry the receipt number as its reference
+        points.spend_stored_value(s, vault, alice, number, 50_000, pin="135790", ref="R-70")
+    with db.write() as s:
+        out = purchases.return_purchase(s, vault, alice, "R-70", "customer changed mind")
+    assert out.refunded_fen == 10_000 and out.stored_value_fen == 50_000
+
+
+def test_a_late_recorded_sale_is_limited_and_its_points_wait_a_day(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    _, number = enrolled(db, story)
+    with pytest.raises(InvalidField) as exc:
+        buy(db, vault, alice, "R-80", 100, card=number, purchased_on=date(2026, 1, 1))
+    assert exc.value.code == "date.too_old"
+    buy(db, vault, alice, "R-81", 2_000, card=number, purchased_on=date(2026, 3, 1))
+    with db.read() as s:
+        account = s.scalar(select(CardAccount))
+        assert points.redeemable(s, account, date(2026, 3, 10)) == 0
+
+
+def test_a_receipt_of_another_file_is_not_returned_from_this_one(db, vault, story, clock_at):
+    from portal.customers.service import NotFound
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    buy(db, vault, alice, "R-90", 100, customer=story.files["alice"][0])
+    with db.write() as s, pytest.raises(NotFound):
+        purchases.return_purchase(s, vault, alice, "R-90", "wrong file on purpose",
+                                  customer_id=uuid.UUID(story.files["alice"][1]))
+
+
+def test_a_rejoined_member_counts_24_months_from_rejoining(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    fid, number = enrolled(db, story)
+    buy(db, vault, alice, "R-95", 100, card=number)
+    jobs.run_daily(db, date(2028, 3, 10))
+    clock_at(at(2028, 4, 1))
+    with db.write() as s:
+        members.enrol(s, alice, fid, cause="application")
+    jobs.run_daily(db, date(2028, 4, 2))
+    with db.read() as s:
+        assert s.scalar(select(Membership).where(Membership.customer_id == fid)).status == "active"

@@ -122,6 +122,9 @@ class PointsEntry:
     ref: str | None = None     # purchase, redemption, referral... reference
     lot: int | None = None     # debits: ledger position of the credit entry drawn on
     note: str = ""
+    # Credits: the expiry fixed when they were written (the settings of that day); None means
+    # "points_validity_years after ``on`` under the settings passed in".
+    expires_on: date | None = None
 
     def __post_init__(self) -> None:
         kind = PointsKind(self.kind)
@@ -153,6 +156,10 @@ class Lot:
     remaining: int
 
 
+def _expiry(credit: PointsEntry, settings: ProgrammeSettings) -> date:
+    return credit.expires_on or points_expire_on(credit.on, settings)
+
+
 def balance(entries: Sequence[PointsEntry] | Sequence[StoredValueEntry]) -> int:
     """Sum of the entries (points, or fen for stored value)."""
     return sum(e.delta for e in entries)
@@ -181,7 +188,7 @@ def lots(entries: Sequence[PointsEntry], settings: ProgrammeSettings = DEFAULT_S
             remaining[e.lot] -= need
             continue
         for j in sorted(remaining, key=lambda k: (meta[k].on, k)):
-            if points_expire_on(meta[j].on, settings) <= e.on:
+            if _expiry(meta[j], settings) <= e.on:
                 continue
             take = min(need, remaining[j])
             remaining[j] -= take
@@ -191,7 +198,7 @@ def lots(entries: Sequence[PointsEntry], settings: ProgrammeSettings = DEFAULT_S
         if need:
             raise LedgerError(f"entry {i} debits {-e.points} points that are not there")
     return [Lot(index=i, kind=meta[i].kind, ref=meta[i].ref, earned_on=meta[i].on,
-                expires_on=points_expire_on(meta[i].on, settings), points=meta[i].points,
+                expires_on=_expiry(meta[i], settings), points=meta[i].points,
                 remaining=left)
             for i, left in remaining.items()]
 

@@ -146,6 +146,7 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         s.flush()
     else:
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
+        m.last_purchase_on = None  # the 24 months without a purchase count from the new joining
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
     # Lock order: card accounts before the audit head (audit.record locks it until commit), so
     # the referrer's account is credited before this transaction writes its first audit entry.

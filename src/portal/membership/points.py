@@ -43,7 +43,8 @@ def points_entries(s: Session, account_id: int) -> tuple[list[ledger.PointsEntry
                           .order_by(PointsEntryRow.id)))
     position = {row.id: i for i, row in enumerate(rows)}
     entries = [ledger.PointsEntry(row.kind, row.points, row.on, ref=row.ref,
-                                  lot=position.get(row.lot_id) if row.lot_id else None, note=row.note)
+                                  lot=position.get(row.lot_id) if row.lot_id else None, note=row.note,
+                                  expires_on=row.expires_on)
                for row in rows]
     return entries, [row.id for row in rows]
 

@@ -89,6 +89,9 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
     on = req.purchased_on or today
     if on > today:
         raise InvalidField("purchased_on", "date.future", "A purchase cannot be dated in the future.")
+    if (today - on).days > settings_on(s, today).missed_points_claim_days:
+        raise InvalidField("purchased_on", "date.too_old",
+                           "A purchase older than the missed-points claim period cannot be recorded.")
     if s.scalar(select(Purchase.id).where(Purchase.receipt_no == receipt)) is not None:
         raise InvalidField("receipt_no", "receipt.duplicate", "This receipt number is already recorded.")
     f, m, hand, account = _buyer(s, actor, req, action, today)
@@ -126,7 +129,9 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         spend_from(s, vault, actor, hand, priced.paid_total_fen, today, pin=req.pin, id_number=req.id_number,
                    ref=receipt)
     if member_active and priced.points_earned:
-        credit_points(s, actor, account, priced.points_earned, kind="earn", on=on, ref=receipt)
+        # The lot opens today whatever the sale's date: a late-recorded sale never makes
+        # points redeemable on the day they are credited.
+        credit_points(s, actor, account, priced.points_earned, kind="earn", on=today, ref=receipt)
     joined = False
     tier_changed = None
     if f is not None and not member_active and (m is None or m.status != "active"):
@@ -195,9 +200,14 @@ def _recorder(s: Session, p: Purchase) -> tuple[int, str]:
 
 
 def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, reason: str, *,
-                    action: Action = Action.MEMBER_PURCHASE) -> ReturnOutcome:
-    """Take back a whole purchase: reverse its points, refund stored value, stop its spend counting."""
+                    action: Action = Action.MEMBER_PURCHASE,
+                    customer_id: uuid.UUID | None = None) -> ReturnOutcome:
+    """Take back a whole purchase: reverse its points, refund stored value, stop its spend counting.
+
+    ``customer_id``: the file the request came from; a receipt of another file is not found."""
     p, f = _purchase_for(s, actor, receipt_no, action)
+    if customer_id is not None and p.customer_id != customer_id:
+        raise NotFound("no such purchase on this file")
     reason = require_reason(reason)
     if p.status == "returned":
         raise InvalidField("receipt_no", "purchase.returned", "This purchase was already returned.")
@@ -213,7 +223,9 @@ def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, rea
         reversed_points, shortfall = rev.reversed_points, rev.shortfall
         if p.payment_method == "stored_value":
             sv = stored_value_entries(s, account.id)
-            owed = -sum(e.amount_fen for e in sv if e.kind is ledger.StoredValueKind.SPEND and e.ref == p.receipt_no)
+            spent = -sum(e.amount_fen for e in sv if e.kind is ledger.StoredValueKind.SPEND and e.ref == p.receipt_no)
+            # At most what this purchase paid: another spend may carry the same reference.
+            owed = min(spent, p.paid_total_fen)
             if owed:
                 append_stored_value(s, actor, account, ledger.refund_stored_value(
                     sv, owed, today, ref=p.receipt_no, note=reason))

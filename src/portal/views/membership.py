@@ -276,7 +276,8 @@ def adjust_stored_value(request: Request, file_id: UUID, data: Form) -> Response
 def return_purchase(request: Request, file_id: UUID, data: Form) -> Response:
     def run(s, actor, vault):
         customers.get_file_for(s, actor, file_id, Action.MEMBER_PURCHASE)
-        purchases.return_purchase(s, vault, actor, data.get("receipt_no", ""), data.get("reason", ""))
+        purchases.return_purchase(s, vault, actor, data.get("receipt_no", ""), data.get("reason", ""),
+                                  customer_id=file_id)
     return _step(request, file_id, data, form=f"return-{data.get('receipt_no', '')}", fields=("reason",), run=run)
 
 
