@@ -63,9 +63,11 @@ def find_card(s: Session, actor: Actor, raw_number: str, action: Action, *, lock
     card = s.scalar(select(MemberCard).where(MemberCard.number == number))
     if card is None:
         raise NotFound("no such card")
-    account = s.get(CardAccount, card.account_id, with_for_update=lock, populate_existing=lock)
+    account = s.get(CardAccount, card.account_id)
     m = s.get(Membership, account.membership_id)
-    f, grant_id = open_for(s, actor, m.customer_id, action)
+    f, grant_id = open_for(s, actor, m.customer_id, action)  # authorise before taking any lock
+    if lock:  # re-read under the lock: what was read above may already be stale
+        account = s.get(CardAccount, card.account_id, with_for_update=True, populate_existing=True)
     return CardInHand(card=card, account=account, membership=m, file=f, grant_id=grant_id)
 
 

@@ -22,7 +22,7 @@ from ..customers.service import InvalidInput, NotFound, open_for
 from ..inbox.service import notify
 from ..org.models import OrgUnit
 from ..org.service import region_of
-from ..policy import Action, PermissionDenied, may_perform
+from ..policy import Action, PermissionDenied, customer_scope, may_perform
 from .models import (CardAccount, MemberCard, MemberEvent, Membership, MembershipApplication,
                      PointsEntryRow, Purchase)
 from .programme import settings_on
@@ -216,7 +216,12 @@ def pending_applications(s: Session, actor: Actor, status: str = "pending",
     """Applications in one status: pending oldest first; decided ones latest decision first."""
     if not may_perform(actor, Action.MEMBER_REVIEW):
         raise PermissionDenied(Action.MEMBER_REVIEW)
-    q = select(MembershipApplication).where(MembershipApplication.status == status)
+    # Scoped in SQL by the same policy as files (customer service's relation is "any" today).
+    q = select(MembershipApplication).where(
+        MembershipApplication.status == status,
+        customer_scope(actor, Action.MEMBER_REVIEW, file_id=MembershipApplication.customer_id,
+                       owner=CustomerFile.owner_id, unit_path=CustomerFile.unit_path)) \
+        .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
     if status == "pending":
         q = q.order_by(MembershipApplication.id)
     else:

@@ -139,6 +139,9 @@ def due_to_expire(s: Session, vault: Vault, actor: Actor, today: date | None = N
                    PointsEntryRow.expires_on <= horizon)))
         .order_by(CardAccount.id)).all()
     owners = _owners(s, [m.owner_id for _, m, _ in candidates])
+    # Audit before anything is decrypted (names are decrypted only to be masked).
+    audit.record(s, actor, "member.lists", object_type="list", object_id="due_to_expire",
+                 fields=["name"], detail=f"{len(candidates)} candidate accounts")
     rows = []
     for account, m, f in candidates:
         lots = expiring_lots(s, account, today)
@@ -150,8 +153,6 @@ def due_to_expire(s: Session, vault: Vault, actor: Actor, today: date | None = N
                                 points=sum(lot.remaining for lot in lots), expires_on=lots[0].expires_on,
                                 owner=owners.get(m.owner_id, "?")))
     rows.sort(key=lambda r: (r.expires_on, r.file_no))
-    audit.record(s, actor, "member.lists", object_type="list", object_id="due_to_expire",
-                 fields=["name"], detail=f"{len(rows)} rows")
     return rows
 
 
@@ -172,6 +173,8 @@ def birthdays_this_week(s: Session, vault: Vault, actor: Actor, today: date | No
                              CustomerFile.birthday_ct.is_not(None))
                       .order_by(Membership.id)).all()
     owners = _owners(s, [m.owner_id for m, _ in found])
+    audit.record(s, actor, "member.lists", object_type="list", object_id="birthdays",
+                 fields=["name", "birthday"], detail=f"week of {start.isoformat()}, {len(found)} members read")
     rows = []
     for m, f in found:
         raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
@@ -188,8 +191,6 @@ def birthdays_this_week(s: Session, vault: Vault, actor: Actor, today: date | No
         rows.append(ReminderRow(f.id, f.file_no, mask_name(name), m.tier, card.number if card else "",
                                 expires_on=day, birthday=day.strftime("%m-%d"), owner=owners.get(m.owner_id, "?")))
     rows.sort(key=lambda r: (r.expires_on, r.file_no))
-    audit.record(s, actor, "member.lists", object_type="list", object_id="birthdays",
-                 fields=["name", "birthday"], detail=f"{len(rows)} rows, week of {start.isoformat()}")
     return rows
 
 

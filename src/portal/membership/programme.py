@@ -27,7 +27,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
 from ..customers.service import InvalidInput
-from .models import CardAccount, ProgrammeVersion
+from .models import CardAccount, MembershipApplication, ProgrammeVersion
 from .rules import programme_today
 from .settings import (
     CARD_KINDS,
@@ -154,6 +154,9 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
                                     "never replaced: choose another date.")
     check_note(note, errors)
     in_use = set(s.execute(select(CardAccount.card_type).distinct()).scalars())
+    # A pending application would fail on approval if its card type disappeared.
+    in_use |= set(s.execute(select(MembershipApplication.card_type)
+                            .where(MembershipApplication.status == "pending").distinct()).scalars())
     if in_use - {c.code for c in new_settings.card_types}:
         errors["card_types"] = "A card type that existing cards carry cannot be removed."
     if errors:

@@ -11,6 +11,7 @@ import uuid
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -119,7 +120,11 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         points_earned=priced.points_earned, spend_counted_fen=priced.spend_counted_fen,
         status="complete", recorded_by_id=actor.user_id, terminal_id=actor.terminal_id, created_at=now)
     s.add(purchase)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:
+        # The same receipt sent twice at once: the unique index decides; this transaction rolls back.
+        raise InvalidField("receipt_no", "receipt.duplicate", "This receipt number is already recorded.") from None
     for i, pl in enumerate(priced.lines, start=1):
         s.add(PurchaseLineRow(purchase_id=purchase.id, line_no=i, product=pl.line.product.strip()[:200],
                               quantity=pl.line.quantity, unit_price_fen=pl.line.unit_price_fen,
