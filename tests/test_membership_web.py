@@ -269,6 +269,21 @@ def test_stored_value_recharge_pin_and_spend_from_the_panel(en, db, story, clock
     assert shown(en.get(page).text, "stored-value") == "¥479.50"
 
 
+def test_a_recharge_form_sent_twice_is_acted_on_once(en, db, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    fid, number = enrol(db, story)
+    page = f"/customers/{fid}"
+    signed_in(en, "alice")
+    form = {"card": number, "amount": "100", "payment_method": "cash", "form_key": "one-click"}
+    assert post(en, f"/customers/{fid}/stored-value/recharge", form, from_page=page).status_code == 303
+    assert post(en, f"/customers/{fid}/stored-value/recharge", form, from_page=page).status_code == 303
+    assert shown(en.get(page).text, "stored-value") == "¥100.00"
+    # A new form (a new key) is a new recharge.
+    form["form_key"] = "second-form"
+    assert post(en, f"/customers/{fid}/stored-value/recharge", form, from_page=page).status_code == 303
+    assert shown(en.get(page).text, "stored-value") == "¥200.00"
+
+
 # ---------------------------------------------------------------- catalogue and redemption
 
 def test_redemption_through_the_catalogue_page_deducts_points(en, db, story, clock_at):

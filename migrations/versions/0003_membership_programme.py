@@ -281,6 +281,11 @@ def upgrade() -> None:
     with op.batch_alter_table('purchase_line', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_purchase_line_purchase_id'), ['purchase_id'], unique=False)
 
+    op.create_table('form_submission',
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('used_at', portal.db.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
     # ### end Alembic commands ###
     _append_only()
 
@@ -369,4 +374,5 @@ def downgrade() -> None:
     op.drop_table('programme_version')
     op.drop_table('pos_terminal')
     op.drop_table('card_number_sequence')
+    op.drop_table('form_submission')
     # ### end Alembic commands ###

@@ -9,7 +9,7 @@ from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
 from .exports.models import ExportRecord  # noqa: F401
 from .inbox.models import Notice  # noqa: F401
 from .membership.models import (  # noqa: F401
-    ApiIdempotency, CardAccount, CardNumberSequence, MemberCard, MemberEvent, Membership,
+    ApiIdempotency, CardAccount, CardNumberSequence, FormSubmission, MemberCard, MemberEvent, Membership,
     MembershipApplication, PointsEntryRow, PosTerminal, ProgrammeVersion, Purchase, PurchaseLineRow,
     Redemption, StoredValueEntryRow,
 )

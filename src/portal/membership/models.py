@@ -256,6 +256,16 @@ class Redemption(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
 
 
+class FormSubmission(SQLModel, table=True):
+    """A page form that was acted on, by its one-time key: the same form sent again (a double
+    click, a reload) is recognised and not acted on twice."""
+
+    __tablename__ = "form_submission"
+
+    key: str = Field(primary_key=True, max_length=100)
+    used_at: datetime = Field(sa_column=_ts())
+
+
 class PosTerminal(SQLModel, table=True):
     """A point-of-sale terminal's API key: only a SHA-256 of the (random, 256-bit) key is kept."""
 

@@ -25,7 +25,7 @@ from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound
-from ..membership import cards, members, overview, points, programme, purchases
+from ..membership import cards, members, overview, points, programme, purchases, submissions
 from ..membership.ledger import InsufficientPoints
 from ..membership.outcomes import PAYMENT_METHODS, PurchaseRequest
 from ..membership.rules import PurchaseLine, programme_today, redemption_open
@@ -145,12 +145,20 @@ def _step(request: Request, file_id: UUID, data: dict[str, str], *, form: str, f
     """Run one use case in one transaction; on bad input show the file page with the message."""
     actor = current_actor(request)
     st = request.app.state
+
+    def once(s):
+        # A double click or a reload sends the same one-time key: act on the first only.
+        if submissions.first_time(s, actor, data.get("form_key")):
+            run(s, actor, st.vault)
+
     try:
         if guarded:  # a wrong PIN is noted in its own transaction, then reported
-            cards.guarded(st.db, actor, lambda s: run(s, actor, st.vault))
+            cards.guarded(st.db, actor, once)
         else:
             with st.db.write() as s:
-                run(s, actor, st.vault)
+                once(s)
+    except submissions.AlreadySubmitted:
+        return _back(file_id)
     except (InvalidInput, InvalidField) as exc:
         return file_page(request, file_id, status=400, form=form, values=_echo(data),
                          errors=field_errors(exc, fields, {"card_number": "_form", **(rename or {})}))
