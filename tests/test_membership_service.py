@@ -259,3 +259,14 @@ def test_a_rejoined_member_counts_24_months_from_rejoining(db, vault, story, clo
     jobs.run_daily(db, date(2028, 4, 2))
     with db.read() as s:
         assert s.scalar(select(Membership).where(Membership.customer_id == fid)).status == "active"
+
+
+def test_absurd_amounts_are_refused_before_they_reach_a_column(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    _, number = enrolled(db, story)
+    with pytest.raises(InvalidField) as exc:
+        buy(db, vault, alice, "R-99", 10_000_001, card=number)
+    assert exc.value.code == "total.too_large"
+    with db.write() as s, pytest.raises(InvalidField):
+        points.adjust_stored_value(s, story.actor(db, "bob"), number, 10**12, "typo in the amount field")

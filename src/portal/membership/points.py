@@ -246,6 +246,8 @@ def adjust_stored_value(s: Session, actor: Actor, card_number: str, amount_fen: 
                         reason: str) -> StoredValueOutcome:
     hand = find_card(s, actor, card_number, Action.MEMBER_ADJUST)
     reason = require_reason(reason)
+    if isinstance(amount_fen, int) and not isinstance(amount_fen, bool) and amount_fen:
+        _amount(abs(amount_fen))  # the same bounds as a recharge
     try:
         entry = ledger.adjust_stored_value(stored_value_entries(s, hand.account.id), amount_fen,
                                            programme_today(), note=reason)

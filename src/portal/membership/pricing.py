@@ -124,6 +124,9 @@ def _check_int(value: object, field_name: str, minimum: int, code: str, message:
         raise InvalidPurchase(field_name, code, message)
 
 
+MAX_PURCHASE_FEN = 1_000_000_000  # ¥10,000,000: far above any sale, well inside a 32-bit column
+
+
 def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_date: date,
                    settings: ProgrammeSettings = DEFAULT_SETTINGS) -> PricedPurchase:
     """Price a purchase: per-line discount, totals, points earned and counted spend.
@@ -150,6 +153,9 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
         _check_int(line.unit_price_fen, f"lines[{i}].unit_price_fen", 0, "price.invalid",
                    "Price must be a whole number of fen, zero or more.")
 
+    if sum(line.unit_price_fen * line.quantity for line in lines) > MAX_PURCHASE_FEN:
+        raise InvalidPurchase("lines", "total.too_large",
+                              "A purchase of more than ¥10,000,000 cannot be recorded; split it.")
     rate, reason = discount_for(member, purchase_date, settings)
     priced: list[PricedLine] = []
     for line in lines:
