@@ -115,6 +115,16 @@ def test_a_large_enough_purchase_makes_a_non_member_join_and_shows_the_new_card(
     assert re.search(r"New card: 755 \d{5}", r.text)
 
 
+def test_a_joining_purchase_names_its_referrer_who_earns_referral_points(en, db, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    _, referrer = enrol(db, story, i=0)
+    signed_in(en, "alice")
+    r = buy(en, story.files["alice"][1], [("茅台", "1", "680.00")], referrer_card="755 99999")
+    assert r.status_code == 400 and error_for(r.text, "referrer_card") and purchase_count(db) == 0
+    r = buy(en, story.files["alice"][1], [("茅台", "1", "680.00")], referrer_card=referrer)
+    assert r.status_code == 200 and balance(db, referrer) == 100
+
+
 def test_a_price_with_three_decimals_is_refused_next_to_the_field_and_nothing_is_written(en, db, story, clock_at):
     clock_at(at(2026, 3, 10))
     fid, _ = enrol(db, story)

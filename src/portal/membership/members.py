@@ -179,8 +179,8 @@ def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
 
 # ---------------------------------------------------------------- applications
 
-def submit_application(s: Session, actor: Actor, customer_id, *, card_type: str, note: str = "",
-                       referrer_card: str = "") -> MembershipApplication:
+def submit_application(s: Session, actor: Actor, customer_id, *, card_type: str,
+                       note: str = "") -> MembershipApplication:
     f, _grant = open_for(s, actor, customer_id, Action.MEMBER_APPLY)
     settings = settings_on(s, programme_today())
     errors: dict[str, str] = {}

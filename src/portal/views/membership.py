@@ -344,7 +344,8 @@ def purchase_request(data: dict[str, str], file_id: UUID) -> tuple[PurchaseReque
         raise InvalidInput(errors)
     return PurchaseRequest(receipt_no=data.get("receipt_no", ""), lines=tuple(lines),
                            payment_method=data.get("payment_method", ""), customer_id=file_id, purchased_on=on,
-                           pin=data.get("pin") or None), rows
+                           pin=data.get("pin") or None,
+                           referrer_card=data.get("referrer_card", "").strip() or None), rows
 
 
 def _purchase_page(request: Request, file_id: UUID, *, form: dict[str, str] | None = None,
@@ -383,7 +384,7 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
         for n, row in enumerate(rows):
             rename.update({f"lines[{n}].product": f"product_{row}", f"lines[{n}].quantity": f"qty_{row}",
                            f"lines[{n}].unit_price_fen": f"price_{row}", f"lines[{n}]": "lines"})
-        fields = ("receipt_no", "purchased_on", "payment_method", "pin", "lines",
+        fields = ("receipt_no", "purchased_on", "payment_method", "pin", "referrer_card", "lines",
                   *(f"{k}_{i}" for i in range(1, LINE_ROWS + 1) for k in ("product", "qty", "price")))
         return _purchase_page(request, file_id, form=_echo(data), errors=field_errors(exc, fields, rename),
                               status=400)
