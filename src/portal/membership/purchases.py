@@ -151,8 +151,9 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
             m.last_purchase_on = on
         new_tier = reevaluate(s, actor, m, today)
         tier_changed = new_tier.value if new_tier else None
+    # The birthday was read to price the sale, and a birthday discount tells it: say so.
     audit.record(s, actor, "member.purchase", object_type="customer" if f else "receipt",
-                 object_id=f.file_no if f else receipt,
+                 object_id=f.file_no if f else receipt, fields=["birthday"] if state.birthday else [],
                  detail=f"receipt {receipt} paid {priced.paid_total_fen} fen points {priced.points_earned}")
     if joined:
         account = primary_account(s, m)
