@@ -517,7 +517,7 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
     \b
     Header row, columns in any order:
       receipt_no      1-40 letters, digits, . _ / -
-      date            YYYY-MM-DD, not in the future
+      date            YYYY-MM-DD, within the last 30 days (the claim period), not in the future
       card_number     optional, e.g. 755 00243
       file_no         optional, e.g. 755 00012
       product, quantity (whole number)
