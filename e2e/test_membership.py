@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -55,6 +55,7 @@ def _member_with_points_from_yesterday(server: Server, file_id: str, yesterday: 
     returns the card number."""
     from sqlalchemy import select
 
+    from portal import clock
     from portal.accounts.models import User
     from portal.accounts.service import actor_for
     from portal.db import Database
@@ -77,14 +78,20 @@ def _member_with_points_from_yesterday(server: Server, file_id: str, yesterday: 
         assert any(i.code == ITEM and i.points == ITEM_POINTS for i in st.catalogue), st.catalogue
         assert not st.redemption_months or (yesterday + timedelta(days=1)).month in st.redemption_months, \
             st.redemption_months
-        with db.write() as s:
-            m = members.enrol(s, alice, uuid.UUID(file_id), cause="application", on=yesterday)
-            number = members.current_card(s, members.primary_account(s, m).id).number
-        with db.write() as s:
-            out = purchases.record_purchase(s, vault, alice, PurchaseRequest(
-                receipt_no=f"E2E{uuid.uuid4().hex[:10].upper()}",
-                lines=(PurchaseLine("五粮液 52度", 1, EARLIER_YUAN * 100),),
-                payment_method="cash", customer_id=uuid.UUID(file_id), purchased_on=yesterday))
+        # Points are credited on the day they are recorded: record them yesterday (noon in
+        # Shanghai) on this process's clock; the server's clock is untouched.
+        clock.set_now(datetime(yesterday.year, yesterday.month, yesterday.day, 4, tzinfo=timezone.utc))
+        try:
+            with db.write() as s:
+                m = members.enrol(s, alice, uuid.UUID(file_id), cause="application", on=yesterday)
+                number = members.current_card(s, members.primary_account(s, m).id).number
+            with db.write() as s:
+                out = purchases.record_purchase(s, vault, alice, PurchaseRequest(
+                    receipt_no=f"E2E{uuid.uuid4().hex[:10].upper()}",
+                    lines=(PurchaseLine("五粮液 52度", 1, EARLIER_YUAN * 100),),
+                    payment_method="cash", customer_id=uuid.UUID(file_id), purchased_on=yesterday))
+        finally:
+            clock.set_now(None)
         assert out.points_earned == EARLIER_YUAN and out.points_balance == EARLIER_YUAN, out
         assert out.tier == "regular" and out.card_number == number, out
         return number
