@@ -24,6 +24,7 @@ from portal.accounts import service as accounts
 from portal.accounts.actor import Actor
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
+from portal.customers import listing
 from portal.customers import service as customers
 from portal.customers.models import PERSONAL_FIELDS, CustomerFile
 from portal.inbox.models import Notice
@@ -307,7 +308,7 @@ def test_grant_ends_at_expiry_to_the_second(db, vault, story, clock_at):
         assert access.status_of(s.get(AccessRequest, rid)) == "active"
         card = customers.view_file(s, vault, charlie, f.id)
         assert card.fields["mobile"] == f.mobile
-        page = customers.list_files(s, vault, charlie)
+        page = listing.list_files(s, vault, charlie)
         assert f.file_no in [row.file_no for row in page.rows]
 
     clock_at(r.expires_at)
@@ -316,7 +317,7 @@ def test_grant_ends_at_expiry_to_the_second(db, vault, story, clock_at):
         assert access.active_grant(s, charlie.user_id, uuid.UUID(f.id)) is None
         with pytest.raises(PermissionDenied):
             customers.view_file(s, vault, charlie, f.id)
-        page = customers.list_files(s, vault, charlie)
+        page = listing.list_files(s, vault, charlie)
         assert f.file_no not in [row.file_no for row in page.rows]
 
 

@@ -11,7 +11,7 @@ from litestar import get
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from portal.customers import service as customers_service
+from portal.customers import listing as customers_listing
 from portal.customers.models import CustomerFile
 from portal.policy import Action
 
@@ -177,7 +177,7 @@ def test_a_server_error_leaks_no_traceback(client, story, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database exploded near 13800130000 in /srv/portal/secret.py")
 
-    monkeypatch.setattr(customers_service, "list_files", broken)
+    monkeypatch.setattr(customers_listing, "list_files", broken)
     signed_in(client, "alice")
     r = client.get("/customers")
     _assert_plain_error(r, 500)

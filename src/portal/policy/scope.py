@@ -24,7 +24,7 @@ def scope_arms(actor: Actor, action: Action, *, owner=None, unit_path=None,
                file_id=None) -> list[tuple[Relation, ColumnElement[bool]]] | None:
     """customer_scope() as its disjuncts, each with the relation it stands for; None when every
     file is in scope. A list walks one index per disjunct, newest first (an OR of them cannot
-    be walked in order), and merges: see customers.service.list_files.
+    be walked in order), and merges: see customers.listing.list_files.
 
     ``owner``, ``unit_path`` and ``file_id`` name the columns to filter when the rows are not
     customer files themselves but carry copies of a file's owner and unit (memberships)."""

@@ -11,7 +11,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..access import service as access
-from ..customers import rules
+from ..customers import listing, rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
 from ..policy import Action
@@ -32,7 +32,7 @@ def _list(request: Request, q: str, after: str | None) -> Response:
     actor = current_actor(request)
     st = request.app.state
     with st.db.write() as s:
-        page = customers.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size)
+        page = listing.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size)
     return render(request, "customers/list.html", fragment="customers/_results.html", page=page,
                   q=q, categories=rules.CATEGORY_LABELS, after=after)
 
@@ -62,7 +62,7 @@ def create_customer(request: Request, data: Form) -> Response:
     try:
         value = customers.validate_form(data)
         with st.db.write() as s:
-            duplicates = customers.check_duplicates(s, st.vault, actor, value)
+            duplicates = listing.check_duplicates(s, st.vault, actor, value)
             if not duplicates:
                 f = customers.create_file(s, st.vault, actor, value)
     except customers.InvalidInput as exc:
