@@ -60,12 +60,9 @@ def _free_port() -> int:
 
 
 def _portal_cmd() -> list[str]:
-    import portal.cli
-
-    src = Path(portal.cli.__file__).read_text(encoding="utf-8")
-    if re.search(r'^if __name__ == "__main__":', src, re.M):
-        return [sys.executable, "-m", "portal.cli"]
-    return [str(Path(sys.executable).with_name("portal"))]
+    # `python -m portal.cli` runs the source tree's command even where no console script
+    # was installed.
+    return [sys.executable, "-m", "portal.cli"]
 
 
 def _pg_admin_engine(url: str):

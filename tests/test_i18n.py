@@ -243,7 +243,7 @@ _MESSAGE_ARG = {"InvalidField": 2, "AccountError": 1, "OrgError": 1, "WeakPasswo
 # Error classes that take {field: message}.
 _MESSAGE_DICT = {"InvalidInput", "InvalidRequest"}
 # Command-line tools speak English only.
-_NOT_WEB = {"cli.py", "demo.py", "migrate.py"}
+_NOT_WEB = {"demo.py", "migrate.py"}  # and the cli/ package
 # f-string messages that embed a user's value: no msgid can match them (see the i18n report).
 KNOWN_UNTRANSLATABLE = {
     "Birthday {} is not a real date.",
@@ -283,7 +283,7 @@ def test_error_messages_in_the_code_are_translated(zh):
     msgids = [m.id for m in zh if m.id and isinstance(m.id, str) and _translated(zh, m.id)]
     missing, unmatched = [], []
     for path in sorted((ROOT / "src" / "portal").rglob("*.py")):
-        if path.name in _NOT_WEB:
+        if path.name in _NOT_WEB or path.parent.name == "cli":
             continue
         where = path.relative_to(ROOT)
         for node in _message_nodes(ast.parse(path.read_text(encoding="utf-8"))):

@@ -1,0 +1,11 @@
+"""The `portal` command: migrate, serve, load the demo, manage units and users, import, audit, keys.
+
+Every command works on the database and key file named by the PORTAL_* settings. Errors are
+one line on stderr and a non-zero exit (2 for bad input), never a traceback; set
+PORTAL_DEBUG=1 to see the traceback of an unexpected error. Each module beside this one
+adds the commands of one domain to `main`.
+"""
+from . import customers, integrity, jobs, people, purchases, server, terminals  # noqa: F401  (register commands)
+from .base import main
+
+__all__ = ["main"]

@@ -1,0 +1,4 @@
+"""`python -m portal.cli`."""
+from . import main
+
+main()

@@ -1,0 +1,99 @@
+"""`portal` commands: Customer files: bulk import."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from ..accounts import service as accounts
+from ..accounts.models import Role, User
+from ..audit import service as audit
+from ..customers import service as customers
+from ..customers.csv_format import parse_customers_csv
+from ..customers.models import CustomerFile
+from ..org.models import OrgUnit
+from ..vault import Vault
+
+
+from .base import (BadInput, Env, Failed, main, pass_env)
+
+
+# ---------------------------------------------------------------- customers
+
+@main.group("customers")
+def customers_group() -> None:
+    """Customer files."""
+
+
+def _existing_duplicates(s, vault: Vault, rows) -> list[tuple[int, str, str]]:
+    """(line, field, file_no) for rows whose mobile or ID number is already on file."""
+    by_bidx: dict[tuple[str, str], int] = {}
+    for r in rows:
+        by_bidx[("mobile", vault.blind_index("mobile", r.mobile))] = r.line
+        if r.id_number:
+            by_bidx[("id_number", vault.blind_index("id_number", r.id_number))] = r.line
+    found: list[tuple[int, str, str]] = []
+    keys = list(by_bidx)
+    for i in range(0, len(keys), 400):
+        chunk = keys[i:i + 400]
+        mob = [b for k, b in chunk if k == "mobile"]
+        idn = [b for k, b in chunk if k == "id_number"]
+        stmt = select(CustomerFile.file_no, CustomerFile.mobile_bidx, CustomerFile.id_number_bidx).where(
+            CustomerFile.mobile_bidx.in_(mob) | CustomerFile.id_number_bidx.in_(idn))
+        for file_no, mb, ib in s.execute(stmt):
+            if ("mobile", mb) in by_bidx:
+                found.append((by_bidx[("mobile", mb)], "mobile", file_no))
+            if ib and ("id_number", ib) in by_bidx:
+                found.append((by_bidx[("id_number", ib)], "id_number", file_no))
+    return sorted(set(found))
+
+
+@customers_group.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", required=True, metavar="USERNAME",
+              help="The active salesperson or leader who will own every imported file.")
+@pass_env
+def customers_import(env: Env, csv_file: Path, owner: str) -> None:
+    """Import customer files from a UTF-8 CSV (as Excel saves "CSV UTF-8").
+
+    Columns: name,gender,mobile,id_number,birthday,address,employer,position,category,notes.
+    All or nothing: if any row is wrong, every problem is listed and nothing is imported;
+    a mobile or ID number already on file counts as a problem.
+    """
+    result = parse_customers_csv(csv_file.read_bytes())
+    if not result.ok:
+        for e in result.errors:
+            click.echo(f"line {e.line}: {e.field}: {e.message}", err=True)
+        raise Failed(f"nothing imported: {len(result.errors)} problem(s) in {csv_file.name}")
+    vault = env.vault
+    with env.db.write() as s:
+        user = s.scalar(select(User).where(User.username == owner.strip().lower()))
+        if user is None or not user.is_active or user.role not in (Role.SALESPERSON, Role.LEADER):
+            raise BadInput(f"owner: {owner} is not an active salesperson or leader")
+        dups = _existing_duplicates(s, vault, result.rows)
+        if dups:
+            for line, fld, file_no in dups:
+                click.echo(f"line {line}: {fld}: already on file {file_no}", err=True)
+            raise Failed(f"nothing imported: {len(dups)} row(s) duplicate existing files")
+        actor = accounts.actor_for(user, s.get(OrgUnit, user.unit_id))
+
+        def create(row) -> None:
+            data = customers.CustomerInput(
+                name=row.name, gender=str(row.gender), mobile=row.mobile, category=str(row.category),
+                id_number=row.id_number, birthday=row.birthday, address=row.address,
+                employer=row.employer, position=row.position, notes=row.notes)
+            customers.create_file(s, vault, actor, data, owner=user, audit_it=True)
+
+        rows = result.rows
+        if sys.stdout.isatty() and len(rows) > 200:
+            with click.progressbar(rows, label="importing") as bar:
+                for row in bar:
+                    create(row)
+        else:
+            for row in rows:
+                create(row)
+        audit.record(s, actor, "customer.import", object_type="customer",
+                     detail=f"{len(rows)} file(s) from {csv_file.name}")
+    click.echo(f"imported {len(rows)} files for {user.username}")

@@ -1,0 +1,158 @@
+"""`portal` commands: The audit chain and the key ring."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from sqlalchemy import func, select
+
+from ..accounts.actor import Actor
+from ..audit import service as audit
+from ..customers import service as customers
+from ..customers.models import CustomerFile
+from ..vault import KeyRing, Vault
+
+
+from .base import (CLI, Env, Failed, _table, main, pass_env)
+
+
+# ---------------------------------------------------------------- audit
+
+@main.group("audit")
+def audit_group() -> None:
+    """The append-only audit log."""
+
+
+@audit_group.command("verify")
+@pass_env
+def audit_verify(env: Env) -> None:
+    """Recompute the hash chain over every entry and check the signed checkpoints; exit 1 if any
+    entry was changed, removed, inserted or reordered, or entries were cut off the end."""
+    from ..audit.checkpoints import public_keys_of, verify_checkpoints
+
+    with env.db.read() as s:
+        # A long log is checked in stretches, one process per core.
+        report = audit.verify_chain(s, workers=os.cpu_count() or 1)
+        cps = verify_checkpoints(s, public_keys_of(_load_ring(env)), report.count) if report.ok else None
+    if not report.ok:
+        raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
+    if not cps.ok:
+        raise Failed(f"audit chain broken at entry {cps.bad_seq}: {cps.problem}")
+    signed = f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq}" if cps.checked else ""
+    click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}{signed}")
+
+
+@audit_group.command("checkpoint")
+@pass_env
+def audit_checkpoint(env: Env) -> None:
+    """Sign the chain's current head now (also done automatically every N entries)."""
+    from ..audit.checkpoints import signer_from, write_checkpoint
+
+    signer = signer_from(_load_ring(env))
+    with env.db.write() as s:
+        cp = write_checkpoint(s, signer)
+        audit.record(s, Actor.system("cli"), "audit.checkpoint", object_type="audit",
+                     detail=f"seq={cp.seq}")
+    click.echo(f"signed checkpoint at entry {cp.seq}: {cp.head_hash}")
+
+
+# ---------------------------------------------------------------- keys
+
+@main.group("keys")
+def keys_group() -> None:
+    """Field-encryption keys."""
+
+
+def _load_ring(env: Env) -> KeyRing:
+    path = env.settings.key_file
+    if not path.exists():
+        raise Failed(f"no key file at {path}; run `portal db upgrade` first")
+    return KeyRing.load(path)
+
+
+def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
+    with env.db.read() as s:
+        in_use = customers.key_ids_in_use(s)
+    retired = []
+    for kid in sorted(ring.data_keys):
+        if kid != ring.active and kid not in in_use:
+            ring.retire(kid)
+            retired.append(kid)
+    return retired
+
+
+@keys_group.command("status")
+@pass_env
+def keys_status(env: Env) -> None:
+    """Show the active key, the keys held and retired, and how many files each key encrypts."""
+    ring = _load_ring(env)
+    with env.db.read() as s:
+        counts = dict(s.execute(select(CustomerFile.key_id, func.count())
+                                .group_by(CustomerFile.key_id)).all())
+    click.echo(f"active key: {ring.active}")
+    rows = [(str(k), "active" if k == ring.active else "held", str(counts.get(k, 0)))
+            for k in sorted(ring.data_keys)]
+    rows += [(str(k), f"retired {at}", str(counts.get(k, 0))) for k, at in sorted(ring.retired.items())]
+    _table(("key", "state", "files"), rows)
+
+
+@keys_group.command("rotate")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100000),
+              help="Files re-encrypted per transaction.")
+@click.option("--retire/--no-retire", default=True, show_default=True,
+              help="Forget old keys once no file uses them. Use --no-retire while servers started "
+                   "before the rotation still run, restart them, then `portal keys retire`.")
+@pass_env
+def keys_rotate(env: Env, batch: int, retire: bool) -> None:
+    """Make a new data key active, re-encrypt every file under it, retire the old keys."""
+    ring = _load_ring(env)
+    old = ring.active
+    new = ring.add_key()
+    vault = Vault(ring)
+    click.echo(f"new data key {new} is active (was {old})")
+    with env.db.read() as s:
+        todo = s.scalar(select(func.count()).select_from(CustomerFile).where(CustomerFile.key_id != new)) or 0
+    done = 0
+
+    def step() -> int:
+        with env.db.write() as s:
+            return customers.reencrypt_batch(s, vault, batch)
+
+    if sys.stdout.isatty() and todo > batch:
+        with click.progressbar(length=todo, label="re-encrypting") as bar:
+            while n := step():
+                done += n
+                bar.update(n)
+    else:
+        while n := step():
+            done += n
+            if todo > batch:
+                click.echo(f"re-encrypted {done}/{todo}")
+    click.echo(f"re-encrypted {done} customer file(s) under key {new}")
+    retired = _retire_unused(env, ring) if retire else []
+    if retired:
+        click.echo(f"retired key(s) {', '.join(map(str, retired))}")
+    held = [k for k in sorted(ring.data_keys) if k != new]
+    if held:
+        click.echo(f"still held: key(s) {', '.join(map(str, held))}")
+    with env.db.write() as s:
+        audit.record(s, CLI, "keys.rotate", object_type="key", object_id=str(new),
+                     detail=f"new_key={new} previous={old} reencrypted={done} "
+                            f"retired={','.join(map(str, retired)) or '-'}")
+    click.echo("restart running servers so new writes use the new key")
+
+
+@keys_group.command("retire")
+@pass_env
+def keys_retire(env: Env) -> None:
+    """Forget every data key (except the active one) that no customer file uses."""
+    ring = _load_ring(env)
+    retired = _retire_unused(env, ring)
+    if not retired:
+        click.echo("no unused keys to retire")
+        return
+    with env.db.write() as s:
+        audit.record(s, CLI, "keys.retire", object_type="key", object_id=",".join(map(str, retired)),
+                     detail=f"retired={','.join(map(str, retired))} active={ring.active}")
+    click.echo(f"retired key(s) {', '.join(map(str, retired))}")

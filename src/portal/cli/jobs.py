@@ -1,0 +1,113 @@
+"""`portal` commands: Scheduled jobs and benchmark seeding."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..accounts import service as accounts
+
+
+from .base import (BadInput, Env, Failed, _read_secret_stdin,
+                   main, pass_env)
+
+
+# ---------------------------------------------------------------- jobs
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """Housekeeping jobs (run them from cron or a systemd timer)."""
+
+
+@jobs_group.command("purge-sessions")
+@pass_env
+def jobs_purge_sessions(env: Env) -> None:
+    """Delete sign-in sessions that are idle-expired or past their maximum age."""
+    st = env.settings
+    with env.db.write() as s:
+        n = accounts.purge_sessions(s, idle_minutes=st.session_idle_minutes, max_hours=st.session_max_hours)
+    click.echo(f"purged {n} expired session(s)")
+
+
+@jobs_group.command("daily")
+@click.option("--date", "day", metavar="YYYY-MM-DD", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Run as of this day (Asia/Shanghai calendar), e.g. to catch up a missed run; "
+                   "default today. A future day is refused.")
+@pass_env
+def jobs_daily(env: Env, day) -> None:
+    """The membership programme's daily run (schedule it once a day, after midnight).
+
+    With the figures of the programme settings: expires points whose validity is over (two
+    years by default), ends memberships without a purchase for the lapse period (24 months),
+    upgrades tiers whose thresholds are met and, at a card's validity end, moves a member down
+    to the tier their 12-month spend supports (a leader's floor or ceiling still applies).
+    Each member is handled in its own transaction and every step is idempotent, so a rerun is
+    safe. Exit status 1 if any member failed (they are listed; rerun to retry them).
+    """
+    from ..membership.jobs import run_daily
+    from ..membership.rules import programme_today
+
+    today = programme_today()
+    on = day.date() if day else today
+    if on > today:
+        raise BadInput(f"--date: {on.isoformat()} is in the future (today is {today.isoformat()})")
+    report = run_daily(env.db, on)
+    click.echo(f"daily membership job for {on.isoformat()}")
+    click.echo(f"  members checked:     {report.members}")
+    click.echo(f"  points expired:      {report.points_expired:,} (on {report.accounts_expired} card account(s))")
+    click.echo(f"  upgrades:            {report.upgrades}")
+    click.echo(f"  downgrades:          {report.downgrades}")
+    click.echo(f"  memberships ended:   {report.ended}")
+    click.echo(f"  failures:            {len(report.failures)}")
+    for failure in report.failures:
+        click.echo(f"failed: {failure}", err=True)
+    if report.failures:
+        raise Failed(f"{len(report.failures)} member(s) failed; rerun to retry them")
+
+
+# ---------------------------------------------------------------- bench
+
+@main.group("bench")
+def bench_group() -> None:
+    """Benchmark support (see `make bench` and BENCHMARKS.md)."""
+
+
+@bench_group.command("seed")
+@click.argument("count", type=click.IntRange(1, 10_000_000))
+@click.option("--audit-per-file", default=3, show_default=True, type=click.IntRange(0, 20),
+              help="Chained audit entries written per file (create, view, list, ...).")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Files per transaction.")
+@click.option("--seed", "rnd_seed", default=1, show_default=True, type=int,
+              help="Random seed (names, addresses, owners); numbers stay unique whatever it is.")
+@click.option("--workers", default=None, type=click.IntRange(0, 64),
+              help="Processes that generate and encrypt while the main one writes "
+                   "[default: one per core beyond the first; 0: none].")
+@click.option("--password-stdin", is_flag=True,
+              help="Password for bench users, if regions must be added (else as `portal demo`).")
+@pass_env
+def bench_seed(env: Env, count: int, audit_per_file: int, batch: int, rnd_seed: int,
+               workers: int | None, password_stdin: bool) -> None:
+    """Add COUNT realistic encrypted customer files for the demo salespeople, with audit rows.
+
+    Needs the demo company (`portal demo`). Each run adds to what is there; file numbers,
+    mobile and ID numbers stay unique. A region holds 99,999 file numbers: past that,
+    regions with a team of four salespeople and a leader are added (password as `portal demo`).
+    """
+    from .. import demo as demo_data
+    from ..bench import seed as bench
+
+    password = demo_data.demo_password(_read_secret_stdin() if password_stdin else None)
+    with click.progressbar(length=count, label="seeding customer files", show_eta=True,
+                           show_pos=True, file=sys.stderr) as bar:
+        try:
+            report = bench.seed_files(env.db, env.vault, count, audit_per_file=audit_per_file,
+                                      batch=batch, seed=rnd_seed, password=password,
+                                      workers=workers, progress=bar.update)
+        except bench.SeedError as exc:
+            raise Failed(str(exc)) from None
+    if report.regions_added:
+        click.echo(f"added region(s) {', '.join(report.regions_added)} (file numbers run to 99,999 per region)")
+    click.echo(f"seeded {report.files} customer files and {report.audit_entries} audit entries "
+               f"in {report.seconds:.1f} s ({report.files_per_second:,.0f} files/s); "
+               f"{report.total_files} files in all")
