@@ -105,10 +105,11 @@ def test_bob_sets_a_floor_and_a_ceiling_on_alices_client_and_alice_cannot(db, va
 # ---------------------------------------------------------------- the daily job
 
 def _gold_member_whose_second_year_spend_is_silver(db, vault, story, clock_at) -> tuple[uuid.UUID, str]:
+    """A leader's gold member whose whole validity period's spend meets only silver's standard."""
     alice = story.actor(db, "alice")
     clock_at(at(2026, 3, 10))
     number = enrolled(db, story)  # card valid until 2028-03-10
-    assert buy(db, vault, alice, "G-1", 50_000, card=number).tier_changed_to == "gold"
+    set_tier(db, story, "bob", fid_of(story), tier="gold", reason="key account of the region")
     clock_at(at(2027, 6, 1))
     out = buy(db, vault, alice, "G-2", 12_000, card=number)  # at 8.8折: ¥10,560 counted, silver's standard
     assert out.paid_total_fen == 1_056_000 and out.tier == "gold"
@@ -123,7 +124,6 @@ def test_at_validity_end_the_daily_job_moves_gold_down_to_what_the_spend_support
     clock_at(at(2028, 3, 10))
     report = jobs.run_daily(db, date(2028, 3, 10))
     assert report.downgrades == 1 and not report.failures
-    assert report.points_expired == 50_000  # the first year's lot (the second is gold-rate, 31,680)
     assert membership(db, fid).tier == "silver"
     # Reviewed once per validity period: a rerun changes nothing.
     report = jobs.run_daily(db, date(2028, 3, 10))
@@ -170,8 +170,16 @@ def test_membership_ends_after_24_months_without_a_purchase(db, vault, story, cl
 
 # ---------------------------------------------------------------- referrals
 
-def test_referral_points_100_at_joining_topped_up_to_300_when_the_referred_turns_silver(db, vault, story,
-                                                                                        clock_at):
+def _referral_entries(db, referrer_card):
+    with db.read() as s:
+        return [(e.kind, e.points, e.ref) for e in s.scalars(
+            select(PointsEntryRow).where(PointsEntryRow.account_id == account_of(db, referrer_card).id,
+                                         PointsEntryRow.kind == "referral").order_by(PointsEntryRow.id))]
+
+
+def test_referral_points_are_paid_once_by_the_tier_at_joining(db, vault, story, clock_at):
+    """Seed 001: "推薦普通會員入會,推薦人可獲100積分;推薦銀卡會員入會,推薦人可獲300積分": the
+    referrer is paid for the tier at which the referred member joins, once; a later rise pays nothing."""
     clock_at(at(2026, 3, 10))
     alice = story.actor(db, "alice")
     referrer_card = enrolled(db, story, "alice", 0)
@@ -181,14 +189,23 @@ def test_referral_points_100_at_joining_topped_up_to_300_when_the_referred_turns
     assert account_of(db, referrer_card).points_balance == 100
     out = buy(db, vault, alice, "RF-2", 9_300, card=out.card_number)  # ¥10,000 in 12 months
     assert out.tier_changed_to == "silver"
-    assert account_of(db, referrer_card).points_balance == 300
-    with db.read() as s:
-        entries = [(e.kind, e.points, e.ref) for e in s.scalars(
-            select(PointsEntryRow).where(PointsEntryRow.account_id == account_of(db, referrer_card).id)
-            .order_by(PointsEntryRow.id))]
+    set_tier(db, story, "bob", newcomer, tier="platinum", reason="a leader's decision pays no referral")
     m = membership(db, newcomer)
-    assert entries == [("referral", 100, f"member:{m.id}"), ("referral", 200, f"member:{m.id}")]
-    assert m.referral_credited_tier == "silver"
+    assert _referral_entries(db, referrer_card) == [("referral", 100, f"member:{m.id}")]
+    assert account_of(db, referrer_card).points_balance == 100
+    assert m.referral_credited_tier == "regular"
+
+
+def test_a_newcomer_who_joins_as_silver_pays_the_referrer_300(db, vault, story, clock_at):
+    """Seed 001: "推薦銀卡會員入會,推薦人可獲300積分" (the joining sale itself reaches silver)."""
+    clock_at(at(2026, 3, 10))
+    alice = story.actor(db, "alice")
+    referrer_card = enrolled(db, story, "alice", 0)
+    newcomer = fid_of(story, "alice", 1)
+    out = buy(db, vault, alice, "RF-3", 10_000, customer=newcomer, referrer_card=referrer_card)
+    assert out.joined and out.tier == "silver"
+    m = membership(db, newcomer)
+    assert _referral_entries(db, referrer_card) == [("referral", 300, f"member:{m.id}")]
 
 
 # ---------------------------------------------------------------- missed points

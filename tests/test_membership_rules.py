@@ -65,7 +65,7 @@ def test_seed_figures_are_the_defaults():
     assert s.joining_fee_fen == 0
     assert s.card_validity_years == 2
     assert (s.silver_points, s.silver_spend_fen) == (10_000, 1_000_000)
-    assert (s.gold_points, s.gold_spend_fen) == (50_000, 5_000_000)
+    assert (s.gold_points, s.gold_spend_fen) == (50_000, 2_000_000)  # 002: 一年消费累计满20000元
     assert s.tier_window_months == 12 and s.lapse_after_months == 24
     assert [s.discount_per_mille(t) for t in Tier] == [1000, 950, 880, 750]
     assert s.birthday_discount_per_mille == 850
@@ -218,10 +218,11 @@ def test_silver_at_10000_yuan_spend():
     assert evaluate_tier(Tier.REGULAR, 0, 999_999, at_validity_end=False).tier is Tier.REGULAR
 
 
-def test_gold_at_50000_points_or_50000_yuan():
+def test_gold_at_50000_points_or_20000_yuan():
+    """Seed 004: "银卡积分达50000分可晋级为金卡"; seed 002 (始祖鸟): "一年消费累计满20000元,VIP银卡可升级为金卡"."""
     assert evaluate_tier(Tier.REGULAR, 50_000, 0, at_validity_end=False).tier is Tier.GOLD
-    assert evaluate_tier(Tier.SILVER, 0, 5_000_000, at_validity_end=False).tier is Tier.GOLD
-    assert evaluate_tier(Tier.SILVER, 49_999, 4_999_999, at_validity_end=False).tier is Tier.SILVER
+    assert evaluate_tier(Tier.SILVER, 0, 2_000_000, at_validity_end=False).tier is Tier.GOLD
+    assert evaluate_tier(Tier.SILVER, 49_999, 1_999_999, at_validity_end=False).tier is Tier.SILVER
 
 
 def test_platinum_is_never_reached_automatically():
@@ -246,7 +247,7 @@ def test_downgrade_at_validity_end_when_spend_is_below_standard():
 
 
 def test_validity_end_keeps_a_tier_whose_spend_standard_is_met():
-    d = evaluate_tier(Tier.GOLD, 0, 5_000_000, at_validity_end=True)
+    d = evaluate_tier(Tier.GOLD, 0, 2_000_000, at_validity_end=True)
     assert (d.tier, d.changed, d.cause) == (Tier.GOLD, False, None)
 
 
@@ -384,9 +385,13 @@ def test_only_special_price_lines_means_no_discount_reason():
     assert (p.discount_reason, p.points_earned, p.spend_counted_fen) == (DiscountReason.NONE, 0, 0)
 
 
-def test_group_buy_line_earns_no_points_and_is_not_counted():
+def test_group_buy_line_earns_no_points_but_counts_as_spend():
+    """Seed 004: "团购业务、特例商品不参与积分" excludes group buys from points only; seed 000's
+    plan exists "to strengthen the management of group buying customers"."""
     p = price_purchase([line(10_000, group_buy=True)], member(Tier.SILVER), DAY)
-    assert (p.points_earned, p.spend_counted_fen) == (0, 0)
+    assert (p.points_earned, p.spend_counted_fen) == (0, 9_500)
+    off = dataclasses.replace(S, group_buy_counts_toward_tiers=False)
+    assert price_purchase([line(10_000, group_buy=True)], member(Tier.SILVER), DAY, off).spend_counted_fen == 0
     assert p.paid_total_fen == 9_500  # discounted: the seed excludes only special-price lines
     no_stacking = dataclasses.replace(S, discount_group_buy=False)
     assert price_purchase([line(10_000, group_buy=True)], member(Tier.SILVER), DAY,

@@ -178,7 +178,8 @@ def test_form_parses_every_kind_of_figure():
 
 def test_form_fields_left_out_keep_the_base_values():
     base = dataclasses.replace(DEFAULT_SETTINGS, gold_points=70_000)
-    s = programme.settings_from_form({"effective_from": "2025-07-01", "discount_group_buy": "on"}, base)
+    ticked = {"discount_group_buy": "on", "tier_points_accumulated": "on", "group_buy_counts_toward_tiers": "on"}
+    s = programme.settings_from_form({"effective_from": "2025-07-01", **ticked}, base)
     assert s == dataclasses.replace(base, effective_from=date(2025, 7, 1))
 
 

@@ -122,10 +122,14 @@ def primary_account(s: Session, m: Membership) -> CardAccount | None:
 # ---------------------------------------------------------------- joining
 
 def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_type: str = "standard",
-          on: date | None = None, referrer: Membership | None = None) -> Membership:
+          on: date | None = None, referrer: Membership | None = None,
+          pay_referral: bool = True) -> Membership:
     """Make a file a member (regular tier) and issue its first card. The caller has authorised.
 
     A membership that ended (24 months without a purchase) is restarted rather than duplicated.
+    The referrer's points are paid once, by the tier at which the member joins: here (regular)
+    unless ``pay_referral`` is off, in which case the caller pays them with ``credit_referral``
+    once the joining sale has set the tier.
     """
     # Locked: enrolments of one file (a joining purchase, an approval) run one at a time, so the
     # second sees the first's membership instead of failing on UNIQUE(customer_id).
@@ -147,34 +151,48 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
     else:
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
         m.last_purchase_on = None  # the 24 months without a purchase count from the new joining
+        if referrer is not None and m.referrer_id is None:
+            m.referrer_id = referrer.id
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
     # Lock order: card accounts before the audit head (audit.record locks it until commit), so
-    # the referrer's account is credited before this transaction writes its first audit entry.
-    if referrer is not None and referrer.id != m.id:
-        credit_referral(s, actor, m, on)
+    # the referrer's account is locked before this transaction writes its first audit entry.
+    referrer_account = _referrer_account(s, m)
+    if referrer_account is not None:
+        from .points import lock_account  # points imports members: keep the cycle at call time
+        lock_account(s, referrer_account.id)
+        if pay_referral:
+            credit_referral(s, actor, m, on)
     audit.record(s, actor, "member.join", object_type="customer", object_id=f.file_no, detail=cause)
     issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
     return m
 
 
-def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
-    """Referral points for whoever referred ``m``: by m's tier, topped up when m moves up."""
-    if m.referrer_id is None:
-        return 0
-    settings = settings_on(s, on)
-    owed = referral_points(Tier(m.tier), settings)
-    already = referral_points(Tier(m.referral_credited_tier), settings) if m.referral_credited_tier else 0
-    if owed <= already:
-        return 0
+def _referrer_account(s: Session, m: Membership) -> CardAccount | None:
+    if m.referrer_id is None or m.referrer_id == m.id:
+        return None
     referrer = s.get(Membership, m.referrer_id)
-    account = primary_account(s, referrer) if referrer and referrer.status == "active" else None
+    return primary_account(s, referrer) if referrer and referrer.status == "active" else None
+
+
+def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
+    """Referral points for whoever referred ``m``, once, by the tier ``m`` holds on joining.
+
+    Seed 001: "推薦普通會員入會,推薦人可獲100積分;推薦銀卡會員入會,推薦人可獲300積分;..."
+    A later upgrade (by spend or by a leader) pays nothing more.
+    """
+    if m.referral_credited_tier is not None:
+        return 0
+    account = _referrer_account(s, m)
     if account is None:
         return 0
-    from .points import credit_points  # points imports members: keep the cycle at call time
-    credit_points(s, actor, account, owed - already, kind="referral", on=on, ref=f"member:{m.id}",
-                  note=f"referral, tier {m.tier}")
+    owed = referral_points(Tier(m.tier), settings_on(s, on))
     m.referral_credited_tier = m.tier
-    return owed - already
+    if owed <= 0:
+        return 0
+    from .points import credit_points  # points imports members: keep the cycle at call time
+    credit_points(s, actor, account, owed, kind="referral", on=on, ref=f"member:{m.id}",
+                  note=f"referral, joined as {m.tier}")
+    return owed
 
 
 # ---------------------------------------------------------------- applications
@@ -268,12 +286,35 @@ def review_application(s: Session, actor: Actor, application_id: int, *, approve
 # ---------------------------------------------------------------- tiers
 
 def points_in_window(s: Session, m: Membership, today: date, months: int) -> int:
-    """Purchase points earned in the window, net of reversals (they count toward tiers)."""
+    """Purchase points earned in the window, net of reversals."""
     start = window_start(today, months)
     accounts = select(CardAccount.id).where(CardAccount.membership_id == m.id)
     total = s.scalar(select(func.coalesce(func.sum(PointsEntryRow.points), 0)).where(
         PointsEntryRow.account_id.in_(accounts), PointsEntryRow.kind.in_(("earn", "reversal")),
         PointsEntryRow.on > start, PointsEntryRow.on <= today))
+    return max(0, int(total or 0))
+
+
+def tier_points(s: Session, m: Membership, today: date, settings, *, since: date | None = None) -> int:
+    """The points that count toward tiers, as the settings say.
+
+    Accumulated (seed 004: "普通会员积分达10000分可晋级为银卡"): every purchase point, net of
+    reversals, since joining or since the last validity review, whichever is later (a review
+    starts the count again, as it starts a new validity period), or since ``since``. Otherwise
+    the rolling tier window's points.
+    """
+    if not settings.tier_points_accumulated:
+        return points_in_window(s, m, today, settings.tier_window_months)
+    start = m.joined_on
+    last_review = s.scalar(select(func.max(MemberEvent.to_value)).where(
+        MemberEvent.membership_id == m.id, MemberEvent.kind == "validity_review"))
+    for day in (since, date.fromisoformat(last_review) if last_review else None):
+        if day is not None and day > start:
+            start = day
+    accounts = select(CardAccount.id).where(CardAccount.membership_id == m.id)
+    total = s.scalar(select(func.coalesce(func.sum(PointsEntryRow.points), 0)).where(
+        PointsEntryRow.account_id.in_(accounts), PointsEntryRow.kind.in_(("earn", "reversal")),
+        PointsEntryRow.on >= start, PointsEntryRow.on <= today))
     return max(0, int(total or 0))
 
 
@@ -290,23 +331,31 @@ def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str,
     old = m.tier
     m.tier, m.updated_at = Tier(tier).value, clock.now()
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
-    if Tier(m.tier) > Tier(old):  # before the audit entry: see the lock order in enrol()
-        credit_referral(s, actor, m, programme_today())
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,
                  reason=reason, detail=f"{old} -> {m.tier} ({cause})")
 
 
 def reevaluate(s: Session, actor: Actor, m: Membership, today: date, *,
-               at_validity_end: bool = False) -> Tier | None:
-    """Apply the tier rules now; returns the new tier when it changed."""
+               at_validity_end: bool = False, purchase_fen: int = 0) -> Tier | None:
+    """Apply the tier rules now; returns the new tier when it changed.
+
+    No tier changes while the member's card is cancelled (seed 003). At the end of a card's
+    validity the whole validity period's spend is reviewed (seed 002: "在两年内"), and a single
+    purchase of ``purchase_fen`` may give a tier at once when the settings say so.
+    """
     if m.status != "active":
         return None
+    if primary_account(s, m) is None:  # every card cancelled
+        return None
     settings = settings_on(s, today)
+    period = spend_in_window_fen(s, m.customer_id, today, 12 * settings.card_validity_years) \
+        if at_validity_end else None
     decision = evaluate_tier(
-        Tier(m.tier), points_in_window(s, m, today, settings.tier_window_months),
+        Tier(m.tier), tier_points(s, m, today, settings, since=today if at_validity_end else None),
         spend_in_window_fen(s, m.customer_id, today, settings.tier_window_months),
         at_validity_end=at_validity_end, floor=Tier(m.tier_floor) if m.tier_floor else None,
-        ceiling=Tier(m.tier_ceiling) if m.tier_ceiling else None, settings=settings)
+        ceiling=Tier(m.tier_ceiling) if m.tier_ceiling else None, settings=settings,
+        period_spend_fen=period, purchase_fen=purchase_fen)
     if not decision.changed:
         return None
     change_tier(s, actor, m, decision.tier, (decision.cause or TierCause.UPGRADE).value)

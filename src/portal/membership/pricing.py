@@ -23,6 +23,8 @@ __all__ = [
     "PurchaseLine",
     "birthday_applies",
     "discount_for",
+    "line_counts",
+    "line_earns",
     "price_purchase",
     "round_half_up_div",
 ]
@@ -100,7 +102,8 @@ class PricedLine:
     discount_fen: int   # list - paid
     paid_fen: int
     discounted: bool    # the member's rate applied to this line
-    earns: bool         # counts toward points and tier spend (not special-price, not group-buy)
+    earns: bool         # earns points (not special-price, not group-buy)
+    counts: bool = True  # counts as spend toward joining and tiers (see ``line_counts``)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,21 @@ class PricedPurchase:
     discount_reason: DiscountReason
     points_earned: int
     spend_counted_fen: int  # toward joining and tier thresholds
+
+
+def line_earns(special_price: bool, group_buy: bool) -> bool:
+    """Seed 004: "团购业务、特例商品不参与积分" (group buys and special-price goods earn no points)."""
+    return not (special_price or group_buy)
+
+
+def line_counts(special_price: bool, group_buy: bool, settings: ProgrammeSettings = DEFAULT_SETTINGS) -> bool:
+    """Whether a line's paid amount counts as spend toward joining and tiers.
+
+    Seed 004 excludes group buys from *points* only, and seed 000's programme exists to manage
+    group-buying customers: group-buy spend counts unless ``group_buy_counts_toward_tiers`` is off.
+    Special-price goods never count.
+    """
+    return not special_price and (not group_buy or settings.group_buy_counts_toward_tiers)
 
 
 class InvalidPurchase(InvalidField):
@@ -137,7 +155,8 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
     * Points: floor(eligible paid total / 100) x the tier's rate per yuan, where the eligible
       total sums the paid amounts of lines that are neither special-price nor group-buy. The
       flooring is on the eligible *total*, not per line, so two ¥0.60 lines earn 1 point.
-    * Counted spend: the same eligible total. Frozen members earn nothing and get no discount;
+    * Counted spend: the paid total of lines that count (``line_counts``: group buys do unless
+      the setting says otherwise; special-price lines never). Frozen members earn nothing and get no discount;
       their spend counts only if ``member.frozen_spend_counts``. Non-members (``tier=None``) pay
       list price, earn nothing, and their spend counts (toward joining).
     """
@@ -165,9 +184,11 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
         paid = round_half_up_div(list_fen * rate, 1000) if discounted else list_fen
         priced.append(PricedLine(line=line, list_fen=list_fen, discount_fen=list_fen - paid,
                                  paid_fen=paid, discounted=discounted,
-                                 earns=not (line.special_price or line.group_buy)))
+                                 earns=line_earns(line.special_price, line.group_buy),
+                                 counts=line_counts(line.special_price, line.group_buy, settings)))
 
     eligible_fen = sum(p.paid_fen for p in priced if p.earns)
+    counted_fen = sum(p.paid_fen for p in priced if p.counts)
     earning = member.tier is not None and not member.frozen
     points = (eligible_fen // 100) * settings.points_per_yuan(member.tier) if earning else 0
     counts = not member.frozen or member.frozen_spend_counts
@@ -181,5 +202,5 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
         rate_per_mille=rate,
         discount_reason=reason,
         points_earned=points,
-        spend_counted_fen=eligible_fen if counts else 0,
+        spend_counted_fen=counted_fen if counts else 0,
     )

@@ -65,10 +65,11 @@ NOTE_MIN, NOTE_MAX = 5, 500
 
 # How the form spells each figure: money in yuan, discounts in 折, the rest as they are.
 MONEY_FIELDS = ("join_single_purchase_fen", "join_cumulative_fen", "joining_fee_fen",
-                "silver_spend_fen", "gold_spend_fen")
+                "silver_spend_fen", "gold_spend_fen", "single_purchase_silver_fen", "single_purchase_gold_fen")
 DISCOUNT_FIELDS = ("regular_discount_per_mille", "silver_discount_per_mille", "gold_discount_per_mille",
                    "platinum_discount_per_mille", "birthday_discount_per_mille")
-BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts")
+BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts", "tier_points_accumulated",
+               "group_buy_counts_toward_tiers", "cancelled_spend_counts")
 _SPECIAL = {"effective_from", "redemption_months", "catalogue", "card_types"}
 INT_FIELDS = tuple(f.name for f in dataclasses.fields(ProgrammeSettings)
                    if f.name not in {*MONEY_FIELDS, *DISCOUNT_FIELDS, *BOOL_FIELDS, *_SPECIAL})

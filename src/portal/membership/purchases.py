@@ -6,6 +6,7 @@ refused sale leaves nothing behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import date
@@ -26,15 +27,16 @@ from ..policy import Action, PermissionDenied, can, may_perform
 from ..vault import Vault
 from . import ledger
 from .cards import CardInHand, check_usable, find_card
-from .members import (enrol, membership_of, primary_account, reevaluate, require_reason,
-                      spend_in_window_fen)
+from .members import (credit_referral, enrol, membership_of, primary_account, reevaluate,
+                      require_reason, spend_in_window_fen)
 from .models import CardAccount, MemberCard, Membership, PosTerminal, Purchase, PurchaseLineRow
 from .outcomes import PAYMENT_METHODS, PurchaseOutcome, PurchaseRequest, ReturnOutcome
 from .points import (append_stored_value, credit_points, lock_account, points_entries,
                      spend_from, stored_value_entries, _append_points)
 from .programme import settings_on
-from .rules import (MemberState, Tier, joining_cause, missed_points_claimable, price_purchase,
-                    programme_today)
+from .pricing import line_counts, line_earns
+from .rules import (MemberState, Tier, card_is_active, joining_cause, missed_points_claimable,
+                    price_purchase, programme_today)
 
 RECEIPT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}")
 
@@ -99,10 +101,18 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
     settings = settings_on(s, on)
     member_active = m is not None and m.status == "active" and account is not None \
         and account.status != "cancelled"
+    # Seed 003: a member whose card is cancelled keeps the membership, but whether spend during
+    # the cancellation counts is management's decision (a setting) and the tier does not move.
+    cancelled = m is not None and m.status == "active" and not member_active
+    # Seed 004: "有效期满后需至会员卡中心办理续卡手续; 续卡成功后,会员卡及积分重新激活": an
+    # expired card gives no discount and no points by any path until it is renewed.
+    benefits = member_active and card_is_active(account.expires_on, today)
     state = MemberState.for_member(
-        Tier(m.tier) if member_active else None, frozen=bool(account and account.status == "frozen"),
-        birthday=_birthday(vault, f) if f is not None and member_active else None, settings=settings)
+        Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
+        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
     priced = price_purchase(list(req.lines), state, on, settings)
+    if cancelled and not settings.cancelled_spend_counts:
+        priced = dataclasses.replace(priced, spend_counted_fen=0)
     if req.payment_method == "stored_value":
         if hand is None:
             raise InvalidField("payment_method", "payment.no_card", "Stored value needs a member's card.")
@@ -143,14 +153,17 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         window = spend_in_window_fen(s, f.id, on, settings.join_window_months)
         cause = joining_cause(priced.spend_counted_fen, window, settings)
         if cause:
-            m = enrol(s, actor, f.id, cause=cause, on=today, referrer=referrer)
+            m = enrol(s, actor, f.id, cause=cause, on=today, referrer=referrer, pay_referral=False)
             purchase.membership_id = m.id
             joined = True
     if m is not None and m.status == "active":
         if m.last_purchase_on is None or on > m.last_purchase_on:
             m.last_purchase_on = on
-        new_tier = reevaluate(s, actor, m, today)
-        tier_changed = new_tier.value if new_tier else None
+        if joined or benefits:
+            new_tier = reevaluate(s, actor, m, today, purchase_fen=priced.spend_counted_fen)
+            tier_changed = new_tier.value if new_tier else None
+        if joined:  # the referrer is paid by the tier the joining sale gave (locked in enrol)
+            credit_referral(s, actor, m, today)
     # The birthday was read to price the sale, and a birthday discount tells it: say so.
     audit.record(s, actor, "member.purchase", object_type="customer" if f else "receipt",
                  object_id=f.file_no if f else receipt, fields=["birthday"] if state.birthday else [],
@@ -264,10 +277,11 @@ def claim_missed_points(s: Session, actor: Actor, receipt_no: str, card_number: 
                            f"Missed points can be claimed up to {settings.missed_points_claim_days} days "
                            "after the purchase.")
     lines = list(s.scalars(select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id)))
-    eligible = sum(ln.paid_fen for ln in lines if not (ln.special_price or ln.group_buy))
+    eligible = sum(ln.paid_fen for ln in lines if line_earns(ln.special_price, ln.group_buy))
+    counted = sum(ln.paid_fen for ln in lines if line_counts(ln.special_price, ln.group_buy, settings))
     points = (eligible // 100) * settings.points_per_yuan(Tier(hand.membership.tier))
     p.customer_id, p.membership_id, p.account_id = hand.file.id, hand.membership.id, hand.account.id
-    p.card_number, p.claimed_at, p.points_earned, p.spend_counted_fen = hand.card.number, clock.now(), points, eligible
+    p.card_number, p.claimed_at, p.points_earned, p.spend_counted_fen = hand.card.number, clock.now(), points, counted
     if points:
         credit_points(s, actor, hand.account, points, kind="earn", on=today, ref=p.receipt_no,
                       note=f"missed points claim: {reason}")

@@ -149,8 +149,8 @@ def joining_cause(purchase_fen: int, spend_window_fen: int,
                   settings: ProgrammeSettings = DEFAULT_SETTINGS) -> str | None:
     """Why a non-member joins after a purchase: "single_purchase", "cumulative", or None.
 
-    Both figures are *counted* spend (``PricedPurchase.spend_counted_fen``: special-price and
-    group-buy lines excluded); ``spend_window_fen`` includes this purchase and covers the rolling
+    Both figures are *counted* spend (``PricedPurchase.spend_counted_fen``: special-price lines
+    excluded; group-buy lines included unless the setting says otherwise); ``spend_window_fen`` includes this purchase and covers the rolling
     ``join_window_months`` (see ``spend_in_window``).
     """
     if purchase_fen >= settings.join_single_purchase_fen:
@@ -234,11 +234,14 @@ class TierDecision:
     cause: TierCause | None  # None: the rules leave the tier as it is and no bound intervened
 
 
-def _earned_tier(points: int, spend_fen: int, settings: ProgrammeSettings) -> Tier:
+def _earned_tier(points: int, spend_fen: int, settings: ProgrammeSettings, purchase_fen: int = 0) -> Tier:
+    earned = Tier.REGULAR
     for tier in (Tier.GOLD, Tier.SILVER):
         if points >= settings.tier_points(tier) or spend_fen >= settings.tier_spend_fen(tier):
-            return tier
-    return Tier.REGULAR
+            earned = tier
+            break
+    by_purchase = settings.single_purchase_tier(purchase_fen) if purchase_fen else None
+    return max(earned, by_purchase) if by_purchase is not None else earned
 
 
 def _spend_tier(spend_fen: int, settings: ProgrammeSettings) -> Tier:
@@ -250,14 +253,19 @@ def _spend_tier(spend_fen: int, settings: ProgrammeSettings) -> Tier:
 
 def evaluate_tier(current: Tier, points_12m: int, spend_12m_fen: int, *, at_validity_end: bool,
                   floor: Tier | None = None, ceiling: Tier | None = None,
-                  settings: ProgrammeSettings = DEFAULT_SETTINGS) -> TierDecision:
+                  settings: ProgrammeSettings = DEFAULT_SETTINGS, period_spend_fen: int | None = None,
+                  purchase_fen: int = 0) -> TierDecision:
     """The tier a member should hold now.
 
     * Upgrade at once to the highest automatic tier (silver, gold) whose points *or* spend
-      threshold the 12-month figures reach.
-    * Only when ``at_validity_end``: keep the current tier if the period's spend meets its
-      standard, otherwise fall to the highest tier whose spend standard is met, but never below
-      the tier the points/spend would earn right now (no downgrade-then-upgrade).
+      threshold the figures reach (``points_12m``: the tier points as the settings count them;
+      ``spend_12m_fen``: the rolling window's spend), or that one purchase of ``purchase_fen``
+      gives when single-purchase tiers are set (seed 002).
+    * Only when ``at_validity_end``: keep the current tier if the validity period's spend
+      (``period_spend_fen``; the window's when not given) meets its standard, otherwise fall to the
+      highest tier whose spend standard is met, but never below the tier the points/spend would
+      earn right now (no downgrade-then-upgrade). Seed 002: "当VIP客户在两年内未达到相应消费标准时,
+      将根据实际情况进行降级处理".
     * Platinum is a leader's decision: never reached, never left, automatically.
     * Finally clamp into [floor, ceiling]; the cause then names the bound if it changed the result.
     """
@@ -270,14 +278,15 @@ def evaluate_tier(current: Tier, points_12m: int, spend_12m_fen: int, *, at_vali
     if floor is not None and ceiling is not None and floor > ceiling:
         raise ValueError(f"floor {floor} is above ceiling {ceiling}")
 
+    review_fen = spend_12m_fen if period_spend_fen is None else period_spend_fen
     if current is Tier.PLATINUM:
         automatic, cause = current, None
     else:
-        earned = _earned_tier(points_12m, spend_12m_fen, settings)
+        earned = _earned_tier(points_12m, spend_12m_fen, settings, purchase_fen)
         if earned > current:
             automatic, cause = earned, TierCause.UPGRADE
-        elif at_validity_end and spend_12m_fen < settings.tier_spend_fen(current):
-            automatic = max(_spend_tier(spend_12m_fen, settings), earned)
+        elif at_validity_end and review_fen < settings.tier_spend_fen(current):
+            automatic = max(_spend_tier(review_fen, settings), earned)
             cause = TierCause.DOWNGRADE if automatic < current else None
         else:
             automatic, cause = current, None

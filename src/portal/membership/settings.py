@@ -133,8 +133,13 @@ class ProgrammeSettings:
     silver_points: int = 10_000
     silver_spend_fen: int = 1_000_000             # ¥10,000
     gold_points: int = 50_000
-    gold_spend_fen: int = 5_000_000               # ¥50,000
+    gold_spend_fen: int = 2_000_000               # ¥20,000 (seed 002, 始祖鸟: 一年消费累计满20000元)
     tier_window_months: int = 12
+    tier_points_accumulated: bool = True          # tier points: all since joining (004), else the window
+    single_purchase_silver_fen: int = 0           # one purchase this large gives silver (002); 0 = off
+    single_purchase_gold_fen: int = 0             # ... gold; 0 = off
+    group_buy_counts_toward_tiers: bool = True    # group-buy spend joins and upgrades (004 excludes points only)
+    cancelled_spend_counts: bool = False          # spend while a card is cancelled (003: management decides)
     lapse_after_months: int = 24
     # Discounts, per mille of list price (1000 = no discount)
     regular_discount_per_mille: int = 1000
@@ -179,6 +184,9 @@ class ProgrammeSettings:
             raise ValueError("birthday_discount_per_mille must be 0..1000")
         if self.silver_points > self.gold_points or self.silver_spend_fen > self.gold_spend_fen:
             raise ValueError("silver thresholds must not exceed gold thresholds")
+        if self.single_purchase_silver_fen and self.single_purchase_gold_fen \
+                and self.single_purchase_silver_fen > self.single_purchase_gold_fen:
+            raise ValueError("the single-purchase silver threshold must not exceed gold's")
         for name in ("join_window_months", "tier_window_months", "lapse_after_months",
                      "card_validity_years", "points_validity_years"):
             if getattr(self, name) < 1:
@@ -224,6 +232,14 @@ class ProgrammeSettings:
     def tier_spend_fen(self, tier: Tier) -> int | None:
         """Spend standard (fen, 12 months) of ``tier``; None for tiers not reached automatically."""
         return {Tier.REGULAR: 0, Tier.SILVER: self.silver_spend_fen, Tier.GOLD: self.gold_spend_fen}.get(tier)
+
+    def single_purchase_tier(self, purchase_fen: int) -> Tier | None:
+        """The tier one purchase of ``purchase_fen`` (counted spend) gives at once, if any (seed 002)."""
+        for tier, threshold in ((Tier.GOLD, self.single_purchase_gold_fen),
+                                (Tier.SILVER, self.single_purchase_silver_fen)):
+            if threshold and purchase_fen >= threshold:
+                return tier
+        return None
 
     def card_type(self, code: str) -> CardType:
         """The card type with ``code``; InvalidField("card_type") if the programme has none."""
