@@ -14,7 +14,7 @@ from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.cli import main
 from portal.customers.models import CustomerFile
-from portal.membership import cards, jobs, members, purchases
+from portal.membership import applications, cards, jobs, members, purchases
 from portal.membership.models import Membership, PointsEntryRow, Purchase, PurchaseLineRow
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
@@ -403,7 +403,7 @@ def test_the_demo_shows_every_part_of_the_programme(tmp_path, monkeypatch, clock
             # What the printed notes promise works: the PIN, the receipt, the application.
             points.spend_stored_value(s, vault, alice, stored_card, 100, pin=demo_data.DEMO_PIN)
             purchases.claim_missed_points(s, cathy, anonymous.receipt_no, stored_card, "customer forgot the card")
-            members.review_application(s, cathy, pending[0].id, approve=True)
+            applications.review_application(s, cathy, pending[0].id, approve=True)
         before = counts(db)
         second = invoke("demo")  # a second run leaves the programme (and everything else) alone
         assert second.exit_code == 0 and "nothing changed" in second.stdout

@@ -18,7 +18,7 @@ from portal.customers.models import CustomerFile
 from portal.customers.rules import InvalidField
 from portal.customers.service import InvalidInput
 from portal.inbox import service as inbox
-from portal.membership import cards, jobs, members, overview, points, programme, purchases
+from portal.membership import applications, cards, jobs, members, overview, points, programme, purchases
 from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Membership,
                                       PointsEntryRow, Purchase)
 from portal.membership.outcomes import PurchaseRequest
@@ -315,21 +315,32 @@ def test_alice_applies_cathy_approves_a_card_is_issued_and_alice_is_told(db, vau
     alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
     fid = fid_of(story, "alice", 2)
     with db.write() as s, pytest.raises(PermissionDenied):
-        members.submit_application(s, story.actor(db, "charlie"), fid, card_type="standard")
+        applications.submit_application(s, story.actor(db, "charlie"), fid, card_type="standard")
     with db.write() as s:
-        app = members.submit_application(s, alice, fid, card_type="standard", note="annual gift buyer")
+        app = applications.submit_application(s, alice, fid, card_type="standard", note="annual gift buyer")
     assert len(_notices(db, story, "cathy", "member.application")) == 1
     with db.write() as s, pytest.raises(InvalidInput) as exc:
-        members.submit_application(s, alice, fid, card_type="standard")
+        applications.submit_application(s, alice, fid, card_type="standard")
     assert "already waiting" in exc.value.errors["customer"]
     with db.read() as s, pytest.raises(PermissionDenied):
-        members.pending_applications(s, alice)
+        applications.pending_applications(s, alice)
     with db.read() as s:
-        assert [a.id for a in members.pending_applications(s, cathy)] == [app.id]
+        assert [a.id for a in applications.pending_applications(s, cathy)] == [app.id]
     with db.write() as s, pytest.raises(PermissionDenied):
-        members.review_application(s, alice, app.id, approve=True)
+        applications.review_application(s, alice, app.id, approve=True)
+    # Seed 001: customer service checks "是否符合會員入會條件": at ¥0 spend it cannot approve ...
+    with db.write() as s, pytest.raises(InvalidInput) as exc:
+        applications.review_application(s, cathy, app.id, approve=True)
+    assert "joining condition" in exc.value.errors["application"]
+    # ... until a leader above the file documents an exception (alice cannot, charlie's leader cannot).
+    with db.write() as s, pytest.raises(PermissionDenied):
+        applications.grant_exception(s, alice, app.id, "annual gift buyer, approved")
+    with db.write() as s, pytest.raises(PermissionDenied):
+        applications.grant_exception(s, story.actor(db, "henry"), app.id, "not my team at all")
     with db.write() as s:
-        members.review_application(s, cathy, app.id, approve=True)
+        applications.grant_exception(s, story.actor(db, "bob"), app.id, "annual gift buyer, prepays in May")
+    with db.write() as s:
+        applications.review_application(s, cathy, app.id, approve=True)
     m = membership(db, fid)
     assert m.status == "active" and m.join_cause == "application"
     with db.read() as s:
@@ -338,9 +349,9 @@ def test_alice_applies_cathy_approves_a_card_is_issued_and_alice_is_told(db, vau
     (notice,) = _notices(db, story, "alice", "member.approved")
     assert json.loads(notice.params)["card"] == card.number
     with db.write() as s, pytest.raises(InvalidInput):  # decided once
-        members.review_application(s, cathy, app.id, approve=False, reason="changed my mind")
+        applications.review_application(s, cathy, app.id, approve=False, reason="changed my mind")
     with db.write() as s, pytest.raises(InvalidInput):  # a member needs no application
-        members.submit_application(s, alice, fid, card_type="standard")
+        applications.submit_application(s, alice, fid, card_type="standard")
 
 
 def test_a_rejection_needs_a_reason_and_alice_is_told_it(db, vault, story, clock_at):
@@ -348,17 +359,75 @@ def test_a_rejection_needs_a_reason_and_alice_is_told_it(db, vault, story, clock
     alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
     fid = fid_of(story, "alice", 1)
     with db.write() as s:
-        app = members.submit_application(s, alice, fid, card_type="dining")
+        app = applications.submit_application(s, alice, fid, card_type="dining")
     with db.write() as s, pytest.raises(InvalidInput) as exc:
-        members.review_application(s, cathy, app.id, approve=False, reason="")
+        applications.review_application(s, cathy, app.id, approve=False, reason="")
     assert "reason" in exc.value.errors
     with db.write() as s:
-        members.review_application(s, cathy, app.id, approve=False, reason="no purchase history yet")
+        applications.review_application(s, cathy, app.id, approve=False, reason="no purchase history yet")
     assert membership(db, fid) is None
     (notice,) = _notices(db, story, "alice", "member.rejected")
     assert json.loads(notice.params)["reason"] == "no purchase history yet"
     with db.write() as s:  # once decided, a new application may follow
-        assert members.submit_application(s, alice, fid, card_type="standard").status == "pending"
+        assert applications.submit_application(s, alice, fid, card_type="standard").status == "pending"
+
+
+def test_an_application_is_approved_on_spend_that_meets_the_joining_condition(db, vault, story, clock_at):
+    """Seed 002 (56饰): "一次性消费实付金额满680元人民币及以上者,填写<56饰会员申请表>": the spend
+    on file meets the condition, and the referrer named on the application is paid 100 (seed 001)."""
+    clock_at(at(2026, 3, 10))
+    alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
+    referrer_card = enrolled(db, story, "alice", 0)
+    fid = fid_of(story, "alice", 2)
+    buy(db, vault, alice, "AP-1", 600, customer=fid)  # ¥600: not yet a member
+    buy(db, vault, alice, "AP-2", 300, customer=fid)  # ¥900 in 12 months: still short of ¥1,000
+    with db.write() as s:
+        app = applications.submit_application(s, alice, fid, card_type="standard", referrer_card=referrer_card)
+    with db.write() as s, pytest.raises(InvalidInput):
+        applications.review_application(s, cathy, app.id, approve=True)
+    buy(db, vault, alice, "AP-3", 100, customer=fid)  # ¥1,000: the cumulative condition (and auto-join)
+    assert membership(db, fid).status == "active"
+    with db.write() as s, pytest.raises(InvalidInput):  # a member needs no approval
+        applications.review_application(s, cathy, app.id, approve=True)
+
+
+def test_a_referrer_named_on_an_application_is_paid_at_approval(db, vault, story, clock_at):
+    """Seed 001: "推薦普通會員入會,推薦人可獲100積分", for a member who joins by application."""
+    clock_at(at(2026, 3, 10))
+    alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
+    referrer_card = enrolled(db, story, "alice", 0)
+    fid = fid_of(story, "alice", 2)
+    with db.write() as s, pytest.raises(InvalidInput) as exc:
+        applications.submit_application(s, alice, fid, card_type="standard", referrer_card="999 99999")
+    assert "referrer_card" in exc.value.errors
+    with db.write() as s:
+        app = applications.submit_application(s, alice, fid, card_type="standard", referrer_card=referrer_card)
+    with db.write() as s:
+        applications.grant_exception(s, story.actor(db, "bob"), app.id, "key account, joins without spend")
+        applications.review_application(s, cathy, app.id, approve=True)
+    assert account_of(db, referrer_card).points_balance == 100
+
+
+def test_a_joining_fee_is_recorded_as_paid_before_the_card_is_issued(db, vault, story, clock_at):
+    """Seed 004: "入会通常需满足一定条件,如消费达特定金额或交纳会员工本费": the fee, where set, is the
+    condition, and customer service records how it was paid."""
+    clock_at(at(2026, 3, 10))
+    new = dataclasses.replace(programme.DEFAULT_SETTINGS, effective_from=date(2026, 3, 10), joining_fee_fen=2_000)
+    with db.write() as s:
+        programme.save_version(s, story.actor(db, "erin"), new, "a ¥20 card fee")
+    alice, cathy = story.actor(db, "alice"), story.actor(db, "cathy")
+    fid = fid_of(story, "alice", 2)
+    with db.write() as s:
+        app = applications.submit_application(s, alice, fid, card_type="standard")
+    with db.write() as s, pytest.raises(InvalidInput) as exc:
+        applications.review_application(s, cathy, app.id, approve=True)
+    assert "fee_method" in exc.value.errors
+    with db.write() as s:
+        applications.review_application(s, cathy, app.id, approve=True, fee_method="cash")
+    with db.read() as s:
+        from portal.membership.models import MembershipApplication
+        row = s.get(MembershipApplication, app.id)
+        assert (row.status, row.fee_paid_method, row.fee_paid_by_id) == ("approved", "cash", story.users["cathy"])
 
 
 # ---------------------------------------------------------------- birthdays

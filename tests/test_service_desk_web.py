@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.customers.models import CustomerFile
 from portal.customers.rules import InvalidField
 from portal.inbox.service import recent
-from portal.membership import cards, members, purchases
+from portal.membership import applications, cards, members, purchases
 from portal.membership.models import MembershipApplication, Purchase
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
@@ -169,8 +169,10 @@ def test_the_desk_link_is_in_the_nav_for_customer_service_only(app, client, stor
 def _apply(db, story, owner="alice", i=0):
     fid = uuid.UUID(story.files[owner][i])
     with db.write() as s:
-        app = members.submit_application(s, story.actor(db, owner), fid, card_type="standard",
-                                         note="long-standing client")
+        app = applications.submit_application(s, story.actor(db, owner), fid, card_type="standard",
+                                              note="long-standing client")
+        applications.grant_exception(s, story.actor(db, "bob" if owner == "alice" else "grace"), app.id,
+                                     "long-standing client, joins without spend")
         return app.id, fid
 
 

@@ -434,7 +434,7 @@ def _ensure_programme(s: Session, vault: Vault, summary: DemoSummary) -> None:
 
     Only into a programme without any data (a second run, or a database in real use, is left alone).
     """
-    from .membership import cards, members, points
+    from .membership import applications, cards, members, points
     from .membership.models import Membership, MembershipApplication, Purchase
     from .membership.rules import programme_today
 
@@ -455,6 +455,8 @@ def _ensure_programme(s: Session, vault: Vault, summary: DemoSummary) -> None:
         summary.warnings.append("no membership demo: alice's clients or cathy are missing")
         return
     cathy = accounts.actor_for(cathy_user, s.get(OrgUnit, cathy_user.unit_id))
+    bob_user = s.scalar(select(User).where(User.username == "bob", User.role == Role.LEADER))
+    bob = accounts.actor_for(bob_user, s.get(OrgUnit, bob_user.unit_id)) if bob_user else None
     till = _Till(s, vault, programme_today())
     birthday = _birthdays_this_week(s, vault, books, till.today)
     taken = {f.id for _, f in birthday}
@@ -502,12 +504,14 @@ def _ensure_programme(s: Session, vault: Vault, summary: DemoSummary) -> None:
     # Joined by application (cathy approved); stored value with a PIN, part spent.
     application: list[int] = []
 
-    def apply(f: CustomerFile, note: str) -> None:
+    def apply(f: CustomerFile, note: str, exception: str) -> None:
         till.existed(f)
-        application.append(members.submit_application(s, alice, f.id, card_type="standard", note=note).id)
+        application.append(applications.submit_application(s, alice, f.id, card_type="standard", note=note).id)
+        if bob is not None:  # no spend yet: alice's leader documents an exception for customer service
+            applications.grant_exception(s, bob, application[-1], exception)
 
-    till.at(96, lambda: apply(stored, "年度礼品采购客户"))
-    till.at(95, lambda: members.review_application(s, cathy, application[0], approve=True))
+    till.at(96, lambda: apply(stored, "年度礼品采购客户", "年度礼品采购客户，预付储值，特批入会"))
+    till.at(95, lambda: applications.review_application(s, cathy, application[0], approve=True))
     till.at(60, lambda: points.recharge_stored_value(s, alice, card_of(stored)(), 500_000,
                                                       payment_method="bank_transfer", note="客户充值"))
     till.at(60, lambda: cards.set_pin(s, alice, card_of(stored)(), DEMO_PIN))
@@ -515,7 +519,7 @@ def _ensure_programme(s: Session, vault: Vault, summary: DemoSummary) -> None:
     # Referred by the gold member (100 referral points to them).
     till.at(70, till.sale(alice, _line(MOUTAI, 1), file=referred, referrer=card_of(gold)))
     # An application waiting for customer service, and a sale made without a card (claimable).
-    till.at(2, lambda: apply(applicant, "老客户介绍，计划下月大额采购"))
+    till.at(2, lambda: apply(applicant, "老客户介绍，计划下月大额采购", "老客户介绍，下月大额采购，特批入会"))
     till.at(3, till.sale(alice, _line(MOUTAI, 1), _line(GIFT_BOX, 1, special=True)))
     # Members whose birthday is this week.
     for username, f in birthday:

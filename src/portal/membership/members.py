@@ -1,7 +1,7 @@
-"""Joining and standing: enrolment, card issue, applications, tiers and the member's history.
+"""Joining and standing: enrolment, card issue, referrals, tiers and the member's history.
 
 Callers authorise (views through the policy, jobs as the system actor); the functions named
-after a use case (``submit_application``, ``review_application``, ``set_tier``) authorise
+after a use case (``set_tier``; ``applications.submit_application`` and the rest) authorise
 themselves through ``customers.service.open_for`` so every path reaches the same decision.
 """
 from __future__ import annotations
@@ -14,17 +14,14 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..accounts.actor import Actor
-from ..accounts.models import User
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound, open_for
-from ..inbox.service import notify
 from ..org.models import OrgUnit
 from ..org.service import region_of
-from ..policy import Action, PermissionDenied, customer_scope, may_perform
-from .models import (CardAccount, MemberCard, MemberEvent, Membership, MembershipApplication,
-                     PointsEntryRow, Purchase)
+from ..policy import Action
+from .models import (CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase)
 from .programme import settings_on
 from .rules import (ProgrammeSettings, Tier, TierCause, card_expires_on, evaluate_tier,
                     format_card_number, programme_today, referral_points, window_start)
@@ -174,6 +171,16 @@ def _referrer_account(s: Session, m: Membership) -> CardAccount | None:
     return primary_account(s, referrer) if referrer and referrer.status == "active" else None
 
 
+def referrer_by_card(s: Session, raw: str) -> Membership | None:
+    """The active membership whose card in use has number ``raw`` (None if it has ended)."""
+    from .cards import normalise_number  # cards imports members: keep the cycle at call time
+    card = s.scalar(select(MemberCard).where(MemberCard.number == normalise_number(raw)))
+    if card is None or card.status != "current":
+        raise InvalidField("referrer_card", "referrer.unknown", "No card in use has this number.")
+    m = s.get(Membership, s.get(CardAccount, card.account_id).membership_id)
+    return m if m.status == "active" else None
+
+
 def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
     """Referral points for whoever referred ``m``, once, by the tier ``m`` holds on joining.
 
@@ -193,94 +200,6 @@ def credit_referral(s: Session, actor: Actor, m: Membership, on: date) -> int:
     credit_points(s, actor, account, owed, kind="referral", on=on, ref=f"member:{m.id}",
                   note=f"referral, joined as {m.tier}")
     return owed
-
-
-# ---------------------------------------------------------------- applications
-
-def submit_application(s: Session, actor: Actor, customer_id, *, card_type: str,
-                       note: str = "") -> MembershipApplication:
-    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_APPLY)
-    settings = settings_on(s, programme_today())
-    errors: dict[str, str] = {}
-    try:
-        settings.card_type(card_type)
-    except InvalidField as exc:
-        errors["card_type"] = exc.message
-    m = membership_of(s, f.id)
-    if m is not None and m.status == "active":
-        errors["customer"] = "This customer is already a member."
-    if s.scalar(select(MembershipApplication.id).where(MembershipApplication.customer_id == f.id,
-                                                       MembershipApplication.status == "pending")):
-        errors["customer"] = "An application for this customer is already waiting for review."
-    if len((note or "").strip()) > 500:
-        errors["note"] = "At most 500 characters."
-    if errors:
-        raise InvalidInput(errors)
-    app = MembershipApplication(customer_id=f.id, submitted_by_id=actor.user_id, card_type=card_type,
-                                note=(note or "").strip(), joining_fee_fen=settings.joining_fee_fen,
-                                status="pending", submitted_at=clock.now())
-    s.add(app)
-    s.flush()
-    audit.record(s, actor, "member.apply", object_type="customer", object_id=f.file_no,
-                 detail=f"application {app.id} card {card_type}")
-    for user_id in s.scalars(select(User.id).where(User.role == "customer_service", User.is_active)):
-        notify(s, user_id, "member.application", "Membership application %(id)s for file %(file_no)s awaits review.",
-               link="/service/applications", id=app.id, file_no=f.file_no)
-    return app
-
-
-def pending_applications(s: Session, actor: Actor, status: str = "pending",
-                         limit: int | None = None) -> list[MembershipApplication]:
-    """Applications in one status: pending oldest first; decided ones latest decision first."""
-    if not may_perform(actor, Action.MEMBER_REVIEW):
-        raise PermissionDenied(Action.MEMBER_REVIEW)
-    # Scoped in SQL by the same policy as files (customer service's relation is "any" today).
-    q = select(MembershipApplication).where(
-        MembershipApplication.status == status,
-        customer_scope(actor, Action.MEMBER_REVIEW, file_id=MembershipApplication.customer_id,
-                       owner=CustomerFile.owner_id, unit_path=CustomerFile.unit_path)) \
-        .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
-    if status == "pending":
-        q = q.order_by(MembershipApplication.id)
-    else:
-        q = q.order_by(MembershipApplication.reviewed_at.desc(), MembershipApplication.id.desc())
-    return list(s.scalars(q.limit(limit) if limit else q))
-
-
-def review_application(s: Session, actor: Actor, application_id: int, *, approve: bool,
-                       reason: str = "") -> MembershipApplication:
-    """Customer service approves (card issued, salesperson told) or rejects with a reason."""
-    app = s.get(MembershipApplication, application_id, with_for_update=True)
-    if app is None:
-        raise NotFound("no such application")
-    f = s.get(CustomerFile, app.customer_id)
-    open_for(s, actor, f.id, Action.MEMBER_REVIEW)
-    if app.status != "pending":
-        raise InvalidInput({"application": "This application has already been decided."})
-    if actor.user_id is not None and actor.user_id == app.submitted_by_id:
-        raise InvalidInput({"application": "You cannot review your own application."})
-    if approve:
-        reason = (reason or "").strip()[:500]
-    else:
-        reason = require_reason(reason)
-    app.status = "approved" if approve else "rejected"
-    app.reviewed_by_id, app.reviewed_at, app.decision_reason = actor.user_id, clock.now(), reason
-    audit.record(s, actor, "member.review", object_type="customer", object_id=f.file_no,
-                 reason=reason, detail=f"application {app.id} {app.status}")
-    if approve:
-        m = enrol(s, actor, f.id, cause="application", card_type=app.card_type)
-        app.membership_id = m.id
-        card = s.scalar(select(MemberCard).join(CardAccount, CardAccount.id == MemberCard.account_id)
-                        .where(CardAccount.membership_id == m.id, MemberCard.status == "current")
-                        .order_by(MemberCard.id.desc()).limit(1))
-        notify(s, app.submitted_by_id, "member.approved",
-               "Membership for file %(file_no)s approved: card %(card)s.", link=f"/customers/{f.id}",
-               file_no=f.file_no, card=card.number if card else "")
-    else:
-        notify(s, app.submitted_by_id, "member.rejected",
-               "Membership application for file %(file_no)s rejected: %(reason)s", link=f"/customers/{f.id}",
-               file_no=f.file_no, reason=reason)
-    return app
 
 
 # ---------------------------------------------------------------- tiers

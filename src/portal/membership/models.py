@@ -234,6 +234,16 @@ class MembershipApplication(SQLModel, table=True):
     reviewed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     decision_reason: str = Field(default="", max_length=500)
     membership_id: int | None = Field(default=None, foreign_key="membership.id")
+    # Who referred the applicant (seed 001's referral points, paid at approval).
+    referrer_id: int | None = Field(default=None, foreign_key="membership.id")
+    # A leader above the file may waive the joining condition, with a reason (seed 002: approval).
+    exception_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    exception_reason: str = Field(default="", max_length=500)
+    exception_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The joining fee, where set, is paid before the card is issued (seed 004: 交纳会员工本费).
+    fee_paid_method: str = Field(default="", max_length=16)
+    fee_paid_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    fee_paid_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Redemption(SQLModel, table=True):

@@ -22,8 +22,9 @@ from ..customers.rules import mask_name
 from ..policy import Action, can
 from ..policy.scope import member_scope
 from ..vault import Vault
+from .applications import joining_condition
 from .cards import cards_of
-from .members import membership_of, points_in_window, spend_in_window_fen
+from .members import membership_of, spend_in_window_fen, tier_points
 from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
                      Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
 from .outcomes import LedgerLine, MemberPanel
@@ -33,7 +34,7 @@ from .rules import birthday_applies, programme_today
 
 MEMBER_ACTIONS = (Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE,
                   Action.MEMBER_ADJUST, Action.MEMBER_APPLY, Action.MEMBER_TIER, Action.CARD_MANAGE,
-                  Action.CARD_CANCEL, Action.MEMBER_CLAIM)
+                  Action.CARD_CANCEL, Action.MEMBER_CLAIM, Action.MEMBER_EXCEPTION)
 
 
 def allowed_member_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None) -> set[str]:
@@ -80,7 +81,7 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
     return MemberPanel(
         membership_id=m.id, tier=m.tier, tier_floor=m.tier_floor, tier_ceiling=m.tier_ceiling,
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
-        points_12m=points_in_window(s, m, today, settings.tier_window_months),
+        points_12m=tier_points(s, m, today, settings),
         spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months),
         accounts=accounts, history=history, purchases=purchases, allowed=allowed)
 
@@ -97,6 +98,7 @@ def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | N
         purchases.append({"purchase": p, "lines": list(s.scalars(
             select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id).order_by(PurchaseLineRow.line_no)))})
     return {"spend_window_fen": spend_in_window_fen(s, f.id, today, settings.join_window_months),
+            "condition": joining_condition(s, f.id, today, settings),
             "settings": settings, "application": pending, "purchases": purchases,
             "allowed": allowed_member_actions(s, actor, f, grant_id),
             "membership": membership_of(s, f.id)}
@@ -204,7 +206,6 @@ def application_rows(s: Session, vault: Vault, actor: Actor, apps) -> list[dict]
     """
     from ..customers.service import NotFound, open_for
     from ..policy import PermissionDenied
-    from .programme import current_settings
     opened = []
     for app in apps:
         try:
@@ -216,13 +217,19 @@ def application_rows(s: Session, vault: Vault, actor: Actor, apps) -> list[dict]
         return []
     audit.record(s, actor, Action.MEMBER_REVIEW.value, object_type="list", object_id="applications",
                  fields=["name"], detail=f"{len(opened)} rows")
-    names = _owners(s, [uid for app, _ in opened for uid in (app.submitted_by_id, app.reviewed_by_id)
+    names = _owners(s, [uid for app, _ in opened
+                        for uid in (app.submitted_by_id, app.reviewed_by_id, app.exception_by_id)
                         if uid is not None])
-    card_types = {c.code: c.name for c in current_settings(s).card_types}
+    today = programme_today()
+    settings = settings_on(s, today)
+    card_types = {c.code: c.name for c in settings.card_types}
     rows = []
     for app, f in opened:
         name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id) or ""
+        condition = joining_condition(s, f.id, today, settings) if app.status == "pending" else None
         rows.append({"app": app, "file_no": f.file_no, "customer_id": f.id, "masked_name": mask_name(name),
+                     "condition": condition or ("exception" if app.exception_by_id else ""),
+                     "exception_by": names.get(app.exception_by_id, "") if app.exception_by_id else "",
                      "card_type": card_types.get(app.card_type, app.card_type),
                      "submitted_by": names.get(app.submitted_by_id, "?"),
                      "reviewed_by": names.get(app.reviewed_by_id, "") if app.reviewed_by_id else ""})

@@ -28,8 +28,8 @@ from ..vault import Vault
 from . import ledger
 from .cards import CardInHand, check_usable, find_card
 from .members import (credit_referral, enrol, membership_of, primary_account, reevaluate,
-                      require_reason, spend_in_window_fen)
-from .models import CardAccount, MemberCard, Membership, PosTerminal, Purchase, PurchaseLineRow
+                      referrer_by_card, require_reason, spend_in_window_fen)
+from .models import MemberCard, PosTerminal, Purchase, PurchaseLineRow
 from .outcomes import PAYMENT_METHODS, PurchaseOutcome, PurchaseRequest, ReturnOutcome
 from .points import (append_stored_value, credit_points, lock_account, points_entries,
                      spend_from, stored_value_entries, _append_points)
@@ -117,7 +117,7 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         if hand is None:
             raise InvalidField("payment_method", "payment.no_card", "Stored value needs a member's card.")
         check_usable(hand, today)
-    referrer = _referrer(s, req.referrer_card) if req.referrer_card else None
+    referrer = referrer_by_card(s, req.referrer_card) if req.referrer_card else None
 
     now = clock.now()
     purchase = Purchase(
@@ -181,16 +181,6 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         stored_value_fen=account.stored_value_fen if account is not None else None,
         tier=m.tier if m is not None and m.status == "active" else None,
         card_number=card.number if card else None, joined=joined, tier_changed_to=tier_changed)
-
-
-def _referrer(s: Session, raw: str) -> Membership | None:
-    from .cards import normalise_number
-    number = normalise_number(raw)
-    card = s.scalar(select(MemberCard).where(MemberCard.number == number))
-    if card is None or card.status != "current":
-        raise InvalidField("referrer_card", "referrer.unknown", "No card in use has this number.")
-    m = s.get(Membership, s.get(CardAccount, card.account_id).membership_id)
-    return m if m.status == "active" else None
 
 
 def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> tuple[Purchase, CustomerFile | None]:

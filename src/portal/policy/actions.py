@@ -32,6 +32,7 @@ class Action(StrEnum):
     MEMBER_APPLY = "member.apply"  # apply for membership for a client
     MEMBER_REVIEW = "member.review"  # approve or reject applications (customer service)
     MEMBER_TIER = "member.tier"  # a leader's manual tier, floor or ceiling (platinum too)
+    MEMBER_EXCEPTION = "member.exception"  # a leader waives the joining condition of an application
     MEMBER_LISTS = "member.lists"  # due-to-expire and birthdays-this-week lists
     CARD_MANAGE = "card.manage"  # freeze/unfreeze, report loss, replace, renew, set PIN
     CARD_CANCEL = "card.cancel"  # cancel and restore (leaders)

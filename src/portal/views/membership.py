@@ -297,13 +297,6 @@ def set_member_tier(request: Request, file_id: UUID, data: Form) -> Response:
                                                       reason=data.get("reason", "")))
 
 
-@post(R + "/apply", opt={"action": Action.MEMBER_APPLY}, sync_to_thread=True)
-def apply_for_membership(request: Request, file_id: UUID, data: Form) -> Response:
-    return _step(request, file_id, data, form="apply", fields=("card_type", "note"),
-                 run=lambda s, a, v: members.submit_application(s, a, file_id, card_type=data.get("card_type", ""),
-                                                                note=data.get("note", "")))
-
-
 # ---------------------------------------------------------------- the purchase form
 
 def suggest_receipt(today: date) -> str:
@@ -393,5 +386,5 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
 
 ROUTES = [freeze_card, unfreeze_card, report_card_lost, replace_card, renew_card, set_card_pin, cancel_card,
           restore_card, redeem_on_file, recharge_stored_value, spend_stored_value, adjust_points,
-          adjust_stored_value, return_purchase, set_member_tier, apply_for_membership, new_purchase_form,
+          adjust_stored_value, return_purchase, set_member_tier, new_purchase_form,
           record_purchase]

@@ -11,7 +11,7 @@ from litestar.response import Redirect
 from .. import i18n
 from ..customers import service as customers
 from ..customers.rules import InvalidField
-from ..membership import cards, members, overview, programme, purchases
+from ..membership import applications, cards, overview, programme, purchases
 from ..policy import Action, PermissionDenied, may_perform
 from .rendering import render
 from .security import current_actor
@@ -145,15 +145,16 @@ def _applications(request: Request, *, status: int = 200, errors: dict | None = 
     actor = current_actor(request)
     st = request.app.state
     with st.db.write() as s:
-        pending = members.pending_applications(s, actor, "pending")
-        decided = (members.pending_applications(s, actor, "approved", limit=RECENT_DECISIONS)
-                   + members.pending_applications(s, actor, "rejected", limit=RECENT_DECISIONS))
+        pending = applications.pending_applications(s, actor, "pending")
+        decided = (applications.pending_applications(s, actor, "approved", limit=RECENT_DECISIONS)
+                   + applications.pending_applications(s, actor, "rejected", limit=RECENT_DECISIONS))
         decided.sort(key=lambda a: (a.reviewed_at is not None, a.reviewed_at, a.id), reverse=True)
         rows = overview.application_rows(s, st.vault, actor, pending + decided[:RECENT_DECISIONS])
     return render(request, "service/applications.html", fragment="service/_applications.html",
                   status=status, pending=[r for r in rows if r["app"].status == "pending"],
                   decided=[r for r in rows if r["app"].status != "pending"], errors=errors or {},
-                  focus=focus, reasons=reasons or {}, yuan=programme.yuan_text)
+                  focus=focus, reasons=reasons or {}, yuan=programme.yuan_text,
+                  fee_methods=applications.FEE_METHODS)
 
 
 @get("/service/applications", opt={"action": Action.MEMBER_REVIEW}, sync_to_thread=True)
@@ -171,7 +172,8 @@ def review_application(request: Request, application_id: int, verdict: str, data
     reason = data.get("reason", "")
     try:
         with request.app.state.db.write() as s:
-            members.review_application(s, actor, application_id, approve=verdict == "approve", reason=reason)
+            applications.review_application(s, actor, application_id, approve=verdict == "approve",
+                                            reason=reason, fee_method=data.get("fee_method", ""))
     except customers.InvalidInput as exc:
         return _applications(request, status=400, errors=_t(exc.errors), focus=application_id,
                              reasons={application_id: reason})
