@@ -57,3 +57,13 @@ def post(client, path: str, data: dict | None = None, *, from_page: str = "/cust
     data = dict(data or {})
     data.setdefault("_csrf", token(client, from_page))
     return client.post(path, data=data, follow_redirects=False, **kw)
+
+
+def start_export(client, purpose: str = "quarterly gift mailing", *, from_page: str = "/exports", **kw):
+    """Start a customer export as the exports page does: a POST with the CSRF token."""
+    return post(client, "/customers/export.csv", {"purpose": purpose}, from_page=from_page, **kw)
+
+
+def download_export(client, export_id: int, **kw):
+    """The one download of an approved export: a POST from the exports page."""
+    return post(client, f"/exports/{export_id}/download", from_page="/exports", **kw)

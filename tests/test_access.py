@@ -215,7 +215,7 @@ def _hit(client, surface: str, f: AlicesFile):
     if surface == "search":
         return post(client, "/customers/search", {"q": f.mobile}, from_page="/inbox")
     if surface == "export":
-        return client.get("/customers/export.csv?purpose=matrix%20check")
+        return post(client, "/customers/export.csv", {"purpose": "matrix check"}, from_page="/inbox")
     raise AssertionError(surface)
 
 

@@ -195,7 +195,7 @@ def test_a_quiet_log_raises_no_alerts(app, story, clock_at):
     clock_at(T0)
     with browser(app, "alice") as c:
         assert view(c, story.files["alice"][0]) == 200
-        assert c.get("/customers/export.csv", params={"purpose": "gift mailing"}).status_code == 200
+        assert post(c, "/customers/export.csv", {"purpose": "gift mailing"}).status_code == 200
     page, rows = alerts_seen_by_dave(app)
     assert rows == []
     assert "No alerts." in page
@@ -231,9 +231,9 @@ def test_a_large_export(settings, story, clock_at):
     app = make_app(settings, alert_export_rows=2)
     clock_at(T0)
     with browser(app, "alice") as c:
-        assert c.get("/customers/export.csv", params={"purpose": "gift mailing"}).status_code == 200
+        assert post(c, "/customers/export.csv", {"purpose": "gift mailing"}).status_code == 200
     with browser(app, "charlie") as c:  # 2 files: not over the line
-        assert c.get("/customers/export.csv", params={"purpose": "gift mailing"}).status_code == 200
+        assert post(c, "/customers/export.csv", {"purpose": "gift mailing"}).status_code == 200
     _page, rows = alerts_seen_by_dave(app)
     assert [(r["kind"], r["actor"], r["count"]) for r in rows] == [("large_export", "alice", 3)]
     assert "delivered" in rows[0]["detail"]
@@ -243,7 +243,7 @@ def test_a_large_export_waiting_for_approval_is_an_alert_too(settings, story, cl
     app = make_app(settings, alert_export_rows=2, export_approval_threshold=2)
     clock_at(T0)
     with browser(app, "alice") as c:
-        assert c.get("/customers/export.csv", params={"purpose": "gift mailing"}).status_code == 202
+        assert post(c, "/customers/export.csv", {"purpose": "gift mailing"}).status_code == 303
     _page, rows = alerts_seen_by_dave(app)
     assert [(r["kind"], r["actor"], r["count"]) for r in rows] == [("large_export", "alice", 3)]
     assert "pending" in rows[0]["detail"]
@@ -335,7 +335,7 @@ def test_all_kinds_at_once_newest_first(settings, db, story, clock_at):
     with browser(app, "alice") as c:
         for fid in story.files["alice"]:
             assert view(c, fid) == 200
-        assert c.get("/customers/export.csv", params={"purpose": "gift mailing"}).status_code == 200
+        assert post(c, "/customers/export.csv", {"purpose": "gift mailing"}).status_code == 200
     clock_at(T0 + timedelta(minutes=20))
     with browser(app, "charlie") as c:
         assert view(c, story.files["alice"][0]) == 200  # under the grant

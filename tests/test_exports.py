@@ -8,6 +8,7 @@ import hashlib
 import html
 import io
 import re
+import threading
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -23,7 +24,7 @@ from portal.exports import service as exports
 from portal.exports.models import ExportRecord
 from portal.inbox.models import Notice
 
-from .browser import post, signed_in, token
+from .browser import download_export, post, signed_in, start_export, token
 from .factories import customer_input
 
 BASE = "http://testserver.local"
@@ -106,14 +107,15 @@ def text_of(r) -> str:
 
 
 def request_export(c, purpose: str = "quarterly gift mailing"):
-    return c.get("/customers/export.csv", params={"purpose": purpose})
+    return start_export(c, purpose)
 
 
 def pending_export(people, app, db, username: str = "alice", purpose: str = "year-end gala invitations") -> int:
     with people.browser(app, username) as c:
         r = request_export(c, purpose)
-        assert r.status_code == 202, r.text[:300]
+        assert r.status_code == 303, r.text[:300]
     rec = records(db)[-1]
+    assert r.headers["location"] == f"/exports?requested={rec.id}"
     assert rec.status == "pending" and rec.actor_username == username
     return rec.id
 
@@ -133,7 +135,7 @@ def csv_rows(body: bytes) -> list[list[str]]:
 def test_an_export_without_a_real_purpose_is_refused_and_nothing_is_recorded(people, app, db, story, params):
     with people.browser(app, "alice") as c:
         before = len(entries(db, "customer.export"))
-        r = c.get("/customers/export.csv", params=params)
+        r = post(c, "/customers/export.csv", params, from_page="/exports")
     assert r.status_code == 400
     assert "text/html" in r.headers["content-type"]
     assert "State the purpose of the export" in text_of(r)
@@ -205,8 +207,9 @@ def test_exported_cells_cannot_become_spreadsheet_formulas(people, app, db, vaul
 def test_a_large_export_waits_for_a_leader_and_bob_is_told(people, app2, db, story):
     with people.browser(app2, "alice") as c:
         r = request_export(c, "year-end gala invitations")
-    assert r.status_code == 202
-    assert "text/html" in r.headers["content-type"] and "x-export-sha256" not in r.headers
+        assert r.status_code == 303 and "x-export-sha256" not in r.headers
+        r = c.get(r.headers["location"])
+    assert "text/html" in r.headers["content-type"]
     page = text_of(r)
     assert "a leader must approve it first" in page and "3 files" in page
     assert 'data-testid="export-notice"' in r.text
@@ -293,8 +296,8 @@ def test_bob_approves_and_alice_downloads_once(people, app2, db, story, clock_at
 
     clock_at(T0 + timedelta(hours=20))
     with people.browser(app2, "alice", fresh=True) as c:  # the old session has long expired
-        assert f"/exports/{export_id}/download" in c.get("/exports").text
-        r = c.get(f"/exports/{export_id}/download")
+        assert f'action="/exports/{export_id}/download"' in c.get("/exports").text
+        r = download_export(c, export_id)
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/csv")
         assert f"customers-export-{export_id}.csv" in r.headers["content-disposition"]
@@ -309,11 +312,13 @@ def test_bob_approves_and_alice_downloads_once(people, app2, db, story, clock_at
         assert f"sha256={digest}" in e.detail and f"export={export_id}" in e.detail
         assert e.reason == "year-end gala invitations"
 
-        again = c.get(f"/exports/{export_id}/download")
+        again = download_export(c, export_id)
         assert 400 <= again.status_code < 500
         assert "text/csv" not in again.headers["content-type"]
         assert "not approved for download" in text_of(again)
-        assert len(entries(db, "customer.export")) == 1
+        assert len(entries(db, "customer.export", outcome="allowed")) == 1
+        [refused] = entries(db, "customer.export", outcome="denied")
+        assert (refused.actor_username, refused.object_id) == ("alice", str(export_id))
         assert record(db, export_id).status == "downloaded"
 
 
@@ -342,13 +347,15 @@ def test_the_download_window_closes_after_24_hours(people, app2, db, story, cloc
     assert decide(people, app2, "bob", export_id).status_code == 303
     clock_at(T0 + timedelta(hours=24, minutes=1))
     with people.browser(app2, "alice", fresh=True) as c:
-        r = c.get(f"/exports/{export_id}/download")
+        r = download_export(c, export_id)
     assert r.status_code == 410
     assert "24 hours" in text_of(r)
     assert "x-export-sha256" not in r.headers
     rec = record(db, export_id)
     assert rec.status == "approved" and rec.sha256 == "" and rec.delivered_at is None
-    assert entries(db, "customer.export") == []
+    assert entries(db, "customer.export", outcome="allowed") == []
+    [refused] = entries(db, "customer.export", outcome="denied")
+    assert "24 hours" in refused.reason
 
 
 def test_a_refusal_needs_a_reason(people, app2, db, story):
@@ -373,9 +380,9 @@ def test_a_refusal_needs_a_reason(people, app2, db, story):
     with people.browser(app2, "alice") as c:
         page = text_of(c.get("/exports"))
         assert "not needed for the gala" in page
-        r = c.get(f"/exports/{export_id}/download")
+        r = download_export(c, export_id)
     assert 400 <= r.status_code < 500 and "text/csv" not in r.headers["content-type"]
-    assert entries(db, "customer.export") == []
+    assert entries(db, "customer.export", outcome="allowed") == []
 
 
 def test_an_unknown_verdict_or_export_is_refused(people, app2, db, story):
@@ -390,7 +397,7 @@ def test_nobody_else_can_download_alices_export(people, app2, db, story, who):
     export_id = pending_export(people, app2, db)
     assert decide(people, app2, "grace", export_id).status_code == 303
     with people.browser(app2, who) as c:
-        r = c.get(f"/exports/{export_id}/download")
+        r = download_export(c, export_id)
     assert r.status_code == 403
     assert "text/csv" not in r.headers["content-type"]
     [e] = entries(db, "customer.export", outcome="denied")
@@ -399,13 +406,157 @@ def test_nobody_else_can_download_alices_export(people, app2, db, story, who):
     assert rec.status == "approved" and rec.sha256 == ""
     # Alice still can.
     with people.browser(app2, "alice") as c:
-        assert c.get(f"/exports/{export_id}/download").status_code == 200
+        assert download_export(c, export_id).status_code == 200
 
 
 def test_auditors_and_customer_service_cannot_export(people, app, db, story):
     with people.browser(app, "dave") as c:
         assert request_export(c).status_code == 403
     assert records(db) == []
+
+
+# ---------------------------------------------------------------- once means once (issue 9, finding 4)
+
+def race(n: int, fn) -> list[tuple[str, object]]:
+    """Run fn(i) in n threads released together; ("ok", result) or ("error", exception) each."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = ("ok", fn(i))
+        except Exception as exc:  # noqa: BLE001 - classified by the test
+            results[i] = ("error", exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert not any(th.is_alive() for th in threads), "a thread is stuck"
+    return results
+
+
+def test_once_only_export_downloads_exactly_once_under_concurrency(db, vault, story):
+    """Ten simultaneous downloads of one approved export (SQLite, and PostgreSQL with
+    PORTAL_TEST_DATABASE_URL, where each request runs in its own transaction): one delivers."""
+    alice = story.actor(db, "alice")
+    with db.write() as s:
+        export_id = exports.start_export(s, vault, alice, "year-end gala invitations", threshold=2).record.id
+    with db.write() as s:
+        exports.decide(s, story.actor(db, "bob"), export_id, True)
+
+    def download(_i):
+        with db.write() as s:
+            return exports.download(s, vault, alice, export_id).export.sha256
+
+    results = race(10, download)
+    delivered = [r for kind, r in results if kind == "ok"]
+    refused = [r for kind, r in results if kind == "error"]
+    assert len(delivered) == 1, results
+    assert all(isinstance(e, exports.InvalidExport) for e in refused), refused
+    assert all("not approved for download" in str(e) for e in refused)
+    rec = record(db, export_id)
+    assert (rec.status, rec.sha256, rec.rows, rec.rows_delivered) == ("downloaded", delivered[0], 3, 3)
+    [e] = entries(db, "customer.export", outcome="allowed")
+    assert f"export={export_id}" in e.detail and f"sha256={delivered[0]}" in e.detail
+
+
+def test_two_leaders_deciding_at_once_decide_once(db, vault, story):
+    alice = story.actor(db, "alice")
+    with db.write() as s:
+        export_id = exports.start_export(s, vault, alice, "year-end gala invitations", threshold=2).record.id
+    deciders = [story.actor(db, "bob"), story.actor(db, "grace")] * 3
+
+    def decide_(i):
+        with db.write() as s:
+            return exports.decide(s, deciders[i], export_id, i % 2 == 0, "not needed for the gala").status
+
+    results = race(len(deciders), decide_)
+    decided = [r for kind, r in results if kind == "ok"]
+    assert len(decided) == 1, results
+    assert record(db, export_id).status == decided[0]
+    assert len(entries(db, "export.approve") + entries(db, "export.deny")) == 1
+
+
+# ---------------------------------------------------------------- the export that was approved (finding 8)
+
+def test_an_approved_export_delivers_the_files_approved_not_those_added_since(people, app2, db, vault, story):
+    export_id = pending_export(people, app2, db)
+    approved = file_nos_of(db, story, "alice")
+    alice = story.actor(db, "alice")
+    with db.write() as s:  # two new clients after the request, before the approval
+        for n in (41, 42):
+            customers.create_file(s, vault, alice, customer_input(n))
+    assert decide(people, app2, "bob", export_id).status_code == 303
+    with people.browser(app2, "alice") as c:
+        r = download_export(c, export_id)
+    assert r.status_code == 200
+    rows = csv_rows(r.content)
+    assert len(rows) == 1 + 3 and {row[0] for row in rows[1:]} == approved
+    assert r.headers["x-export-left-out"] == "0"
+    rec = record(db, export_id)
+    assert (rec.rows, rec.rows_delivered) == (3, 3)
+    assert set(rec.file_nos.split(",")) == approved
+    [e] = entries(db, "customer.export", outcome="allowed")
+    assert "rows=3 " in e.detail and "requested=3 left_out=0" in e.detail
+
+
+def test_a_file_that_left_the_exporters_scope_is_left_out_and_the_shortfall_shown(people, app2, db, vault, story):
+    export_id = pending_export(people, app2, db)
+    assert decide(people, app2, "bob", export_id).status_code == 303
+    moved = story.files["alice"][0]
+    with db.write() as s:  # bob takes one of alice's clients over before she downloads
+        moved_no = customers.reassign_file(s, story.actor(db, "bob"), moved, "bob", "alice moves to VIP events").file_no
+    with people.browser(app2, "alice") as c:
+        page = text_of(c.get("/exports"))
+        assert "2 of 3 still yours to export: the download will leave 1 out" in page
+        r = download_export(c, export_id)
+        assert r.status_code == 200
+        assert r.headers["x-export-left-out"] == "1"
+        rows = csv_rows(r.content)
+        assert len(rows) == 1 + 2 and moved_no not in {row[0] for row in rows[1:]}
+        page = text_of(c.get("/exports"))
+        assert "2 of 3 delivered: 1 no longer yours to export were left out" in page
+    rec = record(db, export_id)
+    assert (rec.status, rec.rows, rec.rows_delivered) == ("downloaded", 3, 2)
+    assert moved_no not in rec.file_nos.split(",")
+    [e] = entries(db, "customer.export", outcome="allowed")
+    assert "rows=2 " in e.detail and "requested=3 left_out=1" in e.detail
+
+
+# ---------------------------------------------------------------- no side effects on a GET (finding 9)
+
+def test_a_get_neither_starts_an_export_nor_uses_up_a_download(people, app, app2, db, story):
+    export_id = pending_export(people, app2, db)
+    assert decide(people, app2, "bob", export_id).status_code == 303
+    for a in (app, app2):  # small (delivered at once) and large (waits for a leader)
+        with people.browser(a, "alice") as c:
+            r = c.get("/customers/export.csv", params={"purpose": "a link on another site"})
+            assert r.status_code == 405 and "text/csv" not in r.headers["content-type"]
+            r = c.get(f"/exports/{export_id}/download")
+            assert r.status_code == 405 and "text/csv" not in r.headers["content-type"]
+    [rec] = records(db)
+    assert (rec.id, rec.status, rec.sha256, rec.delivered_at) == (export_id, "approved", "", None)
+    assert entries(db, "customer.export") == []
+    assert len(entries(db, "customer.export_request")) == 1
+    with people.browser(app2, "alice") as c:  # the download is still there to be had, once
+        assert download_export(c, export_id).status_code == 200
+
+
+def test_starting_or_downloading_an_export_needs_the_csrf_token(people, app, app2, db, story):
+    export_id = pending_export(people, app2, db)
+    assert decide(people, app2, "bob", export_id).status_code == 303
+    with people.browser(app, "alice") as c:
+        for data in ({"purpose": "forged from another site"}, {"purpose": "forged", "_csrf": "forged-token"}):
+            r = c.post("/customers/export.csv", data=data, follow_redirects=False)
+            assert r.status_code == 403 and "Form expired" in r.text
+            r = c.post(f"/exports/{export_id}/download", data=data, follow_redirects=False)
+            assert r.status_code == 403 and "text/csv" not in r.headers["content-type"]
+    assert [r.id for r in records(db)] == [export_id]
+    assert record(db, export_id).status == "approved"
+    assert entries(db, "customer.export") == []
 
 
 # ---------------------------------------------------------------- tracing a leak

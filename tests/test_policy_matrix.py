@@ -131,7 +131,7 @@ def _do(action: str, client, f: FileFacts, user: str, owner: str):
     if action == "search":
         return post(client, "/customers/search", {"q": f.mobile}, from_page="/welcome")
     if action == "export":
-        return client.get("/customers/export.csv?purpose=test")
+        return post(client, "/customers/export.csv", {"purpose": "test"}, from_page="/welcome")
     raise AssertionError(action)
 
 

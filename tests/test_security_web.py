@@ -108,12 +108,15 @@ def test_every_page_carries_the_security_headers(client, story, path):
 def test_customer_pages_are_never_cached(client, story):
     signed_in(client, "alice")
     fid = story.files["alice"][0]
-    for path in ("/customers", f"/customers/{fid}", f"/customers/{fid}/fields/mobile",
-                 "/customers/export.csv?purpose=test"):
+    for path in ("/customers", f"/customers/{fid}", f"/customers/{fid}/fields/mobile", "/exports"):
         r = client.get(path)
         assert r.status_code == 200, path
         _assert_hardened(r)
         assert "no-store" in r.headers["cache-control"], path
+    r = post(client, "/customers/export.csv", {"purpose": "test"})  # the CSV itself
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    _assert_hardened(r)
+    assert "no-store" in r.headers["cache-control"]
 
 
 def test_pages_have_no_inline_script(client, story):
@@ -208,7 +211,7 @@ def test_exported_cells_cannot_be_spreadsheet_formulas(client, db, story):
         **NEW_FILE, "name": "=1+1", "employer": '=HYPERLINK("http://evil.example","x")',
         "position": "+SUM(1,2)", "address": "-2+3", "notes": "@cmd|' /C calc'!A0"})
     assert r.status_code == 303, r.text[:500]
-    body = client.get("/customers/export.csv?purpose=security test").content.decode("utf-8-sig")
+    body = post(client, "/customers/export.csv", {"purpose": "security test"}).content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
     (row,) = [row for row in rows if row["mobile"] == NEW_FILE["mobile"]]
     assert row["name"] == "'=1+1"

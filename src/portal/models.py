@@ -6,7 +6,7 @@ from .accounts.mfa_models import RecoveryCode  # noqa: F401
 from .accounts.models import LoginAttempt, User, WebSession  # noqa: F401
 from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
-from .exports.models import ExportRecord  # noqa: F401
+from .exports.models import ExportItem, ExportRecord  # noqa: F401
 from .inbox.models import Notice  # noqa: F401
 from .membership.models import (  # noqa: F401
     ApiIdempotency, CardAccount, CardNumberSequence, FormSubmission, MemberCard, MemberEvent, Membership,

@@ -6,7 +6,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -38,13 +38,24 @@ def count_exportable(s: Session, actor: Actor) -> int:
                     .where(customer_scope(actor, Action.CUSTOMER_EXPORT))) or 0
 
 
-def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "", export_id: int | None = None) -> Export:
+def exportable_ids(actor: Actor) -> Select:
+    """The ids of the files the actor may export now (to freeze an export's set of files)."""
+    return select(CustomerFile.id).where(customer_scope(actor, Action.CUSTOMER_EXPORT))
+
+
+def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "", export_id: int | None = None,
+                 only: Select | None = None, requested: int | None = None) -> Export:
     """The actor's exportable files as CSV (UTF-8 with BOM, for Excel); the entry records the row
-    count, the purpose and the SHA-256 of the exact bytes delivered."""
+    count, the purpose and the SHA-256 of the exact bytes delivered.
+
+    `only` (a select of file ids) limits the export to a set frozen earlier; of those, the files
+    no longer in the actor's scope are left out, and the entry says how many of `requested`."""
     if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
         raise PermissionDenied(Action.CUSTOMER_EXPORT)
-    stmt = (select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_EXPORT))
-            .order_by(CustomerFile.created_at.desc(), CustomerFile.id.desc()))
+    stmt = select(CustomerFile).where(customer_scope(actor, Action.CUSTOMER_EXPORT))
+    if only is not None:
+        stmt = stmt.where(CustomerFile.id.in_(only))
+    stmt = stmt.order_by(CustomerFile.created_at.desc(), CustomerFile.id.desc())
     owners = dict(s.execute(select(User.id, User.username)).all())
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
@@ -61,5 +72,6 @@ def export_files(s: Session, vault: Vault, actor: Actor, *, purpose: str = "", e
     digest = hashlib.sha256(content).hexdigest()
     audit.record(s, actor, "customer.export", object_type="customer", fields=PERSONAL_FIELDS,
                  reason=purpose, detail=f"rows={n} sha256={digest}"
-                 + (f" export={export_id}" if export_id else ""))
+                 + (f" export={export_id}" if export_id else "")
+                 + (f" requested={requested} left_out={requested - n}" if requested is not None else ""))
     return Export(content=content, rows=n, sha256=digest, file_nos=file_nos)

@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -15,12 +15,13 @@ from ..accounts.actor import Actor
 from ..accounts.service import leaders_above
 from ..audit import service as audit
 from ..customers import export as csv_export
+from ..customers.models import CustomerFile
 from ..customers.rules import format_file_number, looks_like_mobile, parse_file_number
 from ..inbox.service import notify
-from ..policy import Action, PermissionDenied, can
+from ..policy import Action, PermissionDenied, can, customer_scope
 from ..policy.scope import subtree_range
 from ..vault import Vault
-from .models import ExportRecord
+from .models import ExportItem, ExportRecord
 
 DOWNLOAD_WINDOW = timedelta(hours=24)
 MIN_PURPOSE = 4
@@ -46,16 +47,25 @@ def _purpose(purpose: str) -> str:
 
 
 def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, threshold: int) -> ExportOutcome:
-    """Small exports are delivered at once; larger ones become a request a leader approves."""
+    """Small exports are delivered at once; larger ones become a request a leader approves.
+
+    Either way the set of files is frozen now (export_item): an approved export delivers the files
+    that were approved, never the ones added since."""
     if not can(actor, Action.CUSTOMER_EXPORT, owner_id=actor.user_id or -1, unit_path=actor.unit_path):
         raise PermissionDenied(Action.CUSTOMER_EXPORT)
     purpose = _purpose(purpose)
-    rows = csv_export.count_exportable(s, actor)
     now = clock.now()
     rec = ExportRecord(actor_id=actor.user_id, actor_username=actor.username, unit_path=actor.unit_path,
-                       purpose=purpose, rows=rows, status="pending" if rows > threshold else "delivered",
-                       created_at=now)
+                       purpose=purpose, rows=0, status="pending", created_at=now)
     s.add(rec)
+    s.flush()
+    ids = csv_export.exportable_ids(actor).subquery()
+    s.execute(insert(ExportItem).from_select(
+        ["export_id", "customer_id"], select(literal(rec.id, Integer), ids.c.id)))
+    rows = s.scalar(select(func.count()).select_from(ExportItem).where(ExportItem.export_id == rec.id)) or 0
+    rec.rows = rows
+    if rows <= threshold:
+        rec.status = "delivered"
     s.flush()
     if rec.status == "pending":
         for leader in leaders_above(s, actor.unit_path, exclude={actor.user_id}):
@@ -67,9 +77,16 @@ def start_export(s: Session, vault: Vault, actor: Actor, purpose: str, *, thresh
     return ExportOutcome(rec, _deliver(s, vault, actor, rec))
 
 
+def _frozen(export_id: int):
+    return select(ExportItem.customer_id).where(ExportItem.export_id == export_id)
+
+
 def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> csv_export.Export:
-    out = csv_export.export_files(s, vault, actor, purpose=rec.purpose, export_id=rec.id)
-    rec.rows, rec.sha256, rec.file_nos = out.rows, out.sha256, ",".join(out.file_nos)
+    """The export's frozen files that are still in the actor's scope; `rec.rows` (what was asked
+    for and approved) stays as it was, `rows_delivered` says how many went out."""
+    out = csv_export.export_files(s, vault, actor, purpose=rec.purpose, export_id=rec.id,
+                                  only=_frozen(rec.id), requested=rec.rows)
+    rec.rows_delivered, rec.sha256, rec.file_nos = out.rows, out.sha256, ",".join(out.file_nos)
     rec.delivered_at = clock.now()
     s.flush()
     return out
@@ -77,6 +94,16 @@ def _deliver(s: Session, vault: Vault, actor: Actor, rec: ExportRecord) -> csv_e
 
 def may_decide(actor: Actor, rec: ExportRecord) -> bool:
     return actor.user_id != rec.actor_id and can(actor, Action.EXPORT_DECIDE, owner_id=-1, unit_path=rec.unit_path)
+
+
+def _claim(s: Session, export_id: int, *conditions, **values) -> bool:
+    """Move an export on from one status, once: a conditional UPDATE whose row count decides.
+
+    Of simultaneous requests only one finds the row still in the old status (on PostgreSQL the
+    others wait for its row lock, then see the new status; on SQLite writers take turns)."""
+    done = s.execute(update(ExportRecord).where(ExportRecord.id == export_id, *conditions).values(**values)
+                     .execution_options(synchronize_session=False)).rowcount
+    return done == 1
 
 
 def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = "") -> ExportRecord:
@@ -91,10 +118,12 @@ def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = 
     if not approve and len(note) < 5:
         raise InvalidExport({"note": "Give a reason for the refusal."})
     now = clock.now()
-    rec.status = "approved" if approve else "denied"
-    rec.decided_by_id, rec.decided_at, rec.decision_note = actor.user_id, now, note
-    if approve:
-        rec.download_until = now + DOWNLOAD_WINDOW
+    values = dict(status="approved" if approve else "denied", decided_by_id=actor.user_id, decided_at=now,
+                  decision_note=note, download_until=now + DOWNLOAD_WINDOW if approve else None)
+    if not _claim(s, export_id, ExportRecord.status == "pending", **values):
+        raise InvalidExport({"export": "This export has already been decided."})
+    for k, v in values.items():
+        setattr(rec, k, v)
     s.flush()
     notify(s, rec.actor_id, "export.decided",
            "%(by)s approved your export of %(rows)s files." if approve else "%(by)s refused your export of %(rows)s files.",
@@ -104,17 +133,41 @@ def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = 
     return rec
 
 
-def download(s: Session, vault: Vault, actor: Actor, export_id: int) -> csv_export.Export:
-    """An approved export, downloaded once by its requester within 24 hours of approval."""
+def download(s: Session, vault: Vault, actor: Actor, export_id: int) -> ExportOutcome:
+    """An approved export, downloaded once by its requester within 24 hours of approval: exactly
+    the files frozen at request time, less those no longer in the requester's scope."""
     rec = s.get(ExportRecord, export_id)
     if rec is None or rec.actor_id != actor.user_id:
         raise PermissionDenied(Action.CUSTOMER_EXPORT, str(export_id))
+    now = clock.now()
     if rec.status != "approved":
         raise InvalidExport({"export": "This export is not approved for download."})
-    if rec.download_until is None or clock.now() >= rec.download_until:
+    if rec.download_until is None or now >= rec.download_until:
         raise InvalidExport({"export": "The 24 hours to download this export have passed."})
+    if not _claim(s, export_id, ExportRecord.actor_id == actor.user_id, ExportRecord.status == "approved",
+                  ExportRecord.download_until > now, status="downloaded"):
+        raise InvalidExport({"export": "This export is not approved for download."})
     rec.status = "downloaded"
-    return _deliver(s, vault, actor, rec)
+    return ExportOutcome(rec, _deliver(s, vault, actor, rec))
+
+
+def record_refused_download(s: Session, actor: Actor, export_id: int, reason: str) -> None:
+    """A download refused (already used, expired, not approved) is on record like any refusal."""
+    audit.record(s, actor, Action.CUSTOMER_EXPORT.value, audit.DENIED, object_type="export",
+                 object_id=str(export_id), reason=reason[:200], detail="download")
+
+
+def still_exportable(s: Session, actor: Actor, recs: list[ExportRecord]) -> dict[int, int]:
+    """For the actor's approved exports: how many of each one's frozen files the download would
+    deliver now (the rest have left the actor's scope since the request)."""
+    ids = [r.id for r in recs if r.status == "approved"]
+    if not ids:
+        return {}
+    counts = dict(s.execute(
+        select(ExportItem.export_id, func.count()).join(CustomerFile, CustomerFile.id == ExportItem.customer_id)
+        .where(ExportItem.export_id.in_(ids), customer_scope(actor, Action.CUSTOMER_EXPORT))
+        .group_by(ExportItem.export_id)).all())
+    return {i: counts.get(i, 0) for i in ids}
 
 
 def my_exports(s: Session, actor: Actor, limit: int = 100) -> list[ExportRecord]:
@@ -162,7 +215,8 @@ def trace(s: Session, actor: Actor, data: bytes, filename: str = "") -> list[Tra
     """Which export produced a leaked CSV: the exact bytes' hash, else the best match by rows."""
     digest = hashlib.sha256(data).hexdigest()
     exact = list(s.scalars(select(ExportRecord).where(ExportRecord.sha256 == digest)))
-    matches = [TraceMatch(r, True, r.rows, r.rows, 1.0) for r in exact]
+    matches = [TraceMatch(r, True, n, n, 1.0) for r in exact
+               for n in [r.rows if r.rows_delivered is None else r.rows_delivered]]
     if not matches:
         leaked = _file_numbers_in(data)
         if leaked:
