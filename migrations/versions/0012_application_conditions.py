@@ -1,7 +1,7 @@
 """membership applications: referrer, a leader's documented exception, the joining fee as paid
 
 Revision ID: 0012
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 11:45:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0012'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
