@@ -434,12 +434,13 @@ P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V = (
     Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE, Action.MEMBER_ADJUST,
     Action.MEMBER_CLAIM, Action.MEMBER_APPLY, Action.MEMBER_REVIEW, Action.MEMBER_TIER, Action.MEMBER_LISTS,
     Action.CARD_MANAGE, Action.CARD_CANCEL, Action.MEMBER_VIEW)
+EX = Action.MEMBER_EXCEPTION  # a leader above the file waives an application's joining condition
 MEMBER_MATRIX = {
     "alice": {V, P, R, SV, AP, LI, CM},
     "charlie": set(),
     "frank": set(),
-    "bob": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC},
-    "grace": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC},
+    "bob": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC, EX},
+    "grace": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC, EX},
     "henry": set(),
     "cathy": {V, CL, RV, CM},
     "dave": set(),
@@ -452,7 +453,7 @@ def test_membership_actions_on_alices_client(db, story, user):
     actor = story.actor(db, user)
     with db.read() as s:
         f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
-    allowed = {a for a in (P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V)
+    allowed = {a for a in (P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V, EX)
                if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
     assert allowed == MEMBER_MATRIX[user]
 
@@ -471,3 +472,26 @@ def test_a_terminal_serves_only_its_units_members(db, story):
     # A terminal does nothing but POS calls.
     assert not can(till("755A"), Action.CUSTOMER_VIEW, owner_id=f.owner_id, unit_path=f.unit_path)
     assert not can(till("755A"), Action.MEMBER_ADJUST, owner_id=f.owner_id, unit_path=f.unit_path)
+
+
+@pytest.mark.parametrize("user", ["alice", "charlie", "henry", "cathy", "dave", "erin"])
+def test_only_a_leader_above_the_file_waives_the_joining_condition(client, db, story, user):
+    """The route itself refuses everyone but bob and grace (page POST and HTMX alike)."""
+    from portal.membership import applications
+    from .browser import post, signed_in
+    fid = uuid.UUID(story.files["alice"][2])
+    with db.write() as s:
+        app = applications.submit_application(s, story.actor(db, "alice"), fid, card_type="standard")
+    signed_in(client, user)
+    url = f"/customers/{fid}/applications/{app.id}/exception"
+    for headers in ({}, {"HX-Request": "true"}):
+        r = post(client, url, {"reason": "a stranger waives the condition"}, from_page="/inbox", headers=headers)
+        assert r.status_code in (403, 404)
+    with db.read() as s:
+        from portal.membership.models import MembershipApplication
+        assert s.get(MembershipApplication, app.id).exception_by_id is None
+    signed_in(client, "bob")
+    r = post(client, url, {"reason": "key account, joins without spend"}, from_page="/inbox")
+    assert r.status_code == 303
+    with db.read() as s:
+        assert s.get(MembershipApplication, app.id).exception_by_id == story.users["bob"]

@@ -13,6 +13,7 @@ from litestar.response import Redirect
 from .. import i18n
 from ..customers.service import InvalidInput
 from ..membership import programme
+from ..membership import profiles
 from ..membership.programme import DISCOUNT_FIELDS, MONEY_FIELDS, VersionView
 from ..membership.rules import programme_today
 from ..membership.settings import DEFAULT_SETTINGS, ProgrammeSettings
@@ -76,22 +77,30 @@ def show_programme(request: Request) -> Response:
 
 
 def _settings_page(request: Request, *, form: dict[str, str] | None = None,
-                   errors: dict[str, str] | None = None, status: int = 200) -> Response:
+                   errors: dict[str, str] | None = None, status: int = 200,
+                   chosen: profiles.Profile | None = None) -> Response:
     with request.app.state.db.read() as s:
         history = programme.versions(s)
         if form is None:
-            # The latest version (upcoming if any, else the one in effect) is the starting point.
-            form = programme.form_values(programme.settings_on(s, date.max))
+            # The latest version (upcoming if any, else the one in effect) is the starting point,
+            # or the profile the administrator chose to start from.
+            start = profiles.profile_settings(chosen.name) if chosen else programme.settings_on(s, date.max)
+            form = programme.form_values(start)
             form["effective_from"] = programme.default_effective_from(s).isoformat()
             form["note"] = ""
     return render(request, "programme/settings.html", form=form, errors=errors or {},
                   history=_with_changes(history), today=programme_today(), shown=shown,
-                  note_max=programme.NOTE_MAX, status=status)
+                  note_max=programme.NOTE_MAX, status=status, profiles=profiles.PROFILES, chosen=chosen)
 
 
 @get("/programme/settings", opt={"action": Action.PROGRAMME_EDIT}, sync_to_thread=True)
-def edit_programme_settings(request: Request) -> Response:
-    return _settings_page(request)
+def edit_programme_settings(request: Request, profile: str = "") -> Response:
+    """The settings form; ``?profile=NAME`` pre-fills it from a seed business's profile."""
+    try:
+        chosen = profiles.profile(profile) if profile else None
+    except KeyError:
+        return _settings_page(request, status=400, errors={"profile": i18n.gettext("No such profile.")})
+    return _settings_page(request, chosen=chosen)
 
 
 @post("/programme/settings", opt={"action": Action.PROGRAMME_EDIT}, sync_to_thread=True)
