@@ -25,8 +25,8 @@ from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, admin, api, audit_log, auth, customers, exports, inbox,
-                    member_applications, membership, programme, redemption, reminders, service_desk,
-                    terminals)
+                    member_applications, membership, penalties, programme, redemption, reminders,
+                    service_desk, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # twice, wrapped twice, and answers 500 (litestar-org/litestar#4738).
             Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
-                                             *account.ROUTES, *exports.ROUTES, *membership.ROUTES, *member_applications.ROUTES,
+                                             *account.ROUTES, *exports.ROUTES, *membership.ROUTES, *member_applications.ROUTES, *penalties.ROUTES,
                                              *programme.ROUTES, *redemption.ROUTES,
                                              *service_desk.ROUTES, *reminders.ROUTES,
                                              *terminals.ROUTES, *api.ROUTES],

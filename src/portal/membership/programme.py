@@ -65,7 +65,8 @@ NOTE_MIN, NOTE_MAX = 5, 500
 
 # How the form spells each figure: money in yuan, discounts in 折, the rest as they are.
 MONEY_FIELDS = ("join_single_purchase_fen", "join_cumulative_fen", "joining_fee_fen",
-                "silver_spend_fen", "gold_spend_fen", "single_purchase_silver_fen", "single_purchase_gold_fen")
+                "silver_spend_fen", "gold_spend_fen", "single_purchase_silver_fen", "single_purchase_gold_fen",
+                "leak_penalty_fen")
 DISCOUNT_FIELDS = ("regular_discount_per_mille", "silver_discount_per_mille", "gold_discount_per_mille",
                    "platinum_discount_per_mille", "birthday_discount_per_mille")
 BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts", "tier_points_accumulated",

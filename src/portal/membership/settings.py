@@ -164,6 +164,8 @@ class ProgrammeSettings:
     expiry_warning_days: int = 30
     missed_points_claim_days: int = 30
     redemption_months: tuple[int, ...] = ()       # e.g. (3, 8); empty = always open
+    # Company rules (seed 000): the fine for each leak of customer files
+    leak_penalty_fen: int = 500_000               # ¥5,000 each time
     catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
     card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
 

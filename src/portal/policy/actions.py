@@ -39,6 +39,9 @@ class Action(StrEnum):
     PROGRAMME_VIEW = "programme.view"  # the catalogue and the programme's figures
     PROGRAMME_EDIT = "programme.edit"  # new versions of the programme's figures (admin)
     MEMBER_POS = "member.pos"  # a POS terminal's API calls, within its unit
+    # Penalties for leaking or reselling files (seed 000): the "owner" is the person penalised
+    PENALTY_RECORD = "penalty.record"  # a leader above the person records one, with evidence
+    PENALTY_VIEW = "penalty.view"  # leaders above the person, auditors
 
     @property
     def obj(self) -> str:
