@@ -386,7 +386,7 @@ def test_keys_rotate_reencrypts_and_retires(demo_env):
     r = invoke("keys", "rotate", "--batch", "70")
     assert r.exit_code == 0, r.output
     assert "new data key 2 is active (was 1)" in r.stdout
-    assert "re-encrypted 300 customer file(s) under key 2" in r.stdout
+    assert "re-encrypted 300 row(s) under key 2: 300 customer_file, 0 user_account" in r.stdout
     assert "retired key(s) 1" in r.stdout
 
     assert demo_env.sql("SELECT DISTINCT key_id FROM customer_file") == [(2,)]
@@ -474,7 +474,7 @@ def test_errors_are_one_line_without_traceback(env):
     [], ["db"], ["db", "upgrade"], ["serve"], ["demo"], ["org"], ["org", "add"], ["org", "list"],
     ["user"], ["user", "add"], ["user", "disable"], ["user", "enable"], ["user", "list"],
     ["customers", "import"], ["audit", "verify"], ["keys", "rotate"], ["keys", "retire"],
-    ["keys", "status"], ["jobs", "purge-sessions"],
+    ["keys", "status"], ["jobs", "purge-sessions"], ["user", "reset-2fa"],
 ])
 def test_every_command_has_help(args):
     r = invoke(*args, "--help")
