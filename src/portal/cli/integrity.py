@@ -24,18 +24,31 @@ def audit_group() -> None:
 @pass_env
 def audit_verify(env: Env) -> None:
     """Recompute the hash chain over every entry and check the signed checkpoints; exit 1 if any
-    entry was changed, removed, inserted or reordered, or entries were cut off the end."""
-    from ..audit.checkpoints import public_keys_of, verify_checkpoints
+    entry was changed, removed, inserted or reordered, or entries were cut off the end up to the
+    newest checkpoint. Says how old that checkpoint is and how many entries follow it (those are
+    not yet protected against being cut off)."""
+    from .. import clock
+    from ..audit.checkpoints import describe_age, newest_checkpoint, public_keys_of, verify_checkpoints
 
     with env.db.read() as s:
         # A long log is checked in stretches, one process per core.
         report = audit.verify_chain(s, workers=os.cpu_count() or 1)
         cps = verify_checkpoints(s, public_keys_of(_load_ring(env)), report.count) if report.ok else None
+        newest = newest_checkpoint(s)
     if not report.ok:
         raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
     if not cps.ok:
         raise Failed(f"audit chain broken at entry {cps.bad_seq}: {cps.problem}")
-    signed = f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq}" if cps.checked else ""
+    if cps.checked:
+        after = report.count - newest.seq
+        signed = (f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq} "
+                  f"(newest signed {describe_age(newest.at, clock.now())}, at entry {newest.seq}; "
+                  f"{after} entr{'y' if after == 1 else 'ies'} after it not yet signed)")
+    elif report.count:
+        signed = (", no signed checkpoint yet: entries cut off the end would go unnoticed "
+                  "(`portal audit checkpoint` signs one)")
+    else:
+        signed = ""
     click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}{signed}")
 
 

@@ -122,6 +122,13 @@ def demo(env: Env, password_stdin: bool) -> None:
         click.echo("\nmembership programme:")
         for note in summary.notes:
             click.echo(f"  {note}")
+    # End with a signed checkpoint: none of the demo's entries can be cut off unnoticed.
+    from ..audit.checkpoints import sign_if_moved
+    if env.db.audit_signer is not None:
+        with env.db.write() as s:
+            cp = sign_if_moved(s, env.db.audit_signer)
+        if cp is not None:
+            click.echo(f"\naudit log signed at entry {cp.seq}")
     click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
     click.echo("leaders, auditors and admins set up a second factor (any TOTP authenticator app) "
                "at their first sign-in; the page also shows the key to type in by hand")
