@@ -55,7 +55,8 @@ def audit_verify(env: Env) -> None:
 @audit_group.command("checkpoint")
 @pass_env
 def audit_checkpoint(env: Env) -> None:
-    """Sign the chain's current head now (also done automatically every N entries)."""
+    """Sign the chain's current head now (servers also sign every N entries and once a minute
+    while entries are appended; `portal jobs checkpoint` signs only if the head moved)."""
     from ..audit.checkpoints import signer_from, write_checkpoint
 
     signer = signer_from(_load_ring(env))
