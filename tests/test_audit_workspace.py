@@ -83,8 +83,9 @@ def view(c, file_id: str) -> int:
 
 
 def signed_db(settings, every: int = 5) -> Database:
+    """Signing by count only (signing by time: tests/test_audit_checkpoint_time.py)."""
     ring = KeyRing.load(settings.key_file)
-    return Database(settings.database_url, audit_signer=signer_from(ring, every=every))
+    return Database(settings.database_url, audit_signer=signer_from(ring, every=every, seconds=0))
 
 
 @pytest.fixture
@@ -374,7 +375,7 @@ def test_a_checkpoint_is_signed_every_n_entries_and_verifies(settings, sdb, stor
 
 
 def test_the_app_signs_checkpoints_as_it_writes(settings, db, story):
-    app = make_app(settings, audit_checkpoint_every=5)
+    app = make_app(settings, audit_checkpoint_every=5, audit_checkpoint_seconds=0)
     start = head(db)[0]
     with browser(app, "alice") as c:
         for fid in story.files["alice"] * 3:
@@ -496,7 +497,8 @@ def test_postgresql_refuses_to_truncate_the_checkpoints(settings, sdb, story):
     assert len(checkpoints(sdb)) == 2
 
 
-def test_dave_signs_a_checkpoint_from_the_integrity_page(app, db, story):
+def test_dave_signs_a_checkpoint_from_the_integrity_page(settings, db, story):
+    app = make_app(settings, audit_checkpoint_seconds=0)  # no signing on time: only Dave's
     assert checkpoints(db) == []
     with browser(app, "dave") as c:
         page = c.get("/audit/integrity").text
@@ -516,21 +518,23 @@ def test_dave_signs_a_checkpoint_from_the_integrity_page(app, db, story):
     assert f"Entry {cp.seq}" in page and cp.head_hash[:16] in page
 
 
-def test_only_auditors_sign_checkpoints(app, db, story):
+def test_only_auditors_sign_checkpoints(settings, db, story):
+    app = make_app(settings, audit_checkpoint_seconds=0)
     with browser(app, "alice") as c:
         assert post(c, "/audit/checkpoint").status_code == 403
         assert c.get("/audit/integrity").status_code == 403
     assert checkpoints(db) == []
 
 
-def test_a_checkpoint_needs_the_csrf_token(app, db, story):
+def test_a_checkpoint_needs_the_csrf_token(settings, db, story):
+    app = make_app(settings, audit_checkpoint_seconds=0)
     with browser(app, "dave") as c:
         assert c.post("/audit/checkpoint", data={}, follow_redirects=False).status_code == 403
     assert checkpoints(db) == []
 
 
 def test_the_integrity_page_reports_entries_cut_off(settings, sdb, story):
-    app = make_app(settings, audit_checkpoint_every=5)
+    app = make_app(settings, audit_checkpoint_every=5, audit_checkpoint_seconds=0)
     last_cp = build(sdb)
     truncate_to(sdb, last_cp - 3)
     with browser(app, "dave") as c:

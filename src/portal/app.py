@@ -1,9 +1,11 @@
 """create_app(settings) -> Litestar: the only place that wires settings, database, keys, views."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import traceback
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -17,7 +19,7 @@ from litestar.template.config import TemplateConfig
 
 from . import i18n
 from .audit import service as audit
-from .audit.checkpoints import signer_from
+from .audit.checkpoints import signer_from, sweep, sweep_period
 from .config import Settings
 from .customers.rules import mask_mobile, mask_name
 from .customers.service import NotFound
@@ -128,11 +130,38 @@ def _on_error(request: Request, exc: Exception) -> Response:
                        _("The server could not complete this request. Nothing was changed."))
 
 
+@asynccontextmanager
+async def _checkpoint_sweep(app: Litestar):
+    """While the server runs, sign the audit head whenever entries have waited
+    PORTAL_AUDIT_CHECKPOINT_SECONDS for a checkpoint (every process sweeps; one signs)."""
+    import anyio
+
+    db, seconds = app.state.db, app.state.settings.audit_checkpoint_seconds
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(sweep_period(seconds))
+            try:
+                await anyio.to_thread.run_sync(sweep, db)
+            except Exception as exc:  # noqa: BLE001 - try again next time; never stop serving
+                log.warning("audit checkpoint sweep failed: %s", type(exc).__name__)
+
+    task = asyncio.create_task(run()) if db.audit_signer is not None and seconds > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     ring = KeyRing.load_or_create(settings.key_file)
     db = Database(settings.database_url,
-                  audit_signer=signer_from(ring, every=settings.audit_checkpoint_every))
+                  audit_signer=signer_from(ring, every=settings.audit_checkpoint_every,
+                                           seconds=settings.audit_checkpoint_seconds))
     vault = Vault(ring)
     app = Litestar(
         route_handlers=[
@@ -162,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTPException: _on_http,
             Exception: _on_error,
         },
+        lifespan=[_checkpoint_sweep],
         on_shutdown=[db.dispose],
         debug=False,
     )

@@ -33,6 +33,8 @@ class Settings:
     export_approval_threshold: int = 100
     # The signer signs the audit chain's head every N entries (and on demand).
     audit_checkpoint_every: int = 1000
+    # ... and once the newest checkpoint is this many seconds old while entries are appended.
+    audit_checkpoint_seconds: int = 60
     # Auditor alerts: views per hour, rows per export, denied attempts per 10 minutes,
     # working hours (local), shortest acceptable grant reason.
     alert_views_per_hour: int = 50
@@ -59,6 +61,7 @@ class Settings:
             page_size=int(_env("PAGE_SIZE", str(d.page_size))),
             export_approval_threshold=int(_env("EXPORT_APPROVAL_THRESHOLD", str(d.export_approval_threshold))),
             audit_checkpoint_every=int(_env("AUDIT_CHECKPOINT_EVERY", str(d.audit_checkpoint_every))),
+            audit_checkpoint_seconds=int(_env("AUDIT_CHECKPOINT_SECONDS", str(d.audit_checkpoint_seconds))),
             alert_views_per_hour=int(_env("ALERT_VIEWS_PER_HOUR", str(d.alert_views_per_hour))),
             alert_export_rows=int(_env("ALERT_EXPORT_ROWS", str(d.alert_export_rows))),
             alert_denied_burst=int(_env("ALERT_DENIED_BURST", str(d.alert_denied_burst))),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -43,10 +44,54 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
+# The database and the files SQLite keeps beside it (write-ahead log, shared memory, rollback
+# journal) and our writer lock: they hold password and PIN hashes, so the owner's alone.
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".writelock")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory ones)."""
     u = make_url(url)
-    if u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
+            or u.database.startswith("file:"):
+        return None
+    return Path(u.database)
+
+
+def secure_sqlite_files(url: str) -> list[Path]:
+    """Make the SQLite data directory 0700 (when creating it) and the database files 0600.
+
+    The database file is created here, empty and 0600, before SQLite opens it: SQLite gives
+    the -wal and -shm files it creates later the database file's mode, whatever the umask.
+    Files from an older install that others can read are narrowed to 0600; returns those.
+    A directory that already exists is left as it is (it may be shared, e.g. /tmp).
+    """
+    path = sqlite_path(url)
+    if path is None:
+        return []
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(parent, 0o700)  # mkdir's mode passes through the umask
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    narrowed = []
+    for suffix in SQLITE_FILE_SUFFIXES:
+        p = Path(str(path) + suffix)
+        try:
+            mode = stat.S_IMODE(p.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(p, 0o600)
+                narrowed.append(p)
+            except PermissionError:  # another user's file: nothing we may do about it here
+                pass
+    return narrowed
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    secure_sqlite_files(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                            pool_size=8, max_overflow=8)
 

@@ -30,6 +30,13 @@ class VaultError(Exception):
     """A blob cannot be decrypted (unknown or retired key, tampering, wrong row)."""
 
 
+def _make_private_dir(directory: Path) -> None:
+    """Create the key file's directory for its owner only (0700); an existing one is left alone."""
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+
+
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode("ascii")
 
@@ -63,7 +70,7 @@ class KeyRing:
         ring = cls(path=path, data_keys={1: AESGCM.generate_key(256)}, retired={}, active=1,
                    index_key=secrets.token_bytes(32), secret_key=secrets.token_bytes(32),
                    signing_key=secrets.token_bytes(32))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_dir(path.parent)
         try:
             # O_EXCL: when several processes start at once, one creates the file and the
             # others load that one, so no two processes ever hold different keys.
@@ -99,7 +106,7 @@ class KeyRing:
 
     def save(self) -> None:
         """Atomically rewrite the key file with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_dir(self.path.parent)
         doc = {
             "version": 1,
             "active": self.active,

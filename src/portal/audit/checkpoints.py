@@ -1,9 +1,19 @@
-"""Signed checkpoints of the audit chain (Ed25519, key outside the database)."""
+"""Signed checkpoints of the audit chain (Ed25519, key outside the database).
+
+A checkpoint at entry N proves the log once held N entries, so entries cut off the end are
+caught, but only those up to the newest checkpoint. Checkpoints are therefore signed by count
+(every `every` entries, in the appending transaction) and by time: the first append once the
+newest checkpoint is `seconds` old signs one, and `sign_if_moved()` (the server's sweep each
+quarter interval, `portal jobs checkpoint` from cron) signs the head when entries were appended
+since the newest checkpoint, so a quiet log's last entries are covered too. Both take the
+audit head's row lock first: of several processes, at most one signs.
+"""
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,10 +37,15 @@ def key_id_of(public: Ed25519PublicKey) -> str:
 
 @dataclass
 class Signer:
-    """Signs checkpoints; `every` entries, record() asks for one in the same transaction."""
+    """Signs checkpoints: every `every` entries, and once `seconds` passed since the newest
+    (0 turns either off); record() asks after_append() in the appending transaction."""
 
     private_key: Ed25519PrivateKey
     every: int = 1000
+    seconds: int = 60
+    # The newest committed checkpoint this process has seen is fresh until then: no need to ask
+    # the database again before (an optimisation only; the database decides).
+    _fresh: tuple[datetime, datetime] | None = field(default=None, repr=False, compare=False)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -67,11 +82,80 @@ def all_checkpoints(s: Session) -> list[AuditCheckpoint]:
     return list(s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
 
 
-def signer_from(ring, every: int = 1000) -> Signer | None:
+def signer_from(ring, every: int = 1000, seconds: int = 60) -> Signer | None:
     """The checkpoint signer for a key ring (None if the ring has no signing key)."""
     if not ring.signing_key:
         return None
-    return Signer(Ed25519PrivateKey.from_private_bytes(ring.signing_key), every=every)
+    return Signer(Ed25519PrivateKey.from_private_bytes(ring.signing_key), every=every, seconds=seconds)
+
+
+# ---------------------------------------------------------------- signing on time
+
+def newest_checkpoint(s: Session) -> AuditCheckpoint | None:
+    return s.scalar(select(AuditCheckpoint)
+                    .order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc()).limit(1))
+
+
+def _older_than(at: datetime, now: datetime, seconds: int) -> bool:
+    """The checkpoint is at least `seconds` old, or dated well ahead of this clock (a clock set
+    back must not stop the signing)."""
+    return now - at >= timedelta(seconds=seconds) or at - now > timedelta(seconds=seconds)
+
+
+def after_append(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint | None:
+    """Called by audit.record() right after entry `seq`, while its transaction holds the head's
+    row lock (so a concurrent appender waits, then sees this checkpoint once committed)."""
+    if signer.every and seq % signer.every == 0:
+        return _write_here(s, signer, seq, head_hash)
+    if not signer.seconds:
+        return None
+    now = clock.now()
+    if signer._fresh is not None and signer._fresh[0] <= now < signer._fresh[1]:
+        return None
+    newest = s.execute(select(AuditCheckpoint.at).order_by(
+        AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc()).limit(1)).scalar()
+    if newest is not None and not _older_than(newest, now, signer.seconds):
+        if not s.info.get("audit_checkpoint_written"):  # committed, so safe to remember
+            signer._fresh = (newest, newest + timedelta(seconds=signer.seconds))
+        return None
+    return _write_here(s, signer, seq, head_hash)
+
+
+def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint:
+    s.info["audit_checkpoint_written"] = True
+    return write_checkpoint(s, signer, seq, head_hash)
+
+
+def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> AuditCheckpoint | None:
+    """Sign the head if entries were appended since the newest checkpoint and that one is at
+    least `min_age_seconds` old; None if nothing was due. Locks the head row first (as an append
+    does), so of several processes sweeping at once exactly one signs."""
+    seq, head_hash = s.execute(
+        text("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).one()
+    if seq == 0:
+        return None
+    newest = newest_checkpoint(s)
+    if newest is not None and (newest.seq >= seq or (
+            min_age_seconds and not _older_than(newest.at, clock.now(), min_age_seconds))):
+        return None
+    return _write_here(s, signer, seq, head_hash)
+
+
+def sweep_period(seconds: int) -> float:
+    """How often a server checks whether a checkpoint is due: a quarter of the interval, so an
+    entry waits at most about 1.25 intervals for its checkpoint."""
+    return max(0.25, seconds / 4)
+
+
+def describe_age(at: datetime, now: datetime) -> str:
+    secs = int((now - at).total_seconds())
+    if secs < 0:
+        return "in the future (check the clock)"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if secs >= size:
+            n = secs // size
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+    return f"{secs} s ago"
 
 
 def public_keys_of(ring) -> dict[str, Ed25519PublicKey]:
@@ -113,3 +197,20 @@ def verify_checkpoints(s: Session, public_keys: dict[str, Ed25519PublicKey], cha
             return CheckpointReport(False, len(cps), cps[-1].seq,
                                     f"entry {cp.seq} differs from its signed checkpoint", cp.seq)
     return CheckpointReport(True, len(cps), cps[-1].seq)
+
+
+def sweep(db) -> AuditCheckpoint | None:
+    """One sweep of a server process (a `portal.db.Database` with a signer): sign the head if
+    entries waited an interval for a checkpoint. Looks first in a read transaction, so a quiet
+    or freshly signed log costs no write."""
+    signer = db.audit_signer
+    if signer is None or not signer.seconds:
+        return None
+    with db.read() as s:
+        seq = s.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar()
+        newest = newest_checkpoint(s)
+        if not seq or (newest is not None and (
+                newest.seq >= seq or not _older_than(newest.at, clock.now(), signer.seconds))):
+            return None
+    with db.write() as s:
+        return sign_if_moved(s, signer, signer.seconds)

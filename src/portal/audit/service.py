@@ -65,12 +65,13 @@ def record(
     s.add(ev)
     s.flush()
     s.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": ev.hash})
-    # Every N entries the head is signed in the same transaction (the Database hands its
-    # signer to each session), so a log cut short is caught, not only one edited.
+    # Every N entries, and once the newest checkpoint is a minute old, the head is signed in the
+    # same transaction (the Database hands its signer to each session), so a log cut short is
+    # caught, not only one edited.
     signer = s.info.get("audit_signer")
-    if signer is not None and signer.every and seq % signer.every == 0:
-        from .checkpoints import write_checkpoint
-        write_checkpoint(s, signer, seq, ev.hash)
+    if signer is not None:
+        from .checkpoints import after_append
+        after_append(s, signer, seq, ev.hash)
     return ev
 
 

@@ -95,7 +95,8 @@ class Env:
             from ..audit.checkpoints import signer_from
             ring = KeyRing.load_or_create(self.settings.key_file)
             self._db = Database(self.settings.database_url,
-                                audit_signer=signer_from(ring, every=self.settings.audit_checkpoint_every))
+                                audit_signer=signer_from(ring, every=self.settings.audit_checkpoint_every,
+                                                         seconds=self.settings.audit_checkpoint_seconds))
         return self._db
 
     @property

@@ -5,12 +5,8 @@ import os
 import sys
 
 import click
-from sqlalchemy import func, select
-
 from ..accounts.actor import Actor
 from ..audit import service as audit
-from ..customers import service as customers
-from ..customers.models import CustomerFile
 from ..vault import KeyRing, Vault
 
 
@@ -28,25 +24,39 @@ def audit_group() -> None:
 @pass_env
 def audit_verify(env: Env) -> None:
     """Recompute the hash chain over every entry and check the signed checkpoints; exit 1 if any
-    entry was changed, removed, inserted or reordered, or entries were cut off the end."""
-    from ..audit.checkpoints import public_keys_of, verify_checkpoints
+    entry was changed, removed, inserted or reordered, or entries were cut off the end up to the
+    newest checkpoint. Says how old that checkpoint is and how many entries follow it (those are
+    not yet protected against being cut off)."""
+    from .. import clock
+    from ..audit.checkpoints import describe_age, newest_checkpoint, public_keys_of, verify_checkpoints
 
     with env.db.read() as s:
         # A long log is checked in stretches, one process per core.
         report = audit.verify_chain(s, workers=os.cpu_count() or 1)
         cps = verify_checkpoints(s, public_keys_of(_load_ring(env)), report.count) if report.ok else None
+        newest = newest_checkpoint(s)
     if not report.ok:
         raise Failed(f"audit chain broken at entry {report.first_bad_seq}: {report.problem}")
     if not cps.ok:
         raise Failed(f"audit chain broken at entry {cps.bad_seq}: {cps.problem}")
-    signed = f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq}" if cps.checked else ""
+    if cps.checked:
+        after = report.count - newest.seq
+        signed = (f", {cps.checked} signed checkpoint(s) up to entry {cps.latest_seq} "
+                  f"(newest signed {describe_age(newest.at, clock.now())}, at entry {newest.seq}; "
+                  f"{after} entr{'y' if after == 1 else 'ies'} after it not yet signed)")
+    elif report.count:
+        signed = (", no signed checkpoint yet: entries cut off the end would go unnoticed "
+                  "(`portal audit checkpoint` signs one)")
+    else:
+        signed = ""
     click.echo(f"audit chain intact: {report.count} entries, head {report.head_hash}{signed}")
 
 
 @audit_group.command("checkpoint")
 @pass_env
 def audit_checkpoint(env: Env) -> None:
-    """Sign the chain's current head now (also done automatically every N entries)."""
+    """Sign the chain's current head now (servers also sign every N entries and once a minute
+    while entries are appended; `portal jobs checkpoint` signs only if the head moved)."""
     from ..audit.checkpoints import signer_from, write_checkpoint
 
     signer = signer_from(_load_ring(env))
@@ -71,9 +81,21 @@ def _load_ring(env: Env) -> KeyRing:
     return KeyRing.load(path)
 
 
-def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
+def _registry():
+    from .. import models
+    from ..encrypted_columns import registry
+    return registry(models.metadata)
+
+
+def _in_use(env: Env) -> set[int]:
+    from ..encrypted_columns import keys_in_use
     with env.db.read() as s:
-        in_use = customers.key_ids_in_use(s)
+        return keys_in_use(s, _registry())
+
+
+def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
+    """Forget the keys (other than the active one) that seal no blob in any encrypted column."""
+    in_use = _in_use(env)
     retired = []
     for kid in sorted(ring.data_keys):
         if kid != ring.active and kid not in in_use:
@@ -85,51 +107,69 @@ def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
 @keys_group.command("status")
 @pass_env
 def keys_status(env: Env) -> None:
-    """Show the active key, the keys held and retired, and how many files each key encrypts."""
+    """Show the active key, the keys held and retired, and how many encrypted values each key
+    seals in each table that holds any (customer files, second-factor secrets, ...)."""
+    from ..encrypted_columns import key_counts
+
     ring = _load_ring(env)
+    tables = _registry()
     with env.db.read() as s:
-        counts = dict(s.execute(select(CustomerFile.key_id, func.count())
-                                .group_by(CustomerFile.key_id)).all())
+        counts = key_counts(s, tables)
     click.echo(f"active key: {ring.active}")
-    rows = [(str(k), "active" if k == ring.active else "held", str(counts.get(k, 0)))
-            for k in sorted(ring.data_keys)]
-    rows += [(str(k), f"retired {at}", str(counts.get(k, 0))) for k, at in sorted(ring.retired.items())]
-    _table(("key", "state", "files"), rows)
+    names = [et.name for et in tables]
+
+    def cells(k: int) -> list[str]:
+        return [str(counts.get(n, {}).get(k, 0)) for n in names]
+
+    rows = [(str(k), "active" if k == ring.active else "held", *cells(k)) for k in sorted(ring.data_keys)]
+    rows += [(str(k), f"retired {at}", *cells(k)) for k, at in sorted(ring.retired.items())]
+    _table(("key", "state", *names), rows)
+    orphaned = sorted(k for per in counts.values() for k, n in per.items()
+                      if n and k not in ring.data_keys)
+    if orphaned:
+        raise Failed(f"values sealed by key(s) {', '.join(map(str, sorted(set(orphaned))))} "
+                     "that the key file no longer holds cannot be opened")
+
+
+# Servers re-read the key file about once a second (vault.py): wait until each has switched to
+# the new key before walking the tables, so no row is written under the old key behind the walk.
+FOLLOW_SECONDS = 2.0
 
 
 @keys_group.command("rotate")
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100000),
-              help="Files re-encrypted per transaction.")
+              help="Rows re-encrypted per transaction.")
 @click.option("--retire/--no-retire", default=True, show_default=True,
-              help="Forget old keys once no file uses them. Use --no-retire while servers started "
-                   "before the rotation still run, restart them, then `portal keys retire`.")
+              help="Forget old keys once no encrypted value uses them. Use --no-retire while servers "
+                   "started before the rotation still run, restart them, then `portal keys retire`.")
 @pass_env
 def keys_rotate(env: Env, batch: int, retire: bool) -> None:
-    """Make a new data key active, re-encrypt every file under it, retire the old keys."""
+    """Make a new data key active, re-encrypt every encrypted column of every table under it
+    (customer files, second-factor secrets, ...), retire the old keys no value uses any more."""
+    import time
+
+    from ..encrypted_columns import reencrypt_all
+
     ring = _load_ring(env)
     old = ring.active
     new = ring.add_key()
     vault = Vault(ring)
     click.echo(f"new data key {new} is active (was {old})")
-    with env.db.read() as s:
-        todo = s.scalar(select(func.count()).select_from(CustomerFile).where(CustomerFile.key_id != new)) or 0
+    time.sleep(FOLLOW_SECONDS)
+    tables = _registry()
     done = 0
 
-    def step() -> int:
-        with env.db.write() as s:
-            return customers.reencrypt_batch(s, vault, batch)
+    def progress(table: str, n: int) -> None:
+        nonlocal done
+        done += n
+        if n and sys.stdout.isatty():
+            click.echo(f"\rre-encrypted {done} row(s)", nl=False)
 
-    if sys.stdout.isatty() and todo > batch:
-        with click.progressbar(length=todo, label="re-encrypting") as bar:
-            while n := step():
-                done += n
-                bar.update(n)
-    else:
-        while n := step():
-            done += n
-            if todo > batch:
-                click.echo(f"re-encrypted {done}/{todo}")
-    click.echo(f"re-encrypted {done} customer file(s) under key {new}")
+    report = reencrypt_all(env.db.write, vault, tables, new, batch, progress)
+    if sys.stdout.isatty() and done:
+        click.echo("")
+    per_table = ", ".join(f"{n} {t}" for t, n in report.changed.items())
+    click.echo(f"re-encrypted {report.total} row(s) under key {new}: {per_table}")
     retired = _retire_unused(env, ring) if retire else []
     if retired:
         click.echo(f"retired key(s) {', '.join(map(str, retired))}")
@@ -138,15 +178,16 @@ def keys_rotate(env: Env, batch: int, retire: bool) -> None:
         click.echo(f"still held: key(s) {', '.join(map(str, held))}")
     with env.db.write() as s:
         audit.record(s, CLI, "keys.rotate", object_type="key", object_id=str(new),
-                     detail=f"new_key={new} previous={old} reencrypted={done} "
-                            f"retired={','.join(map(str, retired)) or '-'}")
+                     detail=f"new_key={new} previous={old} reencrypted={report.total} "
+                            + " ".join(f"{t}={n}" for t, n in report.changed.items())
+                            + f" retired={','.join(map(str, retired)) or '-'}")
     click.echo("restart running servers so new writes use the new key")
 
 
 @keys_group.command("retire")
 @pass_env
 def keys_retire(env: Env) -> None:
-    """Forget every data key (except the active one) that no customer file uses."""
+    """Forget every data key (except the active one) that no encrypted value in any table uses."""
     ring = _load_ring(env)
     retired = _retire_unused(env, ring)
     if not retired:

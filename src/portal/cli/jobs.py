@@ -29,6 +29,25 @@ def jobs_purge_sessions(env: Env) -> None:
     click.echo(f"purged {n} expired session(s)")
 
 
+@jobs_group.command("checkpoint")
+@pass_env
+def jobs_checkpoint(env: Env) -> None:
+    """Sign the audit chain's head if entries were appended since the newest signed checkpoint
+    (run it each minute from cron; servers also do it by themselves every
+    PORTAL_AUDIT_CHECKPOINT_SECONDS). Safe to run from several machines at once: one signs."""
+    from ..audit.checkpoints import sign_if_moved
+
+    signer = env.db.audit_signer
+    if signer is None:
+        raise Failed("the key file has no signing key")
+    with env.db.write() as s:
+        cp = sign_if_moved(s, signer)
+    if cp is None:
+        click.echo("no new audit entries since the newest checkpoint; nothing to sign")
+    else:
+        click.echo(f"signed checkpoint at entry {cp.seq}: {cp.head_hash}")
+
+
 @jobs_group.command("daily")
 @click.option("--date", "day", metavar="YYYY-MM-DD", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Run as of this day (Asia/Shanghai calendar), e.g. to catch up a missed run; "

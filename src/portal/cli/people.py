@@ -11,7 +11,7 @@ from ..customers.models import CustomerFile
 from ..org import service as org
 
 
-from .base import (CLI, Env, _prompt_password, _read_secret_stdin,
+from .base import (CLI, BadInput, Env, _prompt_password, _read_secret_stdin,
                    _table, main, pass_env)
 
 
@@ -110,3 +110,23 @@ def user_list(env: Env) -> None:
         click.echo("no users yet")
         return
     _table(("username", "name", "role", "unit", "active"), rows)
+
+
+@user_group.command("reset-2fa")
+@click.argument("username")
+@pass_env
+def user_reset_2fa(env: Env, username: str) -> None:
+    """Turn USERNAME's second factor off (lost phone, or a key that can no longer open it).
+
+    Their authenticator key and recovery codes are forgotten and their sessions end; leaders,
+    auditors and administrators set up a new second factor at their next sign-in. Audited.
+    """
+    from ..accounts import mfa
+
+    with env.db.write() as s:
+        try:
+            user = mfa.reset(s, username, by=CLI)
+        except LookupError:
+            raise BadInput(f"username: no user {username.strip().lower()!r}") from None
+        click.echo(f"reset the second factor of {user.username}; their sessions have ended and "
+                   "they set up a new one at their next sign-in")

@@ -1,12 +1,11 @@
 """`portal` commands: Database schema, serving and the demo data."""
 from __future__ import annotations
 
-from pathlib import Path
+import stat
 
 import click
-from sqlalchemy.engine import make_url
 
-from ..db import is_sqlite
+from ..db import secure_sqlite_files, sqlite_path
 from ..vault import KeyRing
 
 
@@ -33,6 +32,16 @@ def _current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def _secure_files(url: str) -> None:
+    """SQLite: data directory 0700 when created, database files 0600 (see db.secure_sqlite_files)."""
+    for p in secure_sqlite_files(url):
+        click.echo(f"narrowed {p} to mode 0600 (it was readable by others)")
+    path = sqlite_path(url)
+    if path is not None and stat.S_IMODE(path.parent.stat().st_mode) & 0o077:
+        click.echo(f"note: the directory {path.parent} is open to others; the database files in it "
+                   "are not (0600)", err=True)
+
+
 @db.command("upgrade")
 @pass_env
 def db_upgrade(env: Env) -> None:
@@ -43,10 +52,7 @@ def db_upgrade(env: Env) -> None:
         raise Failed(f"alembic.ini not found in {migrate.ROOT} "
                      "(install the package editable from its source tree)")
     url = env.settings.database_url
-    if is_sqlite(url):
-        u = make_url(url)
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    _secure_files(url)
     before = _current_revision(url)
     migrate.upgrade(url)
     after = _current_revision(url)
@@ -74,7 +80,8 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     # Every worker loads the key file; create it once here so workers cannot race to make
-    # different ones.
+    # different ones. The same for the database's files and their modes.
+    _secure_files(env.settings.database_url)
     KeyRing.load_or_create(env.settings.key_file)
     click.echo(f"serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
     uvicorn.run(
@@ -122,6 +129,14 @@ def demo(env: Env, password_stdin: bool) -> None:
         click.echo("\nmembership programme:")
         for note in summary.notes:
             click.echo(f"  {note}")
+    # End with a signed checkpoint: none of the demo's entries can be cut off unnoticed.
+    from ..audit.checkpoints import newest_checkpoint, sign_if_moved
+    if env.db.audit_signer is not None:
+        with env.db.write() as s:
+            sign_if_moved(s, env.db.audit_signer)
+            cp = newest_checkpoint(s)
+        if cp is not None:
+            click.echo(f"\naudit log signed up to entry {cp.seq} (`portal audit verify` checks it)")
     click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
     click.echo("leaders, auditors and admins set up a second factor (any TOTP authenticator app) "
                "at their first sign-in; the page also shows the key to type in by hand")

@@ -1,6 +1,7 @@
 """The one decision point: may this actor do this action to that object?"""
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ..accounts.actor import Actor
 from .actions import Action, Relation
 
 _HERE = Path(__file__).parent
+log = logging.getLogger("portal.policy")
 
 
 class PermissionDenied(Exception):
@@ -24,7 +26,15 @@ class PermissionDenied(Exception):
 @lru_cache(maxsize=1)
 def _enforcer() -> casbin.Enforcer:
     # The policy is a file shipped with the code: every process reads the same rules.
-    return casbin.Enforcer(str(_HERE / "model.conf"), str(_HERE / "policy.csv"))
+    # pycasbin logs the whole model and policy at INFO while loading them: keep that out of the
+    # server's log (it maps every role's powers) and log how many rules were loaded instead.
+    # (pycasbin disables that logger itself, but only after loading.)
+    logging.getLogger("casbin.policy").disabled = True
+    enforcer = casbin.Enforcer(str(_HERE / "model.conf"), str(_HERE / "policy.csv"))
+    model = enforcer.get_model().model
+    rules = sum(len(ast.policy) for sec in ("p", "g") if sec in model for ast in model[sec].values())
+    log.info("authorisation policy loaded: %d rules", rules)
+    return enforcer
 
 
 @lru_cache(maxsize=512)

@@ -1,0 +1,169 @@
+"""Every encrypted column in the database, and key rotation over all of them.
+
+The registry is found, not kept by hand: a column is ciphertext when it is binary and its name
+ends in `_ct`. Its blobs are sealed (vault.py) with the table name, the column name without
+`_ct` and the row's primary key as associated data. `portal keys rotate` re-encrypts every
+registered column, `portal keys status` counts each key's blobs in them, and `portal keys
+retire` forgets only keys that no blob in any of them uses. A binary column that is not
+ciphertext says so with `info={"not_ciphertext": "why"}`; a test fails on any other binary
+column in the database that the registry misses.
+
+Works on any SQLAlchemy MetaData (pass `portal.models.metadata`), so this module sits beside
+vault.py and imports no domain package.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from sqlalchemy import Column, LargeBinary, MetaData, Table, func, select, update
+from sqlalchemy.orm import Session
+
+from .vault import Vault, VaultError
+
+SUFFIX = "_ct"
+# A table with this column records which key sealed the whole row (customer files do); rotation
+# keeps it in step with the blobs.
+ROW_KEY_COLUMN = "key_id"
+
+
+class RegistryError(Exception):
+    """A ciphertext column the conventions cannot handle (e.g. a table without a single primary key)."""
+
+
+@dataclass(frozen=True)
+class EncryptedTable:
+    """One table's ciphertext columns and how their associated data is formed."""
+
+    table: Table
+    columns: tuple[Column, ...]
+    pk: Column
+    row_key: Column | None = None
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @staticmethod
+    def aad_column(col: Column) -> str:
+        return col.name[: -len(SUFFIX)]
+
+
+def is_binary(col: Column) -> bool:
+    return isinstance(col.type, LargeBinary)
+
+
+def is_ciphertext(col: Column) -> bool:
+    return is_binary(col) and col.name.endswith(SUFFIX) and not col.info.get("not_ciphertext")
+
+
+def registry(metadata: MetaData) -> list[EncryptedTable]:
+    """Every table holding ciphertext, in a stable order."""
+    out = []
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
+        cols = tuple(c for c in table.columns if is_ciphertext(c))
+        if not cols:
+            continue
+        pks = list(table.primary_key.columns)
+        if len(pks) != 1:
+            raise RegistryError(f"{table.name}: ciphertext needs a single-column primary key "
+                                f"(the associated data names the row)")
+        row_key = table.c.get(ROW_KEY_COLUMN)
+        out.append(EncryptedTable(table, cols, pks[0], row_key))
+    return out
+
+
+def _kid(prefix) -> int:
+    # The blob header: version byte, then the key id (uint16, big-endian).
+    return struct.unpack(">H", bytes(prefix))[0]
+
+
+def key_counts(s: Session, tables: Iterable[EncryptedTable]) -> dict[str, dict[int, int]]:
+    """Per table, how many blobs each data key sealed (read from the blob headers in SQL)."""
+    counts: dict[str, dict[int, int]] = {}
+    for et in tables:
+        per_key = counts.setdefault(et.name, {})
+        for col in et.columns:
+            head = func.substr(col, 2, 2)  # bytes 2-3: the key id; substr works on BLOB and bytea
+            for prefix, n in s.execute(select(head, func.count()).where(col.is_not(None)).group_by(head)):
+                kid = _kid(prefix)
+                per_key[kid] = per_key.get(kid, 0) + n
+    return counts
+
+
+def keys_in_use(s: Session, tables: Iterable[EncryptedTable]) -> set[int]:
+    return {kid for per_key in key_counts(s, tables).values() for kid, n in per_key.items() if n}
+
+
+@dataclass
+class Cursor:
+    """Where rotation stands in one table: the last primary key looked at, rows changed."""
+
+    table: EncryptedTable
+    after: object = None
+    done: bool = False
+    changed: int = 0
+    seen: int = 0
+
+
+def reencrypt_batch(s: Session, vault: Vault, cur: Cursor, key_id: int, batch: int = 500) -> int:
+    """Re-seal, under `key_id`, every blob of the next `batch` rows (in primary-key order) that
+    another key sealed; returns how many rows changed. The rows are locked (FOR UPDATE on
+    PostgreSQL; SQLite's write transaction holds the whole database), so a concurrent edit is
+    neither lost nor overwritten."""
+    et = cur.table
+    cols = [et.pk, *et.columns] + ([et.row_key] if et.row_key is not None else [])
+    stmt = select(*cols).order_by(et.pk).limit(batch).with_for_update()
+    if cur.after is not None:
+        stmt = stmt.where(et.pk > cur.after)
+    rows = s.execute(stmt).all()
+    changed = 0
+    for row in rows:
+        pk = row[0]
+        values: dict[str, object] = {}
+        for col, blob in zip(et.columns, row[1:1 + len(et.columns)]):
+            if blob is None or Vault.key_id_of(blob) == key_id:
+                continue
+            aad = dict(table=et.name, column=et.aad_column(col), row_id=pk)
+            try:
+                plain = vault.decrypt(blob, **aad)
+            except VaultError as exc:
+                raise VaultError(f"{et.name}.{col.name} of row {pk}: {exc}") from None
+            values[col.name] = vault.encrypt(plain, key_id=key_id, **aad)
+        if et.row_key is not None and row[-1] != key_id:
+            values[et.row_key.name] = key_id
+        if values:
+            s.execute(update(et.table).where(et.pk == pk).values(**values))
+            changed += 1
+    cur.seen += len(rows)
+    cur.changed += changed
+    if rows:
+        cur.after = rows[-1][0]
+    cur.done = len(rows) < batch
+    return changed
+
+
+@dataclass
+class RotationReport:
+    key_id: int
+    changed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.changed.values())
+
+
+def reencrypt_all(write: Callable, vault: Vault, tables: Iterable[EncryptedTable], key_id: int,
+                  batch: int = 500, progress: Callable[[str, int], None] | None = None) -> RotationReport:
+    """Walk every registered table once, one transaction per batch (`write()` opens one)."""
+    report = RotationReport(key_id)
+    for et in tables:
+        cur = Cursor(et)
+        while not cur.done:
+            with write() as s:
+                n = reencrypt_batch(s, vault, cur, key_id, batch)
+            if progress is not None:
+                progress(et.name, n)
+        report.changed[et.name] = cur.changed
+    return report
