@@ -157,3 +157,31 @@ def test_one_purchase_of_10000_yuan_gives_gold_when_set(db, vault, story, clock_
     assert out.joined and out.tier == "silver"
     out = buy(db, vault, alice, "SP-2", 10_000, customer=fid_of(story, "alice", 1))
     assert out.joined and out.tier == "gold"
+
+
+def test_restoring_a_card_can_clear_the_spend_before_the_cancellation(db, vault, story, clock_at):
+    """Seed 003: "If the membership is resumed, the member will be prompted whether to clear the
+    points, or is the pre-sales/consumption accumulation cleared"."""
+    clock_at(at(2026, 3, 10))
+    alice, bob = story.actor(db, "alice"), story.actor(db, "bob")
+    number = enrolled(db, story)
+    buy(db, vault, alice, "RS-1", 9_000, card=number)  # ¥9,000 counted, 9,000 points
+    with db.write() as s:
+        cards.cancel(s, bob, number, "member asked to pause the card")
+    clock_at(at(2026, 4, 10))
+    with db.write() as s:
+        cards.restore(s, bob, number, "member is back", keep_points=False, keep_spend=False)
+    out = buy(db, vault, alice, "RS-2", 1_000, card=number)  # ¥1,000 since the restore: no silver
+    assert out.tier_changed_to is None and membership(db, fid_of(story)).tier == "regular"
+
+
+def test_restoring_a_card_keeps_the_spend_by_default(db, vault, story, clock_at):
+    clock_at(at(2026, 3, 10))
+    alice, bob = story.actor(db, "alice"), story.actor(db, "bob")
+    number = enrolled(db, story)
+    buy(db, vault, alice, "RS-3", 9_000, card=number)
+    with db.write() as s:
+        cards.cancel(s, bob, number, "member asked to pause the card")
+    with db.write() as s:
+        cards.restore(s, bob, number, "member is back", keep_points=True)
+    assert buy(db, vault, alice, "RS-4", 1_000, card=number).tier_changed_to == "silver"

@@ -147,18 +147,24 @@ def cancel(s: Session, actor: Actor, number: str, reason: str) -> CardAccount:
     return hand.account
 
 
-def restore(s: Session, actor: Actor, number: str, reason: str, *, keep_points: bool) -> CardAccount:
-    """Undo a cancellation; the leader chooses whether the points survive it."""
+def restore(s: Session, actor: Actor, number: str, reason: str, *, keep_points: bool,
+            keep_spend: bool = True) -> CardAccount:
+    """Undo a cancellation; the leader chooses whether the points, and the spend accumulated
+    before the cancellation, survive it (seed 003: "If the membership is resumed, the member will
+    be prompted whether to clear the points, or is the pre-sales/consumption accumulation cleared")."""
     from .points import clear_points
     hand = find_card(s, actor, number, Action.CARD_CANCEL)
     reason = require_reason(reason)
     if hand.account.status != "cancelled":
         raise InvalidInput({"card": "This card is not cancelled."})
     hand.account.status = "active"
-    _step(s, actor, hand, "restore", reason, from_value="cancelled", to_value="active",
-          cause="points_kept" if keep_points else "points_cleared")
+    cause = ("points_kept" if keep_points else "points_cleared") + ("" if keep_spend else ",spend_cleared")
+    _step(s, actor, hand, "restore", reason, from_value="cancelled", to_value="active", cause=cause)
+    today = programme_today()
     if not keep_points:
-        clear_points(s, actor, hand.account, programme_today(), note=f"cleared on restore: {reason}")
+        clear_points(s, actor, hand.account, today, note=f"cleared on restore: {reason}")
+    if not keep_spend:
+        hand.membership.spend_counted_from = today
     return hand.account
 
 

@@ -237,12 +237,17 @@ def tier_points(s: Session, m: Membership, today: date, settings, *, since: date
     return max(0, int(total or 0))
 
 
-def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months: int) -> int:
-    """Counted spend (special-price and group-buy lines excluded) of kept purchases in the window."""
+def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months: int,
+                        since: date | None = None) -> int:
+    """Counted spend (special-price lines excluded) of kept purchases in the window, and on or
+    after ``since`` when given (a membership's ``spend_counted_from``)."""
     start = window_start(today, months)
-    return int(s.scalar(select(func.coalesce(func.sum(Purchase.spend_counted_fen), 0)).where(
+    q = select(func.coalesce(func.sum(Purchase.spend_counted_fen), 0)).where(
         Purchase.customer_id == customer_id, Purchase.status == "complete",
-        Purchase.purchased_on > start, Purchase.purchased_on <= today)) or 0)
+        Purchase.purchased_on > start, Purchase.purchased_on <= today)
+    if since is not None:
+        q = q.where(Purchase.purchased_on >= since)
+    return int(s.scalar(q) or 0)
 
 
 def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "") -> None:
@@ -267,11 +272,12 @@ def reevaluate(s: Session, actor: Actor, m: Membership, today: date, *,
     if primary_account(s, m) is None:  # every card cancelled
         return None
     settings = settings_on(s, today)
-    period = spend_in_window_fen(s, m.customer_id, today, 12 * settings.card_validity_years) \
+    since = m.spend_counted_from
+    period = spend_in_window_fen(s, m.customer_id, today, 12 * settings.card_validity_years, since) \
         if at_validity_end else None
     decision = evaluate_tier(
-        Tier(m.tier), tier_points(s, m, today, settings, since=today if at_validity_end else None),
-        spend_in_window_fen(s, m.customer_id, today, settings.tier_window_months),
+        Tier(m.tier), tier_points(s, m, today, settings, since=today if at_validity_end else since),
+        spend_in_window_fen(s, m.customer_id, today, settings.tier_window_months, since),
         at_validity_end=at_validity_end, floor=Tier(m.tier_floor) if m.tier_floor else None,
         ceiling=Tier(m.tier_ceiling) if m.tier_ceiling else None, settings=settings,
         period_spend_fen=period, purchase_fen=purchase_fen)

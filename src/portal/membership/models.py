@@ -53,6 +53,8 @@ class Membership(SQLModel, table=True):
     joined_on: date
     join_cause: str = Field(max_length=32)  # single_purchase | cumulative | application | import
     last_purchase_on: date | None = None
+    # Spend before this day no longer counts toward tiers (cleared when a cancelled card was restored).
+    spend_counted_from: date | None = None
     referrer_id: int | None = Field(default=None, foreign_key="membership.id")
     referral_credited_tier: str | None = Field(default=None, max_length=16)
     pin_hash: str | None = Field(default=None, max_length=200)

@@ -81,8 +81,8 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
     return MemberPanel(
         membership_id=m.id, tier=m.tier, tier_floor=m.tier_floor, tier_ceiling=m.tier_ceiling,
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
-        points_12m=tier_points(s, m, today, settings),
-        spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months),
+        points_12m=tier_points(s, m, today, settings, since=m.spend_counted_from),
+        spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months, m.spend_counted_from),
         accounts=accounts, history=history, purchases=purchases, allowed=allowed)
 
 

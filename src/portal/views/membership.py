@@ -231,8 +231,12 @@ def restore_card(request: Request, file_id: UUID, data: Form) -> Response:
     def work(s, a, v, n):
         if data.get("keep_points") not in ("yes", "no"):
             raise InvalidField("keep_points", "keep_points.required", _("Choose whether the points are kept."))
-        cards.restore(s, a, n, data.get("reason", ""), keep_points=data["keep_points"] == "yes")
-    return _card_step(request, file_id, data, "restore", Action.CARD_CANCEL, ("reason", "keep_points"), work)
+        if data.get("keep_spend", "yes") not in ("yes", "no"):
+            raise InvalidField("keep_spend", "keep_spend.required", _("Choose whether the spend still counts."))
+        cards.restore(s, a, n, data.get("reason", ""), keep_points=data["keep_points"] == "yes",
+                      keep_spend=data.get("keep_spend", "yes") == "yes")
+    return _card_step(request, file_id, data, "restore", Action.CARD_CANCEL,
+                      ("reason", "keep_points", "keep_spend"), work)
 
 
 @post(R + "/redeem", opt={"action": Action.MEMBER_REDEEM}, sync_to_thread=True)

@@ -1,4 +1,4 @@
-"""membership applications: referrer, a leader's documented exception, the joining fee as paid
+"""programme rules: applications (referrer, a leader's exception, the joining fee as paid); spend cleared on restore
 
 Revision ID: 0012
 Revises: 0004
@@ -18,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('membership', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('spend_counted_from', sa.Date(), nullable=True))
     with op.batch_alter_table('membership_application', schema=None) as batch_op:
         batch_op.add_column(sa.Column('referrer_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('exception_by_id', sa.Integer(), nullable=True))
@@ -36,6 +38,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('membership', schema=None) as batch_op:
+        batch_op.drop_column('spend_counted_from')
     with op.batch_alter_table('membership_application', schema=None) as batch_op:
         batch_op.drop_constraint('fk_membership_application_fee_paid_by', type_='foreignkey')
         batch_op.drop_constraint('fk_membership_application_exception_by', type_='foreignkey')
