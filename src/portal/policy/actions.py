@@ -38,6 +38,9 @@ class Action(StrEnum):
     PROGRAMME_VIEW = "programme.view"  # the catalogue and the programme's figures
     PROGRAMME_EDIT = "programme.edit"  # new versions of the programme's figures (admin)
     MEMBER_POS = "member.pos"  # a POS terminal's API calls, within its unit
+    # Accounts (accounts/setup.py, accounts/approvals.py)
+    ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
+    ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
 
     @property
     def obj(self) -> str:
