@@ -1,6 +1,8 @@
 """The `portal` command, run in-process with click's CliRunner against a temporary SQLite database."""
 from __future__ import annotations
 
+import re
+
 import codecs
 import json
 import shutil
@@ -234,9 +236,12 @@ def test_org_and_user_commands(env):
     assert r.exit_code == 0, r.output
     assert env.sql("SELECT role, display_name, is_active FROM user_account WHERE username='wang'") == [
         ("salesperson", "王小明", 1)]
-    # Prompted twice (hidden) when not given on stdin.
-    r = invoke("user", "add", "li", "--role", "leader", "--unit", "755", input=f"{PASSWORD}\n{PASSWORD}\n")
+    # Without --password-stdin nobody types a password: a one-time set-up code is printed.
+    r = invoke("user", "add", "li", "--role", "leader", "--unit", "755")
     assert r.exit_code == 0, r.output
+    assert re.search(r"set-up code .*: [A-Z2-9]{5}(-[A-Z2-9]{5}){3}$", r.stdout, re.M), r.stdout
+    assert env.sql("SELECT password_hash, awaiting_approval FROM user_account WHERE username='li'") == [
+        ("", 0)]
 
     weak = invoke("user", "add", "zhao", "--role", "salesperson", "--unit", "755A",
                   "--password-stdin", input="short\n")

@@ -272,6 +272,52 @@ def test_only_admins_add_users(client, db, story, user):
         assert s.scalar(select(User).where(User.username == "mallory")) is None
 
 
+@pytest.mark.parametrize("user", ["alice", "dave", "erin", "cathy"])
+def test_only_leaders_open_and_decide_account_approvals(client, db, story, user):
+    """A stranger to the account approvals (anyone but a leader) is refused the queue and every
+    decision, audited; a leader outside the target unit is refused by the decision itself
+    (tests/test_admin_accounts.py)."""
+    from portal.accounts import approvals
+    with db.write() as s:
+        new = approvals.create_account(s, story.actor(db, "erin"), "mallory", "salesperson", "755A",
+                                       reason="matrix: a new salesperson")
+        change_id = new.change.id
+    signed_in(client, user)
+    before = last_seq(db)
+    assert client.get("/account-approvals").status_code == 403
+    for verdict in ("approve", "deny"):
+        r = post(client, f"/account-approvals/{change_id}/{verdict}", {"note": "matrix refusal"},
+                 from_page="/inbox")
+        assert r.status_code == 403
+    assert [e.outcome for e in entries_since(db, before, user)] == ["denied"] * 3
+    with db.read() as s:
+        assert s.scalar(select(User).where(User.username == "mallory")).awaiting_approval
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "dave", "cathy"])
+def test_only_admins_reset_passwords(client, db, story, user):
+    signed_in(client, user)
+    before = last_seq(db)
+    with db.read() as s:
+        old = s.scalar(select(User.password_hash).where(User.username == "charlie"))
+    r = post(client, "/admin/users/charlie/reset-password", {}, from_page="/inbox")
+    assert r.status_code == 403
+    assert [e.outcome for e in entries_since(db, before, user)] == ["denied"]
+    with db.read() as s:
+        assert s.scalar(select(User.password_hash).where(User.username == "charlie")) == old
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "dave", "cathy"])
+def test_only_admins_edit_users(client, db, story, user):
+    signed_in(client, user)
+    assert client.get("/admin/users/charlie/edit").status_code == 403
+    r = post(client, "/admin/users/charlie/edit", {"display_name": "C", "role": "leader", "unit": "HQ",
+                                                   "reason": "matrix: not allowed"}, from_page="/inbox")
+    assert r.status_code == 403
+    with db.read() as s:
+        assert s.scalar(select(User.role).where(User.username == "charlie")) == "salesperson"
+
+
 def test_erin_the_admin_sees_users_but_no_customer_data(client, db, vault, story):
     signed_in(client, "erin")
     r = client.get("/admin/users")

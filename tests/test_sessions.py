@@ -270,13 +270,17 @@ def test_twelve_characters_are_enough(db, story):
         accounts.add_user(s, "mallory", "salesperson", "755A", "kq8#vz2!mw4p")
 
 
-def test_an_admin_cannot_give_a_short_password_in_the_web(client, db, story):
+def test_an_admin_cannot_give_a_password_in_the_web(client, db, story):
+    """The administrator never chooses a password: one sent with the form is ignored, and the
+    user chooses their own with a set-up code (tests/test_admin_accounts.py)."""
     signed_in(client, "erin")
-    r = post(client, "/admin/users", {"username": "mallory", "role": "salesperson", "unit": "755A",
-                                      "password": "short1"}, from_page="/admin/users")
-    assert r.status_code == 400
+    assert 'name="password"' not in client.get("/admin/users").text
+    r = post(client, "/admin/users", {"username": "mallory", "role": "customer_service", "unit": "HQ",
+                                      "password": "a long password erin knows"}, from_page="/admin/users")
+    assert r.status_code == 201
     with db.read() as s:
-        assert s.scalar(select(User).where(User.username == "mallory")) is None
+        assert s.scalar(select(User).where(User.username == "mallory")).password_hash == ""
+    assert sign_in(client, "mallory", "a long password erin knows").status_code == 401
 
 
 def test_a_hash_with_old_parameters_is_replaced_at_sign_in(client, db, story):

@@ -26,9 +26,9 @@ from .customers.service import NotFound
 from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
-from .views import (access, account, admin, api, audit_log, auth, customers, exports, inbox,
-                    member_applications, membership, penalties, programme, redemption, reminders,
-                    service_desk, terminals)
+from .views import (access, account, account_approvals, admin, api, audit_log, auth, customers,
+                    exports, inbox, member_applications, membership, penalties, programme, redemption,
+                    reminders, service_desk, setup, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -170,10 +170,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # twice, wrapped twice, and answers 500 (litestar-org/litestar#4738).
             Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
-                                             *account.ROUTES, *exports.ROUTES, *membership.ROUTES, *member_applications.ROUTES, *penalties.ROUTES,
+                                             *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
+                                             *member_applications.ROUTES, *penalties.ROUTES,
                                              *programme.ROUTES, *redemption.ROUTES,
                                              *service_desk.ROUTES, *reminders.ROUTES,
-                                             *terminals.ROUTES, *api.ROUTES],
+                                             *terminals.ROUTES, *api.ROUTES,
+                                             *setup.ROUTES, *account_approvals.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 from .access.models import AccessRequest  # noqa: F401
 from .accounts.mfa_models import RecoveryCode  # noqa: F401
 from .accounts.models import LoginAttempt, User, WebSession  # noqa: F401
+from .accounts.setup_models import AccountChange, AccountSetup, PasswordHelp  # noqa: F401
 from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
 from .exports.models import ExportItem, ExportRecord  # noqa: F401

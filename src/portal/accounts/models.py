@@ -37,6 +37,10 @@ class User(SQLModel, table=True):
     totp_secret_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     totp_enabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     totp_last_step: int | None = None
+    # Set-up and approval (accounts/setup.py, accounts/approvals.py): the user must choose a new
+    # password at the next sign-in; the account may not sign in until a second person approves.
+    must_change_password: bool = False
+    awaiting_approval: bool = False
 
 
 class LoginAttempt(SQLModel, table=True):

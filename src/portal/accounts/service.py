@@ -31,8 +31,9 @@ def actor_for(user: User, unit: OrgUnit | None, client_addr: str = "") -> Actor:
                  unit_path=unit.path if unit else "", client_addr=client_addr)
 
 
-def add_user(s: Session, username: str, role: str, unit_code: str, password: str, *,
+def add_user(s: Session, username: str, role: str, unit_code: str, password: str | None, *,
              display_name: str = "", by: Actor | None = None) -> User:
+    """A new account. `password` None: no password yet (the user chooses one with a set-up code)."""
     username = username.strip().lower()
     if not (2 <= len(username) <= 64) or not set(username) <= USERNAME_CHARS:
         raise AccountError("username", "Usernames are 2 to 64 lowercase letters, digits, '.', '_' or '-'.")
@@ -43,12 +44,14 @@ def add_user(s: Session, username: str, role: str, unit_code: str, password: str
         raise AccountError("unit", f"No unit with code {unit_code}.")
     if s.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError("username", f"The username {username} is taken.")
-    try:
-        check_password_rule(password, username=username)
-    except ValueError as exc:
-        raise AccountError("password", str(exc)) from None
+    if password is not None:
+        try:
+            check_password_rule(password, username=username)
+        except ValueError as exc:
+            raise AccountError("password", str(exc)) from None
     user = User(username=username, role=role, unit_id=unit.id, display_name=display_name.strip()[:100],
-                password_hash=hash_password(password), created_at=clock.now())
+                password_hash=hash_password(password) if password is not None else "",
+                created_at=clock.now())
     s.add(user)
     s.flush()
     audit.record(s, by or Actor.system(), "user.create", object_type="user", object_id=username,
@@ -89,6 +92,7 @@ def set_password(s: Session, username: str, password: str, *, by: Actor | None =
 class SignInResult:
     user: User | None
     throttled: bool = False
+    held: bool = False  # the right password, but the account waits for a second approver
 
 
 def is_throttled(s: Session, username: str, client_addr: str, *, user_limit: int = 5,
@@ -114,6 +118,8 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
         # Verify even for unknown users (against a dummy hash) so timing does not tell.
         ok = verify_password(user.password_hash if user else None, password or "")
         ok = ok and user is not None and user.is_active
+    held = ok and user.awaiting_approval
+    ok = ok and not held
     s.add(LoginAttempt(username=username, client_addr=client_addr[:64], at=clock.now(), success=ok))
     if ok and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -123,8 +129,9 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
     # row locks, so two transactions never wait on each other in opposite orders.
     audit.record(s, who, "auth.sign_in", audit.ALLOWED if ok else audit.DENIED,
                  object_type="user", object_id=username,
-                 reason="throttled" if throttled else ("" if ok else "bad credentials"))
-    return SignInResult(user=user if ok else None, throttled=throttled)
+                 reason="throttled" if throttled else ("" if ok else "awaiting approval" if held
+                                                       else "bad credentials"))
+    return SignInResult(user=user if ok else None, throttled=throttled, held=held)
 
 
 # ---------------------------------------------------------------- sessions

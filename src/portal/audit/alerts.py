@@ -15,6 +15,9 @@ from ..exports.models import ExportRecord
 from .models import AuditEvent
 
 VIEW_ACTIONS = ("customer.view", "customer.edit")
+# Reach over customer files asked for, granted by a second approver, or given by the operator
+# (names as accounts/approvals.py records them).
+PRIVILEGE_ACTIONS = ("user.reach_request", "user.reach_approve", "user.reach_direct")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Thresholds:
 @dataclass
 class Alert:
     kind: str          # views_per_hour | large_export | denied_burst | off_hours | short_grant_reason
+    #                    | privileged_account
     actor: str
     at: datetime
     count: int
@@ -92,5 +96,11 @@ def compute(s: Session, t: Thresholds, *, days: int = 7) -> list[Alert]:
                 alerts.append(Alert("short_grant_reason", "", r.decided_at or r.created_at, n,
                                     detail=f"grant #{r.id} {r.file_no}: {r.reason}",
                                     link=f"/audit?file={r.file_no}"))
+    # Every privileged creation and elevation, one alert each.
+    for e in s.scalars(select(AuditEvent).where(AuditEvent.at >= since, AuditEvent.outcome == "allowed",
+                                                AuditEvent.action.in_(PRIVILEGE_ACTIONS))):
+        alerts.append(Alert("privileged_account", e.actor_username, e.at, 1,
+                            detail=f"{e.action} {e.object_id} {e.detail}",
+                            link=f"/audit?action={e.action}"))
     alerts.sort(key=lambda a: a.at, reverse=True)
     return alerts

@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 from sqlalchemy import func, select
 
+from ..accounts import approvals, setup
 from ..accounts import service as accounts
 from ..accounts.models import Role, User
 from ..customers.models import CustomerFile
 from ..org import service as org
 
 
-from .base import (CLI, BadInput, Env, _prompt_password, _read_secret_stdin,
+from .base import (CLI, BadInput, Env, _read_secret_stdin,
                    _table, main, pass_env)
 
 
@@ -64,16 +65,31 @@ def user_group() -> None:
 @click.option("--unit", "unit_code", required=True, metavar="CODE", help="Code of the user's unit.")
 @click.option("--display-name", default="", help="Name shown in the portal, e.g. 王小明.")
 @click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input instead of prompting.")
+              help="Read the password from the first line of standard input (else the user "
+                   "chooses one with a one-time set-up code, printed here).")
+@click.option("--must-change", is_flag=True,
+              help="With --password-stdin: the user must choose a new password at first sign-in.")
 @pass_env
 def user_add(env: Env, username: str, role: str, unit_code: str, display_name: str,
-             password_stdin: bool) -> None:
-    """Create the account USERNAME (the password is asked twice, hidden)."""
-    password = _read_secret_stdin() if password_stdin else _prompt_password()
+             password_stdin: bool, must_change: bool) -> None:
+    """Create the account USERNAME, approved at once (the operator's bootstrap on the server).
+
+    Without --password-stdin nobody types a password here: a one-time set-up code (valid 72
+    hours) is printed, with which the user chooses their own at /setup. A role that sees
+    customer files is reported to the auditors.
+    """
+    password = _read_secret_stdin() if password_stdin else None
     with env.db.write() as s:
         user = accounts.add_user(s, username, role, unit_code, password,
                                  display_name=display_name, by=CLI)
+        user.must_change_password = bool(must_change and password_stdin)
+        approvals.record_direct_grant(s, user, CLI)
+        code = None if password_stdin else setup.issue_code(s, user, CLI, "new")
         click.echo(f"added user {user.username} ({role}, {unit_code})")
+        if code:
+            click.echo(f"one-time set-up code (shown once, valid {setup.SETUP_HOURS} hours until "
+                       f"{code[1]:%Y-%m-%d %H:%M} UTC): {code[0]}")
+            click.echo("the user enters it at /setup and chooses their own password")
 
 
 def _set_active(env: Env, username: str, active: bool) -> None:
@@ -104,12 +120,14 @@ def user_enable(env: Env, username: str) -> None:
 def user_list(env: Env) -> None:
     """List all accounts."""
     with env.db.read() as s:
-        rows = [(u.username, u.display_name, u.role, unit.code, "yes" if u.is_active else "no")
+        rows = [(u.username, u.display_name, u.role, unit.code, "yes" if u.is_active else "no",
+                 ", ".join(x for x in ("awaiting approval" if u.awaiting_approval else "",
+                                       "awaiting set-up" if not u.password_hash else "") if x))
                 for u, unit in accounts.list_users(s)]
     if not rows:
         click.echo("no users yet")
         return
-    _table(("username", "name", "role", "unit", "active"), rows)
+    _table(("username", "name", "role", "unit", "active", "waiting"), rows)
 
 
 @user_group.command("reset-2fa")

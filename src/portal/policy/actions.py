@@ -42,6 +42,9 @@ class Action(StrEnum):
     # Penalties for leaking or reselling files (seed 000): the "owner" is the person penalised
     PENALTY_RECORD = "penalty.record"  # a leader above the person records one, with evidence
     PENALTY_VIEW = "penalty.view"  # leaders above the person, auditors
+    # Accounts (accounts/setup.py, accounts/approvals.py)
+    ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
+    ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
 
     @property
     def obj(self) -> str:

@@ -1,4 +1,5 @@
-"""One's own account: setting up the second factor (required for leaders, auditors, admins)."""
+"""One's own account: the password (changed, or owed at sign-in) and the second factor
+(required for leaders, auditors, admins)."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -9,7 +10,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
-from ..accounts import mfa, totp
+from ..accounts import mfa, setup, totp
 from ..accounts import service as accounts
 from ..policy import Action
 from .auth import _with_session
@@ -70,4 +71,46 @@ def confirm_second_factor(request: Request, data: Form) -> Response:
     return _with_session(request, resp, token) if token else resp
 
 
-ROUTES = [second_factor_page, confirm_second_factor]
+PASSWORD_OPT = {"action": Action.ACCOUNT_SELF, "stages": ("password",)}
+
+
+@get("/account/password", opt=PASSWORD_OPT)
+async def password_page(request: Request, changed: str = "") -> Response:
+    v = visitor(request)
+    return render(request, "account/password.html", owed=v.stage == "password", errors={},
+                  changed=changed == "1")
+
+
+@post("/account/password", opt=PASSWORD_OPT, sync_to_thread=True)
+def change_password(request: Request, data: Form) -> Response:
+    """Choose a new password: the current one is asked, unless the sign-in just checked it (a
+    password owed at first sign-in). Every other session of the user ends."""
+    v, me = _me(request)
+    st = request.app.state
+    owed = v.stage == "password"
+    cfg = st.settings
+    token = None
+    try:
+        with st.db.write() as s:
+            setup.change_password(s, me.user_id, None if owed else data.get("current", ""),
+                                  data.get("password", ""), data.get("confirm", ""),
+                                  client_addr=v.client_addr, keep_session=v.session_token,
+                                  user_limit=cfg.throttle_user_failures,
+                                  addr_limit=cfg.throttle_addr_failures,
+                                  window_minutes=cfg.throttle_window_minutes)
+            if owed:
+                # The step is done: a new session id, for the next step owed (or none).
+                user = accounts.get_user(s, me.user_id)
+                stage = setup.stage_after_new_password(user)
+                token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token,
+                                               stage=stage)
+    except accounts.AccountError as exc:
+        return render(request, "account/password.html", status=400, owed=owed, changed=False,
+                      errors={exc.field: i18n.gettext(str(exc))})
+    if token:
+        path = setup.STAGE_PATHS.get(stage, "/")
+        return _with_session(request, Redirect(path=path, status_code=303), token)
+    return Redirect(path="/account/password?changed=1", status_code=303)
+
+
+ROUTES = [second_factor_page, confirm_second_factor, password_page, change_password]

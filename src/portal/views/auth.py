@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from .. import i18n
 from ..accounts import mfa
 from ..accounts import service as accounts
+from ..accounts import setup
 from ..policy import Action
 from .rendering import render
 from .security import SESSION_COOKIE, visitor
@@ -62,24 +63,23 @@ def login(request: Request, data: Form) -> Response:
         if result.user is not None:
             # A fresh id at every sign-in; any session id the browser offered is dropped.
             # With a second factor (or one still to set up) the session is partial until then.
-            stage = ("mfa" if mfa.enrolled(result.user)
-                     else "enrol" if mfa.required(result.user.role) else "full")
+            # Then a new password if one is owed (accounts/setup.py).
+            stage = setup.stage_at_sign_in(result.user)
             token = accounts.start_session(s, result.user, v.client_addr, stage=stage,
                                            replace_token=v.session_token or None)
     _ = i18n.gettext
     if token is None:
         msg = (_("Too many failed attempts. Wait 15 minutes and try again.") if result.throttled
-               else _("Sign-in failed: the username or password is not right."))
+               else _("Your account is waiting for a leader's approval. Ask your administrator.")
+               if result.held else _("Sign-in failed: the username or password is not right."))
         return render(request, "login.html", status=429 if result.throttled else 401,
                       next=_safe_next(data.get("next")), error=msg,
                       username=data.get("username", "")[:64])
     nxt = _safe_next(data.get("next"))
     if stage == "mfa":
         path = f"/login/totp?next={quote(nxt)}"
-    elif stage == "enrol":
-        path = "/account/2fa"
     else:
-        path = nxt
+        path = setup.STAGE_PATHS.get(stage, nxt)
     return _with_session(request, Redirect(path=path, status_code=303), token)
 
 
@@ -91,7 +91,9 @@ def _with_session(request: Request, resp: Response, token: str) -> Response:
 
 
 def _elsewhere(v) -> str:
-    return "/account/2fa" if v.stage == "enrol" else "/" if v.actor else "/login"
+    if v.stage in ("password", "enrol"):
+        return setup.STAGE_PATHS[v.stage]
+    return "/" if v.actor else "/login"
 
 
 # Public so that a signed-in (or signed-out) visitor who lands here is sent on, not refused;
@@ -120,17 +122,20 @@ def second_factor(request: Request, data: Form) -> Response:
                                           addr_limit=settings.throttle_addr_failures,
                                           window_minutes=settings.throttle_window_minutes)
         if not throttled and mfa.check_code(s, st.vault, user, data.get("code", ""), v.client_addr):
-            token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token)
+            stage = setup.stage_after_second_factor(user)
+            token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token,
+                                           stage=stage)
     _ = i18n.gettext
     if token is None:
         return render(request, "login_totp.html", status=429 if throttled else 401,
                       next=_safe_next(data.get("next")),
                       error=_("Too many failed attempts. Wait 15 minutes and try again.") if throttled
                       else _("That code is not right. Try the current code from your app."))
-    return _with_session(request, Redirect(path=_safe_next(data.get("next")), status_code=303), token)
+    path = setup.STAGE_PATHS["password"] if stage == "password" else _safe_next(data.get("next"))
+    return _with_session(request, Redirect(path=path, status_code=303), token)
 
 
-@post("/logout", opt={"action": Action.ACCOUNT_SELF, "stages": ("mfa", "enrol")}, sync_to_thread=True)
+@post("/logout", opt={"action": Action.ACCOUNT_SELF, "stages": ("mfa", "password", "enrol")}, sync_to_thread=True)
 def logout(request: Request) -> Response:
     v = visitor(request)
     with request.app.state.db.write() as s:

@@ -52,7 +52,7 @@ class SecondStepOwed(Exception):
 
     def __init__(self, stage: str):
         super().__init__(stage)
-        self.path = "/login/totp" if stage == "mfa" else "/account/2fa"
+        self.path = {"mfa": "/login/totp", "password": "/account/password"}.get(stage, "/account/2fa")
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Visitor:
     locale: str
     timezone: str
     unread: int = 0  # notices in the inbox not yet read
-    stage: str = ""  # "" (no session), "full", or the step owed: "mfa" / "enrol"
+    stage: str = ""  # "" (no session), "full", or the step owed: "mfa" / "password" / "enrol"
     pending: Actor | None = None  # who is half-way through signing in (no access yet)
 
 
@@ -301,7 +301,7 @@ async def authorise_route(connection: ASGIConnection, handler: BaseRouteHandler)
         return
     action = handler.opt.get("action")
     if v.actor is None:
-        if v.stage in ("mfa", "enrol"):
+        if v.stage in ("mfa", "password", "enrol"):
             if v.stage in handler.opt.get("stages", ()):
                 return
             raise SecondStepOwed(v.stage)
