@@ -476,10 +476,10 @@ def test_can_and_member_scope_agree_on_generated_organisations(db, vault, story,
 
 # Which membership actions each story user may take on alice's client (755A) — written out by hand.
 # bob leads 755A, grace the 755 region, henry another region; cathy is customer service.
-P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V = (
+P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V, SL, SC = (
     Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE, Action.MEMBER_ADJUST,
     Action.MEMBER_CLAIM, Action.MEMBER_APPLY, Action.MEMBER_REVIEW, Action.MEMBER_TIER, Action.MEMBER_LISTS,
-    Action.CARD_MANAGE, Action.CARD_CANCEL, Action.MEMBER_VIEW)
+    Action.CARD_MANAGE, Action.CARD_CANCEL, Action.MEMBER_VIEW, Action.SERVICE_LOOKUP, Action.SERVICE_CARD)
 EX = Action.MEMBER_EXCEPTION  # a leader above the file waives an application's joining condition
 MEMBER_MATRIX = {
     "alice": {V, P, R, SV, AP, LI, CM},
@@ -488,7 +488,7 @@ MEMBER_MATRIX = {
     "bob": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC, EX},
     "grace": {V, P, R, SV, ADJ, AP, TI, LI, CM, CC, EX},
     "henry": set(),
-    "cathy": {V, CL, RV, CM},
+    "cathy": {SL, SC, CL, RV},  # the desk's look-up and card steps, claims, reviews: no PIN, no renewal
     "dave": set(),
     "erin": set(),
 }
@@ -499,7 +499,7 @@ def test_membership_actions_on_alices_client(db, story, user):
     actor = story.actor(db, user)
     with db.read() as s:
         f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
-    allowed = {a for a in (P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V, EX)
+    allowed = {a for a in (P, R, SV, ADJ, CL, AP, RV, TI, LI, CM, CC, V, SL, SC, EX)
                if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
     assert allowed == MEMBER_MATRIX[user]
 
@@ -541,3 +541,194 @@ def test_only_a_leader_above_the_file_waives_the_joining_condition(client, db, s
     assert r.status_code == 303
     with db.read() as s:
         assert s.get(MembershipApplication, app.id).exception_by_id == story.users["bob"]
+# ---------------------------------------------------------------- customer service: the desk and nothing more
+
+# What the README gives customer service, as the policy's actions: the desk's masked look-up and
+# its card steps (loss, freeze), missed-points claims, application review; plus the programme's
+# figures and one's own account. Every other action is refused to it.
+CUSTOMER_SERVICE_MAY = {Action.SERVICE_LOOKUP, Action.SERVICE_CARD, Action.MEMBER_CLAIM, Action.MEMBER_REVIEW,
+                        Action.PROGRAMME_VIEW, Action.ACCOUNT_SELF}
+MEMBER_PIN = "246810"
+
+
+def test_customer_service_may_perform_exactly_the_desks_actions(db, story):
+    cathy = story.actor(db, "cathy")
+    assert {a for a in Action if policy.may_perform(cathy, a)} == CUSTOMER_SERVICE_MAY
+    # The desk's actions are customer service's own: no other role holds them.
+    for user in ("alice", "bob", "grace", "dave", "erin"):
+        actor = story.actor(db, user)
+        assert not policy.may_perform(actor, Action.SERVICE_LOOKUP), user
+        assert not policy.may_perform(actor, Action.SERVICE_CARD), user
+
+
+@dataclass
+class Member:
+    file_id: str
+    number: str
+
+
+@pytest.fixture
+def member(db, vault, story) -> Member:
+    """Alice's client as a member: a card with stored value, a PIN, points and a purchase."""
+    from portal.membership import cards, members, points, purchases
+    from portal.membership.outcomes import PurchaseRequest
+    from portal.membership.rules import PurchaseLine
+
+    alice = story.actor(db, "alice")
+    fid = uuid.UUID(story.files["alice"][0])
+    with db.write() as s:
+        m = members.enrol(s, alice, fid, cause="application")
+        number = members.current_card(s, members.primary_account(s, m).id).number
+    with db.write() as s:
+        points.recharge_stored_value(s, alice, number, 500_000, payment_method="cash")
+        cards.set_pin(s, alice, number, MEMBER_PIN)
+    with db.write() as s:
+        purchases.record_purchase(s, vault, alice, PurchaseRequest(
+            receipt_no="CS-1", lines=(PurchaseLine("茅台", 1, 150_000),), payment_method="cash",
+            card_number=number))
+    return Member(str(fid), number)
+
+
+def membership_state(db, file_id: str) -> tuple:
+    """Everything a card step could change: PIN, tier, cards, accounts, ledgers, history, sales."""
+    from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Membership,
+                                          MembershipApplication, PointsEntryRow, Purchase, Redemption,
+                                          StoredValueEntryRow)
+    with db.read() as s:
+        m = s.scalar(select(Membership).where(Membership.customer_id == uuid.UUID(file_id)))
+        accounts = list(s.scalars(select(CardAccount).where(CardAccount.membership_id == m.id)
+                                  .order_by(CardAccount.id)))
+        ids = [a.id for a in accounts]
+        cards_ = [(c.number, c.status) for c in s.scalars(select(MemberCard).where(
+            MemberCard.account_id.in_(ids)).order_by(MemberCard.id))]
+
+        def n(model, *where):
+            return len(list(s.scalars(select(model).where(*where))))
+        return (m.pin_hash, m.tier, m.status, cards_,
+                [(a.status, a.points_balance, a.stored_value_fen, a.expires_on) for a in accounts],
+                n(MemberEvent, MemberEvent.membership_id == m.id),
+                n(PointsEntryRow, PointsEntryRow.account_id.in_(ids)),
+                n(StoredValueEntryRow, StoredValueEntryRow.account_id.in_(ids)),
+                n(Redemption, Redemption.account_id.in_(ids)), n(Purchase),
+                n(MembershipApplication, MembershipApplication.customer_id == uuid.UUID(file_id)))
+
+
+REASON_CS = "member called the service desk"
+# Every card and membership step on a file (and the catalogue page), with the action its route
+# declares: customer service is refused each one, as a plain form POST and as an HTMX POST.
+CS_REFUSED_POSTS = [
+    ("set_the_pin", "/cards/pin", {"pin": "111111"}, Action.CARD_MANAGE),
+    ("renew", "/cards/renew", {"reason": REASON_CS}, Action.CARD_MANAGE),
+    ("replace", "/cards/replace", {"reason": REASON_CS}, Action.CARD_MANAGE),
+    ("freeze_on_the_file", "/cards/freeze", {"reason": REASON_CS}, Action.CARD_MANAGE),
+    ("unfreeze_on_the_file", "/cards/unfreeze", {"reason": REASON_CS}, Action.CARD_MANAGE),
+    ("report_loss_on_the_file", "/cards/loss", {"reason": REASON_CS}, Action.CARD_MANAGE),
+    ("cancel", "/cards/cancel", {"reason": REASON_CS}, Action.CARD_CANCEL),
+    ("restore", "/cards/restore", {"reason": REASON_CS, "keep_points": "yes"}, Action.CARD_CANCEL),
+    ("redeem_on_the_file", "/redeem", {"item": "gift-100"}, Action.MEMBER_REDEEM),
+    ("recharge", "/stored-value/recharge", {"amount": "4000.00", "payment_method": "cash"},
+     Action.MEMBER_STORED_VALUE),
+    ("spend", "/stored-value/spend", {"amount": "4000.00", "pin": MEMBER_PIN}, Action.MEMBER_STORED_VALUE),
+    ("adjust_points", "/points/adjust", {"points": "1000", "reason": REASON_CS}, Action.MEMBER_ADJUST),
+    ("adjust_stored_value", "/stored-value/adjust", {"amount": "100.00", "reason": REASON_CS},
+     Action.MEMBER_ADJUST),
+    ("return_a_purchase", "/purchases/return", {"receipt_no": "CS-1", "reason": REASON_CS},
+     Action.MEMBER_PURCHASE),
+    ("record_a_purchase", "/purchases/new", {"receipt_no": "CS-2", "purchased_on": "", "payment_method":
+                                             "stored_value", "pin": MEMBER_PIN, "product_1": "茅台",
+                                             "qty_1": "1", "price_1": "4000.00"}, Action.MEMBER_PURCHASE),
+    ("set_the_tier", "/tier", {"tier": "platinum", "reason": REASON_CS}, Action.MEMBER_TIER),
+    ("apply", "/apply", {"card_type": "standard", "note": REASON_CS}, Action.MEMBER_APPLY),
+]
+# Pages (and their HTMX fragments) that show or start those steps.
+CS_REFUSED_PAGES = [
+    ("file_page", "/customers/{id}", Action.CUSTOMER_VIEW),
+    ("purchase_form", "/customers/{id}/purchases/new", Action.MEMBER_PURCHASE),
+    ("catalogue", "/redeem", Action.MEMBER_REDEEM),
+    ("expiring_points_list", "/members/expiring", Action.MEMBER_LISTS),
+    ("birthday_list", "/members/birthdays", Action.MEMBER_LISTS),
+]
+
+
+def _refused_once(db, before: int, action: Action, number: str, r) -> None:
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    new = entries_since(db, before, "cathy")
+    assert [(e.action, e.outcome) for e in new] == [(action.value, "denied")]
+    assert number not in r.text
+
+
+@pytest.mark.parametrize("as_htmx", [False, True], ids=["POST", "HTMX_POST"])
+@pytest.mark.parametrize("name, path, data, action", [pytest.param(*c, id=c[0]) for c in CS_REFUSED_POSTS])
+def test_customer_service_cannot_take_a_card_step_on_a_file(client, db, story, member, name, path, data,
+                                                            action, as_htmx):
+    signed_in(client, "cathy")
+    state = membership_state(db, member.file_id)
+    before = last_seq(db)
+    r = post(client, f"/customers/{member.file_id}{path}", {**data, "card": member.number},
+             from_page="/service", headers={"HX-Request": "true"} if as_htmx else {})
+    _refused_once(db, before, action, member.number, r)
+    if as_htmx:
+        assert "<html" not in r.text
+    assert membership_state(db, member.file_id) == state
+
+
+def test_customer_service_cannot_redeem_at_the_catalogue(client, db, story, member):
+    signed_in(client, "cathy")
+    state = membership_state(db, member.file_id)
+    for step in ("lookup", "redeem"):
+        before = last_seq(db)
+        r = post(client, "/redeem", {"card": member.number, "item": "gift-100", "step": step},
+                 from_page="/service")
+        _refused_once(db, before, Action.MEMBER_REDEEM, member.number, r)
+    assert membership_state(db, member.file_id) == state
+
+
+@pytest.mark.parametrize("as_htmx", [False, True], ids=["page", "fragment"])
+@pytest.mark.parametrize("name, path, action", [pytest.param(*c, id=c[0]) for c in CS_REFUSED_PAGES])
+def test_customer_service_cannot_open_a_members_pages(client, db, vault, story, member, name, path, action,
+                                                      as_htmx):
+    f = facts(db, vault, member.file_id)
+    signed_in(client, "cathy")
+    before = last_seq(db)
+    r = client.get(path.format(id=member.file_id), headers={"HX-Request": "true"} if as_htmx else {})
+    _refused_once(db, before, action, member.number, r)
+    assert f.mobile not in r.text and f.file_no not in r.text
+    if as_htmx:
+        assert "<html" not in r.text
+
+
+def test_customer_service_cannot_set_a_members_pin(app, client, db, vault, story, member):
+    """The reported attack: cathy sets a member's PIN through the file route, then spends the
+    member's stored value with it. The PIN is refused, so the spend with cathy's PIN is too,
+    while the member's own PIN still works."""
+    from portal.membership import cards, points
+    from portal.membership.cards import HolderNotVerified
+
+    signed_in(client, "cathy")
+    r = post(client, f"/customers/{member.file_id}/cards/pin", {"card": member.number, "pin": "111111"},
+             from_page="/service")
+    assert r.status_code == 403
+    alice = story.actor(db, "alice")
+    with pytest.raises(HolderNotVerified):
+        with db.write() as s:
+            points.spend_stored_value(s, vault, alice, member.number, 400_000, pin="111111")
+    with db.write() as s:
+        points.spend_stored_value(s, vault, alice, member.number, 400_000, pin=MEMBER_PIN)
+        assert cards.find_card(s, alice, member.number, Action.MEMBER_VIEW).account.stored_value_fen == 100_000
+
+
+def test_the_customer_service_matrix_covers_every_membership_route(app):
+    """A new card or membership route must be added to the lists above (or be one of the desk's)."""
+    covered = {f"/customers/{{file_id:uuid}}{path}" for _, path, _, _ in CS_REFUSED_POSTS}
+    covered |= {path.replace("{id}", "{file_id:uuid}") for _, path, _ in CS_REFUSED_PAGES}
+    missing = []
+    for route in app.routes:
+        for handler in route.route_handlers:
+            action = handler.opt.get("action")
+            if not isinstance(action, Action) or action in CUSTOMER_SERVICE_MAY:
+                continue
+            if route.path.startswith("/api/"):
+                continue  # tills' API keys, never a staff session (tests/test_pos_api.py)
+            if action.obj in ("card", "member") and route.path not in covered:
+                missing.append((route.path, action.value))
+    assert not missing

@@ -15,6 +15,7 @@ from portal.membership import applications, cards, members, purchases
 from portal.membership.models import MembershipApplication, Purchase
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
+from portal.policy import Action
 
 from .browser import post, signed_in
 
@@ -46,6 +47,11 @@ def file_of(db, vault, fid):
         f = s.get(CustomerFile, fid)
         name = vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id)
         return f.file_no, name
+
+
+def desk_lookup(s, vault, actor, number):
+    """The card as the desk shows it (customer service looks up under its own action)."""
+    return cards.lookup_card(s, vault, actor, number, action=Action.SERVICE_LOOKUP)
 
 
 def desk_post(client, path, data):
@@ -88,7 +94,7 @@ def test_cathy_reports_a_card_lost_and_it_stops_working(client, db, vault, story
     r = desk_post(client, "/service/cards/loss", {"card_number": number, "reason": "x"})
     assert r.status_code == 400 and 'data-error-for="reason"' in r.text
     with db.write() as s:
-        assert cards.lookup_card(s, vault, story.actor(db, "cathy"), number).card_status == "current"
+        assert desk_lookup(s, vault, story.actor(db, "cathy"), number).card_status == "current"
     r = desk_post(client, "/service/cards/loss", {"card_number": number, "reason": "member lost the wallet"})
     assert r.status_code == 200 and 'data-testid="desk-notice"' in r.text
     assert 'data-testid="loss-form"' not in r.text  # a lost card cannot be lost again
@@ -104,13 +110,13 @@ def test_cathy_freezes_and_unfreezes_a_card(client, db, vault, story, clock_at):
     r = desk_post(client, "/service/cards/freeze", {"card_number": number, "reason": "member asked to freeze"})
     assert r.status_code == 200 and 'data-testid="unfreeze-form"' in r.text
     with db.write() as s:
-        assert cards.lookup_card(s, vault, story.actor(db, "cathy"), number).account_status == "frozen"
+        assert desk_lookup(s, vault, story.actor(db, "cathy"), number).account_status == "frozen"
     r = desk_post(client, "/service/cards/freeze", {"card_number": number, "reason": "twice over"})
     assert r.status_code == 400 and 'data-error-for="card_number"' in r.text
     r = desk_post(client, "/service/cards/unfreeze", {"card_number": number, "reason": "member is back"})
     assert r.status_code == 200
     with db.write() as s:
-        assert cards.lookup_card(s, vault, story.actor(db, "cathy"), number).account_status == "active"
+        assert desk_lookup(s, vault, story.actor(db, "cathy"), number).account_status == "active"
 
 
 def test_cathy_claims_missed_points_for_an_anonymous_purchase(client, db, vault, story, clock_at):
@@ -133,7 +139,7 @@ def test_cathy_claims_missed_points_for_an_anonymous_purchase(client, db, vault,
                                               "reason": "forgot the card"})
     assert r.status_code == 200 and 'data-testid="claimed"' in r.text and "500" in r.text
     with db.write() as s:
-        assert cards.lookup_card(s, vault, story.actor(db, "cathy"), number).points_balance == 500
+        assert desk_lookup(s, vault, story.actor(db, "cathy"), number).points_balance == 500
         assert s.scalar(select(Purchase).where(Purchase.receipt_no == "ANON-1")).customer_id == fid
     r = desk_post(client, "/service/claims", {"receipt_no": "ANON-1", "card_number": number,
                                               "reason": "forgot the card"})
@@ -149,6 +155,24 @@ def test_alice_cannot_claim_points_and_dave_cannot_open_the_desk(app, client, db
     r = post(client, "/service/claims", {"receipt_no": "ANON-1", "card_number": "755 00001",
                                          "reason": "forgot the card"})
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_the_desk_is_customer_services_own(app, db, vault, story, clock_at, user):
+    """Salespeople and leaders take card steps on the file page; the desk's actions (a look-up of
+    any member's card, its loss and freeze) belong to customer service alone."""
+    clock_at(at(2026, 3, 10))
+    _, number = enrolled(db, story)
+    with TestClient(app=app, base_url=BASE) as c:
+        signed_in(c, user)
+        assert c.get("/service").status_code == 403
+        for path, data in (("/service/lookup", {}), ("/service/cards/freeze", {"reason": "member asked"}),
+                           ("/service/cards/loss", {"reason": "member lost it"})):
+            r = post(c, path, {"card_number": number, **data})
+            assert r.status_code == 403 and number not in r.text, path
+    with db.write() as s:
+        summary = desk_lookup(s, vault, story.actor(db, "cathy"), number)
+        assert (summary.card_status, summary.account_status) == ("current", "active")
 
 
 def test_the_desk_link_is_in_the_nav_for_customer_service_only(app, client, story, clock_at):

@@ -488,13 +488,13 @@ def _ensure_programme(s: Session, vault: Vault, summary: DemoSummary) -> None:
     till.at(90, till.sale(alice, _line(ZODIAC, 1), _line(GIFT_BOX, 1, special=True), card=card_of(gold)))
     till.at(30, lambda: points.redeem_points(s, alice, card_of(gold)(), "gift-100"))
     till.at(12, till.sale(alice, _line(GUOJIAO, 2), card=card_of(gold)))
-    # A card reported lost and replaced at the service desk: points and history moved.
+    # A card reported lost and replaced by its salesperson: points and history moved.
     lost_card: list[str] = []
     till.at(200, till.sale(alice, _line(WULIANGYE, 1), _line(LAFITE, 2), file=lost))
     till.at(65, till.sale(alice, _line(FENJIU, 1), card=card_of(lost)))
     till.at(25, lambda: lost_card.append(cards.report_loss(s, alice, card_of(lost)(), "客户钱包丢失，会员卡一并遗失")
                                          .number))
-    till.at(24, lambda: cards.replace(s, cathy, lost_card[0], "客户到服务台补办新卡"))
+    till.at(24, lambda: cards.replace(s, alice, lost_card[0], "客户挂失后补办新卡"))
     # Silver by spend: joined with ¥8,394, then past ¥10,000 counted (the group-buy line is not counted).
     till.at(150, till.sale(alice, _line(MOUTAI, 5), _line(FENJIU, 1), file=silver))
     till.at(40, till.sale(alice, _line(WULIANGYE, 2), _line(MOONCAKE_SET, 1, group=True), card=card_of(silver)))

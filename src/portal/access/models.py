@@ -22,7 +22,8 @@ class AccessRequest(SQLModel, table=True):
     requester_id: int = Field(foreign_key="user_account.id")
     file_id: uuid.UUID = Field(foreign_key="customer_file.id")
     file_no: str = Field(max_length=16)
-    # The file's unit path when asked: approvers are the leaders above it.
+    # The file's unit path when asked, for the record only: decisions, revocations and the
+    # approval queue read the file's unit as it is now (customer_file.unit_path).
     unit_path: str = Field(sa_type=PATH_TYPE)
     reason: str = Field(max_length=1000)
     scope: str = Field(max_length=16)  # "view" or "view_edit"

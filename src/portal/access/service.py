@@ -122,25 +122,33 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
     return r
 
 
-def _load(s: Session, request_id: int) -> AccessRequest:
-    # Locked until the decision commits: a second leader deciding at the same moment waits,
-    # then finds it decided (PostgreSQL; SQLite serialises writers anyway).
-    r = s.get(AccessRequest, request_id, with_for_update=True)
-    if r is None:
+def _load(s: Session, request_id: int) -> tuple[AccessRequest, CustomerFile]:
+    """The request and its file, both locked until the decision commits.
+
+    The file is locked first (a reassignment locks it too, then ends the file's grants), so a
+    decision and a reassignment of the same file run one after the other: a leader deciding
+    at the moment the file moves either finishes first, and the move then ends the grant, or
+    waits and is judged on the file's new place. A second leader deciding at the same moment
+    waits, then finds it decided (PostgreSQL; SQLite serialises writers anyway)."""
+    file_id = s.scalar(select(AccessRequest.file_id).where(AccessRequest.id == request_id))
+    if file_id is None:
         raise LookupError("no such request")
-    return r
+    f = s.get(CustomerFile, file_id, with_for_update=True, populate_existing=True)
+    r = s.get(AccessRequest, request_id, with_for_update=True, populate_existing=True)
+    return r, f
 
 
-def may_decide(actor: Actor, r: AccessRequest) -> bool:
-    """A leader of a unit containing the file's unit — never the requester."""
+def may_decide(actor: Actor, r: AccessRequest, f: CustomerFile) -> bool:
+    """A leader of a unit containing the file's unit as it is now (not where it was when the
+    request was made) — never the requester."""
     return (actor.user_id != r.requester_id
-            and can(actor, Action.ACCESS_DECIDE, owner_id=-1, unit_path=r.unit_path))
+            and can(actor, Action.ACCESS_DECIDE, owner_id=-1, unit_path=f.unit_path))
 
 
 def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: int | str | None = None,
            note: str = "") -> AccessRequest:
-    r = _load(s, request_id)
-    if not may_decide(actor, r):
+    r, f = _load(s, request_id)
+    if not may_decide(actor, r, f):
         raise PermissionDenied(Action.ACCESS_DECIDE, r.file_no,
                                "only a leader above the file, never the requester, may decide")
     if r.status != "pending":
@@ -161,7 +169,6 @@ def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: i
         r.status = "denied"
     r.decided_by_id, r.decided_at, r.decision_note = actor.user_id, now, note[:500]
     s.flush()
-    f = s.get(CustomerFile, r.file_id)
     requester = s.get(User, r.requester_id)
     params = dict(user=requester.username if requester else "?", file_no=r.file_no, by=actor.username)
     if approve:
@@ -179,15 +186,14 @@ def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: i
 
 
 def revoke(s: Session, actor: Actor, request_id: int, reason: str = "") -> AccessRequest:
-    """The approver, or any leader above the file, ends a grant before its expiry."""
-    r = _load(s, request_id)
-    if not (actor.user_id == r.decided_by_id or may_decide(actor, r)):
+    """The approver, or any leader above the file (where it is now), ends a grant before its expiry."""
+    r, f = _load(s, request_id)
+    if not (actor.user_id == r.decided_by_id or may_decide(actor, r, f)):
         raise PermissionDenied(Action.ACCESS_DECIDE, r.file_no, "only the approver or a leader above the file may revoke")
     if status_of(r) != "active":
         raise InvalidRequest({"request": "Only an active grant can be revoked."})
     r.revoked_at, r.revoked_by_id, r.revoke_reason = clock.now(), actor.user_id, " ".join(reason.split())[:500]
     s.flush()
-    f = s.get(CustomerFile, r.file_id)
     params = dict(file_no=r.file_no, by=actor.username)
     notify(s, r.requester_id, "access.revoked", "%(by)s revoked your access to file %(file_no)s.",
            link="/access-requests", **params)
@@ -225,16 +231,20 @@ def my_requests(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]
 
 
 def approval_queue(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]:
-    """Pending requests on files in the leader's subtree (not their own), then active grants they may revoke."""
+    """Pending requests on files now in the leader's subtree (not their own), then active grants
+    there they may revoke. Joined to the file's current unit: a file moved to another team
+    leaves this queue and enters its new leaders' at once."""
     if actor.role != "leader" or not actor.unit_path:
         return []
     from ..policy.scope import subtree_range
     lo, hi = subtree_range(actor.unit_path)
-    rows = list(s.scalars(select(AccessRequest).where(
-        AccessRequest.unit_path >= lo, AccessRequest.unit_path < hi,
-        AccessRequest.requester_id != actor.user_id,
-        or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
-            & (AccessRequest.expires_at > clock.now())))
+    rows = list(s.scalars(select(AccessRequest)
+        .join(CustomerFile, CustomerFile.id == AccessRequest.file_id)
+        .where(CustomerFile.unit_path >= lo, CustomerFile.unit_path < hi,
+               AccessRequest.requester_id != actor.user_id,
+               or_(AccessRequest.status == "pending",
+                   (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+                   & (AccessRequest.expires_at > clock.now())))
         .order_by(AccessRequest.status.desc(), AccessRequest.id.desc()).limit(limit)))
     return _views(s, rows)
 
@@ -247,3 +257,51 @@ def grants_on_file(s: Session, file_id: uuid.UUID) -> list[RequestView]:
             & (AccessRequest.expires_at > clock.now())))
         .order_by(AccessRequest.id.desc())))
     return _views(s, rows)
+
+
+MOVED_REASON = "The file moved to another unit."
+
+
+def follow_reassignment(s: Session, actor: Actor, f: CustomerFile, old_unit_path: str) -> int:
+    """After ``f`` was handed to a new owner (the caller holds the file's row lock): its access
+    answers to the leaders of its new place. Returns how many grants were ended.
+
+    - Active grants end when the file changes unit: the leaders who approved them no longer
+      answer for the file, and its new leaders never did. Each holder is told in the inbox (and
+      may ask again: the request goes to the new leaders); each ending is audited.
+    - Pending requests stay and are now decided by the new leaders (decisions and the queue
+      read the file's current unit), who are told of each; one by the new owner is cancelled.
+    """
+    now = clock.now()
+    moved = f.unit_path != old_unit_path
+    ended = 0
+    rows = list(s.scalars(select(AccessRequest).where(
+        AccessRequest.file_id == f.id,
+        or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+            & (AccessRequest.expires_at > now)))
+        .order_by(AccessRequest.id).with_for_update()))
+    names = dict(s.execute(select(User.id, User.username).where(
+        User.id.in_({r.requester_id for r in rows}))).all()) if rows else {}
+    for r in rows:
+        if r.status == "pending":
+            if r.requester_id == f.owner_id:
+                r.status, r.decided_at = "cancelled", now  # the file is now theirs
+                continue
+            if moved:
+                params = dict(user=names.get(r.requester_id, "?"), file_no=f.file_no)
+                for leader in leaders_above(s, f.unit_path, exclude={r.requester_id}):
+                    notify(s, leader.id, "access.to_decide", "%(user)s asked for access to file %(file_no)s.",
+                           link="/approvals", **params)
+            continue
+        if not moved and r.requester_id != f.owner_id:
+            continue  # the same leaders still answer for it
+        r.revoked_at, r.revoked_by_id, r.revoke_reason = now, actor.user_id, MOVED_REASON
+        ended += 1
+        if r.requester_id != f.owner_id:
+            notify(s, r.requester_id, "access.ended",
+                   "Your access to file %(file_no)s ended: the file moved to another unit.",
+                   link="/access-requests", file_no=f.file_no)
+        audit.record(s, actor, "access.revoke", object_type="customer", object_id=f.file_no,
+                     reason=MOVED_REASON, detail="ended by reassignment", grant_id=r.id)
+    s.flush()
+    return ended

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..access.models import AccessRequest
-from ..access.service import active_grant, grant_relation
+from ..access.service import active_grant, follow_reassignment, grant_relation
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
@@ -266,6 +266,12 @@ def update_field(s: Session, vault: Vault, actor: Actor, file_id, field_name: st
 
 def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, reason: str) -> CustomerFile:
     f = get_file_for(s, actor, file_id, Action.CUSTOMER_REASSIGN)
+    # Lock the file (before its grants, as deciding on a request does) and decide again on what
+    # is locked: a leader deciding on a request for it at this moment finishes first or is
+    # judged on its new place, and two reassignments run one after the other.
+    s.refresh(f, with_for_update=True)
+    if not can(actor, Action.CUSTOMER_REASSIGN, owner_id=f.owner_id, unit_path=f.unit_path):
+        raise PermissionDenied(Action.CUSTOMER_REASSIGN, f.file_no)
     reason = reason.strip()
     if len(reason) < 5:
         raise InvalidInput({"reason": "Give a reason of at least 5 characters."})
@@ -276,6 +282,7 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     if not can(actor, Action.CUSTOMER_REASSIGN, owner_id=-1, unit_path=unit.path):
         raise InvalidInput({"owner": "The new owner must be in a unit you lead."})
     old = s.get(User, f.owner_id)
+    old_path = f.unit_path
     f.owner_id, f.unit_id, f.unit_path = new_owner.id, unit.id, unit.path
     f.updated_at = clock.now()
     s.flush()
@@ -285,6 +292,8 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     audit.record(s, actor, "customer.reassign", object_type="customer", object_id=f.file_no,
                  fields=["owner"], reason=reason,
                  detail=f"from {old.username if old else '?'} to {new_owner.username}")
+    # Its access now answers to the new place: grants end, pending requests go to the new leaders.
+    follow_reassignment(s, actor, f, old_path)
     return f
 
 

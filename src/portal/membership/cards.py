@@ -125,8 +125,10 @@ def _step(s: Session, actor: Actor, hand: CardInHand, kind: str, reason: str, *,
                  reason=reason, detail=f"file {hand.file.file_no}", grant_id=hand.grant_id)
 
 
-def freeze(s: Session, actor: Actor, number: str, reason: str, *, frozen: bool = True) -> CardAccount:
-    hand = find_card(s, actor, number, Action.CARD_MANAGE)
+def freeze(s: Session, actor: Actor, number: str, reason: str, *, frozen: bool = True,
+           action: Action = Action.CARD_MANAGE) -> CardAccount:
+    """``action``: CARD_MANAGE on a file, SERVICE_CARD at the service desk."""
+    hand = find_card(s, actor, number, action)
     reason = require_reason(reason)
     want, have = ("frozen", "active") if frozen else ("active", "frozen")
     if hand.account.status != have:
@@ -168,9 +170,11 @@ def restore(s: Session, actor: Actor, number: str, reason: str, *, keep_points: 
     return hand.account
 
 
-def report_loss(s: Session, actor: Actor, number: str, reason: str) -> MemberCard:
-    """The card stops working at once; its account waits for a replacement."""
-    hand = find_card(s, actor, number, Action.CARD_MANAGE)
+def report_loss(s: Session, actor: Actor, number: str, reason: str,
+                action: Action = Action.CARD_MANAGE) -> MemberCard:
+    """The card stops working at once; its account waits for a replacement. ``action``:
+    CARD_MANAGE on a file, SERVICE_CARD at the service desk."""
+    hand = find_card(s, actor, number, action)
     reason = require_reason(reason)
     if hand.card.status != "current":
         raise InvalidInput({"card": "This card is not in use."})

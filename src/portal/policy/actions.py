@@ -34,8 +34,13 @@ class Action(StrEnum):
     MEMBER_TIER = "member.tier"  # a leader's manual tier, floor or ceiling (platinum too)
     MEMBER_EXCEPTION = "member.exception"  # a leader waives the joining condition of an application
     MEMBER_LISTS = "member.lists"  # due-to-expire and birthdays-this-week lists
-    CARD_MANAGE = "card.manage"  # freeze/unfreeze, report loss, replace, renew, set PIN
+    CARD_MANAGE = "card.manage"  # on a file: freeze/unfreeze, report loss, replace, renew, set PIN
     CARD_CANCEL = "card.cancel"  # cancel and restore (leaders)
+    # The customer-service desk's own actions (customer service only, on any member's card): a
+    # masked look-up, and freezing or reporting a card lost. Nothing else on a card — no PIN,
+    # renewal, replacement, stored value, points or purchases — and no customer file route.
+    SERVICE_LOOKUP = "service.lookup"  # the desk and its masked card look-up
+    SERVICE_CARD = "service.card"  # report a card lost, freeze or unfreeze it, at the desk
     PROGRAMME_VIEW = "programme.view"  # the catalogue and the programme's figures
     PROGRAMME_EDIT = "programme.edit"  # new versions of the programme's figures (admin)
     MEMBER_POS = "member.pos"  # a POS terminal's API calls, within its unit

@@ -45,7 +45,7 @@ def _desk(request: Request, *, status: int = 200, summary=None, number: str = ""
     return render(request, "service/desk.html", fragment="service/_desk.html", status=status,
                   summary=summary, number=number, form=form, errors=errors or {}, values=values or {},
                   notice=notice, claimed=claimed, yuan=programme.yuan_text, card_types=card_types,
-                  may_manage=may_perform(actor, Action.CARD_MANAGE),
+                  may_manage=may_perform(actor, Action.SERVICE_CARD),
                   may_claim=may_perform(actor, Action.MEMBER_CLAIM))
 
 
@@ -54,24 +54,24 @@ def _summary_or_none(request: Request, number: str):
     st = request.app.state
     try:
         with st.db.write() as s:
-            return cards.lookup_card(s, st.vault, current_actor(request), number)
+            return cards.lookup_card(s, st.vault, current_actor(request), number, action=Action.SERVICE_LOOKUP)
     except (InvalidField, customers.NotFound, PermissionDenied):
         return None
 
 
-@get("/service", opt={"action": Action.MEMBER_VIEW}, sync_to_thread=True)
+@get("/service", opt={"action": Action.SERVICE_LOOKUP}, sync_to_thread=True)
 def service_desk(request: Request) -> Response:
     return _desk(request)
 
 
-@post("/service/lookup", opt={"action": Action.MEMBER_VIEW}, sync_to_thread=True, status_code=200)
+@post("/service/lookup", opt={"action": Action.SERVICE_LOOKUP}, sync_to_thread=True, status_code=200)
 def lookup_card(request: Request, data: Form) -> Response:
     """By POST so a card number never sits in a URL, the browser history or a log."""
     number = data.get("card_number", "").strip()
     st = request.app.state
     try:
         with st.db.write() as s:
-            summary = cards.lookup_card(s, st.vault, current_actor(request), number)
+            summary = cards.lookup_card(s, st.vault, current_actor(request), number, action=Action.SERVICE_LOOKUP)
     except InvalidField as exc:
         return _desk(request, status=400, number=number, form="lookup",
                      errors={exc.field: i18n.gettext(exc.message)})
@@ -83,13 +83,13 @@ def lookup_card(request: Request, data: Form) -> Response:
 def _card_step(s, actor, step: str, number: str, reason: str) -> str:
     """Run one life-cycle step on a card; the message to show when it is done."""
     if step == "loss":
-        cards.report_loss(s, actor, number, reason)
+        cards.report_loss(s, actor, number, reason, action=Action.SERVICE_CARD)
         return i18n.gettext("The card is reported lost and no longer works.")
-    cards.freeze(s, actor, number, reason, frozen=step == "freeze")
+    cards.freeze(s, actor, number, reason, frozen=step == "freeze", action=Action.SERVICE_CARD)
     return i18n.gettext("The card is frozen.") if step == "freeze" else i18n.gettext("The card is unfrozen.")
 
 
-@post("/service/cards/{step:str}", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True, status_code=200)
+@post("/service/cards/{step:str}", opt={"action": Action.SERVICE_CARD}, sync_to_thread=True, status_code=200)
 def manage_card(request: Request, step: str, data: Form) -> Response:
     """Report a card lost, freeze or unfreeze it, with a reason; the desk then shows the card as it is now."""
     if step not in ("loss", "freeze", "unfreeze"):
@@ -101,7 +101,7 @@ def manage_card(request: Request, step: str, data: Form) -> Response:
     try:
         with st.db.write() as s:
             done = _card_step(s, actor, step, number, reason)
-            summary = cards.lookup_card(s, st.vault, actor, number)
+            summary = cards.lookup_card(s, st.vault, actor, number, action=Action.SERVICE_LOOKUP)
     except (InvalidField, customers.InvalidInput, customers.NotFound) as exc:
         if isinstance(exc, InvalidField):
             errors, code = {exc.field: i18n.gettext(exc.message)}, 400
@@ -125,7 +125,7 @@ def claim_missed_points(request: Request, data: Form) -> Response:
         with st.db.write() as s:
             out = purchases.claim_missed_points(s, actor, values["receipt_no"], values["card_number"],
                                                 values["reason"])
-            summary = cards.lookup_card(s, st.vault, actor, out.card_number)
+            summary = cards.lookup_card(s, st.vault, actor, out.card_number, action=Action.SERVICE_LOOKUP)
     except InvalidField as exc:
         return _desk(request, status=400, form="claim", errors={exc.field: i18n.gettext(exc.message)},
                      values=values)
