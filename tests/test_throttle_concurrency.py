@@ -203,7 +203,7 @@ db.dispose()
 def test_pin_lockout_holds_across_processes(db, vault, story, settings, clock_at):
     processes = 5
     clock_at(datetime.now(timezone.utc) - timedelta(minutes=1))  # the processes run on the real clock
-    alice, number = _pin_card(db, story)
+    _, number = _pin_card(db, story)
     clock.set_now(None)
     db.dispose()
     start = time.time() + 4

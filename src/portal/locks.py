@@ -24,7 +24,7 @@ _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
 
 def key_of(kind: str, name: str | int) -> int:
     """A signed 64-bit key for (kind, name); a rare collision only makes two names wait on each other."""
-    digest = hashlib.blake2b(f"{kind}\x00{name}".encode("utf-8"), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{kind}\x00{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

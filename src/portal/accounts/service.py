@@ -16,7 +16,7 @@ from ..org.service import unit_by_code
 from .actor import Actor
 from .models import Role, User, WebSession
 from .passwords import check_password_rule, hash_password, needs_rehash, verify_password
-from .throttle import hold_attempts, is_throttled, record_attempt  # noqa: F401 (is_throttled: API)
+from .throttle import hold_attempts, is_throttled, record_attempt
 
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
