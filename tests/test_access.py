@@ -728,6 +728,27 @@ def test_a_duration_outside_one_hour_to_a_week_is_refused(client, db, vault, sto
     assert count(db, AccessRequest) == 0
 
 
+@pytest.mark.parametrize("hours", ["1_0", "+10", "１０", "10\u00a0", "0x10", "٣"])
+def test_a_duration_is_digits_only(client, db, vault, story, hours):
+    """Python's int() would read "1_0" as 10, "+10" as 10 and "１０" as 10: the form takes only 0-9."""
+    f = alices_file(db, vault, story)
+    signed_in(client, "charlie")
+    r = _ask_web(client, f.file_no, hours=hours)
+    assert r.status_code == 400, hours
+    assert "The duration must be between 1 hour and 7 days." in r.text
+    assert count(db, AccessRequest) == 0
+
+
+def test_an_approval_shortens_by_digits_only(browser, db, vault, story):
+    f = alices_file(db, vault, story)
+    rid = ask(db, f.file_no, hours=HOURS)
+    bob = browser("bob")
+    for hours in ("1_0", "+2", "２"):
+        r = post(bob, f"/approvals/{rid}/approve", {"hours": hours}, from_page="/approvals")
+        assert r.status_code == 400, hours
+        assert get_request(db, rid).status == "pending"
+
+
 @pytest.mark.parametrize("hours", [1, 168])
 def test_the_bounds_of_the_duration_are_accepted(db, vault, story, hours):
     f = alices_file(db, vault, story)

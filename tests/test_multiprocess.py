@@ -189,6 +189,20 @@ def test_an_account_throttled_on_one_process_is_throttled_on_the_others(servers)
         assert _sign_in(base, "amy").status_code == 429, base
 
 
+def test_signin_throttle_holds_under_concurrency_on_four_processes(servers):
+    """Forty wrong passwords at once for one account, spread over four processes: five are
+    checked (401), the rest refused unchecked (429); then the right password is refused too."""
+    guesses = 40
+
+    def guess(n: int) -> int:
+        return _sign_in(servers[n % len(servers)], "cathy", f"not-the-password-{n}").status_code
+
+    with ThreadPoolExecutor(max_workers=guesses) as pool:
+        statuses = sorted(pool.map(guess, range(guesses)))
+    assert statuses == [401] * 5 + [429] * (guesses - 5)
+    assert _sign_in(servers[2], "cathy").status_code == 429
+
+
 def test_fifty_concurrent_viewers_on_four_processes_leave_one_unbroken_chain(env, servers):
     owners = ["alice", "frank", "fiona"]
     tokens = {u: _session(servers[i % len(servers)], u) for i, u in enumerate(owners)}

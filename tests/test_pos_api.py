@@ -690,3 +690,20 @@ def test_old_stored_answers_can_be_purged(client, db, till, clock_at, settings):
     r = CliRunner().invoke(portal_cli, ["terminal", "purge-replies", "--days", "30"], env=env)
     assert r.exit_code == 0 and "forgot 1" in r.output, r.output
     assert count(db, ApiIdempotency) == 0 and count(db, Purchase) == 1
+
+
+def test_wrong_pins_at_the_till_are_kept_and_lock_the_card(client, db, story, till, noon):
+    """The till's path keeps each wrong PIN (while undoing the call): the sixth guess is refused
+    unchecked, even with the right PIN, and no Idempotency-Key was used up."""
+    number = enrol(db, story)
+    alice = story.actor(db, "alice")
+    with db.write() as s:
+        cards.set_pin(s, alice, number, "246810")
+        points.recharge_stored_value(s, alice, number, 10_000)
+    body = {"card_number": number, "amount_yuan": "10.00", "pin": "246810"}
+    for i in range(cards.PIN_TRIES):
+        assert_error(client.post("/api/v1/stored-value/spend", json={**body, "pin": f"00000{i}"},
+                                 headers=auth(till[1], f"guess-{i}")), 422, "pin.invalid", "pin")
+    assert_error(client.post("/api/v1/stored-value/spend", json=body, headers=auth(till[1], "guess-0")),
+                 409, "card.pin_locked")
+    assert account_of(db, number).stored_value_fen == 10_000

@@ -1,6 +1,7 @@
 """Asking for, deciding on, revoking and checking access grants to another salesperson's file."""
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,16 @@ from .models import AccessRequest
 MIN_REASON = 10
 MIN_HOURS, MAX_HOURS, DEFAULT_HOURS = 1, 7 * 24, 24
 SCOPES = ("view", "view_edit")
+_WHOLE_HOURS = re.compile(r"[0-9]{1,6}")
+
+
+def whole_hours(raw: int | str | None) -> int:
+    """Hours from a form field: ASCII digits only (int() also takes "1_0", "+10", "１０"); ValueError else."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, str) or not _WHOLE_HOURS.fullmatch(raw):
+        raise ValueError("not a whole number of hours")
+    return int(raw)
 
 
 class InvalidRequest(ValueError):
@@ -91,7 +102,7 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
     if scope not in SCOPES:
         errors["scope"] = "Choose view, or view and edit."
     try:
-        hours = int(hours)
+        hours = whole_hours(hours)
         if not MIN_HOURS <= hours <= MAX_HOURS:
             raise ValueError
     except (TypeError, ValueError):
@@ -157,7 +168,7 @@ def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: i
     now = clock.now()
     if approve:
         try:
-            granted = int(hours) if hours not in (None, "") else r.hours_requested
+            granted = whole_hours(hours) if hours not in (None, "") else r.hours_requested
             if not MIN_HOURS <= granted <= r.hours_requested:
                 raise ValueError
         except (TypeError, ValueError):

@@ -10,7 +10,8 @@ from ..vault import Vault
 from . import totp
 from .actor import Actor
 from .mfa_models import RecoveryCode
-from .models import LoginAttempt, User, WebSession
+from .models import User, WebSession
+from .throttle import hold_attempts, is_throttled, record_attempt
 
 # Those who decide must use a second factor; everyone else may opt in.
 REQUIRED_FOR = frozenset({"leader", "auditor", "admin"})
@@ -63,10 +64,26 @@ def _recovery_hash(vault: Vault, code: str) -> str:
     return totp.hash_recovery_code(code, vault.ring.secret_key)
 
 
-def check_code(s: Session, vault: Vault, user: User, code: str, client_addr: str) -> bool:
-    """A sign-in's second step: a fresh TOTP code (no replay) or an unused recovery code.
+def sign_in_code(s: Session, vault: Vault, user: User, code: str, client_addr: str, *,
+                 user_limit: int = 5, addr_limit: int = 100, window_minutes: int = 15) -> tuple[bool, bool]:
+    """A sign-in's second step under the sign-in throttle: (accepted, throttled).
 
-    A wrong code counts as a failed sign-in, so the same throttle applies.
+    Like the password step, it holds the account's and the address's lock from the count of
+    recent failures to the record of this attempt (``throttle.hold_attempts``).
+    """
+    hold_attempts(s, user.username, client_addr)
+    s.refresh(user)  # read again under the lock: the last step used may have moved meanwhile
+    if is_throttled(s, user.username, client_addr, user_limit=user_limit, addr_limit=addr_limit,
+                    window_minutes=window_minutes):
+        return False, True
+    return check_code(s, vault, user, code, client_addr), False
+
+
+def check_code(s: Session, vault: Vault, user: User, code: str, client_addr: str) -> bool:
+    """A fresh TOTP code (no replay) or an unused recovery code; the attempt is recorded.
+
+    A wrong code counts as a failed sign-in, so the same throttle applies. Sign-ins call it
+    through ``sign_in_code``, which checks the throttle under the account's lock first.
     """
     ok = False
     how = "totp"
@@ -82,7 +99,7 @@ def check_code(s: Session, vault: Vault, user: User, code: str, client_addr: str
             if rc is not None:
                 rc.used_at = clock.now()
                 ok, how = True, "recovery code"
-    s.add(LoginAttempt(username=user.username, client_addr=client_addr[:64], at=clock.now(), success=ok))
+    record_attempt(s, user.username, client_addr, ok)
     who = Actor(user_id=user.id, username=user.username, role=user.role, client_addr=client_addr)
     audit.record(s, who, "auth.second_factor", audit.ALLOWED if ok else audit.DENIED,
                  object_type="user", object_id=user.username, detail=how if ok else "",

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -14,8 +14,9 @@ from ..audit import service as audit
 from ..org.models import OrgUnit
 from ..org.service import unit_by_code
 from .actor import Actor
-from .models import LoginAttempt, Role, User, WebSession
+from .models import Role, User, WebSession
 from .passwords import check_password_rule, hash_password, needs_rehash, verify_password
+from .throttle import hold_attempts, is_throttled, record_attempt
 
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
@@ -95,22 +96,14 @@ class SignInResult:
     held: bool = False  # the right password, but the account waits for a second approver
 
 
-def is_throttled(s: Session, username: str, client_addr: str, *, user_limit: int = 5,
-                 addr_limit: int = 100, window_minutes: int = 15) -> bool:
-    since = clock.now() - timedelta(minutes=window_minutes)
-    by_user = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.username == username, LoginAttempt.success.is_(False), LoginAttempt.at >= since))
-    if by_user >= user_limit:
-        return True
-    by_addr = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.client_addr == client_addr, LoginAttempt.success.is_(False),
-        LoginAttempt.at >= since))
-    return by_addr >= addr_limit
-
-
 def sign_in(s: Session, username: str, password: str, client_addr: str, **limits) -> SignInResult:
-    """Check credentials; every attempt is recorded and audited. Never says which part was wrong."""
+    """Check credentials; every attempt is recorded and audited. Never says which part was wrong.
+
+    Check, verify and record run under the account's and the address's lock (``throttle``), so
+    simultaneous attempts take turns and each sees the failures before it.
+    """
     username = (username or "").strip().lower()[:64]
+    hold_attempts(s, username, client_addr)
     throttled = is_throttled(s, username, client_addr, **limits)
     user = s.scalar(select(User).where(User.username == username)) if username else None
     ok = False
@@ -120,7 +113,7 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
         ok = ok and user is not None and user.is_active
     held = ok and user.awaiting_approval
     ok = ok and not held
-    s.add(LoginAttempt(username=username, client_addr=client_addr[:64], at=clock.now(), success=ok))
+    record_attempt(s, username, client_addr, ok)
     if ok and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     who = Actor(user_id=user.id if user else None, username=username or "?",

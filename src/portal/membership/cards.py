@@ -6,12 +6,12 @@ history with its reason, and audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import clock
+from .. import clock, locks
 from ..accounts.actor import Actor
 from ..accounts.passwords import hash_password, verify_password
 from ..audit import service as audit
@@ -226,11 +226,12 @@ def set_pin(s: Session, actor: Actor, number: str, pin: str) -> None:
 
 PIN_TRIES = 5          # wrong PINs / ID numbers ...
 PIN_WINDOW_MINUTES = 15  # ... within this many minutes lock stored-value spending on the member
+_GUARD = "holder_guard"  # session.info key: the membership ids whose PIN checks this transaction holds
 
 
 class HolderNotVerified(InvalidField):
-    """A wrong PIN or ID number. The caller's transaction rolls back, so the failure is noted in a
-    transaction of its own (``note_holder_failure``; ``guarded`` does both)."""
+    """A wrong PIN or ID number. The use case's writes roll back but the failure is kept
+    (``guarded`` notes it in the same transaction, under the holder's lock)."""
 
     def __init__(self, membership_id: int, card_number: str) -> None:
         super().__init__("pin", "pin.invalid", "The PIN or ID number does not match this card's holder.")
@@ -238,9 +239,16 @@ class HolderNotVerified(InvalidField):
         self.card_number = card_number
 
 
+class _HolderLockNeeded(Exception):
+    """Raised inside ``guarded`` before any PIN is evaluated: the transaction must start again
+    holding this holder's lock."""
+
+    def __init__(self, membership_id: int) -> None:
+        super().__init__(membership_id)
+        self.membership_id = membership_id
+
+
 def _recent_failures(s: Session, membership_id: int) -> int:
-    from datetime import timedelta
-    from sqlalchemy import func
     since = clock.now() - timedelta(minutes=PIN_WINDOW_MINUTES)
     return s.scalar(select(func.count()).select_from(MemberEvent).where(
         MemberEvent.membership_id == membership_id, MemberEvent.kind == "holder_failed",
@@ -255,22 +263,49 @@ def note_holder_failure(s: Session, actor: Actor, exc: HolderNotVerified) -> Non
 
 
 def guarded(db, actor: Actor, work):
-    """Run ``work(session)`` in a write transaction; a wrong PIN is noted in its own transaction
-    (so five wrong guesses lock the card's stored value for a while) and then re-raised."""
-    try:
+    """Run ``work(session)`` in a write transaction in which a wrong PIN is kept: five wrong
+    guesses lock the card's stored value for a while, however many arrive at once.
+
+    The transaction holds the card holder's lock (``portal.locks``) from before the count of
+    recent failures until the failure is committed; ``work`` runs in a savepoint inside it, so
+    a wrong PIN undoes the work's writes while its failure is noted under the same lock. Which
+    holder ``work`` needs is known only once it reaches ``check_holder``: the first pass stops
+    there (before evaluating anything) and the transaction starts again holding that lock.
+    """
+    held: set[int] = set()
+    for _ in range(3):
+        failure = None
         with db.write() as s:
-            return work(s)
-    except HolderNotVerified as exc:
-        with db.write() as s:
-            note_holder_failure(s, actor, exc)
-        raise
+            locks.hold(s, "stored-value-pin", *sorted(held))  # before the savepoint and every row lock
+            s.info[_GUARD] = frozenset(held)
+            try:
+                with s.begin_nested():
+                    return work(s)
+            except _HolderLockNeeded as exc:
+                held.add(exc.membership_id)
+                continue  # nothing was evaluated; this transaction ends with nothing written
+            except HolderNotVerified as exc:
+                note_holder_failure(s, actor, exc)
+                failure = exc
+            finally:
+                s.info.pop(_GUARD, None)
+        raise failure
+    raise RuntimeError("the card holder kept changing while the PIN was checked")
 
 
 def check_holder(s: Session, hand: CardInHand, vault: Vault, *, pin: str | None,
                  id_number: str | None) -> None:
-    """A named card spends stored value only with the member's PIN or ID number; anonymous cards need neither."""
+    """A named card spends stored value only with the member's PIN or ID number; anonymous cards need neither.
+
+    Run through ``guarded`` (the pages and the POS API do), a wrong guess is kept and the count of
+    recent failures is exact under any concurrency. Called outside it (scripts, tests), a wrong
+    guess is refused the same way but only the caller's transaction decides what is kept.
+    """
     if not hand.account.named:
         return
+    held = s.info.get(_GUARD)
+    if held is not None and hand.membership.id not in held:
+        raise _HolderLockNeeded(hand.membership.id)
     if _recent_failures(s, hand.membership.id) >= PIN_TRIES:
         raise CardNotUsable("pin_locked", f"Too many wrong PINs: stored value is locked for "
                                           f"{PIN_WINDOW_MINUTES} minutes.")

@@ -101,17 +101,26 @@ def store(s: Session, terminal_id: int, key: str, status_code: int, body: str) -
 
 
 def run_once(db, terminal_id: int, key: str, req_hash: str,
-             use_case: Callable[[Session], tuple[int, str]]) -> Answer:
+             use_case: Callable[[Session], tuple[int, str]], *,
+             transaction: Callable[[Callable[[Session], Answer]], Answer] | None = None) -> Answer:
     """Run ``use_case(session) -> (status, body)`` at most once per (terminal, key), in one
-    transaction with the stored answer; a retry gets the stored answer back."""
+    transaction with the stored answer; a retry gets the stored answer back.
+
+    ``transaction(work)`` runs ``work(session)`` in a write transaction of the caller's kind
+    (e.g. ``membership.cards.guarded``, which keeps a wrong PIN); by default ``db.write()``."""
+    def work(s: Session) -> Answer:
+        prior = replay_or_reserve(s, terminal_id, key, req_hash)
+        if prior is not None:
+            return prior
+        status, body = use_case(s)
+        store(s, terminal_id, key, status, body)
+        return Answer(status, body)
+
     try:
+        if transaction is not None:
+            return transaction(work)
         with db.write() as s:
-            prior = replay_or_reserve(s, terminal_id, key, req_hash)
-            if prior is not None:
-                return prior
-            status, body = use_case(s)
-            store(s, terminal_id, key, status, body)
-            return Answer(status, body)
+            return work(s)
     except IntegrityError:
         # Either a concurrent duplicate won the race (its answer is committed now) or the use
         # case itself hit a constraint; only the first is ours to answer.

@@ -235,14 +235,10 @@ async def _write_once(request: Request, key: str, data: Struct,
     db = request.app.state.db
 
     def once() -> idempotency.Answer:
-        try:
-            return idempotency.run_once(db, actor.terminal_id, key, req_hash, run)
-        except cards.HolderNotVerified as exc:
-            # The call rolled back; the wrong PIN is noted on its own so that repeated guesses
-            # lock the card's stored value (as cards.guarded does for the pages).
-            with db.write() as s:
-                cards.note_holder_failure(s, actor, exc)
-            raise
+        # A wrong PIN undoes the call but is kept, so that guesses lock the card's stored value
+        # (the same guard as the pages').
+        return idempotency.run_once(db, actor.terminal_id, key, req_hash, run,
+                                    transaction=lambda work: cards.guarded(db, actor, work))
 
     answer = await anyio.to_thread.run_sync(once)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None

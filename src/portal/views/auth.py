@@ -117,11 +117,11 @@ def second_factor(request: Request, data: Form) -> Response:
     token = None
     with st.db.write() as s:
         user = accounts.get_user(s, v.pending.user_id)
-        throttled = accounts.is_throttled(s, user.username, v.client_addr,
-                                          user_limit=settings.throttle_user_failures,
-                                          addr_limit=settings.throttle_addr_failures,
-                                          window_minutes=settings.throttle_window_minutes)
-        if not throttled and mfa.check_code(s, st.vault, user, data.get("code", ""), v.client_addr):
+        ok, throttled = mfa.sign_in_code(s, st.vault, user, data.get("code", ""), v.client_addr,
+                                         user_limit=settings.throttle_user_failures,
+                                         addr_limit=settings.throttle_addr_failures,
+                                         window_minutes=settings.throttle_window_minutes)
+        if ok:
             stage = setup.stage_after_second_factor(user)
             token = accounts.start_session(s, user, v.client_addr, replace_token=v.session_token,
                                            stage=stage)

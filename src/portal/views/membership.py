@@ -152,7 +152,7 @@ def _step(request: Request, file_id: UUID, data: dict[str, str], *, form: str, f
             run(s, actor, st.vault)
 
     try:
-        if guarded:  # a wrong PIN is noted in its own transaction, then reported
+        if guarded:  # a wrong PIN undoes the step but is kept (cards.guarded), then reported
             cards.guarded(st.db, actor, once)
         else:
             with st.db.write() as s:
