@@ -14,5 +14,6 @@ from .membership.models import (  # noqa: F401
     Redemption, StoredValueEntryRow,
 )
 from .org.models import OrgUnit  # noqa: F401
+from .pos.refusals import ApiRefusalWindow  # noqa: F401
 
 metadata = SQLModel.metadata
