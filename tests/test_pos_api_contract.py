@@ -290,3 +290,30 @@ def test_the_jobs_command_audits_ended_minutes(settings, db, noon, clock_at):
     assert ev.client_addr == "198.51.100.7" and ev.detail.startswith("1 call refused")
     with db.read() as s:
         assert s.query(ApiRefusalWindow).count() == 0
+
+
+# ---------------------------------------------------------------- what Schemathesis found on the way
+
+def test_two_different_keys_are_refused_whichever_is_good(client, till):
+    good, bad = till[1], "vip_" + "z" * 43
+    for headers in ({"Authorization": f"Bearer {good}", "X-API-Key": bad},
+                    {"Authorization": f"Bearer {bad}", "X-API-Key": good},
+                    {"Authorization": f"Bearer {good}", "X-API-Key": ""}):
+        assert_error(client.get("/api/v1/cards/75500001", headers=headers), 401, "api_key.invalid")
+    same = {"Authorization": f"Bearer {good}", "X-API-Key": good}
+    assert client.get("/api/v1/cards/75500001", headers=same).status_code == 404
+
+
+@pytest.mark.parametrize("value", ["\x1e", "\u3000\ufeff", "\x85 "])
+def test_a_product_name_of_white_space_in_either_regex_dialect_is_400(client, db, till, noon, value):
+    body = sale(lines=[{"product": value, "quantity": 1, "unit_price_yuan": "5"}])
+    assert_error(client.post("/api/v1/purchases", json=body, headers=auth(till[1], "ws")), 400,
+                 "product.required", "lines[0].product")
+    assert nothing_written(db) == (0, 0, 0, 0, 0)
+
+
+def test_a_value_with_a_trailing_newline_does_not_slip_past_its_pattern(client, db, till, noon):
+    for body, field in [(sale(receipt="R-1\n"), "receipt_no"), (sale(card="755 00243\n"), "card_number")]:
+        assert_error(client.post("/api/v1/purchases", json=body, headers=auth(till[1], field)), 400, field=field)
+    assert_error(client.get("/api/v1/cards/75500243%0A", headers=auth(till[1])), 400, "card.invalid", "number")
+    assert nothing_written(db) == (0, 0, 0, 0, 0)

@@ -14,20 +14,23 @@ from msgspec import Meta, Struct
 from ..customers.rules import InvalidField
 from ..membership.outcomes import PAYMENT_METHODS
 
-# Every pattern below says exactly what the server accepts (msgspec checks it with ``re.search``,
-# so each is anchored); rules that need today's date or several fields at once are 422 instead.
+# Every pattern below says exactly what the server accepts, read the same by Python's ``re``
+# (msgspec checks it with ``re.search``) and by JSON Schema's ECMA-262 dialect: white space is
+# spelled out (the two disagree on U+001C-U+001F, U+0085 and U+FEFF) and the anchored patterns
+# are checked once more with ``fullmatch`` (Python's ``$`` also matches before a final newline).
+# Rules that need today's date or several fields at once are 422 instead.
 YUAN_RE = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$"
 # ¥0.01 to ¥1,000,000 (what a stored-value spend may be), as a pattern.
 SPEND_RE = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,5}(\.[0-9]{1,2})?|1000000(\.00?)?)$"
-# membership.rules.parse_card_number in ASCII: region, an optional space or hyphen, a sequence
+# membership.rules.parse_card_number in ASCII: region, an optional hyphen or spaces, a sequence
 # number 00001-99999; spaces around it are ignored.
-CARD_RE = (r"^\s*[0-9]{1,6}(\s*-\s*|\s+)?"
-           r"(0000[1-9]|000[1-9][0-9]|00[1-9][0-9]{2}|0[1-9][0-9]{3}|[1-9][0-9]{4})\s*$")
+CARD_RE = r"^ *[0-9]{1,6}( *- *| +)?(0000[1-9]|000[1-9][0-9]|00[1-9][0-9]{2}|0[1-9][0-9]{3}|[1-9][0-9]{4}) *$"
 # membership.purchases.RECEIPT, spaces around it ignored.
-RECEIPT_RE = r"^\s*[A-Za-z0-9][A-Za-z0-9._/-]{0,39}\s*$"
-NOT_BLANK_RE = r"\S"  # at least one character that is not white space
+RECEIPT_RE = r"^ *[A-Za-z0-9][A-Za-z0-9._/-]{0,39} *$"
+_VISIBLE = r"[^\s\x1c-\x1f\x85\ufeff]"  # not white space in Python nor in ECMA-262
+NOT_BLANK_RE = _VISIBLE  # at least one character that is not white space
 # At least 5 characters once leading and trailing white space is trimmed.
-REASON_RE = r"\S[\s\S]{3,}\S"
+REASON_RE = _VISIBLE + r"[\s\S]{3,}" + _VISIBLE
 
 Yuan = Annotated[str, Meta(pattern=YUAN_RE, examples=["128.50"],
                            description="An amount in yuan as a decimal string with at most two "
@@ -168,6 +171,17 @@ class MalformedValue(InvalidField):
 
 
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,8})(?:\.([0-9]{1,2}))?")
+_EXACT = {"card": (re.compile(CARD_RE[1:-1]), "card.invalid", "Enter a card number like 755 00243."),
+          "receipt": (re.compile(RECEIPT_RE[1:-1]), "receipt.invalid",
+                      "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'.")}
+
+
+def exactly(kind: str, value: str | None, field: str) -> str | None:
+    """``value`` if it matches its documented pattern in full (None passes), else MalformedValue."""
+    pattern, code, message = _EXACT[kind]
+    if value is not None and not pattern.fullmatch(value):
+        raise MalformedValue(field, code, message)
+    return value
 
 
 def fen_of(text: str, field: str) -> int:

@@ -35,8 +35,8 @@ from ..membership.rules import PurchaseLine
 from ..policy import Action
 from ..pos import idempotency
 from ..pos.schema import (CARD_RE, RECEIPT_RE, CardOut, PurchaseIn, PurchaseLineIn, PurchaseOut, RedemptionIn,
-                          RedemptionOut, ReturnIn, ReturnOut, StoredValueOut, StoredValueSpendIn, fen_of,
-                          yuan_of)
+                          RedemptionOut, ReturnIn, ReturnOut, StoredValueOut, StoredValueSpendIn, exactly,
+                          fen_of, yuan_of)
 from .api_errors import (EXCEPTION_HANDLERS, PREFIX, check_body, documented_errors, error_response,
                          is_api_path, on_unrouted)
 from .security import current_actor
@@ -102,6 +102,7 @@ async def lookup_card(request: Request, number: Annotated[str, Parameter(
         pattern=CARD_RE)]) -> CardOut:
     actor = current_actor(request)
     state = request.app.state
+    exactly("card", number, "number")
 
     def run() -> CardOut:
         with state.db.write() as s:  # the audit entry is written before anything is shown
@@ -130,6 +131,8 @@ async def record_purchase(request: Request, data: PurchaseIn,
                           idempotency_key: IdempotencyKey) -> Response[PurchaseOut]:
     actor = current_actor(request)
     vault = request.app.state.vault
+    exactly("receipt", data.receipt_no, "receipt_no")
+    exactly("card", data.card_number, "card_number")
     lines = tuple(PurchaseLine(product=ln.product, quantity=ln.quantity,
                                unit_price_fen=fen_of(ln.unit_price_yuan, f"lines[{i}].unit_price_yuan"),
                                special_price=ln.special_price, group_buy=ln.group_buy)
@@ -160,6 +163,7 @@ async def record_purchase(request: Request, data: PurchaseIn,
 async def redeem_points(request: Request, data: RedemptionIn,
                         idempotency_key: IdempotencyKey) -> Response[RedemptionOut]:
     actor = current_actor(request)
+    exactly("card", data.card_number, "card_number")
 
     def use_case(s: Session) -> tuple[int, RedemptionOut]:
         o = points.redeem_points(s, actor, data.card_number, data.item_code, action=Action.MEMBER_POS)
@@ -180,6 +184,7 @@ async def spend_stored_value(request: Request, data: StoredValueSpendIn,
                              idempotency_key: IdempotencyKey) -> Response[StoredValueOut]:
     actor = current_actor(request)
     vault = request.app.state.vault
+    exactly("card", data.card_number, "card_number")
     amount = fen_of(data.amount_yuan, "amount_yuan")  # the schema's pattern: ¥0.01 to ¥1,000,000
 
     def use_case(s: Session) -> tuple[int, StoredValueOut]:
@@ -201,6 +206,7 @@ async def return_purchase(request: Request, receipt_no: Annotated[str, Parameter
         description="The sale's receipt number.", min_length=1, max_length=40, pattern=RECEIPT_RE)],
                           data: ReturnIn, idempotency_key: IdempotencyKey) -> Response[ReturnOut]:
     actor = current_actor(request)
+    exactly("receipt", receipt_no, "receipt_no")
     vault = request.app.state.vault
 
     def use_case(s: Session) -> tuple[int, ReturnOut]:

@@ -241,12 +241,17 @@ def is_api_route(handler: BaseRouteHandler | None) -> bool:
     return handler is not None and handler.opt.get("api") is True
 
 
-def presented_api_key(connection: ASGIConnection) -> str:
+def presented_api_key(connection: ASGIConnection) -> str | None:
+    """The key from ``Authorization: Bearer`` or ``X-API-Key``; None when the two headers carry
+    different keys (one of them is not this terminal's: the call is refused, never decided by
+    which header wins)."""
     auth = connection.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return connection.headers.get("x-api-key", "").strip()
+    bearer = value.strip() if scheme.lower() == "bearer" else ""
+    header = connection.headers.get("x-api-key", "").strip()
+    if bearer and "x-api-key" in connection.headers and not hmac.compare_digest(bearer.encode(), header.encode()):
+        return None  # (an empty X-API-Key next to a Bearer key is a second, different key too)
+    return bearer or header
 
 
 async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
