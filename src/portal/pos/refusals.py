@@ -3,7 +3,7 @@
 A call without a key, with a malformed one, or with a key that matches no terminal's secret is
 not audited one entry per call (an invented key would otherwise append a permanent row at
 will). Instead each client address has one row in ``api_refusal_window`` for the current
-minute, counting its refused calls; past ``LIMIT_PER_MINUTE`` the client is answered 429 until
+minute, counting its refused calls; past the limit (``PORTAL_API_REFUSALS_PER_MINUTE``, 30) the client is answered 429 until
 the minute is over. When a minute has ended its count becomes ONE audit entry ("n calls
 refused from this address in this minute, m of them answered 429") and the row is removed.
 Ended minutes are written out by the next API call from anyone (``close_ended``) and by
@@ -28,7 +28,7 @@ from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..db import UTCDateTime
 
-LIMIT_PER_MINUTE = 30  # refused calls per address and minute before the answer becomes 429
+LIMIT_PER_MINUTE = 30  # refused calls per address and minute before 429 (Settings.api_refusals_per_minute)
 ACTION = "member.pos"
 _BATCH = 100
 # The terminal's real key, refused because the terminal was revoked: one entry per call.
@@ -94,7 +94,8 @@ def has_ended(s: Session, now: datetime | None = None) -> bool:
                     .where(ApiRefusalWindow.window_start < current).limit(1)) is not None
 
 
-def note_refusal(s: Session, client_addr: str, problem: str, call: str) -> Verdict:
+def note_refusal(s: Session, client_addr: str, problem: str, call: str,
+                 limit: int = LIMIT_PER_MINUTE) -> Verdict:
     """Count one refused call from ``client_addr`` in its minute; throttled past the limit."""
     now = clock.now()
     current = _minute(now)
@@ -109,7 +110,7 @@ def note_refusal(s: Session, client_addr: str, problem: str, call: str) -> Verdi
         _write_out(s, row)
         row.window_start, row.refused, row.throttled, row.problems, row.first_call = current, 0, 0, "", ""
     row.refused += 1
-    throttled = row.refused > LIMIT_PER_MINUTE
+    throttled = row.refused > limit
     if throttled:
         row.throttled += 1
     if problem and problem not in row.problems.split(", "):
@@ -123,7 +124,7 @@ def note_refusal(s: Session, client_addr: str, problem: str, call: str) -> Verdi
 
 
 def refuse(s: Session, terminal_id: int | None, problem: str, client_addr: str, action: str,
-           call: str) -> Verdict:
+           call: str, limit: int = LIMIT_PER_MINUTE) -> Verdict:
     """Record a refused key: a known terminal's own (revoked) key as one audit entry of its own;
     any other as a count in the address's window. Never the key itself."""
     if problem in KNOWN_TERMINAL_PROBLEMS:
@@ -133,7 +134,7 @@ def refuse(s: Session, terminal_id: int | None, problem: str, client_addr: str, 
         return Verdict(throttled=False, retry_after=0)
     if terminal_id is not None:  # a real prefix with a wrong secret: say whose prefix it was
         problem = f"{problem} for terminal {terminal_id}"
-    return note_refusal(s, client_addr, problem, call)
+    return note_refusal(s, client_addr, problem, call, limit)
 
 
 def purge_stale(s: Session) -> int:

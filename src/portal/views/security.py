@@ -270,6 +270,7 @@ async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandl
     key = presented_api_key(connection)
     db = connection.app.state.db
     method, path = connection.scope.get("method", ""), connection.scope.get("path", "")
+    limit = connection.app.state.settings.api_refusals_per_minute
 
     def check() -> tuple[terminals.KeyCheck, refusals.Verdict | None]:
         with db.write() as s:  # notes the terminal's use, or counts the refusal
@@ -277,7 +278,7 @@ async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandl
             verdict = None
             if found.actor is None:
                 verdict = refusals.refuse(s, found.terminal_id, found.problem, v.client_addr, action.value,
-                                          f"{method} {path}")
+                                          f"{method} {path}", limit)
             if refusals.has_ended(s):  # write out the refusal counts of minutes that are over
                 refusals.close_ended(s)
             return found, verdict
