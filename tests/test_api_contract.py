@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "api_contract"
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 SEED = 19
-MAX_EXAMPLES = 20  # per operation and phase: about 600 requests in all
+MAX_EXAMPLES = 15  # per operation and phase: about 500 requests in all
 STARTUP_TIMEOUT = 90.0
 
 schemathesis = pytest.importorskip("schemathesis", reason="the contract test needs the test extras")
