@@ -26,6 +26,8 @@ class Settings:
     throttle_user_failures: int = 5
     throttle_addr_failures: int = 100
     throttle_window_minutes: int = 15
+    # POS API calls with a key nobody holds, per client address and minute, before 429.
+    api_refusals_per_minute: int = 30
     # Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy on loopback.
     trust_proxy: bool = False
     page_size: int = 50
@@ -57,6 +59,7 @@ class Settings:
             default_locale=_env("DEFAULT_LOCALE", d.default_locale),
             session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", str(d.session_idle_minutes))),
             session_max_hours=int(_env("SESSION_MAX_HOURS", str(d.session_max_hours))),
+            api_refusals_per_minute=int(_env("API_REFUSALS_PER_MINUTE", str(d.api_refusals_per_minute))),
             trust_proxy=_env("TRUST_PROXY", "0").lower() in ("1", "true", "yes"),
             page_size=int(_env("PAGE_SIZE", str(d.page_size))),
             export_approval_threshold=int(_env("EXPORT_APPROVAL_THRESHOLD", str(d.export_approval_threshold))),

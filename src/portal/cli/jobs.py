@@ -6,6 +6,7 @@ import sys
 import click
 
 from ..accounts import service as accounts
+from ..pos import refusals
 
 
 from .base import (BadInput, Env, Failed, _read_secret_stdin,
@@ -22,11 +23,16 @@ def jobs_group() -> None:
 @jobs_group.command("purge-sessions")
 @pass_env
 def jobs_purge_sessions(env: Env) -> None:
-    """Delete sign-in sessions that are idle-expired or past their maximum age."""
+    """Delete sign-in sessions that are idle-expired or past their maximum age, and audit the
+    counts of refused POS API calls of minutes that are over (one entry per address and minute)."""
     st = env.settings
     with env.db.write() as s:
         n = accounts.purge_sessions(s, idle_minutes=st.session_idle_minutes, max_hours=st.session_max_hours)
+    with env.db.write() as s:
+        w = refusals.purge_stale(s)
     click.echo(f"purged {n} expired session(s)")
+    if w:
+        click.echo(f"audited the refused API calls of {w} address-minute(s)")
 
 
 @jobs_group.command("checkpoint")

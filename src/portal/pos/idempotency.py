@@ -30,7 +30,8 @@ from ..membership.models import ApiIdempotency
 
 HEADER = "Idempotency-Key"
 # Visible ASCII, as the IETF draft's examples (UUIDs, random tokens); at most the column's width.
-KEY_RE = re.compile(r"[\x21-\x7e]{1,100}")
+KEY_PATTERN = r"^[!-~]{1,100}$"  # as the OpenAPI document says it
+KEY_RE = re.compile(r"[!-~]{1,100}")
 
 
 class IdempotencyKeyInvalid(InvalidField):

@@ -14,17 +14,41 @@ from msgspec import Meta, Struct
 from ..customers.rules import InvalidField
 from ..membership.outcomes import PAYMENT_METHODS
 
-Yuan = Annotated[str, Meta(pattern=r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$", examples=["128.50"],
+# Every pattern below says exactly what the server accepts, read the same by Python's ``re``
+# (msgspec checks it with ``re.search``) and by JSON Schema's ECMA-262 dialect: white space is
+# spelled out (the two disagree on U+001C-U+001F, U+0085 and U+FEFF) and the anchored patterns
+# are checked once more with ``fullmatch`` (Python's ``$`` also matches before a final newline).
+# Rules that need today's date or several fields at once are 422 instead.
+YUAN_RE = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$"
+# ¥0.01 to ¥1,000,000 (what a stored-value spend may be), as a pattern.
+SPEND_RE = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,5}(\.[0-9]{1,2})?|1000000(\.00?)?)$"
+# membership.rules.parse_card_number in ASCII: region, an optional hyphen or spaces, a sequence
+# number 00001-99999; spaces around it are ignored.
+CARD_RE = r"^ *[0-9]{1,6}( *- *| +)?(0000[1-9]|000[1-9][0-9]|00[1-9][0-9]{2}|0[1-9][0-9]{3}|[1-9][0-9]{4}) *$"
+# membership.purchases.RECEIPT, spaces around it ignored.
+RECEIPT_RE = r"^ *[A-Za-z0-9][A-Za-z0-9._/-]{0,39} *$"
+_VISIBLE = r"[^\s\x1c-\x1f\x85\ufeff]"  # not white space in Python nor in ECMA-262
+NOT_BLANK_RE = _VISIBLE  # at least one character that is not white space
+# At least 5 characters once leading and trailing white space is trimmed.
+REASON_RE = _VISIBLE + r"[\s\S]{3,}" + _VISIBLE
+
+Yuan = Annotated[str, Meta(pattern=YUAN_RE, examples=["128.50"],
                            description="An amount in yuan as a decimal string with at most two "
                                        "decimals (no sign, no exponent); converted to fen exactly.")]
-CardNumber = Annotated[str, Meta(min_length=1, max_length=20, examples=["755 00243"],
-                                 description="Card number, e.g. \"755 00243\" or \"75500243\".")]
-ReceiptNo = Annotated[str, Meta(min_length=1, max_length=40, examples=["R20250301-0001"])]
+SpendYuan = Annotated[str, Meta(pattern=SPEND_RE, examples=["30.50"],
+                                description="An amount in yuan from 0.01 to 1000000 with at most two "
+                                            "decimals (no sign, no exponent); converted to fen exactly.")]
+CardNumber = Annotated[str, Meta(min_length=1, max_length=20, pattern=CARD_RE, examples=["755 00243"],
+                                 description="Card number, e.g. \"755 00243\", \"755-00243\" or \"75500243\".")]
+ReceiptNo = Annotated[str, Meta(min_length=1, max_length=40, pattern=RECEIPT_RE, examples=["R20250301-0001"],
+                                description="1 to 40 letters, digits, '.', '_', '/' or '-', starting "
+                                            "with a letter or digit.")]
 PaymentMethod = Literal[PAYMENT_METHODS]  # type: ignore[valid-type]
 
 
 class PurchaseLineIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    product: Annotated[str, Meta(min_length=1, max_length=200)]
+    product: Annotated[str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK_RE,
+                                 description="The product's name (not blank).")]
     quantity: Annotated[int, Meta(ge=1, le=100_000)]
     unit_price_yuan: Yuan
     special_price: bool = False
@@ -47,13 +71,15 @@ class RedemptionIn(Struct, forbid_unknown_fields=True, kw_only=True):
 
 class StoredValueSpendIn(Struct, forbid_unknown_fields=True, kw_only=True):
     card_number: CardNumber
-    amount_yuan: Yuan
+    amount_yuan: SpendYuan
     pin: Annotated[str, Meta(max_length=32)] | None = None
     reference: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class ReturnIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    reason: Annotated[str, Meta(min_length=5, max_length=500, pattern=REASON_RE,
+                                description="Why the sale is returned: 5 to 500 characters once "
+                                            "leading and trailing white space is trimmed.")]
 
 
 class CardOut(Struct, kw_only=True):
@@ -139,14 +165,30 @@ class ErrorOut(Struct, kw_only=True):
 
 # ---------------------------------------------------------------- money
 
+class MalformedValue(InvalidField):
+    """A value outside its documented pattern that got past the schema check (Python's ``$`` also
+    matches before a final newline): a malformed request (400), like any other pattern failure."""
+
+
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,8})(?:\.([0-9]{1,2}))?")
+_EXACT = {"card": (re.compile(CARD_RE[1:-1]), "card.invalid", "Enter a card number like 755 00243."),
+          "receipt": (re.compile(RECEIPT_RE[1:-1]), "receipt.invalid",
+                      "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'.")}
+
+
+def exactly(kind: str, value: str | None, field: str) -> str | None:
+    """``value`` if it matches its documented pattern in full (None passes), else MalformedValue."""
+    pattern, code, message = _EXACT[kind]
+    if value is not None and not pattern.fullmatch(value):
+        raise MalformedValue(field, code, message)
+    return value
 
 
 def fen_of(text: str, field: str) -> int:
     """"128.5" -> 12850 exactly (no floats); InvalidField for anything else."""
     m = _YUAN.fullmatch(text or "")
     if not m:
-        raise InvalidField(field, "amount.invalid", "Give an amount in yuan with at most two decimals.")
+        raise MalformedValue(field, "amount.invalid", "Give an amount in yuan with at most two decimals.")
     return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
 
 

@@ -127,8 +127,11 @@ def actor_for(t: PosTerminal, client_addr: str = "") -> Actor:
 
 def check_key(s: Session, presented_key: str | None, client_addr: str = "") -> KeyCheck:
     """Find the live terminal a presented key belongs to; in a write session, note its use
-    (at most once a minute, so a busy terminal does not write on every call)."""
-    key = presented_key or ""
+    (at most once a minute, so a busy terminal does not write on every call). None stands for
+    two different keys presented at once."""
+    if presented_key is None:
+        return KeyCheck(None, None, "two different keys")
+    key = presented_key
     if not key:
         return KeyCheck(None, None, "no key")
     if not key.startswith(KEY_SCHEME) or len(key) > MAX_KEY_LEN or len(key) <= PREFIX_LEN:

@@ -4,214 +4,56 @@ A terminal authenticates with its API key (``Authorization: Bearer <key>`` or ``
 checked by the global guard, see ``security.authorise_api_call``) and acts as role "terminal"
 for its unit. Every write needs an ``Idempotency-Key`` header: a retried call gets the first
 answer back and is never counted twice (``portal.pos.idempotency``). Errors are always JSON:
-``{"error": {"code", "field", "message"}}`` — 400 a malformed request, 401 a missing or bad key,
-403 a member outside the terminal's unit, 404 no such card or receipt, 409 the card's or
-account's state forbids it (lost, frozen, expired, not enough points or stored value, receipt
-already recorded or returned), 422 a value the programme refuses. The OpenAPI document is at
-/api/v1/schema and describes these routes only.
+``{"error": {"code", "field", "message"}}`` — 400 a malformed request (a body that does not
+decode, a value outside its documented pattern, an unknown field), 401 a missing or bad key,
+403 a member outside the terminal's unit, 404 no such card or receipt, 405 a method the address
+does not take (with Allow), 409 the card's or account's state forbids it (lost, frozen, expired,
+not enough points or stored value, receipt already recorded or returned), 415 a body not sent as
+application/json, 422 a value the programme refuses (rules of dates and of several fields, named
+in each operation), 429 too many calls with invalid keys from one address in a minute (with
+Retry-After). The OpenAPI document is at /api/v1/schema and describes these routes only.
 """
 from __future__ import annotations
 
-import logging
-import re
-import traceback
+import copy
 from typing import Annotated, Any, Callable
 
 import anyio
 import msgspec
-from litestar import MediaType, Request, Response, Router, get, post
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar import MediaType, Request, Response, Router, get, post, route
+from litestar.enums import HttpMethod
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 from litestar.params import Parameter
 from msgspec import Struct
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..audit import service as audit
-from ..customers.rules import InvalidField
-from ..customers.service import InvalidInput, NotFound
 from ..membership import cards, points, purchases
-from ..membership.ledger import InsufficientPoints, InsufficientStoredValue, RedemptionClosed
 from ..membership.outcomes import PurchaseRequest
 from ..membership.rules import PurchaseLine
-from ..policy import Action, PermissionDenied
+from ..policy import Action
 from ..pos import idempotency
-from ..pos.schema import (CardOut, ErrorDetail, ErrorOut, PurchaseIn, PurchaseOut, RedemptionIn,
-                          RedemptionOut, ReturnIn, ReturnOut, StoredValueOut, StoredValueSpendIn, fen_of,
-                          yuan_of)
-from .security import ApiKeyRefused, SignInRequired, current_actor, visitor
+from ..pos.schema import (CARD_RE, RECEIPT_RE, CardOut, PurchaseIn, PurchaseLineIn, PurchaseOut, RedemptionIn,
+                          RedemptionOut, ReturnIn, ReturnOut, StoredValueOut, StoredValueSpendIn, exactly,
+                          fen_of, yuan_of)
+from .api_errors import (EXCEPTION_HANDLERS, PREFIX, check_body, documented_errors, error_response,
+                         is_api_path, on_unrouted)
+from .security import current_actor
 
-PREFIX = "/api/v1"
+__all__ = ["ROUTES", "is_api_path", "on_unrouted", "openapi_config"]
+
 # Read by the global guard: the terminal's key, never a session cookie or CSRF token.
 API_OPT = {"action": Action.MEMBER_POS, "api": True}
-log = logging.getLogger("portal.api")
 IdempotencyKey = Annotated[str, Parameter(
-    header="Idempotency-Key", required=True, min_length=1, max_length=100,
-    description="A unique key per logical request (e.g. a UUID). A retry with the same key and "
-                "body returns the first answer; the same key with another body is refused (422).")]
-
-
-# ---------------------------------------------------------------- errors
-
-# Domain errors that are about the state of a card, account or receipt, not about the input.
-CONFLICTS = (cards.CardNotUsable, InsufficientPoints, InsufficientStoredValue, RedemptionClosed)
-CONFLICT_CODES = {"receipt.duplicate", "purchase.returned", "member.already"}
-# The domain names some fields in its own terms; say them as the API's request does.
-API_FIELDS = {"amount_fen": "amount_yuan", "item": "item_code", "ref": "reference"}
-
-
-def error_response(status: int, code: str, message: str, field: str = "",
-                   headers: dict[str, str] | None = None) -> Response:
-    body = msgspec.json.encode(ErrorOut(error=ErrorDetail(code=code, field=field, message=message)))
-    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
-
-
-def _api_field(field: str) -> str:
-    field = re.sub(r"\.unit_price_fen$", ".unit_price_yuan", field)
-    return API_FIELDS.get(field, field)
-
-
-def _on_invalid(request: Request, exc: InvalidField) -> Response:
-    status = 409 if isinstance(exc, CONFLICTS) or exc.code in CONFLICT_CODES else 422
-    if isinstance(exc, idempotency.IdempotencyKeyInvalid):
-        status = 400
-    return error_response(status, exc.code, exc.message, _api_field(exc.field))
-
-
-def _on_invalid_input(request: Request, exc: InvalidInput) -> Response:
-    field, message = next(iter(exc.errors.items())) if getattr(exc, "errors", None) else ("", str(exc))
-    return error_response(422, f"{field or 'request'}.invalid", message, _api_field(field))
-
-
-def _on_key_refused(request: Request, exc: ApiKeyRefused) -> Response:
-    return error_response(401, "api_key.invalid",
-                          "A valid API key is required (Authorization: Bearer <key> or X-API-Key).",
-                          headers={"WWW-Authenticate": 'Bearer realm="vip-portal-pos"'})
-
-
-def _on_denied(request: Request, exc: PermissionDenied) -> Response:
-    """Recorded in its own transaction (the call's work is abandoned), then refused."""
-    actor = visitor(request).actor
-    with request.app.state.db.write() as s:
-        audit.record(s, actor, exc.action.value, audit.DENIED, object_type=exc.action.obj,
-                     object_id=exc.object_id, reason=str(exc)[:200],
-                     detail=f"{request.method} {request.url.path}")
-    return error_response(403, "forbidden", "This terminal may not do this (the member is not in its unit).")
-
-
-def _on_not_found(request: Request, exc: Exception) -> Response:
-    message = str(exc) if isinstance(exc, NotFound) and str(exc) else "There is nothing at this address."
-    return error_response(404, "not_found", message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."))
-
-
-def _on_validation(request: Request, exc: ValidationException) -> Response:
-    """Litestar's own validation (wrong or missing fields and types, patterns, headers): 400."""
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    first = extra[0] if extra and isinstance(extra[0], dict) else {}
-    key = str(first.get("key") or "")
-    message = str(first.get("message") or exc.detail or "")
-    if not extra and f"'{idempotency.HEADER}'" in message:
-        return error_response(400, "idempotency_key.missing",
-                              "Send an Idempotency-Key header with every write (e.g. a new UUID).",
-                              idempotency.HEADER)
-    if key == "data":  # the body as a whole
-        key = ""
-        if message == "'data'":
-            message = "The request needs a JSON object as its body."
-    if key.endswith("_yuan") and "regex" in message:
-        message = "Give an amount in yuan as a string with at most two decimals, like \"128.50\"."
-    # msgspec's messages name the expected type or constraint, never the value sent.
-    return error_response(400, "request.invalid", (message or "The request could not be understood.")[:300], key)
-
-
-def _on_http(request: Request, exc: HTTPException) -> Response:
-    status = exc.status_code
-    if status == 404:
-        return _on_not_found(request, exc)
-    if status == 405:
-        return error_response(405, "method.not_allowed", "This address does not accept that method.")
-    if status >= 500:
-        return _on_error(request, exc)
-    if status == 400 and "JSON" in str(exc.detail):  # the body did not decode
-        return error_response(400, "request.malformed", "The request body is not valid JSON.")
-    return error_response(status, "request.invalid", "The request could not be understood.")
-
-
-def _on_integrity(request: Request, exc: IntegrityError) -> Response:
-    # Two calls raced for the same record (e.g. one receipt number under two idempotency keys).
-    return error_response(409, "conflict", "This conflicts with a record written at the same moment; "
-                                           "look it up before trying again.")
-
-
-def _on_error(request: Request, exc: Exception) -> Response:
-    # Where it failed, never the message: it may carry submitted values.
-    frames = traceback.extract_tb(exc.__traceback__)[-5:]
-    log.error("unhandled %s at %s", type(exc).__name__,
-              " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)))
-    return error_response(500, "server.error", "The server could not complete this request. Nothing was changed.")
-
-
-def _recorded(handler: Callable[[Request, Any], Response]) -> Callable[[Request, Any], Response]:
-    """Every call of a known terminal is audited: a refused one (bad input, nothing to act on,
-    the card's state) too, as "denied" with its error code, in a transaction of its own (the
-    call's own work was rolled back). Unknown keys and scope refusals are recorded where they
-    are decided."""
-
-    def handle(request: Request, exc: Any) -> Response:
-        response = handler(request, exc)
-        actor = visitor(request).actor if request.scope.get("state", {}).get("visitor") else None
-        if actor is not None and actor.role == "terminal" and response.status_code not in (401, 403):
-            try:
-                code = msgspec.json.decode(response.content)["error"]["code"]
-            except Exception:
-                code = "error"
-            with request.app.state.db.write() as s:
-                audit.record(s, actor, Action.MEMBER_POS.value, audit.DENIED, object_type="api",
-                             object_id=request.url.path[:255], reason=str(code)[:200],
-                             detail=f"{request.method} {request.url.path} -> {response.status_code}")
-        return response
-
-    return handle
-
-
-EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Any], Response]] = {
-    ApiKeyRefused: _on_key_refused,
-    # Litestar's automatic OPTIONS answer goes through the page guard; it is refused here too.
-    SignInRequired: _on_key_refused,
-    PermissionDenied: _on_denied,
-    NotFound: _recorded(_on_not_found),
-    InvalidField: _recorded(_on_invalid),
-    InvalidInput: _recorded(_on_invalid_input),
-    ValidationException: _recorded(_on_validation),
-    HTTPException: _recorded(_on_http),
-    IntegrityError: _recorded(_on_integrity),
-    Exception: _recorded(_on_error),
-}
-
-
-def is_api_path(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-def on_unrouted(request: Request, exc: Exception) -> Response:
-    """For the app-level handlers: a 404 or 405 under /api/v1 (no handler matched) is JSON too."""
-    if isinstance(exc, HTTPException):
-        return _on_http(request, exc)
-    return _on_error(request, exc)
-
-
-def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    what = {400: "Malformed request: not JSON, wrong or missing fields, a bad amount, no Idempotency-Key.",
-            401: "Missing, unknown or revoked API key.",
-            403: "The member or receipt is outside this terminal's unit.",
-            404: "No such card or receipt.",
-            409: "The card or account state forbids it: lost, void, cancelled, expired or frozen card; "
-                 "not enough points or stored value; redemption closed; receipt already recorded or returned.",
-            422: "A value the programme refuses (unknown item, wrong PIN, bad receipt number, future date), "
-                 "or an Idempotency-Key reused with a different request."}
-    return {c: ResponseSpec(ErrorOut, description=what[c]) for c in codes}
+    header="Idempotency-Key", required=True, min_length=1, max_length=100, pattern=idempotency.KEY_PATTERN,
+    description="A unique key per logical request (e.g. a UUID): 1 to 100 visible ASCII characters. "
+                "A retry with the same key and body returns the first answer; the same key with "
+                "another body is refused (422).")]
+READ_ERRORS = documented_errors(400, 401, 403, 404, 422, 429)
+WRITE_ERRORS = documented_errors(400, 401, 403, 404, 409, 415, 422, 429)
+# Rules no schema can say (today's date, several fields at once): 422, named in each description.
+PROGRAMME_RULES = " Refused by the programme (422): "
 
 
 # ---------------------------------------------------------------- plumbing
@@ -250,11 +92,13 @@ async def _write_once(request: Request, key: str, data: Struct,
 
 @get("/cards/{number:str}", opt=API_OPT, tags=["cards"], summary="Look up a card (masked)",
      description="The card's standing and balances; the holder's name masked. Audited as member.pos.",
-     responses=_errors(401, 403, 404, 422))
+     responses=READ_ERRORS)
 async def lookup_card(request: Request, number: Annotated[str, Parameter(
-        description="Card number, e.g. 755 00243 (URL-encoded) or 75500243.", max_length=20)]) -> CardOut:
+        description="Card number, e.g. 755 00243 (URL-encoded) or 75500243.", min_length=1, max_length=20,
+        pattern=CARD_RE)]) -> CardOut:
     actor = current_actor(request)
     state = request.app.state
+    exactly("card", number, "number")
 
     def run() -> CardOut:
         with state.db.write() as s:  # the audit entry is written before anything is shown
@@ -272,12 +116,19 @@ async def lookup_card(request: Request, number: Annotated[str, Parameter(
 @post("/purchases", opt=API_OPT, tags=["purchases"], status_code=201, summary="Record a purchase",
       description="Prices the sale for the card's member (discount, points), pays from stored value "
                   "if asked (with the PIN for a named card), and may make the buyer a member. "
-                  "Without card_number the sale is anonymous; its points can be claimed later.",
-      responses=_errors(400, 401, 403, 404, 409, 422))
+                  "Without card_number the sale is anonymous; its points can be claimed later."
+                  + PROGRAMME_RULES + "purchased_on in the future or before the claim period "
+                  "(date.future, date.too_old); lines totalling more than ¥10,000,000 "
+                  "(total.too_large); payment_method stored_value without card_number "
+                  "(payment.no_card); stored value from a named card without the member's PIN, "
+                  "or a wrong one (pin.invalid).",
+      responses=WRITE_ERRORS)
 async def record_purchase(request: Request, data: PurchaseIn,
                           idempotency_key: IdempotencyKey) -> Response[PurchaseOut]:
     actor = current_actor(request)
     vault = request.app.state.vault
+    exactly("receipt", data.receipt_no, "receipt_no")
+    exactly("card", data.card_number, "card_number")
     lines = tuple(PurchaseLine(product=ln.product, quantity=ln.quantity,
                                unit_price_fen=fen_of(ln.unit_price_yuan, f"lines[{i}].unit_price_yuan"),
                                special_price=ln.special_price, group_buy=ln.group_buy)
@@ -302,11 +153,13 @@ async def record_purchase(request: Request, data: PurchaseIn,
 
 @post("/redemptions", opt=API_OPT, tags=["points"], status_code=201, summary="Redeem points",
       description="Redeems a catalogue item with the card's points (only points credited before "
-                  "today, within the redemption windows).",
-      responses=_errors(400, 401, 403, 404, 409, 422))
+                  "today, within the redemption windows)." + PROGRAMME_RULES + "an item_code "
+                  "not in the catalogue.",
+      responses=WRITE_ERRORS)
 async def redeem_points(request: Request, data: RedemptionIn,
                         idempotency_key: IdempotencyKey) -> Response[RedemptionOut]:
     actor = current_actor(request)
+    exactly("card", data.card_number, "card_number")
 
     def use_case(s: Session) -> tuple[int, RedemptionOut]:
         o = points.redeem_points(s, actor, data.card_number, data.item_code, action=Action.MEMBER_POS)
@@ -320,15 +173,15 @@ async def redeem_points(request: Request, data: RedemptionIn,
 
 @post("/stored-value/spend", opt=API_OPT, tags=["stored value"], status_code=201,
       summary="Spend stored value",
-      description="Debits the card's stored value; a named card needs the member's PIN.",
-      responses=_errors(400, 401, 403, 404, 409, 422))
+      description="Debits the card's stored value; a named card needs the member's PIN."
+                  + PROGRAMME_RULES + "a named card without its PIN, or a wrong one (pin.invalid).",
+      responses=WRITE_ERRORS)
 async def spend_stored_value(request: Request, data: StoredValueSpendIn,
                              idempotency_key: IdempotencyKey) -> Response[StoredValueOut]:
     actor = current_actor(request)
     vault = request.app.state.vault
-    amount = fen_of(data.amount_yuan, "amount_yuan")
-    if amount < 1:
-        raise InvalidField("amount_yuan", "amount.invalid", "The amount must be at least ¥0.01.")
+    exactly("card", data.card_number, "card_number")
+    amount = fen_of(data.amount_yuan, "amount_yuan")  # the schema's pattern: ¥0.01 to ¥1,000,000
 
     def use_case(s: Session) -> tuple[int, StoredValueOut]:
         o = points.spend_stored_value(s, vault, actor, data.card_number, amount, pin=data.pin,
@@ -344,10 +197,12 @@ async def spend_stored_value(request: Request, data: StoredValueSpendIn,
       summary="Return a purchase",
       description="Takes back a whole purchase: reverses its points (any already spent are reported "
                   "as a shortfall) and refunds stored value it was paid with.",
-      responses=_errors(400, 401, 403, 404, 409, 422))
-async def return_purchase(request: Request, receipt_no: Annotated[str, Parameter(max_length=40)],
+      responses=WRITE_ERRORS)
+async def return_purchase(request: Request, receipt_no: Annotated[str, Parameter(
+        description="The sale's receipt number.", min_length=1, max_length=40, pattern=RECEIPT_RE)],
                           data: ReturnIn, idempotency_key: IdempotencyKey) -> Response[ReturnOut]:
     actor = current_actor(request)
+    exactly("receipt", receipt_no, "receipt_no")
     vault = request.app.state.vault
 
     def use_case(s: Session) -> tuple[int, ReturnOut]:
@@ -363,11 +218,52 @@ async def return_purchase(request: Request, receipt_no: Annotated[str, Parameter
 # ---------------------------------------------------------------- wiring
 
 SECURITY = [{"ApiKey": []}, {"Bearer": []}]  # either header
+OPERATIONS = [lookup_card, record_purchase, redeem_points, spend_stored_value, return_purchase]
 
-ROUTER = Router(path=PREFIX, route_handlers=[lookup_card, record_purchase, redeem_points,
-                                             spend_stored_value, return_purchase],
-                exception_handlers=EXCEPTION_HANDLERS, security=SECURITY, include_in_schema=True)
+
+def _options_handler(path: str, methods: set[str]):
+    """OPTIONS on an API address: 204 with its Allow header, for a terminal's key like any call.
+    (Listed before the operations: Litestar adds its own OPTIONS handler, without the API's key
+    check, to a path whose first handler is not one.)"""
+    allow = ", ".join(sorted(methods | {"OPTIONS"}))
+
+    @route(path, http_method=HttpMethod.OPTIONS, opt=API_OPT, include_in_schema=False,
+           name=f"api-options:{path}")
+    async def options(request: Request) -> Response:
+        return Response(content=b"", status_code=204, headers={"Allow": allow})
+
+    return options
+
+
+def _methods_by_path() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for h in OPERATIONS:
+        for path in h.paths:
+            found.setdefault(path, set()).update(h.http_methods)
+    return found
+
+
+ROUTER = Router(path=PREFIX,
+                route_handlers=[*(_options_handler(p, m) for p, m in _methods_by_path().items()), *OPERATIONS],
+                exception_handlers=EXCEPTION_HANDLERS, security=SECURITY, include_in_schema=True,
+                before_request=check_body)
 ROUTES: list = [ROUTER]
+# Request bodies refuse unknown fields (forbid_unknown_fields); the schema says so.
+CLOSED_BODIES = tuple(c.__name__ for c in (PurchaseIn, PurchaseLineIn, RedemptionIn, StoredValueSpendIn, ReturnIn)
+                      if c.__struct_config__.forbid_unknown_fields)
+
+
+class ContractJsonRenderPlugin(JsonRenderPlugin):
+    """The JSON document, with what Litestar's generator leaves out: request bodies that refuse
+    unknown fields are ``additionalProperties: false``."""
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        doc = copy.deepcopy(openapi_schema)
+        schemas = doc.get("components", {}).get("schemas", {})
+        for name in CLOSED_BODIES:
+            if name in schemas:
+                schemas[name]["additionalProperties"] = False
+        return super().render(request, doc)
 
 
 def _schema_not_found_as_json(response: Response) -> Response:
@@ -392,7 +288,7 @@ def openapi_config() -> OpenAPIConfig:
             "Bearer": SecurityScheme(type="http", scheme="bearer",
                                      description="The terminal's API key as a bearer token."),
         }),
-        render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        render_plugins=[ContractJsonRenderPlugin(path=["/", "/openapi.json"])],
         openapi_router=Router(path=f"{PREFIX}/schema", route_handlers=[], include_in_schema=False,
                               opt={"public": True}, exception_handlers=EXCEPTION_HANDLERS,
                               after_request=_schema_not_found_as_json),

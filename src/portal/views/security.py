@@ -22,7 +22,7 @@ from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..inbox.service import unread_count
 from ..policy import Action, PermissionDenied, may_perform
-from ..pos import terminals
+from ..pos import refusals, terminals
 
 SESSION_COOKIE = "portal_session"
 ANON_COOKIE = "portal_anon"
@@ -44,7 +44,12 @@ class CsrfFailed(Exception):
 
 
 class ApiKeyRefused(Exception):
-    """A POS API call without a live terminal key (answered 401 JSON by the API's handlers)."""
+    """A POS API call without a live terminal key (answered 401 JSON by the API's handlers, or
+    429 with Retry-After once its address has had too many refusals this minute)."""
+
+    def __init__(self, retry_after: int = 0):
+        super().__init__("API key refused")
+        self.retry_after = retry_after
 
 
 class SecondStepOwed(Exception):
@@ -236,12 +241,17 @@ def is_api_route(handler: BaseRouteHandler | None) -> bool:
     return handler is not None and handler.opt.get("api") is True
 
 
-def presented_api_key(connection: ASGIConnection) -> str:
+def presented_api_key(connection: ASGIConnection) -> str | None:
+    """The key from ``Authorization: Bearer`` or ``X-API-Key``; None when the two headers carry
+    different keys (one of them is not this terminal's: the call is refused, never decided by
+    which header wins)."""
     auth = connection.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return connection.headers.get("x-api-key", "").strip()
+    bearer = value.strip() if scheme.lower() == "bearer" else ""
+    header = connection.headers.get("x-api-key", "").strip()
+    if bearer and "x-api-key" in connection.headers and not hmac.compare_digest(bearer.encode(), header.encode()):
+        return None  # (an empty X-API-Key next to a Bearer key is a second, different key too)
+    return bearer or header
 
 
 async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -250,7 +260,8 @@ async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandl
     No CSRF check here, on purpose: CSRF rides on a credential the browser attaches by itself
     (the session cookie). The API ignores cookies altogether and accepts only a key the caller
     must put in a header, which a forged cross-site request cannot do. A refused key is
-    audited (never the key itself: at most the id of the terminal whose prefix it matched).
+    audited (never the key itself: at most the id of the terminal whose prefix it matched); keys
+    nobody holds are counted per address and minute (``portal.pos.refusals``).
     """
     v = connection.scope.get("state", {}).get("visitor")
     action = handler.opt.get("action")
@@ -259,21 +270,22 @@ async def authorise_api_call(connection: ASGIConnection, handler: BaseRouteHandl
     key = presented_api_key(connection)
     db = connection.app.state.db
     method, path = connection.scope.get("method", ""), connection.scope.get("path", "")
+    limit = connection.app.state.settings.api_refusals_per_minute
 
-    def check() -> terminals.KeyCheck:
-        with db.write() as s:  # notes the terminal's use, or the refusal
+    def check() -> tuple[terminals.KeyCheck, refusals.Verdict | None]:
+        with db.write() as s:  # notes the terminal's use, or counts the refusal
             found = terminals.check_key(s, key, v.client_addr)
+            verdict = None
             if found.actor is None:
-                audit.record(s, Actor(user_id=None, username="api", role="anonymous",
-                                      client_addr=v.client_addr),
-                             action.value, audit.DENIED, object_type="terminal",
-                             object_id=str(found.terminal_id or ""), reason=f"API key refused: {found.problem}",
-                             detail=f"{method} {path}")
-            return found
+                verdict = refusals.refuse(s, found.terminal_id, found.problem, v.client_addr, action.value,
+                                          f"{method} {path}", limit)
+            if refusals.has_ended(s):  # write out the refusal counts of minutes that are over
+                refusals.close_ended(s)
+            return found, verdict
 
-    found = await anyio.to_thread.run_sync(check)
+    found, verdict = await anyio.to_thread.run_sync(check)
     if found.actor is None:
-        raise ApiKeyRefused()
+        raise ApiKeyRefused(retry_after=verdict.retry_after if verdict and verdict.throttled else 0)
     v.actor = found.actor
     if not may_perform(found.actor, action):
         raise PermissionDenied(action)

@@ -1,0 +1,1 @@
+"""Schemathesis hooks and configuration for tests/test_api_contract.py."""
