@@ -348,7 +348,7 @@ def test_all_kinds_at_once_newest_first(settings, db, story, clock_at):
     _page, rows = alerts_seen_by_dave(app)
     kinds = {(r["kind"], r["actor"]) for r in rows}
     assert kinds == {("views_per_hour", "alice"), ("large_export", "alice"), ("denied_burst", "charlie"),
-                     ("off_hours", "bob"), ("short_grant_reason", "")}
+                     ("off_hours", "bob"), ("short_grant_reason", "charlie")}
     assert rows[0]["kind"] == "off_hours"  # the latest
     assert any(f"grant #{grant_id}" in r["detail"] for r in rows)
 
