@@ -126,6 +126,8 @@ def bind_port(host: str, port: int):
             raise Failed(f"port {port} on {host} is already in use (another portal or program "
                          f"listens there); choose another with --port, e.g. `make run PORT={port + 1}`") from None
         raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # Listening from here on: connections wait in the backlog until uvicorn takes them.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
