@@ -31,6 +31,14 @@ class Thresholds:
     grant_reason_min: int = 20
     timezone: str = "Asia/Shanghai"
 
+    @classmethod
+    def from_settings(cls, st, timezone: str | None = None) -> "Thresholds":
+        """From the portal's Settings (PORTAL_ALERT_*, PORTAL_GRANT_REASON_MIN)."""
+        return cls(views_per_hour=st.alert_views_per_hour, export_rows=st.alert_export_rows,
+                   denied_burst=st.alert_denied_burst, work_start_hour=st.alert_work_start_hour,
+                   work_end_hour=st.alert_work_end_hour, grant_reason_min=st.grant_reason_min,
+                   timezone=timezone or st.timezone)
+
 
 @dataclass
 class Alert:

@@ -76,11 +76,7 @@ def jobs_alerts(env: Env, days: int) -> None:
     """
     from ..audit import alerts
 
-    st = env.settings
-    t = alerts.Thresholds(views_per_hour=st.alert_views_per_hour, export_rows=st.alert_export_rows,
-                          denied_burst=st.alert_denied_burst, work_start_hour=st.alert_work_start_hour,
-                          work_end_hour=st.alert_work_end_hour, grant_reason_min=st.grant_reason_min,
-                          timezone=st.timezone)
+    t = alerts.Thresholds.from_settings(env.settings)
     with env.db.write() as s:
         found = alerts.compute(s, t, days=days)
         new = alerts.post_to_auditors(s, found)

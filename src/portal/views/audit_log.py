@@ -121,11 +121,7 @@ def sign_checkpoint(request: Request) -> Response:
 def audit_alerts(request: Request, days: int = 7) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    cfg = st.settings
-    t = alerts.Thresholds(views_per_hour=cfg.alert_views_per_hour, export_rows=cfg.alert_export_rows,
-                          denied_burst=cfg.alert_denied_burst, work_start_hour=cfg.alert_work_start_hour,
-                          work_end_hour=cfg.alert_work_end_hour, grant_reason_min=cfg.grant_reason_min,
-                          timezone=visitor(request).timezone)
+    t = alerts.Thresholds.from_settings(st.settings, visitor(request).timezone)
     days = max(1, min(days, 90))
     with st.db.write() as s:
         found = alerts.compute(s, t, days=days)
