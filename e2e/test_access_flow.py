@@ -16,7 +16,7 @@ from .conftest import Server, assert_same_document, first_file_of, htmx_ready, m
 
 REASON = "Covering alice's client visit while she is on leave"
 HOURS_ASKED, HOURS_GRANTED = 8, 4
-ACTOR_COL, ACTION_COL, OBJECT_COL, OUTCOME_COL = 3, 5, 6, 8
+ACTOR_COL, ACTION_COL, OBJECT_COL, OUTCOME_COL = 3, 6, 7, 9  # 5: the entry in words
 
 
 def _mobile_of(server: Server, file_id: str) -> str:

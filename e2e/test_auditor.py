@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from .conftest import CREATED, create_customer, first_file_of, shot, sign_in
 
-ACTOR_COL, ACTION_COL, OBJECT_COL = 3, 5, 6
+ACTOR_COL, WHAT_COL, ACTION_COL, OBJECT_COL = 3, 5, 6, 7
 
 
 def _assert_no_personal_data(text: str, where: str) -> None:
@@ -81,3 +81,34 @@ def test_auditor_filters_log_and_sees_no_personal_data(new_context, server):
     expect(page.locator("code")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     _assert_no_personal_data(page.content(), "/audit/integrity")
     shot(page, "04-audit-integrity")
+
+
+def test_auditor_reads_the_log_in_words_and_opens_a_run_of_list_views(new_context, server):
+    """zh-CN: the entry is a sentence, its code beside it; a run of list views is one line with a
+    count that opens (a details element, no script) to every entry; a file's history is one click."""
+    alice = new_context().new_page()
+    sign_in(alice, "alice")
+    c = create_customer(alice)
+    for _ in range(3):
+        alice.goto("/customers")
+    alice.context.close()
+
+    page = new_context().new_page()
+    sign_in(page, "dave")
+    page.goto("/audit?actor=alice")
+    rows = page.locator("#audit-rows table.audit tbody tr")
+    view = rows.filter(has=page.locator(f"td:nth-child({ACTION_COL})", has_text=re.compile(r"^customer\.view$"))) \
+               .filter(has=page.locator(f"td:nth-child({OBJECT_COL})", has_text=c.file_no))
+    expect(view.first.locator(f"td:nth-child({WHAT_COL})")).to_have_text(f"查看档案 {c.file_no}")
+    folded = page.locator("[data-testid=folded-line]").first
+    expect(folded.locator("[data-testid=folded-count]")).to_contain_text("3")
+    inner = folded.locator("details table.audit tr")
+    expect(inner.first).to_be_hidden()
+    folded.locator("summary").click()
+    expect(inner).to_have_count(3)
+    expect(inner.first).to_be_visible()
+    shot(page, "04-audit-in-words")
+    view.first.locator(f"td:nth-child({OBJECT_COL}) a").click()
+    expect(page).to_have_url(re.compile(r"/audit/history\?file="))
+    expect(page.locator("h1")).to_contain_text(f"档案 {c.file_no} 的访问历史")
+    _assert_no_personal_data(page.content(), "/audit/history")

@@ -700,14 +700,15 @@ def test_the_refusal_page_offers_to_ask(client, db, vault, story):
     assert f'value="{f.file_no}"' in form.text
 
 
-@pytest.mark.parametrize("reason", ["too short", "          ", "", "a  b  c  d"])
-def test_a_reason_under_ten_characters_is_refused_and_nothing_written(client, db, vault, story, reason):
+@pytest.mark.parametrize("reason", ["too short", "          ", "", "a  b  c  d", "need it now",
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaa", "帮忙看一下"])
+def test_a_thin_reason_is_refused_and_nothing_written(client, db, vault, story, reason):
     f = alices_file(db, vault, story)
     signed_in(client, "charlie")
     before, notes = last_seq(db), count(db, Notice)
     r = _ask_web(client, f.file_no, reason=reason)
     assert r.status_code == 400
-    assert "Give a reason of at least 10 characters." in r.text
+    assert "Give a fuller reason: who needs the file, and why." in r.text
     assert count(db, AccessRequest) == 0 and count(db, Notice) == notes
     assert not [e for e in entries_since(db, before) if e.action.startswith("access.")]
 

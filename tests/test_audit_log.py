@@ -246,7 +246,7 @@ def test_concurrent_appends_form_one_unbroken_chain(db, story):
 
 ROW_RE = re.compile(r'<tr class="(allowed|denied)">(.*?)</tr>', re.S)
 CELL_RE = re.compile(r"<td[^>]*>(.*?)</td>", re.S)
-COLUMNS = ("seq", "when", "user", "role", "action", "object", "fields", "outcome", "detail", "addr")
+COLUMNS = ("seq", "when", "user", "role", "what", "action", "object", "fields", "outcome", "detail", "addr")
 
 
 def rows(page: str) -> list[dict[str, str]]:

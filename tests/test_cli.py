@@ -74,7 +74,7 @@ def demo_run(tmp_path_factory):
     env = make_env(tmp_path_factory.mktemp("demo"))
     e = {**env.vars(), "PORTAL_DEMO_PASSWORD": ""}
     upgrade = invoke("db", "upgrade", env=e)
-    first = invoke("demo", env=e)
+    first = invoke("demo", "--url", "http://127.0.0.1:8000", env=e)  # as `make run` does
     counts_after_first = (env.scalar("SELECT count(*) FROM user_account"),
                           env.scalar("SELECT count(*) FROM customer_file"),
                           env.scalar("SELECT count(*) FROM audit_event"))
@@ -147,7 +147,9 @@ def test_demo_loads_and_is_idempotent(demo_run):
         for u in demo_data.DEMO_USERS:
             assert u.username in out
         assert demo_data.DEFAULT_PASSWORD in out
-        assert "http://127.0.0.1:8000" in out
+    # Where to sign in: the address it was given, else none it cannot know.
+    assert "sign in at http://127.0.0.1:8000/login" in first.stdout
+    assert "8000" not in second.stdout and "sign in at the address it prints" in second.stdout
 
     per_owner = dict(env.sql("SELECT u.username, count(*) FROM customer_file f "
                              "JOIN user_account u ON u.id = f.owner_id GROUP BY u.username"))
@@ -450,15 +452,31 @@ def test_purge_sessions(demo_env):
 
 
 def test_serve_runs_uvicorn_without_access_log(env, monkeypatch):
-    import uvicorn
+    import socket
+
+    import uvicorn.supervisors
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
-    r = invoke("serve", "--port", "8123", "--workers", "2")
+
+    class Supervisor:
+        def __init__(self, config, sockets):
+            calls.append((config, [sk.getsockname() for sk in sockets]))
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = invoke("serve", "--port", str(port), "--workers", "2")
     assert r.exit_code == 0, r.output
-    assert calls == [("portal.app:create_app_from_env",
-                      {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 2,
-                       "access_log": False, "proxy_headers": False})]
+    [(config, sockets)] = calls
+    assert (config.app, config.factory, config.workers, config.access_log, config.proxy_headers) == (
+        "portal.app:create_app_from_env", True, 2, False, False)
+    # The port is bound (and said) before the workers start.
+    assert sockets == [("127.0.0.1", port)]
+    assert f"serving on http://127.0.0.1:{port} (2 workers)" in r.output
     # The key file exists before the workers start, so they cannot race to create different ones.
     assert env.key_file.exists()
 

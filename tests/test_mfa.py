@@ -4,6 +4,7 @@ wrong codes throttle like wrong passwords; an administrator can reset it (lost p
 from __future__ import annotations
 
 import base64
+import html
 import re
 import uuid
 from datetime import datetime, timezone
@@ -422,3 +423,16 @@ def test_the_recovery_codes_page_belongs_to_the_new_session(en, db, story):
     switch = en.post("/preferences/language", data={"lang": "en", "next": "/customers",
                                                     "_csrf": csrf_of(r.text)}, follow_redirects=False)
     assert switch.status_code == 303
+
+
+@pytest.mark.parametrize("role, unit, why, not_said", [
+    ("auditor", "HQ", "You read the whole audit log", "decides on others' access"),
+    ("admin", "HQ", "You manage users, their roles", "decides on others' access"),
+    ("leader", "755A", "Your role decides on others' access", "audit log"),
+])
+def test_the_second_factor_screen_tells_each_role_why(en, db, story, role, unit, why, not_said):
+    add_user(db, "newbie", role, unit)
+    assert sign_in(en, "newbie").headers["location"] == "/account/2fa"
+    page = en.get("/account/2fa").text
+    said = re.search(r'data-testid="mfa-why">(.*?)</p>', page, re.S).group(1)
+    assert why in html.unescape(said) and not_said not in html.unescape(said)

@@ -243,7 +243,8 @@ def _assert_unchanged(db, vault, f: FileFacts) -> None:
 # ---------------------------------------------------------------- other areas by role
 
 @pytest.mark.parametrize("user", ["alice", "bob", "grace", "cathy", "erin"])
-@pytest.mark.parametrize("path", ["/audit", "/audit/integrity", "/audit/export.csv"])
+@pytest.mark.parametrize("path", ["/audit", "/audit/integrity", "/audit/export.csv",
+                                  "/audit/history?file=755%2000001"])
 def test_only_auditors_open_the_audit_log(client, db, story, user, path):
     signed_in(client, user)
     before = last_seq(db)

@@ -20,8 +20,9 @@ from ..inbox.service import notify
 from ..policy import Action, PermissionDenied, can
 from ..policy.actions import Relation
 from .models import AccessRequest
+from .reasons import DEFAULT_MINIMUM as REASON_MINIMUM
+from .reasons import is_full_reason
 
-MIN_REASON = 10
 MIN_HOURS, MAX_HOURS, DEFAULT_HOURS = 1, 7 * 24, 24
 SCOPES = ("view", "view_edit")
 _WHOLE_HOURS = re.compile(r"[0-9]{1,6}")
@@ -86,7 +87,8 @@ def granted_file_ids(user_id: int, relations: set[Relation]):
 
 
 def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: str = "view",
-                   hours: int | str = DEFAULT_HOURS) -> AccessRequest:
+                   hours: int | str = DEFAULT_HOURS, *, reason_min: int = REASON_MINIMUM) -> AccessRequest:
+    """reason_min: the settings' grant_reason_min (access.reasons: the same rule the alert applies)."""
     errors: dict[str, str] = {}
     parsed = parse_file_number(file_no or "")
     f = None
@@ -97,8 +99,8 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
         if f is None:
             errors["file_no"] = "No file has this number."
     reason = " ".join((reason or "").split())
-    if len(reason) < MIN_REASON:
-        errors["reason"] = "Give a reason of at least 10 characters."
+    if not is_full_reason(reason, reason_min):
+        errors["reason"] = "Give a fuller reason: who needs the file, and why."
     if scope not in SCOPES:
         errors["scope"] = "Choose view, or view and edit."
     try:

@@ -90,6 +90,24 @@ def jobs_daily(env: Env, day) -> None:
         raise Failed(f"{len(report.failures)} member(s) failed; rerun to retry them")
 
 
+@jobs_group.command("alerts")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90), help="How far back to look.")
+@pass_env
+def jobs_alerts(env: Env, days: int) -> None:
+    """Put new auditor alerts into every auditor's inbox (schedule it every few minutes).
+
+    The same alerts as /audit/alerts, with the PORTAL_ALERT_* thresholds and
+    PORTAL_GRANT_REASON_MIN; each alert is posted once, so a rerun posts only what is new.
+    """
+    from ..audit import alerts
+
+    t = alerts.Thresholds.from_settings(env.settings)
+    with env.db.write() as s:
+        found = alerts.compute(s, t, days=days)
+        new = alerts.post_to_auditors(s, found)
+    click.echo(f"{len(found)} alert(s) in the last {days} day(s); {new} new, posted to the auditors' inbox")
+
+
 # ---------------------------------------------------------------- bench
 
 @main.group("bench")

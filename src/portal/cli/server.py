@@ -76,21 +76,67 @@ def db_upgrade(env: Env) -> None:
               help="Worker processes (they share sessions and the audit chain through the database).")
 @pass_env
 def serve(env: Env, host: str, port: int, workers: int) -> None:
-    """Run the web application with uvicorn."""
+    """Run the web application with uvicorn.
+
+    The port is bound first: "serving on …" is printed only once it is ours, and a port
+    already in use is said plainly (exit status 1). Choose another with --port (or
+    `make run PORT=…`).
+    """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     # Every worker loads the key file; create it once here so workers cannot race to make
     # different ones. The same for the database's files and their modes.
     _secure_files(env.settings.database_url)
     KeyRing.load_or_create(env.settings.key_file)
-    click.echo(f"serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
-    uvicorn.run(
+    sock = bind_port(host, port)
+    config = uvicorn.Config(
         "portal.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
         # No access log on purpose: URLs can carry personal data (search terms, file ids).
         access_log=False,
         # Forwarded headers are handled by the app itself (PORTAL_TRUST_PROXY), not uvicorn.
         proxy_headers=False,
     )
+    click.echo(f"serving on {serving_url(host, port)} ({workers} worker{'s' if workers > 1 else ''})")
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    config.load_app()
+    server = uvicorn.Server(config=config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover
+        pass
+    if not server.started:
+        raise Failed("the portal did not start (see the messages above)")
+
+
+def serving_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def bind_port(host: str, port: int):
+    """A socket bound to host:port, or Failed saying plainly why not (port in use, bad address)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Lets a restart reuse a port still in TIME_WAIT; a port someone listens on stays refused.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Failed(f"port {port} on {host} is already in use (another portal or program "
+                         f"listens there); choose another with --port, e.g. `make run PORT={port + 1}`") from None
+        raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # Listening from here on: connections wait in the backlog until uvicorn takes them.
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 # ---------------------------------------------------------------- demo
@@ -99,8 +145,12 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
 @click.option("--password-stdin", is_flag=True,
               help="Read the demo accounts' password from the first line of standard input "
                    "(otherwise $PORTAL_DEMO_PASSWORD, else the built-in demo password).")
+@click.option("--url", metavar="URL", default="",
+              help="The address the portal will be served on (e.g. http://127.0.0.1:8000), to print "
+                   "where to sign in; `make run` passes its HOST and PORT. Without it no address is "
+                   "printed: `portal serve` prints the real one once it listens.")
 @pass_env
-def demo(env: Env, password_stdin: bool) -> None:
+def demo(env: Env, password_stdin: bool, url: str) -> None:
     """Load the demo company: units, 13 staff accounts, 300 customer files and a membership
     programme with two years of history (members, cards, purchases, points, stored value).
 
@@ -137,6 +187,9 @@ def demo(env: Env, password_stdin: bool) -> None:
             cp = newest_checkpoint(s)
         if cp is not None:
             click.echo(f"\naudit log signed up to entry {cp.seq} (`portal audit verify` checks it)")
-    click.echo(f"\nsign in at {demo_data.URL_HINT} (start it with `portal serve`)")
+    if url:
+        click.echo(f"\nsign in at {url.rstrip('/')}/login once the portal is serving there")
+    else:
+        click.echo("\nstart the portal with `portal serve [--port N]` and sign in at the address it prints")
     click.echo("leaders, auditors and admins set up a second factor (any TOTP authenticator app) "
                "at their first sign-in; the page also shows the key to type in by hand")

@@ -10,6 +10,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..access import service as access
+from ..access.reasons import shortest_full
 from ..policy import Action
 from .rendering import render
 from .security import current_actor
@@ -32,7 +33,8 @@ def list_access_requests(request: Request) -> Response:
 @get("/access-requests/new", opt={"action": Action.ACCESS_REQUEST})
 async def new_access_request(request: Request, file_no: str = "") -> Response:
     return render(request, "access/new.html", form={"file_no": file_no, "scope": "view",
-                                                    "hours": str(access.DEFAULT_HOURS)}, errors={})
+                                                    "hours": str(access.DEFAULT_HOURS)}, errors={},
+                  reason_hint=shortest_full(request.app.state.settings.grant_reason_min))
 
 
 @post("/access-requests/new", opt={"action": Action.ACCESS_REQUEST}, sync_to_thread=True)
@@ -42,9 +44,11 @@ def request_access(request: Request, data: Form) -> Response:
     try:
         with request.app.state.db.write() as s:
             access.request_access(s, actor, form["file_no"], form["reason"], form["scope"] or "view",
-                                  form["hours"] or access.DEFAULT_HOURS)
+                                  form["hours"] or access.DEFAULT_HOURS,
+                                  reason_min=request.app.state.settings.grant_reason_min)
     except access.InvalidRequest as exc:
-        return render(request, "access/new.html", status=400, form=form, errors=_t(exc.errors))
+        return render(request, "access/new.html", status=400, form=form, errors=_t(exc.errors),
+                      reason_hint=shortest_full(request.app.state.settings.grant_reason_min))
     return Redirect(path="/access-requests", status_code=303)
 
 

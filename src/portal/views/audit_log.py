@@ -7,7 +7,8 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from .. import i18n
-from ..audit import alerts
+from ..access.reasons import shortest_full
+from ..audit import alerts, browse, wording
 from ..audit import service as audit
 from ..audit.checkpoints import all_checkpoints, public_keys_of, verify_checkpoints, write_checkpoint
 from ..policy import Action
@@ -21,22 +22,64 @@ def _params(request: Request) -> dict[str, str]:
     return {k: request.query_params.get(k, "") for k in FILTER_KEYS}
 
 
+def _said(events) -> dict[int, dict[str, str]]:
+    """Each entry in the reader's language: sentence, reason, fields (labels built once per page)."""
+    sep = "、" if i18n.current_locale.get() == "zh_CN" else ", "
+    out = {}
+    for e in events:
+        words = wording.describe(e)
+        reason = words.reason.render(i18n.gettext) if words.reason else e.reason
+        out[e.seq] = {
+            "what": words.what.render(i18n.gettext),
+            "reason": reason,
+            "detail": "" if words.detail_said else e.detail,
+            "fields": sep.join(p.render(i18n.gettext) for p in wording.fields_words(e.fields)),
+            "file": e.object_id if wording.names_a_file(e) else "",
+        }
+    return out
+
+
 @get("/audit", opt={"action": Action.AUDIT_VIEW}, sync_to_thread=True)
-def list_audit(request: Request, before: int | None = None) -> Response:
+def list_audit(request: Request, before: int | None = None, after: int | None = None) -> Response:
     actor = current_actor(request)
     params = _params(request)
     f, errors = audit.parse_filter(params, visitor(request).timezone)
     st = request.app.state
     with st.db.write() as s:
-        events = audit.list_events(s, f, before_seq=before, limit=st.settings.page_size)
+        page = browse.page_of(s, f, before=before, after=after, limit=st.settings.page_size)
+        total = browse.count_events(s, f)
         actions = audit.known_actions(s)
         audit.record(s, actor, "audit.view", object_type="audit",
                      detail=urlencode({k: v for k, v in params.items() if v})[:900])
     query = urlencode({k: v for k, v in params.items() if v})
-    next_before = events[-1].seq if len(events) == st.settings.page_size else None
-    return render(request, "audit/list.html", fragment="audit/_rows.html", events=events,
+    lines = browse.fold(page.events)
+    action_words = {a: wording.describe(_Code(a)).what.render(i18n.gettext) for a in actions}
+    return render(request, "audit/list.html", fragment="audit/_rows.html", lines=lines,
+                  said=_said(page.events), total=total, page=page, action_words=action_words,
                   params=params, errors={k: i18n.gettext(v) for k, v in errors.items()},
-                  actions=actions, query=query, next_before=next_before, status=400 if errors else 200)
+                  actions=actions, query=query, status=400 if errors else 200)
+
+
+class _Code:
+    """An action code alone, to name it in the filter's menu."""
+
+    def __init__(self, action: str):
+        self.action, self.object_type, self.object_id, self.fields = action, "", "…", ""
+        self.outcome, self.reason, self.detail, self.grant_id = "allowed", "", "", None
+
+
+@get("/audit/history", opt={"action": Action.AUDIT_VIEW}, sync_to_thread=True)
+def file_history(request: Request, file: str = "") -> Response:
+    """Who reached one file, when, in which role or under which grant, and which fields they saw."""
+    actor = current_actor(request)
+    f, _errors = audit.parse_filter({"file": file})
+    if not f.object_id:
+        return Redirect(path="/audit", status_code=303)
+    with request.app.state.db.write() as s:
+        events, total = browse.file_history(s, f.object_id)
+        audit.record(s, actor, "audit.history", object_type="audit", object_id=f.object_id)
+    return render(request, "audit/history.html", file_no=f.object_id, events=events, total=total,
+                  said=_said(events), limit=browse.HISTORY_LIMIT)
 
 
 @get("/audit/export.csv", opt={"action": Action.AUDIT_EXPORT}, sync_to_thread=True)
@@ -78,16 +121,15 @@ def sign_checkpoint(request: Request) -> Response:
 def audit_alerts(request: Request, days: int = 7) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    cfg = st.settings
-    t = alerts.Thresholds(views_per_hour=cfg.alert_views_per_hour, export_rows=cfg.alert_export_rows,
-                          denied_burst=cfg.alert_denied_burst, work_start_hour=cfg.alert_work_start_hour,
-                          work_end_hour=cfg.alert_work_end_hour, grant_reason_min=cfg.alert_grant_reason_min,
-                          timezone=visitor(request).timezone)
+    t = alerts.Thresholds.from_settings(st.settings, visitor(request).timezone)
     days = max(1, min(days, 90))
     with st.db.write() as s:
         found = alerts.compute(s, t, days=days)
         audit.record(s, actor, "audit.alerts", object_type="audit", detail=f"days={days} alerts={len(found)}")
-    return render(request, "audit/alerts.html", alerts=found, t=t, days=days)
+    words = [i18n.gettext(alerts.ALERT_WORDS[a.kind], **{**alerts.alert_params(a), "status": i18n.gettext(a.status)})
+             for a in found]
+    return render(request, "audit/alerts.html", alerts=list(zip(found, words)), t=t, days=days,
+                  reason_hint=shortest_full(t.grant_reason_min))
 
 
-ROUTES = [list_audit, export_audit, audit_integrity, sign_checkpoint, audit_alerts]
+ROUTES = [list_audit, file_history, export_audit, audit_integrity, sign_checkpoint, audit_alerts]

@@ -1,0 +1,121 @@
+"""Reading the log as an auditor does: pages both ways, counts, runs of list views folded, a file's history."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent
+from .service import AuditFilter
+
+# Views of lists and searches: many in a row say little one by one. Consecutive ones by the same
+# user within FOLD_WINDOW of each other are shown as one line (each stays in the chain and the CSV).
+FOLDABLE = frozenset({"customer.list", "customer.search", "member.lists", "audit.view"})
+FOLD_WINDOW = timedelta(minutes=10)
+
+
+def _where(q, f: AuditFilter):
+    if f.actor:
+        q = q.where(AuditEvent.actor_username == f.actor)
+    if f.object_id:
+        q = q.where(AuditEvent.object_id == f.object_id)
+    if f.action:
+        q = q.where(AuditEvent.action == f.action)
+    if f.outcome:
+        q = q.where(AuditEvent.outcome == f.outcome)
+    if f.since:
+        q = q.where(AuditEvent.at >= f.since)
+    if f.until:
+        q = q.where(AuditEvent.at < f.until)
+    return q
+
+
+def count_events(s: Session, f: AuditFilter) -> int:
+    return s.scalar(_where(select(func.count()).select_from(AuditEvent), f)) or 0
+
+
+@dataclass
+class LogPage:
+    events: list[AuditEvent]           # newest first
+    older: int | None = None           # ?before= for the next older page
+    newer: int | None = None           # ?after= for the next newer page
+
+
+def page_of(s: Session, f: AuditFilter, *, before: int | None = None, after: int | None = None,
+            limit: int = 50) -> LogPage:
+    """One page, newest first, keyset by seq: older than `before`, or newer than `after`."""
+    q = _where(select(AuditEvent), f)
+    if after is not None and before is None:
+        rows = list(s.scalars(q.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)))
+        if len(rows) <= limit:  # reached the newest entries: show the first page as it is
+            return page_of(s, f, limit=limit)
+        events = list(reversed(rows[:limit]))
+        page = LogPage(events, newer=events[0].seq)
+        if events:
+            page.older = events[-1].seq if _any(s, f, AuditEvent.seq < events[-1].seq) else None
+        return page
+    if before is not None:
+        q = q.where(AuditEvent.seq < before)
+    rows = list(s.scalars(q.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+    events = rows[:limit]
+    page = LogPage(events, older=events[-1].seq if len(rows) > limit else None)
+    if events and before is not None:
+        page.newer = events[0].seq if _any(s, f, AuditEvent.seq > events[0].seq) else None
+    return page
+
+
+def _any(s: Session, f: AuditFilter, cond) -> bool:
+    return bool(s.scalar(select(exists(_where(select(AuditEvent.seq), f).where(cond)))))
+
+
+@dataclass
+class Line:
+    """One line of the page: one entry, or a run of list views by one user folded together."""
+
+    entries: list[AuditEvent] = field(default_factory=list)
+
+    @property
+    def first(self) -> AuditEvent:
+        return self.entries[0]
+
+    @property
+    def folded(self) -> bool:
+        return len(self.entries) > 1
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def actions(self) -> list[str]:
+        return sorted({e.action for e in self.entries})
+
+
+def fold(events: list[AuditEvent], window: timedelta = FOLD_WINDOW) -> list[Line]:
+    """Consecutive list/search views by the same user, each within `window` of the one before,
+    become one Line; everything else is a Line of its own. Order and every entry are kept."""
+    lines: list[Line] = []
+    for e in events:
+        last = lines[-1] if lines else None
+        if (last is not None and e.action in FOLDABLE and e.outcome == "allowed"
+                and last.entries[-1].action in FOLDABLE and last.entries[-1].outcome == "allowed"
+                and last.entries[-1].actor_username == e.actor_username
+                and abs(last.entries[-1].at - e.at) <= window):
+            last.entries.append(e)
+        else:
+            lines.append(Line([e]))
+    return lines
+
+
+# Entries about one file that show who reached it and how.
+HISTORY_LIMIT = 500
+
+
+def file_history(s: Session, file_no: str, limit: int = HISTORY_LIMIT) -> tuple[list[AuditEvent], int]:
+    """Every entry naming this file (newest first, up to `limit`) and how many there are."""
+    cond = (AuditEvent.object_type == "customer", AuditEvent.object_id == file_no)
+    total = s.scalar(select(func.count()).select_from(AuditEvent).where(*cond)) or 0
+    rows = list(s.scalars(select(AuditEvent).where(*cond).order_by(AuditEvent.seq.desc()).limit(limit)))
+    return rows, total

@@ -1,0 +1,66 @@
+"""The first hour: `portal serve` says "serving on …" only once the port is its own, and says plainly
+when the port is taken; `portal demo` prints an address only when it knows it."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from click.testing import CliRunner
+
+from portal.cli import main
+
+
+def _env(settings) -> dict:
+    return {**os.environ, "PORTAL_DATABASE_URL": settings.database_url,
+            "PORTAL_KEY_FILE": str(settings.key_file), "PYTHONUNBUFFERED": "1"}
+
+
+def test_serve_on_a_port_in_use_says_so_and_exits_non_zero(settings):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--port", str(port)], env=_env(settings))
+    assert r.exit_code != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in r.output
+    assert "serving on" not in r.output
+
+
+def test_serve_says_serving_on_once_the_port_answers(settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "serve", "--port", str(port)],
+                            env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving on http://127.0.0.1:{port} "), line
+        # The port is bound when the line appears: a connection is accepted (queued) at once.
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_demo_prints_the_address_it_is_given_and_none_it_cannot_know(settings):
+    env = _env(settings)
+    told = CliRunner().invoke(main, ["demo", "--url", "http://127.0.0.1:8123"], env=env)
+    assert told.exit_code == 0, told.output
+    assert "sign in at http://127.0.0.1:8123/login" in told.output
+    untold = CliRunner().invoke(main, ["demo"], env=env)
+    assert "8000" not in untold.output.split("membership programme:")[-1]
+    assert "sign in at the address it prints" in untold.output
