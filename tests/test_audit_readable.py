@@ -22,7 +22,7 @@ from portal.audit import service as audit
 from portal.cli import main
 from portal.customers.models import CustomerFile
 
-from .browser import post, signed_in
+from .browser import post, signed_in, start_export
 from .test_audit_log import rows
 
 BASE = "http://testserver.local"
@@ -51,7 +51,7 @@ def alice_works(app, story, purpose: str) -> None:
     alice = browser(app, "alice", "en")
     try:
         assert alice.get(f"/customers/{story.files['alice'][0]}").status_code == 200
-        assert alice.get("/customers/export.csv", params={"purpose": purpose}).status_code == 200
+        assert start_export(alice, purpose).status_code == 200
     finally:
         alice.__exit__(None, None, None)
 
