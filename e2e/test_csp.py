@@ -20,6 +20,7 @@ def test_htmx_runs_under_strict_csp(page: Page, browser_log: BrowserLog):
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
 
     sign_in(page, "bob")  # more than one page of files
+    page.goto("/customers")  # sign-in lands on the home page
     assert page.evaluate("typeof htmx") == "object", "htmx did not load"
     assert page.evaluate("htmx.version").startswith("2.")
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from .conftest import assert_same_document, mark_document, shot, sign_in
 
-OWNER_COL = 6
+OWNER_COL = 7  # after File no., Name, Gender, Mobile, Category, Tier
 TEAM_755A = {"alice", "amy", "bob"}
 
 
@@ -24,7 +24,8 @@ def _file_nos(page: Page) -> list[str]:
 @pytest.mark.browser_context_args(locale="en-US")
 def test_leader_sees_team_files_and_pages_with_htmx(page: Page):
     sign_in(page, "bob")
-    expect(page).to_have_url(re.compile(r"/customers$"))
+    expect(page.get_by_test_id("access-waiting")).to_be_visible()  # the leader's home page
+    page.goto("/customers")
     expect(page.locator("h1")).to_have_text("Customer files")
     rows = page.locator("#results table.files tbody tr")
     expect(rows).to_have_count(50)  # PORTAL_PAGE_SIZE
@@ -57,6 +58,7 @@ def test_leader_sees_team_files_and_pages_with_htmx(page: Page):
 def test_region_leader_sees_both_teams(page: Page):
     """grace leads region 755: her list includes team 755B (charlie, chris) too."""
     sign_in(page, "grace")
+    page.goto("/customers")
     rows = page.locator("#results table.files tbody tr")
     expect(rows).to_have_count(50)
     seen = set(_owners(page))

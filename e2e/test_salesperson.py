@@ -8,12 +8,14 @@ from playwright.sync_api import Page, expect
 from .conftest import (assert_same_document, create_customer, first_file_of, htmx_ready, mark_document,
                        shot, sign_in)
 
-OWNER_COL = 6  # 1-based: File no., Name, Gender, Mobile, Category, Owner, Created
+OWNER_COL = 7  # 1-based: File no., Name, Gender, Mobile, Category, Tier, Owner, Created
 
 
 def test_salesperson_creates_finds_and_is_refused_others_file(page: Page, server):
     sign_in(page, "alice")
-    expect(page).to_have_url(re.compile(r"/customers$"))
+    expect(page).to_have_url(re.compile(r"/$"))  # the home page
+    expect(page.get_by_test_id("birthdays-today")).to_be_visible()
+    page.goto("/customers")
 
     # Create a file through the form; the detail page shows the full mobile number.
     c = create_customer(page)

@@ -60,6 +60,10 @@ PAGES = [
     ("search_mobile", "exact search by mobile", "alice", "/customers?q={mobile}", "list"),
     ("search_id", "exact search by ID number", "alice", "/customers?q={id_number}", "list"),
     ("team_list", "leader's team list (subtree)", "bob", "/customers", "list"),
+    # Keyed blind indexes of the full name and the surname (customers/search.py), walked per
+    # unit of the leader's subtree; the name travels in the URL here only for wrk.
+    ("search_name", "search by name (leader, full name)", "bob", "/customers?q={name}", "list"),
+    ("search_surname", "search by surname (leader, 王总)", "bob", "/customers?q={surname}", "list"),
     ("file", "file page (decrypt + audit row)", "alice", "/customers/{file_id}", "file"),
 ]
 
@@ -230,6 +234,8 @@ class Targets:
     mobile: str
     id_number: str
     file_id: str
+    name: str = ""
+    surname: str = ""
 
 
 def enrol_second_factor(env: dict, username: str) -> str:
@@ -327,7 +333,10 @@ with db.read() as s:
         CustomerFile.id_number_bidx.is_not(None)).order_by(CustomerFile.created_at.desc()).limit(500)))
     f = random.Random(7).choice(files)
     ci = current_input(vault, f)
-    print(json.dumps({"mobile": ci.mobile, "id_number": ci.id_number, "file_id": str(f.id)}))
+    from portal.customers import names
+    surname = names.surname_of(names.normalise(ci.name)) or ci.name
+    print(json.dumps({"mobile": ci.mobile, "id_number": ci.id_number, "file_id": str(f.id),
+                      "name": ci.name, "surname": surname + "总"}))
 '''
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return Targets(**json.loads(p.stdout))
@@ -376,8 +385,10 @@ def measure_pages(args, wrk: str, env: dict, targets: Targets, bob_secret: str |
         first = httpx.get(server.base + "/customers", headers={"Cookie": cookies["alice"]}).text
         m = re.search(r'/customers\?after=([A-Za-z0-9_\-]+)', first)
         cursor = m.group(1) if m else ""
+        from urllib.parse import quote
         values = {"mobile": targets.mobile, "id_number": targets.id_number,
-                  "file_id": targets.file_id, "cursor": cursor}
+                  "file_id": targets.file_id, "cursor": cursor,
+                  "name": quote(targets.name), "surname": quote(targets.surname)}
         results = {}
         for key, label, who, path, _ in PAGES:
             if key not in args.pages:
@@ -636,7 +647,8 @@ def growth_svg(results: dict) -> str:
     """p50 of the list-like pages against the number of files (log x), one line per page and database."""
     series = []
     colours = {"list": "#1f77b4", "search_mobile": "#2ca02c", "search_id": "#98df8a",
-               "team_list": "#ff7f0e", "file": "#9467bd", "list_next": "#aec7e8"}
+               "team_list": "#ff7f0e", "file": "#9467bd", "list_next": "#aec7e8",
+               "search_name": "#d62728", "search_surname": "#ff9896"}
     for kind in ("sqlite", "postgresql"):
         sizes = results.get(kind) or {}
         if len(sizes) < 2:

@@ -220,11 +220,11 @@ def test_a_search_is_audited_with_what_was_found_but_not_what_was_typed(client, 
     assert "13800130001" not in (entry.detail + entry.reason + entry.object_id)
 
 
-@pytest.mark.parametrize("q", ["王小明", "1380", "深圳", "select * from customer_file"])
+@pytest.mark.parametrize("q", ["abc123", "13800", "select * from customer_file"])
 def test_an_unsupported_query_shows_the_hint(en, story, q):
     signed_in(en, "alice")
     page = _search(en, q, "post")
-    assert "Search works on an exact mobile number, ID number or file number." in page
+    assert "Search works on a name or surname, the last four digits of a mobile" in page
     assert file_nos(page) == []
 
 

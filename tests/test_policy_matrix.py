@@ -735,3 +735,35 @@ def test_the_customer_service_matrix_covers_every_membership_route(app):
             if action.obj in ("card", "member") and route.path not in covered:
                 missing.append((route.path, action.value))
     assert not missing
+
+
+# ---------------------------------------------------------------- home pages and search by name
+
+def test_a_stranger_is_sent_to_sign_in_from_the_home_page(client):
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "charlie", "grace", "henry", "frank", "dave", "erin", "cathy"])
+def test_every_home_page_shows_only_files_in_scope(client, db, vault, story, user):
+    signed_in(client, user)
+    r = client.get("/")
+    assert r.status_code == 200
+    actor = story.actor(db, user)
+    for owner, ids in story.files.items():
+        for fid in ids:
+            with db.read() as s:
+                f = s.get(CustomerFile, uuid.UUID(fid))
+                visible = can(actor, Action.CUSTOMER_LIST, owner_id=f.owner_id, unit_path=f.unit_path)
+            if not visible:
+                assert fid not in r.text and f.file_no not in r.text, (user, owner)
+
+
+@pytest.mark.parametrize("user", ["dave", "erin", "cathy"])
+@pytest.mark.parametrize("q", ["王小明", "王总", "0001"])
+def test_roles_without_files_cannot_search_by_name(client, db, story, user, q):
+    signed_in(client, user)
+    before = last_seq(db)
+    r = post(client, "/customers/search", {"q": q}, from_page="/welcome")
+    assert r.status_code == 403 and "王" not in r.text.replace(q, "")
+    assert [e.outcome for e in entries_since(db, before, user)] == ["denied"]

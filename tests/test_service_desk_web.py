@@ -81,7 +81,7 @@ def test_cathy_looks_up_a_card_and_sees_only_the_masked_name(client, db, vault, 
 def test_a_bad_card_number_is_shown_next_to_the_field(client, db, story, clock_at):
     clock_at(at(2026, 3, 10))
     signed_in(client, "cathy")
-    r = desk_post(client, "/service/lookup", {"card_number": "not a card"})
+    r = desk_post(client, "/service/lookup", {"card_number": "card #1?"})  # no card, mobile, ID or name
     assert r.status_code == 400 and 'data-error-for="card_number"' in r.text
     r = desk_post(client, "/service/lookup", {"card_number": "755 99999"})
     assert r.status_code == 404 and 'data-error-for="card_number"' in r.text

@@ -1,7 +1,7 @@
 """programme rules: applications (referrer, a leader's exception, the joining fee as paid); spend cleared on restore
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-26 11:45:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -27,8 +27,8 @@ from .db import Database
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, account_approvals, admin, api, audit_log, auth, customers,
-                    exports, inbox, member_applications, membership, penalties, programme, redemption,
-                    reminders, service_desk, setup, terminals)
+                    exports, home, inbox, member_applications, membership, penalties, programme,
+                    redemption, reminders, service_desk, setup, terminals)
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # One Router, so that Litestar (2.x) registers each path's handlers together: added
             # one by one, a sync_to_thread GET that shares its path with a POST is registered
             # twice, wrapped twice, and answers 500 (litestar-org/litestar#4738).
-            Router(path="/", route_handlers=[*auth.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
+            Router(path="/", route_handlers=[*auth.ROUTES, *home.ROUTES, *customers.ROUTES, *audit_log.ROUTES,
                                              *admin.ROUTES, *access.ROUTES, *inbox.ROUTES,
                                              *account.ROUTES, *exports.ROUTES, *membership.ROUTES,
                                              *member_applications.ROUTES, *penalties.ROUTES,

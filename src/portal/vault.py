@@ -230,3 +230,35 @@ class Vault:
     def sign(self, purpose: str, value: str) -> str:
         """HMAC with the app secret (CSRF tokens, session id hashing)."""
         return hmac.new(self.ring.secret_key, f"{purpose}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- blind indexes for name search
+# Separate functions (not Vault methods) so that key-rotation work on the class stays apart.
+# Each index has its own key, derived from the blind-index key with HMAC-SHA256 under the
+# index's name ("name", "surname", "mobile_tail"): a value of one index says nothing about
+# another index's values, nor about the mobile and ID-number indexes above.
+
+_DERIVED: dict[tuple[bytes, str], bytes] = {}
+
+
+def derived_index_key(vault: Vault, purpose: str) -> bytes:
+    """The sub-key of one blind index (cached per index key, so a rotated ring gets new ones)."""
+    base = vault.ring.index_key
+    key = _DERIVED.get((base, purpose))
+    if key is None:
+        key = hmac.new(base, f"portal-blind-index-key\x1f{purpose}".encode(), hashlib.sha256).digest()
+        _DERIVED[(base, purpose)] = key
+    return key
+
+
+def keyed_index(vault: Vault, purpose: str, normalised: str, *, bits: int | None = None) -> str:
+    """HMAC-SHA256 of a normalised value under the index's own key, as hex.
+
+    With ``bits`` the MAC is cut to its first ``bits`` bits (a number in hex), so that many
+    different values share one index value: a truncated index only narrows a search, and the
+    caller confirms each candidate by decrypting it.
+    """
+    mac = hmac.new(derived_index_key(vault, purpose), normalised.encode("utf-8"), hashlib.sha256).digest()
+    if bits is None:
+        return mac.hex()
+    return format(int.from_bytes(mac[:4], "big") >> (32 - bits), "x")

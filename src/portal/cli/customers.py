@@ -17,7 +17,7 @@ from ..org.models import OrgUnit
 from ..vault import Vault
 
 
-from .base import (BadInput, Env, Failed, main, pass_env)
+from .base import (CLI, BadInput, Env, Failed, main, pass_env)
 
 
 # ---------------------------------------------------------------- customers
@@ -97,3 +97,35 @@ def customers_import(env: Env, csv_file: Path, owner: str) -> None:
         audit.record(s, actor, "customer.import", object_type="customer",
                      detail=f"{len(rows)} file(s) from {csv_file.name}")
     click.echo(f"imported {len(rows)} files for {user.username}")
+
+
+def reindex_files(db, vault: Vault, *, everything: bool = False, batch: int = 1000) -> int:
+    """Fill (or, with everything, recompute) the name-search blind indexes; one transaction per batch."""
+    from ..customers import search
+
+    done, after = 0, ("" if everything else None)
+    while True:
+        with db.write() as s:
+            n, last = search.reindex_batch(s, vault, batch=batch, everything_after=after)
+        done += n
+        if n < batch:
+            return done
+        if everything:
+            after = last
+
+
+@customers_group.command("reindex")
+@click.option("--all", "everything", is_flag=True,
+              help="Recompute every file's indexes (after the name rules change), not only missing ones.")
+@pass_env
+def customers_reindex(env: Env, everything: bool) -> None:
+    """Compute the blind indexes that search by name, surname and the mobile's last four digits use.
+
+    Files written before those indexes existed have none until this runs; `portal db upgrade`
+    runs it after migrating. Safe to repeat and to run while the portal serves.
+    """
+    n = reindex_files(env.db, env.vault, everything=everything)
+    with env.db.write() as s:
+        audit.record(s, CLI, "customer.reindex", object_type="customer",
+                     detail=f"{n} file(s) indexed for search")
+    click.echo(f"indexed {n} file(s) for search by name")

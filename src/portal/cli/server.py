@@ -65,6 +65,12 @@ def db_upgrade(env: Env) -> None:
     existed = key_file.exists()
     KeyRing.load_or_create(key_file)
     click.echo(f"key file {key_file} {'present' if existed else 'created (mode 0600)'}")
+    # Search indexes that need the keys (a migration sees only the database): see
+    # `portal customers reindex`.
+    from .customers import reindex_files
+    n = reindex_files(env.db, env.vault)
+    if n:
+        click.echo(f"indexed {n} file(s) for search by name")
 
 
 # ---------------------------------------------------------------- serve

@@ -26,6 +26,13 @@ class CustomerFile(SQLModel, table=True):
         Index("ix_customer_created", "created_at", "id"),
         Index("ix_customer_mobile_bidx", "mobile_bidx"),
         Index("ix_customer_id_number_bidx", "id_number_bidx"),
+        # Search by name, surname and the mobile's last four digits (customers/search.py): the
+        # selective full name alone; the others with the scope's columns, walked newest first.
+        Index("ix_customer_name_bidx", "name_bidx"),
+        Index("ix_customer_surname_owner", "surname_bidx", "owner_id", "created_at", "id"),
+        Index("ix_customer_surname_unitpath", "surname_bidx", "unit_path", "created_at", "id"),
+        Index("ix_customer_tail_owner", "mobile_tail_bidx", "owner_id", "created_at", "id"),
+        Index("ix_customer_tail_unitpath", "mobile_tail_bidx", "unit_path", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -46,6 +53,10 @@ class CustomerFile(SQLModel, table=True):
     notes_ct: bytes | None = Field(default=None, sa_column=_blob())
     mobile_bidx: str | None = Field(default=None, max_length=64)
     id_number_bidx: str | None = Field(default=None, max_length=64)
+    # Keyed blind indexes for search by name (see customers/search.py and the README's note).
+    name_bidx: str | None = Field(default=None, max_length=64)
+    surname_bidx: str | None = Field(default=None, max_length=64)
+    mobile_tail_bidx: str | None = Field(default=None, max_length=8)  # truncated: many-to-one
     key_id: int = Field(default=1, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

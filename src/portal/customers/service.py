@@ -19,7 +19,7 @@ from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
 from ..vault import Vault
-from . import rules
+from . import rules, search
 from .models import PERSONAL_FIELDS, CustomerFile
 from .numbering import next_file_number
 
@@ -112,6 +112,8 @@ def _seal(vault: Vault, f: CustomerFile, data: CustomerInput) -> None:
         setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id, key_id=kid))
     f.mobile_bidx = vault.blind_index("mobile", data.mobile)
     f.id_number_bidx = vault.blind_index("id_number", data.id_number) if data.id_number else None
+    for col, value in search.index_values(vault, data.name, data.mobile).items():
+        setattr(f, col, value)
     f.key_id = kid
     f.gender = data.gender
     f.category = data.category
@@ -135,6 +137,7 @@ class FileSummary:
     gender: str
     owner: str
     created_at: datetime
+    tier: str = ""  # the membership's tier; "" for a file that is not a member
 
 
 @dataclass

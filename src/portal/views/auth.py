@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, language preference, the home redirect and the health check."""
+"""Sign-in, sign-out, language preference and the health check (each role's home page: views/home.py)."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -19,10 +19,6 @@ from .security import SESSION_COOKIE, visitor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-HOME_BY_ROLE = {"salesperson": "/customers", "leader": "/customers", "auditor": "/audit",
-                "admin": "/admin/users", "customer_service": "/welcome"}
-
-
 def _safe_next(nxt: str | None) -> str:
     # Only local paths: never an open redirect to another site.
     if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
@@ -33,11 +29,6 @@ def _safe_next(nxt: str | None) -> str:
 @get("/healthz", opt={"public": True}, media_type="text/plain")
 async def healthz() -> str:
     return "ok"
-
-
-@get("/", opt={"action": Action.ACCOUNT_SELF})
-async def home(request: Request) -> Redirect:
-    return Redirect(path=HOME_BY_ROLE.get(visitor(request).actor.role, "/welcome"), status_code=303)
 
 
 @get("/welcome", opt={"action": Action.ACCOUNT_SELF})
@@ -162,5 +153,5 @@ def set_language(request: Request, data: Form) -> Response:
     return resp
 
 
-ROUTES = [healthz, home, welcome, login_form, login, second_factor_form, second_factor, logout,
+ROUTES = [healthz, welcome, login_form, login, second_factor_form, second_factor, logout,
           set_language]

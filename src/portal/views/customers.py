@@ -28,24 +28,30 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
     return {k: i18n.gettext(v) for k, v in errors.items()}
 
 
-def _list(request: Request, q: str, after: str | None) -> Response:
+def _list(request: Request, q: str, after: str | None, params) -> Response:
     actor = current_actor(request)
     st = request.app.state
+    lq = listing.ListQuery.from_params(params)
     with st.db.write() as s:
-        page = listing.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size)
+        page = listing.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size,
+                                  query=lq)
+        owners = listing.owner_choices(s, actor)
     return render(request, "customers/list.html", fragment="customers/_results.html", page=page,
-                  q=q, categories=rules.CATEGORY_LABELS, after=after)
+                  q=q, categories=rules.CATEGORY_LABELS, after=after, lq=lq, owners=owners,
+                  tiers=listing.TIERS, sorts=listing.SORTS)
 
 
 @get("/customers", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True)
 def list_customers(request: Request, q: str = "", after: str | None = None) -> Response:
-    return _list(request, q, after)
+    """Order and filters travel in the URL (`sort`, `dir`, `category`, `tier`, `owner`, `granted`),
+    so Back and a bookmark return to the same list; a search text never does (see below)."""
+    return _list(request, q, after, request.query_params)
 
 
 @post("/customers/search", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True, status_code=200)
 def search_customers(request: Request, data: Form) -> Response:
     """Search by POST so a phone or ID number never sits in a URL, the browser history or a log."""
-    return _list(request, data.get("q", ""), data.get("after") or None)
+    return _list(request, data.get("q", ""), data.get("after") or None, data)
 
 
 @get("/customers/new", opt={"action": Action.CUSTOMER_CREATE})

@@ -10,8 +10,9 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..customers import service as customers
-from ..customers.rules import InvalidField
-from ..membership import applications, cards, overview, programme, purchases
+from ..customers.rules import InvalidField, looks_like_id_number, looks_like_mobile
+from ..membership import applications, cards, desk_search, overview, programme, purchases
+from ..membership.rules import parse_card_number
 from ..policy import Action, PermissionDenied, may_perform
 from .rendering import render
 from .security import current_actor
@@ -37,7 +38,8 @@ def _not_found(exc: LookupError) -> dict[str, str]:
 # ---------------------------------------------------------------- the desk
 
 def _desk(request: Request, *, status: int = 200, summary=None, number: str = "", form: str = "",
-          errors: dict | None = None, values: dict | None = None, notice: str = "", claimed=None) -> Response:
+          errors: dict | None = None, values: dict | None = None, notice: str = "", claimed=None,
+          matches=None, searched: bool = False) -> Response:
     """The desk page (or, for HTMX, its body): ``form`` names the form the errors belong to."""
     actor = current_actor(request)
     with request.app.state.db.read() as s:
@@ -45,6 +47,7 @@ def _desk(request: Request, *, status: int = 200, summary=None, number: str = ""
     return render(request, "service/desk.html", fragment="service/_desk.html", status=status,
                   summary=summary, number=number, form=form, errors=errors or {}, values=values or {},
                   notice=notice, claimed=claimed, yuan=programme.yuan_text, card_types=card_types,
+                  matches=matches or [], searched=searched,
                   may_manage=may_perform(actor, Action.SERVICE_CARD),
                   may_claim=may_perform(actor, Action.MEMBER_CLAIM))
 
@@ -66,12 +69,26 @@ def service_desk(request: Request) -> Response:
 
 @post("/service/lookup", opt={"action": Action.SERVICE_LOOKUP}, sync_to_thread=True, status_code=200)
 def lookup_card(request: Request, data: Form) -> Response:
-    """By POST so a card number never sits in a URL, the browser history or a log."""
+    """By POST so a card number, mobile, ID number or name never sits in a URL, the history or a log.
+    A card number opens the card; a mobile, ID number or full name lists the members it finds
+    (masked; one match opens its card)."""
     number = data.get("card_number", "").strip()
     st = request.app.state
+    actor = current_actor(request)
+    # A mobile number also has a card number's shape: mobile and ID number first.
+    if number and (parse_card_number(number) is None or looks_like_mobile(number)
+                   or looks_like_id_number(number)):
+        with st.db.write() as s:
+            kind, matches = desk_search.find_members(s, st.vault, actor, number)
+        if kind is None:
+            return _desk(request, status=400, number=number, form="lookup", errors={"card_number": i18n.gettext(
+                "Enter a card number, a mobile or ID number, or the member's full name.")})
+        if len(matches) != 1 or not matches[0].card_number:
+            return _desk(request, number=number, matches=matches, searched=True)
+        number = matches[0].card_number
     try:
         with st.db.write() as s:
-            summary = cards.lookup_card(s, st.vault, current_actor(request), number, action=Action.SERVICE_LOOKUP)
+            summary = cards.lookup_card(s, st.vault, actor, number, action=Action.SERVICE_LOOKUP)
     except InvalidField as exc:
         return _desk(request, status=400, number=number, form="lookup",
                      errors={exc.field: i18n.gettext(exc.message)})

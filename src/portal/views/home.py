@@ -1,0 +1,53 @@
+"""`/`: each role's home page (the figures come from portal.home, computed in SQL within scope)."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response, get
+
+from ..audit import alerts
+from ..customers import listing
+from ..home import desks, sales
+from ..membership.rules import programme_today
+from ..policy import Action
+from .rendering import render
+from .security import current_actor, visitor
+
+RECENT_FILES = 5
+
+
+def _thresholds(request: Request) -> alerts.Thresholds:
+    cfg = request.app.state.settings
+    return alerts.Thresholds(views_per_hour=cfg.alert_views_per_hour, export_rows=cfg.alert_export_rows,
+                             denied_burst=cfg.alert_denied_burst, work_start_hour=cfg.alert_work_start_hour,
+                             work_end_hour=cfg.alert_work_end_hour, grant_reason_min=cfg.alert_grant_reason_min,
+                             timezone=visitor(request).timezone)
+
+
+@get("/", opt={"action": Action.ACCOUNT_SELF}, sync_to_thread=True)
+def home(request: Request) -> Response:
+    actor = current_actor(request)
+    st = request.app.state
+    today = programme_today()
+    if actor.role in ("salesperson", "leader"):
+        with st.db.write() as s:
+            figures = sales.sales_home(s, st.vault, actor, today)
+            recent = listing.list_files(s, st.vault, actor, limit=RECENT_FILES)
+        return render(request, "home/sales.html", home=figures, recent=recent.rows)
+    if actor.role == "customer_service":
+        with st.db.read() as s:
+            figures = desks.service_home(s, actor, today)
+        return render(request, "home/service.html", home=figures)
+    if actor.role == "auditor":
+        day_start = sales.utc_midnight(today, ZoneInfo(visitor(request).timezone))
+        with st.db.read() as s:
+            figures = desks.auditor_home(s, _thresholds(request), day_start)
+        return render(request, "home/auditor.html", home=figures)
+    if actor.role == "admin":
+        with st.db.read() as s:
+            figures = desks.admin_home(s)
+        return render(request, "home/admin.html", home=figures)
+    return render(request, "welcome.html")
+
+
+ROUTES = [home]
