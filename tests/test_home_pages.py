@@ -20,7 +20,7 @@ from portal.membership.models import (CardAccount, MemberEvent, Membership, Memb
                                       PointsEntryRow, Purchase)
 from portal.membership.rules import programme_today
 
-from .browser import signed_in
+from .browser import post, signed_in
 from .factories import customer_input
 
 SYSTEM = Actor.system("test")
@@ -158,6 +158,20 @@ def test_erins_home_shows_users_and_units_without_personal_data(client, db, vaul
     assert figure(html, "units") == 6
     assert 'href="/admin/units"' in html
     _no_personal_data(db, vault, html)
+
+
+def test_erins_home_counts_users_waiting_for_set_up_and_forgotten_passwords(client, db, vault, day):
+    signed_in(client, "erin")
+    before = figure(client.get("/").text, "waiting-for-setup")
+    assert figure(client.get("/").text, "password-help") == 0
+    r = post(client, "/login/forgot", {"username": "alice"}, from_page="/login/forgot")
+    assert r.status_code in (200, 303)
+    html = client.get("/").text
+    assert figure(html, "password-help") == 1
+    assert figure(html, "waiting-for-setup") == before == 0
+    with db.write() as s:  # a new account with no password yet
+        s.execute(update(User).where(User.username == "frank").values(password_hash=""))
+    assert figure(client.get("/").text, "waiting-for-setup") == 1
 
 
 def _no_personal_data(db, vault, html: str) -> None:

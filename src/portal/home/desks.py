@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..accounts.actor import Actor
 from ..accounts.models import User
+from ..accounts.setup_models import PasswordHelp
 from ..audit import alerts
 from ..audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from ..customers.models import CustomerFile
@@ -89,8 +90,8 @@ class AdminHome:
     users_by_role: dict[str, int] = field(default_factory=dict)
     disabled_users: int = 0
     units: int = 0
-    # Users waiting for set-up or approval: filled in by the accounts work (issue 10, "Accounts").
-    waiting_for_setup: int | None = None
+    waiting_for_setup: int | None = None  # no password chosen yet, or waiting for a leader's approval
+    password_help: int = 0                # "forgot password" requests not yet answered
 
 
 def admin_home(s: Session) -> AdminHome:
@@ -99,4 +100,8 @@ def admin_home(s: Session) -> AdminHome:
                                      .group_by(User.role).order_by(User.role)).all()),
         disabled_users=_count(s, select(func.count()).select_from(User).where(User.is_active.is_(False))),
         units=_count(s, select(func.count()).select_from(OrgUnit)),
+        waiting_for_setup=_count(s, select(func.count()).select_from(User).where(
+            User.is_active.is_(True), (User.password_hash == "") | User.awaiting_approval.is_(True))),
+        password_help=_count(s, select(func.count()).select_from(PasswordHelp)
+                             .where(PasswordHelp.resolved_at.is_(None))),
     )

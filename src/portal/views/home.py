@@ -17,11 +17,7 @@ RECENT_FILES = 5
 
 
 def _thresholds(request: Request) -> alerts.Thresholds:
-    cfg = request.app.state.settings
-    return alerts.Thresholds(views_per_hour=cfg.alert_views_per_hour, export_rows=cfg.alert_export_rows,
-                             denied_burst=cfg.alert_denied_burst, work_start_hour=cfg.alert_work_start_hour,
-                             work_end_hour=cfg.alert_work_end_hour, grant_reason_min=cfg.alert_grant_reason_min,
-                             timezone=visitor(request).timezone)
+    return alerts.Thresholds.from_settings(request.app.state.settings, visitor(request).timezone)
 
 
 @get("/", opt={"action": Action.ACCOUNT_SELF}, sync_to_thread=True)
