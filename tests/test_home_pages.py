@@ -170,7 +170,7 @@ def test_erins_home_counts_users_waiting_for_set_up_and_forgotten_passwords(clie
     assert figure(html, "password-help") == 1
     assert figure(html, "waiting-for-setup") == before == 0
     with db.write() as s:  # a new account with no password yet
-        s.execute(update(User).where(User.username == "frank").values(password_hash=""))
+        s.execute(update(User).where(User.username == "charlie").values(password_hash=""))
     assert figure(client.get("/").text, "waiting-for-setup") == 1
 
 
