@@ -152,6 +152,7 @@ def test_charlie_asks_bob_grants_alice_sees_bob_revokes_dave_traces(new_context,
 
     # Dave, the auditor, follows the file's number through the log.
     dave = _page_as(new_context, "dave")
+    dave.goto("/audit")  # the auditor signs in to the home page; the log is one click away
     filters = dave.locator("form.filters")
     filters.locator("input[name=file]").fill(file_no)
     filters.locator("button[type=submit]").click()
