@@ -87,7 +87,15 @@ def test_db_upgrade_narrows_a_world_readable_database_from_before(tmp_path, loos
 def test_serve_secures_the_database_before_the_workers_start(tmp_path, loose_umask, monkeypatch):
     import uvicorn
 
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    from portal.cli import server as server_cli
+
+    # Everything up to the server itself runs: no port is bound and no app is started.
+    monkeypatch.setattr(server_cli, "bind_port", lambda host, port: None)
+    monkeypatch.setattr(uvicorn.Config, "load_app", lambda self: None)
+
+    def started(self, sockets=None):
+        self.started = True
+    monkeypatch.setattr(uvicorn.Server, "run", started)
     data = tmp_path / "var"
     data.mkdir()
     (data / "portal.db").touch()

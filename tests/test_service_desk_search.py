@@ -29,7 +29,7 @@ def desk(client, q: str):
 
 def last_lookup(db) -> AuditEvent:
     with db.read() as s:
-        return s.scalar(select(AuditEvent).where(AuditEvent.action == "member.view")
+        return s.scalar(select(AuditEvent).where(AuditEvent.action == "service.lookup")
                         .order_by(AuditEvent.seq.desc()).limit(1))
 
 
