@@ -8,7 +8,6 @@ import hashlib
 import html
 import io
 import re
-import threading
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -25,6 +24,7 @@ from portal.exports.models import ExportRecord
 from portal.inbox.models import Notice
 
 from .browser import download_export, post, signed_in, start_export, token
+from .concurrency import race
 from .factories import customer_input
 
 BASE = "http://testserver.local"
@@ -417,25 +417,6 @@ def test_auditors_and_customer_service_cannot_export(people, app, db, story):
 
 # ---------------------------------------------------------------- once means once (issue 9, finding 4)
 
-def race(n: int, fn) -> list[tuple[str, object]]:
-    """Run fn(i) in n threads released together; ("ok", result) or ("error", exception) each."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = ("ok", fn(i))
-        except Exception as exc:  # noqa: BLE001 - classified by the test
-            results[i] = ("error", exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    assert not any(th.is_alive() for th in threads), "a thread is stuck"
-    return results
 
 
 def test_once_only_export_downloads_exactly_once_under_concurrency(db, vault, story):

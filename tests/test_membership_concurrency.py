@@ -29,6 +29,7 @@ from portal.membership.models import (CardAccount, MemberCard, Membership, Point
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
 
+from .concurrency import race
 from .factories import customer_input
 
 THREADS = 8
@@ -39,25 +40,6 @@ def at(y, m, d, h=4):
     return datetime(y, m, d, h, tzinfo=timezone.utc)  # noon in Shanghai
 
 
-def race(n: int, fn) -> list[tuple[str, object]]:
-    """Run fn(i) in n threads released together; ("ok", result) or ("error", exception) each."""
-    barrier = threading.Barrier(n)
-    results: list[tuple[str, object] | None] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = ("ok", fn(i))
-        except Exception as exc:  # noqa: BLE001 - classified by the test
-            results[i] = ("error", exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck"
-    return results  # type: ignore[return-value]
 
 
 def enrolled(db, story, owner="alice", i=0):

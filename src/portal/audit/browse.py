@@ -8,7 +8,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from .models import AuditEvent
-from .service import AuditFilter
+from .service import AuditFilter, filtered
 
 # Views of lists and searches: many in a row say little one by one. Consecutive ones by the same
 # user within FOLD_WINDOW of each other are shown as one line (each stays in the chain and the CSV).
@@ -16,24 +16,8 @@ FOLDABLE = frozenset({"customer.list", "customer.search", "member.lists", "audit
 FOLD_WINDOW = timedelta(minutes=10)
 
 
-def _where(q, f: AuditFilter):
-    if f.actor:
-        q = q.where(AuditEvent.actor_username == f.actor)
-    if f.object_id:
-        q = q.where(AuditEvent.object_id == f.object_id)
-    if f.action:
-        q = q.where(AuditEvent.action == f.action)
-    if f.outcome:
-        q = q.where(AuditEvent.outcome == f.outcome)
-    if f.since:
-        q = q.where(AuditEvent.at >= f.since)
-    if f.until:
-        q = q.where(AuditEvent.at < f.until)
-    return q
-
-
 def count_events(s: Session, f: AuditFilter) -> int:
-    return s.scalar(_where(select(func.count()).select_from(AuditEvent), f)) or 0
+    return s.scalar(filtered(select(func.count()).select_from(AuditEvent), f)) or 0
 
 
 @dataclass
@@ -46,7 +30,7 @@ class LogPage:
 def page_of(s: Session, f: AuditFilter, *, before: int | None = None, after: int | None = None,
             limit: int = 50) -> LogPage:
     """One page, newest first, keyset by seq: older than `before`, or newer than `after`."""
-    q = _where(select(AuditEvent), f)
+    q = filtered(select(AuditEvent), f)
     if after is not None and before is None:
         rows = list(s.scalars(q.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)))
         if len(rows) <= limit:  # reached the newest entries: show the first page as it is
@@ -67,7 +51,7 @@ def page_of(s: Session, f: AuditFilter, *, before: int | None = None, after: int
 
 
 def _any(s: Session, f: AuditFilter, cond) -> bool:
-    return bool(s.scalar(select(exists(_where(select(AuditEvent.seq), f).where(cond)))))
+    return bool(s.scalar(select(exists(filtered(select(AuditEvent.seq), f).where(cond)))))
 
 
 @dataclass

@@ -217,9 +217,8 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def list_events(s: Session, f: AuditFilter, *, before_seq: int | None = None, limit: int = 50) -> list[AuditEvent]:
-    """Newest first, keyset-paginated by seq."""
-    q = select(AuditEvent)
+def filtered(q, f: AuditFilter):
+    """``q`` narrowed to the entries ``f`` selects (every filter is an indexed equality or range)."""
     if f.actor:
         q = q.where(AuditEvent.actor_username == f.actor)
     if f.object_id:
@@ -232,6 +231,12 @@ def list_events(s: Session, f: AuditFilter, *, before_seq: int | None = None, li
         q = q.where(AuditEvent.at >= f.since)
     if f.until:
         q = q.where(AuditEvent.at < f.until)
+    return q
+
+
+def list_events(s: Session, f: AuditFilter, *, before_seq: int | None = None, limit: int = 50) -> list[AuditEvent]:
+    """Newest first, keyset-paginated by seq."""
+    q = filtered(select(AuditEvent), f)
     if before_seq:
         q = q.where(AuditEvent.seq < before_seq)
     return list(s.scalars(q.order_by(AuditEvent.seq.desc()).limit(limit)))
