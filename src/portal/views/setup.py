@@ -16,6 +16,9 @@ from .rendering import render
 from .security import visitor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# Public by design, like /login: no session exists yet, so the policy has no actor to decide for.
+# The set-up code itself is the authorisation (one use, 72 hours), and both routes are audited and
+# throttled in accounts/setup.py.
 PUBLIC = {"public": True}
 
 
