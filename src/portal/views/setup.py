@@ -17,8 +17,8 @@ from .security import visitor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 # Public by design, like /login: no session exists yet, so the policy has no actor to decide for.
-# The set-up code itself is the authorisation (one use, 72 hours), and both routes are audited and
-# throttled in accounts/setup.py.
+# The set-up code itself is the authorisation (about 100 bits, one use, 72 hours; its use is
+# audited), and forgot-password requests are limited per account and address (accounts/setup.py).
 PUBLIC = {"public": True}
 
 
