@@ -105,8 +105,9 @@ def _open_file(page: Page, url: str) -> None:
     htmx_ready(page)
 
 
-def _card_action(page: Page, kind: str, reason: str) -> None:
-    """Open one card action on the panel (a closed <details>), give the reason, submit; back on the file."""
+def _card_action(page: Page, kind: str, reason: str, id_number: str = "") -> None:
+    """Open one card action on the panel (a closed <details>), give the reason (and the holder's ID
+    number where the step asks for it), submit; back on the file."""
     action = page.get_by_test_id("card-account").locator("details.member-action") \
         .filter(has=page.get_by_test_id(kind))
     expect(action).to_have_count(1)
@@ -114,6 +115,8 @@ def _card_action(page: Page, kind: str, reason: str) -> None:
     form = action.get_by_test_id(kind)
     expect(form).to_be_visible()
     form.locator("input[name=reason]").fill(reason)
+    if id_number:
+        form.locator("input[name=id_number]").fill(id_number)
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/customers/[0-9a-f-]{36}(#membership)?$"))
@@ -216,14 +219,14 @@ def test_purchase_tier_redeem_lost_card_replaced(page: Page, server):
     expect(panel.get_by_test_id("redemptions")).to_contain_text(_n(ITEM_POINTS))
 
     # The card is lost: report it, then replace it with a new number.
-    _card_action(page, "loss", "Member lost the card at the airport")
+    _card_action(page, "loss", "Member lost the card at the airport", c.id_number)
     card = page.get_by_test_id("card-account")
     expect(card.get_by_test_id("card-number")).to_have_text(number)
     expect(card.locator("h3")).to_contain_text("Reported lost")
     expect(card.get_by_test_id("redeem")).to_have_count(0)  # nothing to redeem with a lost card
     shot(page, "09-membership-card-lost")
 
-    _card_action(page, "replace", "New card for the lost one")
+    _card_action(page, "replace", "New card for the lost one", c.id_number)
     card = page.get_by_test_id("card-account")
     new_number = card.get_by_test_id("card-number")
     expect(new_number).not_to_have_text(number)

@@ -98,3 +98,12 @@ def stored_values(db) -> list[bytes]:
                     elif v is not None:
                         out.append(str(v).encode("utf-8"))
     return out
+
+
+def id_number_of(db, vault, file_id) -> str:
+    """The ID number on a file, as the holder would show it at the counter."""
+    import uuid as _uuid
+    from portal.customers.models import CustomerFile
+    with db.read() as s:
+        f = s.get(CustomerFile, _uuid.UUID(str(file_id)))
+        return vault.decrypt(f.id_number_ct, table="customer_file", column="id_number", row_id=f.id)

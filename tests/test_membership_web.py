@@ -17,6 +17,7 @@ from portal.membership.models import CardAccount, MembershipApplication, Purchas
 from portal.views.membership import fen_of, whole_number, yuan
 
 from .browser import post, signed_in
+from .factories import id_number_of
 
 
 def at(y, m, d, h=4, minute=0):
@@ -233,16 +234,19 @@ def test_a_card_of_another_file_is_refused_on_this_file(en, db, story, clock_at)
 
 # ---------------------------------------------------------------- cards
 
-def test_a_lost_card_is_replaced_with_a_new_number_and_the_old_one_stops_working(en, db, story, clock_at):
+def test_a_lost_card_is_replaced_with_a_new_number_and_the_old_one_stops_working(en, db, vault, story,
+                                                                                 clock_at):
     clock_at(at(2026, 3, 10))
     fid, old = enrol(db, story)
+    holder = id_number_of(db, vault, fid)
     page = f"/customers/{fid}"
     signed_in(en, "alice")
-    r = post(en, f"/customers/{fid}/cards/loss", {"card": old, "reason": "lost the wallet"}, from_page=page)
+    r = post(en, f"/customers/{fid}/cards/loss", {"card": old, "reason": "lost the wallet", "id_number": holder},
+             from_page=page)
     assert r.status_code == 303
     assert "Reported lost" in en.get(page).text
-    r = post(en, f"/customers/{fid}/cards/replace", {"card": old, "reason": "replacement after loss"},
-             from_page=page)
+    r = post(en, f"/customers/{fid}/cards/replace",
+             {"card": old, "reason": "replacement after loss", "id_number": holder}, from_page=page)
     assert r.status_code == 303
     text = en.get(page).text
     new = shown(text, "card-number")
@@ -256,9 +260,10 @@ def test_a_lost_card_is_replaced_with_a_new_number_and_the_old_one_stops_working
     assert r.status_code == 400 and "no longer works" in r.text
 
 
-def test_stored_value_recharge_pin_and_spend_from_the_panel(en, db, story, clock_at):
+def test_stored_value_recharge_pin_and_spend_from_the_panel(en, db, vault, story, clock_at):
     clock_at(at(2026, 3, 10))
     fid, number = enrol(db, story)
+    holder = id_number_of(db, vault, fid)
     page = f"/customers/{fid}"
     signed_in(en, "alice")
     r = post(en, f"/customers/{fid}/stored-value/recharge",
@@ -266,9 +271,10 @@ def test_stored_value_recharge_pin_and_spend_from_the_panel(en, db, story, clock
     assert r.status_code == 400 and "two decimals" in error_for(r.text, "amount")
     assert post(en, f"/customers/{fid}/stored-value/recharge",
                 {"card": number, "amount": "500", "payment_method": "cash"}, from_page=page).status_code == 303
-    r = post(en, f"/customers/{fid}/cards/pin", {"card": number, "pin": "12345"}, from_page=page)
+    r = post(en, f"/customers/{fid}/cards/pin", {"card": number, "pin": "12345", "id_number": holder},
+             from_page=page)
     assert r.status_code == 400 and error_for(r.text, "pin")
-    assert post(en, f"/customers/{fid}/cards/pin", {"card": number, "pin": "246810"},
+    assert post(en, f"/customers/{fid}/cards/pin", {"card": number, "pin": "246810", "id_number": holder},
                 from_page=page).status_code == 303
     r = post(en, f"/customers/{fid}/stored-value/spend", {"card": number, "amount": "20", "pin": "000000"},
              from_page=page)

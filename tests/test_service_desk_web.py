@@ -18,6 +18,7 @@ from portal.membership.rules import PurchaseLine
 from portal.policy import Action
 
 from .browser import post, signed_in
+from .factories import id_number_of
 
 BASE = "http://testserver.local"
 
@@ -89,13 +90,14 @@ def test_a_bad_card_number_is_shown_next_to_the_field(client, db, story, clock_a
 
 def test_cathy_reports_a_card_lost_and_it_stops_working(client, db, vault, story, clock_at):
     clock_at(at(2026, 3, 10))
-    _, number = enrolled(db, story)
+    fid, number = enrolled(db, story)
     signed_in(client, "cathy")
     r = desk_post(client, "/service/cards/loss", {"card_number": number, "reason": "x"})
     assert r.status_code == 400 and 'data-error-for="reason"' in r.text
     with db.write() as s:
         assert desk_lookup(s, vault, story.actor(db, "cathy"), number).card_status == "current"
-    r = desk_post(client, "/service/cards/loss", {"card_number": number, "reason": "member lost the wallet"})
+    r = desk_post(client, "/service/cards/loss", {"card_number": number, "reason": "member lost the wallet",
+                                                  "id_number": id_number_of(db, vault, fid)})
     assert r.status_code == 200 and 'data-testid="desk-notice"' in r.text
     assert 'data-testid="loss-form"' not in r.text  # a lost card cannot be lost again
     with pytest.raises(InvalidField) as exc:

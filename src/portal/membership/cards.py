@@ -170,12 +170,56 @@ def restore(s: Session, actor: Actor, number: str, reason: str, *, keep_points: 
     return hand.account
 
 
+class HolderIdMismatch(InvalidField):
+    """The ID number given at the counter is not the card holder's (seeds 002-004: a lost-card
+    report, a replacement and a PIN change are made by the holder, who shows their ID card)."""
+
+    def __init__(self, card_number: str, message: str) -> None:
+        super().__init__("id_number", "id_number.mismatch", message)
+        self.card_number = card_number
+
+
+def require_holder_id(hand: CardInHand, vault: Vault, id_number: str | None) -> None:
+    """The holder's ID number, checked against the file's blind index (never decrypted).
+
+    A file without an ID number on record cannot pass: the number must be recorded on the file
+    first (by someone who may edit it), so a counter clerk cannot vouch for a stranger.
+    """
+    from ..customers.rules import normalise_id_number
+    if not (id_number or "").strip():
+        raise InvalidField("id_number", "id_number.required", "Enter the holder's ID number from their ID card.")
+    if not hand.file.id_number_bidx:
+        raise HolderIdMismatch(hand.card.number, "This file has no ID number on record: record it on the "
+                                                 "file before this step.")
+    try:
+        given = vault.blind_index("id_number", normalise_id_number(id_number))
+    except InvalidField:
+        given = None
+    if given != hand.file.id_number_bidx:
+        raise HolderIdMismatch(hand.card.number, "The ID number does not match this card's holder.")
+
+
+def note_holder_id_mismatch(s: Session, actor: Actor, exc: HolderIdMismatch, step: str) -> None:
+    """Keep the refusal (in its own transaction: the step's own rolled back)."""
+    audit.record(s, actor, f"member.card.{step}", audit.DENIED, object_type="card",
+                 object_id=exc.card_number, detail="ID number did not match the holder")
+
+
+def _check_holder_id(hand: CardInHand, vault: Vault | None, id_number: str | None) -> None:
+    """With ``vault`` (every counter and page path) the holder's ID number must match.
+    Trusted callers (the demo, scripts) pass no vault."""
+    if vault is not None:
+        require_holder_id(hand, vault, id_number)
+
+
 def report_loss(s: Session, actor: Actor, number: str, reason: str,
-                action: Action = Action.CARD_MANAGE) -> MemberCard:
+                action: Action = Action.CARD_MANAGE, *, vault: Vault | None = None,
+                id_number: str | None = None) -> MemberCard:
     """The card stops working at once; its account waits for a replacement. ``action``:
     CARD_MANAGE on a file, SERVICE_CARD at the service desk."""
     hand = find_card(s, actor, number, action)
     reason = require_reason(reason)
+    _check_holder_id(hand, vault, id_number)
     if hand.card.status != "current":
         raise InvalidInput({"card": "This card is not in use."})
     hand.card.status = "lost"
@@ -183,10 +227,12 @@ def report_loss(s: Session, actor: Actor, number: str, reason: str,
     return hand.card
 
 
-def replace(s: Session, actor: Actor, number: str, reason: str) -> MemberCard:
+def replace(s: Session, actor: Actor, number: str, reason: str, *, vault: Vault | None = None,
+            id_number: str | None = None) -> MemberCard:
     """A new number on the same account: points, stored value and history move; the old card is void."""
     hand = find_card(s, actor, number, Action.CARD_MANAGE)
     reason = require_reason(reason)
+    _check_holder_id(hand, vault, id_number)
     if hand.card.status == "void":
         raise InvalidInput({"card": "This card was already replaced."})
     if hand.account.status == "cancelled":
@@ -214,12 +260,14 @@ def renew(s: Session, actor: Actor, number: str, reason: str) -> CardAccount:
     return hand.account
 
 
-def set_pin(s: Session, actor: Actor, number: str, pin: str) -> None:
+def set_pin(s: Session, actor: Actor, number: str, pin: str, *, vault: Vault | None = None,
+            id_number: str | None = None) -> None:
     """The member's PIN for stored-value spends on named cards (argon2id; never stored plain)."""
     hand = find_card(s, actor, number, Action.CARD_MANAGE)
     pin = (pin or "").strip()
     if not (pin.isascii() and pin.isdigit() and len(pin) == 6):
         raise InvalidInput({"pin": "The PIN is six digits."})
+    _check_holder_id(hand, vault, id_number)
     hand.membership.pin_hash = hash_password(pin)
     _step(s, actor, hand, "pin", "PIN set by the member")
 

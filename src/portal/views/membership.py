@@ -160,6 +160,9 @@ def _step(request: Request, file_id: UUID, data: dict[str, str], *, form: str, f
     except submissions.AlreadySubmitted:
         return _back(file_id)
     except (InvalidInput, InvalidField) as exc:
+        if isinstance(exc, cards.HolderIdMismatch):
+            with st.db.write() as s:
+                cards.note_holder_id_mismatch(s, actor, exc, form.split("-")[0])
         return file_page(request, file_id, status=400, form=form, values=_echo(data),
                          errors=field_errors(exc, fields, {"card_number": "_form", **(rename or {})}))
     return _back(file_id)
@@ -198,14 +201,16 @@ def unfreeze_card(request: Request, file_id: UUID, data: Form) -> Response:
 
 @post(R + "/cards/loss", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True)
 def report_card_lost(request: Request, file_id: UUID, data: Form) -> Response:
-    return _card_step(request, file_id, data, "loss", Action.CARD_MANAGE, ("reason",),
-                      lambda s, a, v, n: cards.report_loss(s, a, n, data.get("reason", "")))
+    return _card_step(request, file_id, data, "loss", Action.CARD_MANAGE, ("reason", "id_number"),
+                      lambda s, a, v, n: cards.report_loss(s, a, n, data.get("reason", ""), vault=v,
+                                                           id_number=data.get("id_number")))
 
 
 @post(R + "/cards/replace", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True)
 def replace_card(request: Request, file_id: UUID, data: Form) -> Response:
-    return _card_step(request, file_id, data, "replace", Action.CARD_MANAGE, ("reason",),
-                      lambda s, a, v, n: cards.replace(s, a, n, data.get("reason", "")))
+    return _card_step(request, file_id, data, "replace", Action.CARD_MANAGE, ("reason", "id_number"),
+                      lambda s, a, v, n: cards.replace(s, a, n, data.get("reason", ""), vault=v,
+                                                       id_number=data.get("id_number")))
 
 
 @post(R + "/cards/renew", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True)
@@ -216,8 +221,9 @@ def renew_card(request: Request, file_id: UUID, data: Form) -> Response:
 
 @post(R + "/cards/pin", opt={"action": Action.CARD_MANAGE}, sync_to_thread=True)
 def set_card_pin(request: Request, file_id: UUID, data: Form) -> Response:
-    return _card_step(request, file_id, data, "pin", Action.CARD_MANAGE, ("pin",),
-                      lambda s, a, v, n: cards.set_pin(s, a, n, data.get("pin", "")))
+    return _card_step(request, file_id, data, "pin", Action.CARD_MANAGE, ("pin", "id_number"),
+                      lambda s, a, v, n: cards.set_pin(s, a, n, data.get("pin", ""), vault=v,
+                                                       id_number=data.get("id_number")))
 
 
 @post(R + "/cards/cancel", opt={"action": Action.CARD_CANCEL}, sync_to_thread=True)

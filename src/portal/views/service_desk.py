@@ -97,10 +97,10 @@ def lookup_card(request: Request, data: Form) -> Response:
     return _desk(request, summary=summary, number=summary.number)
 
 
-def _card_step(s, actor, step: str, number: str, reason: str) -> str:
+def _card_step(s, actor, vault, step: str, number: str, reason: str, id_number: str | None) -> str:
     """Run one life-cycle step on a card; the message to show when it is done."""
     if step == "loss":
-        cards.report_loss(s, actor, number, reason, action=Action.SERVICE_CARD)
+        cards.report_loss(s, actor, number, reason, action=Action.SERVICE_CARD, vault=vault, id_number=id_number)
         return i18n.gettext("The card is reported lost and no longer works.")
     cards.freeze(s, actor, number, reason, frozen=step == "freeze", action=Action.SERVICE_CARD)
     return i18n.gettext("The card is frozen.") if step == "freeze" else i18n.gettext("The card is unfrozen.")
@@ -117,9 +117,12 @@ def manage_card(request: Request, step: str, data: Form) -> Response:
     reason = data.get("reason", "")
     try:
         with st.db.write() as s:
-            done = _card_step(s, actor, step, number, reason)
+            done = _card_step(s, actor, st.vault, step, number, reason, data.get("id_number"))
             summary = cards.lookup_card(s, st.vault, actor, number, action=Action.SERVICE_LOOKUP)
     except (InvalidField, customers.InvalidInput, customers.NotFound) as exc:
+        if isinstance(exc, cards.HolderIdMismatch):
+            with st.db.write() as s:
+                cards.note_holder_id_mismatch(s, actor, exc, step)
         if isinstance(exc, InvalidField):
             errors, code = {exc.field: i18n.gettext(exc.message)}, 400
         elif isinstance(exc, customers.InvalidInput):
