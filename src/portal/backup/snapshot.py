@@ -176,14 +176,14 @@ def _libpq_env(url: str) -> dict[str, str]:
     """Connection settings for pg_dump/pg_restore as environment variables, so a password
     never shows in the process list."""
     u: URL = make_url(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)  # PGPASSFILE, PGSSLMODE ... of the operator still apply
     for var, value in (("PGHOST", u.host), ("PGPORT", u.port), ("PGUSER", u.username),
                        ("PGPASSWORD", u.password), ("PGDATABASE", u.database)):
         if value not in (None, ""):
             env[var] = str(value)
     for k, v in u.query.items():  # sslmode and the like
         if isinstance(v, str) and k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "host"):
-            env["PG" + k.upper() if k != "host" else "PGHOST"] = v
+            env["PGHOST" if k == "host" else "PG" + k.upper()] = v
     return env
 
 

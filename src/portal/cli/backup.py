@@ -52,7 +52,7 @@ def backup_group() -> None:
     """
 
 
-@backup_group.command("init-key")
+@backup_group.command("init-key", short_help="Create the backup key file (0600).")
 @pass_env
 def backup_init_key(env: Env) -> None:
     """Create the backup key file (mode 0600) at PORTAL_BACKUP_KEY_FILE; refuses to replace one.
@@ -65,7 +65,7 @@ def backup_init_key(env: Env) -> None:
                "without it no backup can be restored")
 
 
-@backup_group.command("create")
+@backup_group.command("create", short_help="Make an encrypted backup while the portal serves.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the backup (created 0700). Default: PORTAL_BACKUP_DIR (./var/backups).")
 @pass_env
@@ -102,7 +102,7 @@ def backup_create(env: Env, out_dir: Path | None) -> None:
     _describe(m)
 
 
-@backup_group.command("verify")
+@backup_group.command("verify", short_help="Check a backup's tags and hashes without restoring.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_env
 def backup_verify(env: Env, file: Path) -> None:
@@ -117,7 +117,7 @@ def backup_verify(env: Env, file: Path) -> None:
                f"(backup key {header.manifest['backup_key_id']})")
 
 
-@backup_group.command("restore")
+@backup_group.command("restore", short_help="Restore into an empty database, then check it.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "url", required=True, metavar="URL",
               help="An EMPTY database of the backup's kind: sqlite:///path/new.db (a file that does "
@@ -163,7 +163,7 @@ def backup_restore(env: Env, file: Path, url: str) -> None:
     click.echo("restore verified: the audit chain is intact up to the manifest's head")
 
 
-@backup_group.command("prune")
+@backup_group.command("prune", short_help="Delete backups the retention schedule no longer keeps.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory of backups. Default: PORTAL_BACKUP_DIR (./var/backups).")
 @click.option("--keep-daily", default=7, show_default=True, type=click.IntRange(0, 10000),
