@@ -26,7 +26,7 @@ from portal.membership import members, points, purchases
 from portal.membership.models import CardAccount, PointsEntryRow, StoredValueEntryRow
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
-from portal.vault import KeyRing, Vault
+from portal.vault import KeyRing
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 
@@ -275,3 +275,19 @@ def test_the_backup_commands_round_trip(settings, tmp_path, fresh_url):
         db.dispose()
     for args in (["backup", "--help"], ["backup", "create", "--help"], ["backup", "prune", "--help"]):
         assert run(*args).exit_code == 0
+
+
+def test_no_key_travels_in_a_backup(settings, bkey, tmp_path):
+    """Only the database is copied: neither the data key file's secrets nor the backup key's are
+    anywhere in the decrypted contents."""
+    import base64
+    made = backup_of(settings, bkey, tmp_path)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _, files = container.extract(made.path, bkey, plain)
+    contents = b"".join(p.read_bytes() for p in files)
+    ring = KeyRing.load(settings.key_file)
+    secrets_ = [*ring.data_keys.values(), ring.index_key, ring.secret_key, ring.signing_key, bkey.key]
+    for secret in secrets_:
+        assert secret not in contents and base64.b64encode(secret) not in contents
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600

@@ -3,7 +3,6 @@ months (in the portal's time zone), always the newest; a pure function, then the
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from click.testing import CliRunner
 
