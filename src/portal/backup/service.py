@@ -121,6 +121,8 @@ def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None) -> Restor
 
     header = container.read_header(Path(path))
     kind = header.manifest.get("database")
+    if kind not in ("sqlite", "postgresql"):
+        raise BackupError("the manifest does not say which kind of database this is")
     snapshot.check_target(kind, url)  # before decrypting anything: the right kind, and empty
     work = Path(tempfile.mkdtemp(prefix="portal-restore-"))
     try:
