@@ -47,6 +47,10 @@ class Settings:
     # The shortest full reason for a cross-access request, as access.reasons weighs it (a
     # letter 1, a Chinese character 2): the request form refuses less, the alerts flag less.
     grant_reason_min: int = 20
+    # Backups (`portal backup`): the backup key (never the data key; keep a copy away from both
+    # the server and the backups) and where `portal backup create` writes by default.
+    backup_key_file: Path = Path("./var/backup-key.json")
+    backup_dir: Path = Path("./var/backups")
     debug: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -73,5 +77,7 @@ class Settings:
             alert_work_start_hour=int(_env("ALERT_WORK_START_HOUR", str(d.alert_work_start_hour))),
             alert_work_end_hour=int(_env("ALERT_WORK_END_HOUR", str(d.alert_work_end_hour))),
             grant_reason_min=int(_env("GRANT_REASON_MIN", _env("ALERT_GRANT_REASON_MIN", str(d.grant_reason_min)))),
+            backup_key_file=Path(_env("BACKUP_KEY_FILE", str(d.backup_key_file))),
+            backup_dir=Path(_env("BACKUP_DIR", str(d.backup_dir))),
             debug=_env("DEBUG", "0").lower() in ("1", "true", "yes"),
         )

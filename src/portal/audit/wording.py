@@ -283,6 +283,8 @@ OTHER = {
     "demo.load": _("Loaded the demo data"),
     "admin.terminals": _("Managed POS terminal %(id)s"),
     "member.pos": _("A POS terminal's call"),
+    "backup.create": _("Made an encrypted backup of the database"),
+    "backup.restore": _("Restored the database from a backup"),
 }
 
 
