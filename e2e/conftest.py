@@ -468,3 +468,11 @@ def zh_catalog_ready(msgid: str = "Customer files") -> bool:
         cat = read_po(fh, locale="zh_CN")
     msg = cat.get(msgid)
     return bool(msg and msg.string and not msg.fuzzy)
+
+
+def confirm(page: Page, *, go: bool = True) -> None:
+    """Answer the question an irreversible step asks (static/confirm.js): Confirm, or Go back."""
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_test_id("confirm-ok" if go else "confirm-cancel").click()
+    expect(dialog).to_be_hidden()

@@ -12,7 +12,8 @@ import uuid
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from .conftest import Server, assert_same_document, first_file_of, htmx_ready, mark_document, shot, sign_in
+from .conftest import (Server, assert_same_document, confirm, first_file_of, htmx_ready, mark_document, shot,
+                       sign_in)
 
 REASON = "Covering alice's client visit while she is on leave"
 HOURS_ASKED, HOURS_GRANTED = 8, 4
@@ -85,6 +86,7 @@ def test_charlie_asks_bob_grants_alice_sees_bob_revokes_dave_traces(new_context,
     approve = row.locator(f"form[action='/approvals/{request_id}/approve']")
     approve.locator("input[name=hours]").fill(str(HOURS_GRANTED))
     approve.locator("button[type=submit]").click()
+    confirm(bob)
     granted_row = bob.locator(f"#queue tr#request-{request_id}")
     expect(granted_row.locator(".badge.active")).to_be_visible()
     expect(granted_row).to_contain_text(re.compile(rf"{HOURS_GRANTED - 1} h \d+ min left"))
@@ -133,7 +135,12 @@ def test_charlie_asks_bob_grants_alice_sees_bob_revokes_dave_traces(new_context,
     mark_document(bob)
     revoke = bob.locator(f"#queue tr#request-{request_id} form[action='/approvals/{request_id}/revoke']")
     revoke.locator("input[name=note]").fill("Alice is back")
+    # Asked first: going back leaves the grant as it is; confirming revokes it.
     revoke.locator("button[type=submit]").click()
+    confirm(bob, go=False)
+    expect(bob.locator(f"#queue tr#request-{request_id} .badge.active")).to_be_visible()
+    revoke.locator("button[type=submit]").click()
+    confirm(bob)
     expect(bob.locator(f"#queue tr#request-{request_id}")).to_have_count(0)
     assert_same_document(bob)
     shot(bob, "07-access-revoked")

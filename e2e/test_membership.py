@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import NewCustomer, Server, create_customer, htmx_ready, new_customer_data, shot, sign_in
+from .conftest import NewCustomer, Server, confirm, create_customer, htmx_ready, new_customer_data, shot, sign_in
 
 EARLIER_YUAN = 1_500                  # bought yesterday (setup): 1,500 points, redeemable today
 FORM_LINES = (("茅台 飞天 53度 500ml", 6, "1499.00"), ("礼盒包装", 1, "200.00"))
@@ -117,8 +117,9 @@ def _card_action(page: Page, kind: str, reason: str, id_number: str = "") -> Non
     form.locator("input[name=reason]").fill(reason)
     if id_number:
         form.locator("input[name=id_number]").fill(id_number)
+    form.locator("button[type=submit]").click()
     with page.expect_navigation():
-        form.locator("button[type=submit]").click()
+        confirm(page)  # loss and replacement cannot be undone: the page asks first
     expect(page).to_have_url(re.compile(r"/customers/[0-9a-f-]{36}(#membership)?$"))
     expect(page.get_by_test_id("member-errors")).to_have_count(0)
 
@@ -201,8 +202,9 @@ def test_purchase_tier_redeem_lost_card_replaced(page: Page, server):
     redeem = page.get_by_test_id("redeem-form")
     expect(redeem.locator("input[name=card]")).to_have_value(number)
     redeem.locator("select[name=item]").select_option(ITEM)
+    redeem.locator("button[name=step][value=redeem]").click()
     with page.expect_navigation():
-        redeem.locator("button[name=step][value=redeem]").click()
+        confirm(page)
     redeemed = page.get_by_test_id("redeemed")
     expect(redeemed).to_be_visible()
     expect(redeemed).to_contain_text(number)

@@ -224,6 +224,7 @@ class RequestView:
     requester: str
     decided_by: str
     seconds_left: int | None
+    deciders: tuple[str, ...] = ()  # a pending request: the leaders above the file who may decide it
 
 
 def _views(s: Session, rows: list[AccessRequest]) -> list[RequestView]:
@@ -239,8 +240,20 @@ def _views(s: Session, rows: list[AccessRequest]) -> list[RequestView]:
 
 
 def my_requests(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]:
-    return _views(s, list(s.scalars(select(AccessRequest).where(AccessRequest.requester_id == actor.user_id)
-                                    .order_by(AccessRequest.id.desc()).limit(limit))))
+    """The requester's own requests; a pending one names who can decide it (the active leaders
+    above the file's current unit, never the requester)."""
+    views = _views(s, list(s.scalars(select(AccessRequest).where(AccessRequest.requester_id == actor.user_id)
+                                     .order_by(AccessRequest.id.desc()).limit(limit))))
+    pending = [v for v in views if v.status == "pending"]
+    if pending:
+        paths = dict(s.execute(select(CustomerFile.id, CustomerFile.unit_path).where(
+            CustomerFile.id.in_({v.request.file_id for v in pending}))).all())
+        for v in pending:
+            path = paths.get(v.request.file_id)
+            if path:
+                v.deciders = tuple(sorted(u.display_name or u.username for u in
+                                          leaders_above(s, path, exclude={actor.user_id})))
+    return views
 
 
 def approval_queue(s: Session, actor: Actor, limit: int = 200) -> list[RequestView]:

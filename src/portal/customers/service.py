@@ -155,6 +155,9 @@ class FileCard:
     updated_at: datetime
     fields: dict[str, str | None] = field(default_factory=dict)
     allowed: set[str] = field(default_factory=set)
+    # Opened under a temporary grant (not by ownership or leadership): its reason and end.
+    grant_reason: str = ""
+    grant_ends: datetime | None = None
 
 
 def _load(s: Session, file_id: uuid.UUID | str) -> CustomerFile:
@@ -202,11 +205,13 @@ def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
                  fields=fields, detail=purpose, grant_id=grant_id)
     owner = s.get(User, f.owner_id)
     unit = s.get(OrgUnit, f.unit_id)
+    grant = s.get(AccessRequest, grant_id) if grant_id else None
     return FileCard(id=f.id, file_no=f.file_no, category=f.category, gender=f.gender,
                     owner_id=f.owner_id, owner=owner.username if owner else "?",
                     unit=unit.name if unit else "?", created_at=f.created_at,
                     updated_at=f.updated_at, fields=_open(vault, f, fields),
-                    allowed=allowed_actions(s, actor, f, grant_id))
+                    allowed=allowed_actions(s, actor, f, grant_id),
+                    grant_reason=grant.reason if grant else "", grant_ends=grant.expires_at if grant else None)
 
 
 # ---------------------------------------------------------------- writes
