@@ -391,18 +391,23 @@ def test_audit_verify_detects_tampering(demo_env):
 # ---------------------------------------------------------------- keys
 
 def test_keys_rotate_reencrypts_and_retires(demo_env):
-    old_blob = demo_env.scalar("SELECT name_ct FROM customer_file ORDER BY file_no LIMIT 1")
+    # Files are sealed with each customer's own key: rotation re-wraps those 300 keys, not the files.
+    old_blob = demo_env.scalar("SELECT key_ct FROM customer_key ORDER BY customer_id LIMIT 1")
+    file_blob = demo_env.scalar("SELECT name_ct FROM customer_file ORDER BY file_no LIMIT 1")
     r = invoke("keys", "rotate", "--batch", "70")
     assert r.exit_code == 0, r.output
     assert "new data key 2 is active (was 1)" in r.stdout
-    assert "re-encrypted 300 row(s) under key 2: 300 customer_file, 0 user_account" in r.stdout
+    assert ("re-encrypted 300 row(s) under key 2: 0 correction_request, 0 customer_file, "
+            "300 customer_key, 0 user_account") in r.stdout
+    assert "customer_key: 70 row(s) re-encrypted, 70 in all" in r.stdout  # progress per batch
     assert "retired key(s) 1" in r.stdout
 
-    assert demo_env.sql("SELECT DISTINCT key_id FROM customer_file") == [(2,)]
+    assert demo_env.sql("SELECT DISTINCT key_id FROM customer_file") == [(0,)]
+    assert demo_env.scalar("SELECT name_ct FROM customer_file ORDER BY file_no LIMIT 1") == file_blob
     doc = json.loads(demo_env.key_file.read_text())
     assert doc["active"] == 2 and list(doc["data_keys"]) == ["2"] and "1" in doc["retired"]
     assert stat.S_IMODE(demo_env.key_file.stat().st_mode) == 0o600
-    assert demo_env.scalar("SELECT name_ct FROM customer_file ORDER BY file_no LIMIT 1") != old_blob
+    assert demo_env.scalar("SELECT key_ct FROM customer_key ORDER BY customer_id LIMIT 1") != old_blob
 
     db = Database(demo_env.url)
     vault = Vault(KeyRing.load(demo_env.key_file))

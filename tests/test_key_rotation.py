@@ -92,17 +92,20 @@ def test_every_binary_column_in_the_database_is_registered_ciphertext_or_says_wh
 
 def test_every_sealed_value_in_the_database_lies_in_a_registered_column(db, vault, story):
     """Whatever table a later change seals values into, under whatever column name: every value
-    that opens as a vault blob under the key ring must sit in a registered column."""
+    that opens as a vault blob under the key ring, or under a customer's own key, must sit in a
+    registered column."""
     ring_keys = set(vault.ring.data_keys)
     found = set()
     with db.read() as s:
         for table in models.metadata.sorted_tables:
             for row in s.execute(select(table)).mappings():
                 for name, value in row.items():
-                    if isinstance(value, (bytes, memoryview)) and len(value) >= 31 \
-                            and bytes(value)[0] == 1 and Vault.key_id_of(value) in ring_keys:
+                    if isinstance(value, (bytes, memoryview)) and len(value) >= 31 and (
+                            (bytes(value)[0] == 1 and Vault.key_id_of(value) in ring_keys)
+                            or Vault.subject_of(value) is not None):
                         found.add((table.name, name))
     assert ("user_account", "totp_secret_ct") in found and ("customer_file", "name_ct") in found
+    assert ("customer_key", "key_ct") in found
     assert found <= REGISTERED
 
 
@@ -147,20 +150,20 @@ def test_status_counts_second_factor_secrets_and_retire_keeps_the_key_they_use(s
     with db.read() as s:
         enrolled = len(list(s.scalars(select(User.id).where(User.totp_secret_ct.is_not(None)))))
     assert enrolled >= 3
-    # The old way: a new key and only customer files re-encrypted.
+    # A new key that nothing was re-encrypted under yet: customer files stay under each
+    # customer's own key (counted as 0), whose wrapping and the second factors still need key 1.
     vault.ring.add_key()
     vault.reload()
-    with db.write() as s:
-        while customers.reencrypt_batch(s, vault):
-            pass
     with db.read() as s:
         counts = key_counts(s, REGISTRY)
-    assert counts["user_account"] == {1: enrolled} and set(counts["customer_file"]) == {2}
+    assert counts["user_account"] == {1: enrolled} and set(counts["customer_file"]) == {0}
+    assert set(counts["customer_key"]) == {1}
 
     status = cli(settings, "keys", "status")
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert lines[1].split() == ["key", "state", "customer_file", "user_account"]
+    assert lines[1].split()[:4] == ["key", "state", "correction_request", "customer_file"]
+    assert lines[1].split()[-1] == "user_account"
     assert lines[3].split()[:2] == ["1", "held"] and lines[3].split()[-1] == str(enrolled)
 
     r = cli(settings, "keys", "retire")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import clock
 from portal.access.models import AccessRequest
@@ -767,3 +767,72 @@ def test_roles_without_files_cannot_search_by_name(client, db, story, user, q):
     r = post(client, "/customers/search", {"q": q}, from_page="/welcome")
     assert r.status_code == 403 and "王" not in r.text.replace(q, "")
     assert [e.outcome for e in entries_since(db, before, user)] == ["denied"]
+
+
+# ---------------------------------------------------------------- personal data (privacy/)
+
+PQ, PE, PR, PT = (Action.PRIVACY_REQUEST, Action.PRIVACY_ERASE, Action.PRIVACY_REPORT,
+                  Action.PRIVACY_RETENTION)
+# The privacy officer's duties are the auditor's: dave reports on any file and records requests.
+PRIVACY_MATRIX = {
+    "alice": {PQ},
+    "charlie": set(),
+    "frank": set(),
+    "bob": {PQ, PE, PR},
+    "grace": {PQ, PE, PR},
+    "henry": set(),
+    "cathy": set(),
+    "dave": {PQ, PR},
+    "erin": {PT},
+}
+
+
+@pytest.mark.parametrize("user", list(PRIVACY_MATRIX))
+def test_privacy_actions_on_alices_file(db, story, user):
+    actor = story.actor(db, user)
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+    allowed = {a for a in (PQ, PE, PR, PT) if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+    assert allowed == PRIVACY_MATRIX[user]
+
+
+@pytest.mark.parametrize("user", ["charlie", "henry", "cathy", "erin"])
+def test_strangers_are_refused_every_privacy_route_of_alices_file(client, db, vault, story, user):
+    """Page, HTMX fragment and every POST: refused (and audited), nothing written."""
+    from portal.privacy import corrections, erasure
+    from portal.privacy.models import CorrectionRequest, ErasureRequest
+    fid = story.files["alice"][0]
+    with db.write() as s:
+        alice = story.actor(db, "alice")
+        er = erasure.request_erasure(s, alice, fid, "the customer asked us")
+        cr = corrections.record_request(s, vault, alice, fid, "mobile", "new number 13900139000")
+    seq = last_seq(db)
+    signed_in(client, user)
+    for headers in ({}, {"HX-Request": "true"}):
+        for path in (f"/customers/{fid}/privacy", f"/customers/{fid}/access-report"):
+            assert client.get(path, headers=headers).status_code == 403, path
+        for path, data in ((f"/customers/{fid}/privacy/erasure", {"reason": "a stranger asks"}),
+                           (f"/customers/{fid}/privacy/corrections", {"field_name": "name", "details": "xyz"}),
+                           (f"/privacy/corrections/{cr.id}/answer", {"value": "13700137000"}),
+                           (f"/privacy/corrections/{cr.id}/refuse", {"note": "a stranger refuses"}),
+                           (f"/privacy/erasures/{er.id}/approve", {}),
+                           (f"/privacy/erasures/{er.id}/refuse", {"note": "a stranger refuses"})):
+            assert post(client, path, data, from_page="/inbox", headers=headers).status_code == 403, path
+    with db.read() as s:
+        assert s.get(ErasureRequest, er.id).status == "pending"
+        assert s.get(CorrectionRequest, cr.id).status == "open"
+        assert s.scalar(select(func.count()).select_from(ErasureRequest)) == 1
+        assert s.get(CustomerFile, uuid.UUID(fid)).erased_at is None
+        denied = s.scalars(select(AuditEvent.outcome).where(AuditEvent.seq > seq,
+                                                            AuditEvent.actor_username == user,
+                                                            AuditEvent.action.like("privacy.%"))).all()
+    assert denied and set(denied) == {"denied"}
+
+
+@pytest.mark.parametrize("user, path", [("alice", "/privacy/erasures"), ("dave", "/privacy/erasures"),
+                                        ("cathy", "/privacy/erasures"), ("bob", "/privacy/retention"),
+                                        ("dave", "/privacy/retention"), ("alice", "/privacy/retention")])
+def test_only_leaders_open_the_erasure_queue_and_only_admins_the_retention_setting(client, story, user, path):
+    signed_in(client, user)
+    assert client.get(path).status_code == 403
+    assert post(client, path, {"days": "400"}, from_page="/inbox").status_code in (403, 404, 405)

@@ -157,24 +157,26 @@ def test_a_retired_key_no_longer_opens_its_blobs(vault, settings):
         open_(fresh, old_blob, row_id=rid)
 
 
-def test_files_are_reencrypted_under_the_new_key_before_the_old_one_retires(db, vault, story):
+def test_rotation_rewraps_the_customers_keys_and_their_files_still_open_after_retiring(db, vault, story):
+    """Files are sealed with each customer's own key; rotating the ring re-wraps those keys."""
+    from portal import models
+    from portal.encrypted_columns import SUBJECT_KEY, keys_in_use, reencrypt_all, registry
+    from portal.subject_keys import CustomerKey
+
     old_kid = vault.active_key_id
     with db.read() as s:
         before = {f.id: customers.current_input(vault, f) for f in s.scalars(select(CustomerFile))}
+        assert {Vault.key_id_of(f.name_ct) for f in s.scalars(select(CustomerFile))} == {SUBJECT_KEY}
     new_kid = vault.ring.add_key()
     vault.reload()
-    with db.write() as s:
-        assert customers.reencrypt_batch(s, vault, batch=3) == 3
-    with db.write() as s:
-        customers.reencrypt_batch(s, vault)
+    reencrypt_all(db.write, vault, registry(models.metadata), new_kid, batch=3)
     with db.read() as s:
-        assert customers.key_ids_in_use(s) == {new_kid}
+        assert keys_in_use(s, registry(models.metadata)) == {new_kid}
+        assert {Vault.key_id_of(k) for k in s.scalars(select(CustomerKey.key_ct))} == {new_kid}
     vault.ring.retire(old_kid)
     fresh = Vault(KeyRing.load(vault.ring.path))
     with db.read() as s:
         after = {f.id: customers.current_input(fresh, f) for f in s.scalars(select(CustomerFile))}
-        for f in s.scalars(select(CustomerFile)):
-            assert Vault.key_id_of(f.name_ct) == new_kid
     assert after == before
 
 

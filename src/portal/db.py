@@ -6,6 +6,7 @@ import os
 import stat
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -153,6 +154,28 @@ class _WriterGate:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+# The transaction the current code runs in: a customer's own data key (subject_keys.py) is read
+# in it, so a value can be opened wherever it is read (the key's row may not be committed yet).
+_CURRENT: ContextVar[Session | None] = ContextVar("portal_session", default=None)
+
+
+def current_session() -> Session | None:
+    """The innermost open `Database.write()` or `read()` session of this thread or task."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def _current(session: Session) -> Iterator[None]:
+    token = _CURRENT.set(session)
+    try:
+        yield
+    finally:
+        try:
+            _CURRENT.reset(token)
+        except ValueError:  # left in another context than it was entered in
+            _CURRENT.set(None)
+
+
 class Database:
     """Engines for one database URL: `write()` and `read()` transactions."""
 
@@ -177,17 +200,17 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One use case, one transaction: committed on success, rolled back on any error."""
         if self._gate is None:
-            with self._write() as session, session.begin():
+            with self._write() as session, session.begin(), _current(session):
                 session.info["audit_signer"] = self.audit_signer
                 yield session
             return
-        with self._gate.held(), self._write() as session, session.begin():
+        with self._gate.held(), self._write() as session, session.begin(), _current(session):
             session.info["audit_signer"] = self.audit_signer
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session, session.begin():
+        with self._read() as session, session.begin(), _current(session):
             yield session
 
     def dispose(self) -> None:

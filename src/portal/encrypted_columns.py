@@ -8,6 +8,11 @@ retire` forgets only keys that no blob in any of them uses. A binary column that
 ciphertext says so with `info={"not_ciphertext": "why"}`; a test fails on any other binary
 column in the database that the registry misses.
 
+A table whose `info` names a `subject_key` column (customer files: their id) keeps its blobs
+under each customer's own data key (subject_keys.py): rotation re-wraps those keys (the
+`customer_key` table is itself registered) rather than the blobs, and moves any blob still under a
+ring key to its customer's key, so `portal keys rotate` is also the migration to per-customer keys.
+
 Works on any SQLAlchemy MetaData (pass `portal.models.metadata`), so this module sits beside
 vault.py and imports no domain package.
 """
@@ -26,6 +31,8 @@ SUFFIX = "_ct"
 # A table with this column records which key sealed the whole row (customer files do); rotation
 # keeps it in step with the blobs.
 ROW_KEY_COLUMN = "key_id"
+# The key id counted for a blob sealed with a customer's own key (it names no ring key).
+SUBJECT_KEY = 0
 
 
 class RegistryError(Exception):
@@ -40,6 +47,7 @@ class EncryptedTable:
     columns: tuple[Column, ...]
     pk: Column
     row_key: Column | None = None
+    subject: Column | None = None  # the column naming the customer whose own key seals the row
 
     @property
     def name(self) -> str:
@@ -70,13 +78,17 @@ def registry(metadata: MetaData) -> list[EncryptedTable]:
             raise RegistryError(f"{table.name}: ciphertext needs a single-column primary key "
                                 f"(the associated data names the row)")
         row_key = table.c.get(ROW_KEY_COLUMN)
-        out.append(EncryptedTable(table, cols, pks[0], row_key))
+        subject = table.info.get("subject_key")
+        out.append(EncryptedTable(table, cols, pks[0], row_key,
+                                  table.c[subject] if subject else None))
     return out
 
 
 def _kid(prefix) -> int:
-    # The blob header: version byte, then the key id (uint16, big-endian).
-    return struct.unpack(">H", bytes(prefix))[0]
+    # The blob header: version byte, then the key id (uint16, big-endian); version 2 blobs are
+    # under a customer's own key.
+    version, kid = struct.unpack(">BH", bytes(prefix))
+    return SUBJECT_KEY if version == 2 else kid
 
 
 def key_counts(s: Session, tables: Iterable[EncryptedTable]) -> dict[str, dict[int, int]]:
@@ -85,7 +97,7 @@ def key_counts(s: Session, tables: Iterable[EncryptedTable]) -> dict[str, dict[i
     for et in tables:
         per_key = counts.setdefault(et.name, {})
         for col in et.columns:
-            head = func.substr(col, 2, 2)  # bytes 2-3: the key id; substr works on BLOB and bytea
+            head = func.substr(col, 1, 3)  # version and key id; substr works on BLOB and bytea
             for prefix, n in s.execute(select(head, func.count()).where(col.is_not(None)).group_by(head)):
                 kid = _kid(prefix)
                 per_key[kid] = per_key.get(kid, 0) + n
@@ -93,7 +105,9 @@ def key_counts(s: Session, tables: Iterable[EncryptedTable]) -> dict[str, dict[i
 
 
 def keys_in_use(s: Session, tables: Iterable[EncryptedTable]) -> set[int]:
-    return {kid for per_key in key_counts(s, tables).values() for kid, n in per_key.items() if n}
+    """The ring keys some blob needs (a customer's own key is not one of them)."""
+    return {kid for per_key in key_counts(s, tables).values() for kid, n in per_key.items()
+            if n and kid != SUBJECT_KEY}
 
 
 @dataclass
@@ -111,9 +125,11 @@ def reencrypt_batch(s: Session, vault: Vault, cur: Cursor, key_id: int, batch: i
     """Re-seal, under `key_id`, every blob of the next `batch` rows (in primary-key order) that
     another key sealed; returns how many rows changed. The rows are locked (FOR UPDATE on
     PostgreSQL; SQLite's write transaction holds the whole database), so a concurrent edit is
-    neither lost nor overwritten."""
+    neither lost nor overwritten. In a table of per-customer blobs, a blob under a ring key moves
+    to its customer's own key instead, and a blob already there is left alone."""
     et = cur.table
-    cols = [et.pk, *et.columns] + ([et.row_key] if et.row_key is not None else [])
+    cols = [et.pk, *et.columns] + ([et.subject] if et.subject is not None else []) \
+        + ([et.row_key] if et.row_key is not None else [])
     stmt = select(*cols).order_by(et.pk).limit(batch).with_for_update()
     if cur.after is not None:
         stmt = stmt.where(et.pk > cur.after)
@@ -122,17 +138,22 @@ def reencrypt_batch(s: Session, vault: Vault, cur: Cursor, key_id: int, batch: i
     for row in rows:
         pk = row[0]
         values: dict[str, object] = {}
+        subject = row[1 + len(et.columns)] if et.subject is not None else None
+        target = SUBJECT_KEY if subject is not None else key_id
         for col, blob in zip(et.columns, row[1:1 + len(et.columns)]):
-            if blob is None or Vault.key_id_of(blob) == key_id:
+            if blob is None or Vault.key_id_of(blob) == target:
                 continue
             aad = dict(table=et.name, column=et.aad_column(col), row_id=pk)
             try:
                 plain = vault.decrypt(blob, **aad)
             except VaultError as exc:
                 raise VaultError(f"{et.name}.{col.name} of row {pk}: {exc}") from None
-            values[col.name] = vault.encrypt(plain, key_id=key_id, **aad)
-        if et.row_key is not None and row[-1] != key_id:
-            values[et.row_key.name] = key_id
+            if subject is not None:
+                values[col.name] = vault.encrypt(plain, subject=subject, **aad)
+            else:
+                values[col.name] = vault.encrypt(plain, key_id=key_id, **aad)
+        if et.row_key is not None and row[-1] != target:
+            values[et.row_key.name] = target
         if values:
             s.execute(update(et.table).where(et.pk == pk).values(**values))
             changed += 1

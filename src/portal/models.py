@@ -17,5 +17,7 @@ from .membership.models import (  # noqa: F401
 from .org.models import OrgUnit  # noqa: F401
 from .penalties.models import Penalty  # noqa: F401
 from .pos.refusals import ApiRefusalWindow  # noqa: F401
+from .privacy.models import CorrectionRequest, ErasureRequest, RetentionVersion  # noqa: F401
+from .subject_keys import CustomerKey  # noqa: F401
 
 metadata = SQLModel.metadata

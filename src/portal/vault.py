@@ -1,6 +1,8 @@
 """Field encryption (AES-256-GCM under a rotating key ring) and blind indexes for exact search.
 
 Blob layout: version byte 0x01 | key id (uint16, big-endian) | 96-bit random nonce | ciphertext+tag.
+A blob sealed with a customer's own data key (subject_keys.py; erasing the customer destroys
+that key) is version 0x02 | the customer's id (16 bytes) | nonce | ciphertext+tag.
 The associated data binds a blob to its table, column and row id, so a ciphertext copied
 into another row or column does not decrypt. Key material lives in a JSON file outside the
 database, created with mode 0600; it is never logged.
@@ -16,6 +18,7 @@ import secrets
 import struct
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = 1
 _HEADER = struct.Struct(">BH")
+SUBJECT_VERSION = 2  # sealed with a customer's own data key, named by the customer's id
+_SUBJECT_HEAD = 17  # version byte + 16-byte UUID
 
 
 class VaultError(Exception):
@@ -190,37 +195,60 @@ class Vault:
         return self.ring.active
 
     def encrypt(self, value: str | None, *, table: str, column: str, row_id: object,
-                key_id: int | None = None) -> bytes | None:
+                key_id: int | None = None, subject: uuid.UUID | None = None) -> bytes | None:
+        """Seal a value under the ring's key, or with ``subject`` under that customer's own data
+        key (created on first use, in the open transaction: see subject_keys.py)."""
         if value is None:
             return None
-        kid = key_id if key_id is not None else self.current_key()
         nonce = secrets.token_bytes(12)
-        ct = self._aead[kid].encrypt(nonce, value.encode("utf-8"), self._aad(table, column, row_id))
+        aad = self._aad(table, column, row_id)
+        if subject is not None:
+            from . import subject_keys
+            aead = subject_keys.aead_for(self, subject, create=True)
+            return bytes([SUBJECT_VERSION]) + subject.bytes + nonce + aead.encrypt(nonce, value.encode("utf-8"), aad)
+        kid = key_id if key_id is not None else self.current_key()
+        ct = self._aead[kid].encrypt(nonce, value.encode("utf-8"), aad)
         return _HEADER.pack(_VERSION, kid) + nonce + ct
 
     def decrypt(self, blob: bytes | None, *, table: str, column: str, row_id: object) -> str | None:
+        """The plain value; None for None and for a value of an erased customer (its key is gone)."""
         if blob is None:
             return None
         blob = bytes(blob)
-        version, kid = _HEADER.unpack_from(blob)
-        if version != _VERSION:
-            raise VaultError("unknown blob version")
-        aead = self._aead.get(kid)
-        if aead is None:
-            self.reload()
+        if blob[:1] == bytes([SUBJECT_VERSION]):
+            from . import subject_keys
+            aead = subject_keys.aead_for(self, uuid.UUID(bytes=blob[1:_SUBJECT_HEAD]), create=False)
+            if aead is None:
+                return None
+            nonce, body = blob[_SUBJECT_HEAD:_SUBJECT_HEAD + 12], blob[_SUBJECT_HEAD + 12:]
+        else:
+            version, kid = _HEADER.unpack_from(blob)
+            if version != _VERSION:
+                raise VaultError("unknown blob version")
             aead = self._aead.get(kid)
             if aead is None:
-                raise VaultError(f"data key {kid} is not available")
-        nonce = blob[3:15]
+                self.reload()
+                aead = self._aead.get(kid)
+                if aead is None:
+                    raise VaultError(f"data key {kid} is not available")
+            nonce, body = blob[3:15], blob[15:]
         try:
-            pt = aead.decrypt(nonce, blob[15:], self._aad(table, column, row_id))
+            pt = aead.decrypt(nonce, body, self._aad(table, column, row_id))
         except Exception as exc:  # InvalidTag: tampered, or moved to another row/column
             raise VaultError("field failed authentication") from exc
         return pt.decode("utf-8")
 
     @staticmethod
+    def subject_of(blob: bytes) -> uuid.UUID | None:
+        """The customer whose own key sealed a blob (None for a blob under the ring's key)."""
+        blob = bytes(blob)
+        return uuid.UUID(bytes=blob[1:_SUBJECT_HEAD]) if blob[:1] == bytes([SUBJECT_VERSION]) else None
+
+    @staticmethod
     def key_id_of(blob: bytes) -> int:
-        return _HEADER.unpack_from(bytes(blob))[1]
+        """The ring key that sealed a blob; 0 for a blob under a customer's own key."""
+        version, kid = _HEADER.unpack_from(bytes(blob))
+        return 0 if version == SUBJECT_VERSION else kid
 
     def blind_index(self, kind: str, normalised: str) -> str:
         """Keyed HMAC-SHA256 of a normalised value; equal inputs give equal indexes."""

@@ -108,8 +108,9 @@ def _retire_unused(env: Env, ring: KeyRing) -> list[int]:
 @pass_env
 def keys_status(env: Env) -> None:
     """Show the active key, the keys held and retired, and how many encrypted values each key
-    seals in each table that holds any (customer files, second-factor secrets, ...)."""
-    from ..encrypted_columns import key_counts
+    seals in each table that holds any (customer files, second-factor secrets, ...). The row
+    "own" counts the values sealed with each customer's own key (those keys are in customer_key)."""
+    from ..encrypted_columns import SUBJECT_KEY, key_counts
 
     ring = _load_ring(env)
     tables = _registry()
@@ -123,9 +124,10 @@ def keys_status(env: Env) -> None:
 
     rows = [(str(k), "active" if k == ring.active else "held", *cells(k)) for k in sorted(ring.data_keys)]
     rows += [(str(k), f"retired {at}", *cells(k)) for k, at in sorted(ring.retired.items())]
+    rows.append(("own", "customer's own key", *cells(SUBJECT_KEY)))
     _table(("key", "state", *names), rows)
     orphaned = sorted(k for per in counts.values() for k, n in per.items()
-                      if n and k not in ring.data_keys)
+                      if n and k != SUBJECT_KEY and k not in ring.data_keys)
     if orphaned:
         raise Failed(f"values sealed by key(s) {', '.join(map(str, sorted(set(orphaned))))} "
                      "that the key file no longer holds cannot be opened")
@@ -145,7 +147,8 @@ FOLLOW_SECONDS = 2.0
 @pass_env
 def keys_rotate(env: Env, batch: int, retire: bool) -> None:
     """Make a new data key active, re-encrypt every encrypted column of every table under it
-    (customer files, second-factor secrets, ...), retire the old keys no value uses any more."""
+    (second-factor secrets, the wrapped customer keys, ...), move customer files still under a
+    ring key to each customer's own key, and retire the old keys no value uses any more."""
     import time
 
     from ..encrypted_columns import reencrypt_all
@@ -164,6 +167,8 @@ def keys_rotate(env: Env, batch: int, retire: bool) -> None:
         done += n
         if n and sys.stdout.isatty():
             click.echo(f"\rre-encrypted {done} row(s)", nl=False)
+        elif n:  # one line per batch when the output is a log
+            click.echo(f"{table}: {n} row(s) re-encrypted, {done} in all")
 
     report = reencrypt_all(env.db.write, vault, tables, new, batch, progress)
     if sys.stdout.isatty() and done:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import case, false, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from .. import clock
+from .. import clock, subject_keys
 from ..access.models import AccessRequest
 from ..accounts.actor import Actor
 from ..accounts.models import User
@@ -128,18 +128,20 @@ def _summaries(s: Session, vault: Vault, files) -> list[FileSummary]:
     if ids:
         owners = dict(s.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
     out = []
+    subject_keys.prefetch(vault, [f.id for f in files])
     for f in files:
         p = _open(vault, f, ("name", "mobile"))
         out.append(FileSummary(id=f.id, file_no=f.file_no, name=rules.mask_name(p["name"] or ""),
                                mobile=rules.mask_mobile(p["mobile"] or ""), category=f.category,
                                gender=f.gender, owner=owners.get(f.owner_id, "?"),
-                               created_at=f.created_at, tier=f.tier or ""))
+                               created_at=f.created_at, tier=f.tier or "",
+                               erased=f.erased_at is not None))
     return out
 
 
 _LIST_COLUMNS = (CustomerFile.id, CustomerFile.file_no, CustomerFile.category, CustomerFile.gender,
                  CustomerFile.owner_id, CustomerFile.created_at, CustomerFile.name_ct,
-                 CustomerFile.mobile_ct, Membership.tier)
+                 CustomerFile.mobile_ct, Membership.tier, CustomerFile.erased_at)
 
 
 def _list_arms(s: Session, actor: Actor) -> list:

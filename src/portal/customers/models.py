@@ -33,6 +33,8 @@ class CustomerFile(SQLModel, table=True):
         Index("ix_customer_surname_unitpath", "surname_bidx", "unit_path", "created_at", "id"),
         Index("ix_customer_tail_owner", "mobile_tail_bidx", "owner_id", "created_at", "id"),
         Index("ix_customer_tail_unitpath", "mobile_tail_bidx", "unit_path", "created_at", "id"),
+        # Personal fields are sealed with the customer's own key (subject_keys.py), the row's id.
+        {"info": {"subject_key": "id"}},
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -57,7 +59,10 @@ class CustomerFile(SQLModel, table=True):
     name_bidx: str | None = Field(default=None, max_length=64)
     surname_bidx: str | None = Field(default=None, max_length=64)
     mobile_tail_bidx: str | None = Field(default=None, max_length=8)  # truncated: many-to-one
+    # The ring key that sealed the row; 0 once sealed with the customer's own key (subject_keys.py).
     key_id: int = Field(default=1, index=True)
+    # Set when the customer's data was erased (privacy/erasure.py): the fields no longer open.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 

@@ -106,15 +106,14 @@ def validate_form(form: dict[str, str], *, today: date | None = None) -> Custome
 # ---------------------------------------------------------------- encryption helpers
 
 def _seal(vault: Vault, f: CustomerFile, data: CustomerInput) -> None:
-    """(Re)encrypt every personal field of a file under the active key; refresh blind indexes."""
-    kid = vault.current_key()
+    """(Re)encrypt every personal field of a file with the customer's own key; refresh blind indexes."""
     for col, value in data.personal().items():
-        setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id, key_id=kid))
+        setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id, subject=f.id))
     f.mobile_bidx = vault.blind_index("mobile", data.mobile)
     f.id_number_bidx = vault.blind_index("id_number", data.id_number) if data.id_number else None
     for col, value in search.index_values(vault, data.name, data.mobile).items():
         setattr(f, col, value)
-    f.key_id = kid
+    f.key_id = 0  # the customer's own key (subject_keys.py)
     f.gender = data.gender
     f.category = data.category
 
@@ -138,6 +137,7 @@ class FileSummary:
     owner: str
     created_at: datetime
     tier: str = ""  # the membership's tier; "" for a file that is not a member
+    erased: bool = False  # the customer's personal data was erased (privacy/erasure.py)
 
 
 @dataclass
@@ -158,6 +158,7 @@ class FileCard:
     # Opened under a temporary grant (not by ownership or leadership): its reason and end.
     grant_reason: str = ""
     grant_ends: datetime | None = None
+    erased_at: datetime | None = None  # the customer's personal data was erased
 
 
 def _load(s: Session, file_id: uuid.UUID | str) -> CustomerFile:
@@ -210,7 +211,7 @@ def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
                     owner_id=f.owner_id, owner=owner.username if owner else "?",
                     unit=unit.name if unit else "?", created_at=f.created_at,
                     updated_at=f.updated_at, fields=_open(vault, f, fields),
-                    allowed=allowed_actions(s, actor, f, grant_id),
+                    allowed=allowed_actions(s, actor, f, grant_id), erased_at=f.erased_at,
                     grant_reason=grant.reason if grant else "", grant_ends=grant.expires_at if grant else None)
 
 
@@ -250,6 +251,8 @@ def current_input(vault: Vault, f: CustomerFile) -> CustomerInput:
 
 def update_file(s: Session, vault: Vault, actor: Actor, file_id, data: CustomerInput) -> CustomerFile:
     f, grant_id = open_for(s, actor, file_id, Action.CUSTOMER_EDIT)
+    if f.erased_at is not None:
+        raise InvalidInput({"name": "This customer's personal data was erased."})
     before = current_input(vault, f)
     changed = [k for k in (*PERSONAL_FIELDS, "gender", "category")
                if getattr(before, k) != getattr(data, k)]
@@ -322,22 +325,6 @@ def reassign_all(s: Session, actor: Actor, from_username: str, to_username: str,
     for fid in ids:
         reassign_file(s, actor, fid, to_username, reason)
     return len(ids)
-
-
-# ---------------------------------------------------------------- key rotation
-
-def reencrypt_batch(s: Session, vault: Vault, batch: int = 500) -> int:
-    """Re-encrypt up to `batch` files not yet under the active key; returns how many."""
-    files = list(s.scalars(select(CustomerFile).where(CustomerFile.key_id != vault.current_key())
-                           .limit(batch)))
-    for f in files:
-        _seal(vault, f, current_input(vault, f))
-    s.flush()
-    return len(files)
-
-
-def key_ids_in_use(s: Session) -> set[int]:
-    return set(s.scalars(select(CustomerFile.key_id).distinct()))
 
 
 def count_visible(s: Session, actor: Actor) -> int:

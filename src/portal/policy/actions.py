@@ -50,6 +50,11 @@ class Action(StrEnum):
     # Accounts (accounts/setup.py, accounts/approvals.py)
     ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
     ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
+    # Personal data (privacy/): the privacy officer's duties are the auditor's (README, "Personal data")
+    PRIVACY_REQUEST = "privacy.request"  # a file's privacy page; record erasure/correction requests
+    PRIVACY_ERASE = "privacy.erase"  # the erasure queue; approve or refuse (a leader above the file)
+    PRIVACY_REPORT = "privacy.report"  # the subject access report of one customer
+    PRIVACY_RETENTION = "privacy.retention"  # the versioned retention setting (admin)
 
     @property
     def obj(self) -> str:

@@ -1,0 +1,1 @@
+"""Personal data (PIPL): erasure by crypto-shredding, subject access reports, correction requests, retention."""
