@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from .conftest import shot, sign_in
+from .conftest import confirm, shot, sign_in
 
 NAME = "隐私测试"
 MOBILE = "13911112222"
@@ -55,6 +55,7 @@ def test_alice_requests_erasure_bob_approves_and_the_file_shows_erased(new_conte
     row = bob.get_by_test_id("erasure-requests").locator("tbody tr").filter(has_text=file_no)
     expect(row).to_contain_text("waiting")
     row.get_by_role("button", name="Approve erasure").click()
+    confirm(bob)  # erasure cannot be undone: the page asks first
     expect(bob).to_have_url(re.compile(r"/privacy/erasures$"))
     expect(bob.get_by_test_id("erasure-requests").locator("tbody tr").filter(has_text=file_no)) \
         .to_contain_text("approved")
