@@ -17,5 +17,8 @@ from .membership.models import (  # noqa: F401
 from .org.models import OrgUnit  # noqa: F401
 from .penalties.models import Penalty  # noqa: F401
 from .pos.refusals import ApiRefusalWindow  # noqa: F401
+from .service.models import (  # noqa: F401
+    CareRecord, Complaint, ComplaintStep, MemberVisit, ServiceSettingsVersion, SurveyAnswer,
+)
 
 metadata = SQLModel.metadata
