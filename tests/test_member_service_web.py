@@ -42,7 +42,7 @@ def test_alice_records_a_complaint_and_cathy_works_it_from_the_queue(client, db,
     client.cookies.clear()
     signed_in(client, "cathy")
     queue = client.get("/complaints")
-    assert f'data-testid="complaint-{cid}"' in queue.text and "priority" in queue.text
+    assert f'data-testid="complaint-{cid}"' in queue.text and 'class="badge"' in queue.text  # gold: priority
     assert "导购态度差" not in queue.text  # the queue never shows the content
     r = post(client, f"/complaints/{cid}/investigate", {"passed_to": "门店经理", "finding": "属实",
                                                        "cause": "staff_conduct", "responsible": "导购A"},
@@ -69,7 +69,7 @@ def test_an_overdue_complaint_shows_on_the_salespersons_home_page(client, db, va
     signed_in(client, "alice")
     home = client.get("/")
     assert re.search(r'data-testid="complaints-overdue">\s*<a[^>]*><span class="figure">1<', home.text)
-    assert "overdue" in client.get("/complaints?show=overdue").text
+    assert 'class="overdue"' in client.get("/complaints?show=overdue").text
 
 
 def test_a_benefit_beyond_the_allowance_is_refused_and_recorded(client, db, story):
