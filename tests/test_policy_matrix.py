@@ -548,7 +548,10 @@ def test_only_a_leader_above_the_file_waives_the_joining_condition(client, db, s
 # its card steps (loss, freeze), missed-points claims, application review; plus the programme's
 # figures and one's own account. Every other action is refused to it.
 CUSTOMER_SERVICE_MAY = {Action.SERVICE_LOOKUP, Action.SERVICE_CARD, Action.MEMBER_CLAIM, Action.MEMBER_REVIEW,
-                        Action.PROGRAMME_VIEW, Action.ACCOUNT_SELF}
+                        Action.PROGRAMME_VIEW, Action.ACCOUNT_SELF,
+                        # member service: customer service works the complaints queue (seed 001 六.2)
+                        Action.COMPLAINT_RECORD, Action.COMPLAINT_VIEW, Action.COMPLAINT_WORK,
+                        Action.COMPLAINT_ANALYSIS}
 MEMBER_PIN = "246810"
 
 
@@ -836,3 +839,116 @@ def test_only_leaders_open_the_erasure_queue_and_only_admins_the_retention_setti
     signed_in(client, user)
     assert client.get(path).status_code == 403
     assert post(client, path, {"days": "400"}, from_page="/inbox").status_code in (403, 404, 405)
+# ---------------------------------------------------------------- member service: complaints, visits, care
+
+CR, CVW, CW, CA, VV, VR, KV, KR, SR = (
+    Action.COMPLAINT_RECORD, Action.COMPLAINT_VIEW, Action.COMPLAINT_WORK, Action.COMPLAINT_ANALYSIS,
+    Action.VISIT_VIEW, Action.VISIT_RECORD, Action.CARE_VIEW, Action.CARE_RECORD, Action.SERVICE_RULES)
+# What each story user may do on alice's client's service record — written out by hand.
+SERVICE_MATRIX = {
+    "alice": {CR, CVW, CW, VV, VR, KV, KR},
+    "charlie": set(),
+    "frank": set(),
+    "bob": {CR, CVW, CW, CA, VV, VR, KV, KR, SR},
+    "grace": {CR, CVW, CW, CA, VV, VR, KV, KR, SR},
+    "henry": {SR},  # the company-wide settings, nothing on 755's members
+    "cathy": {CR, CVW, CW, CA},  # the complaints queue, nothing else of a member's service record
+    "dave": set(),
+    "erin": set(),
+}
+
+
+@pytest.mark.parametrize("user", list(SERVICE_MATRIX))
+def test_member_service_actions_on_alices_client(db, story, user):
+    actor = story.actor(db, user)
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+    allowed = {a for a in (CR, CVW, CW, CA, VV, VR, KV, KR, SR)
+               if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+    assert allowed == SERVICE_MATRIX[user]
+
+
+# Every member-service route, what it needs, and who is a stranger to it. "{fid}" is alice's
+# client, "{cid}" a complaint on that file, "{vid}" a visit with issues.
+SERVICE_ROUTES = [
+    ("GET", "/complaints", CVW, ("dave", "erin")),
+    ("GET", "/complaints/new", CR, ("dave", "erin")),
+    ("POST", "/complaints", CR, ("charlie", "dave", "erin")),
+    ("GET", "/complaints/{cid}", CVW, ("charlie", "henry", "dave", "erin")),
+    ("POST", "/complaints/{cid}/investigate", CW, ("charlie", "henry", "dave", "erin")),
+    ("GET", "/complaints/analysis", CA, ("alice", "charlie", "dave", "erin")),
+    ("GET", "/visits", VV, ("cathy", "dave", "erin")),
+    ("GET", "/member-service/{fid}", VV, ("charlie", "henry", "cathy", "dave", "erin")),
+    ("POST", "/member-service/{fid}/visits", VR, ("charlie", "henry", "cathy", "dave", "erin")),
+    ("POST", "/member-service/{fid}/visits/{vid}/answer", VR, ("charlie", "henry", "cathy", "dave", "erin")),
+    ("POST", "/member-service/{fid}/care", KR, ("charlie", "henry", "cathy", "dave", "erin")),
+    ("GET", "/care", KV, ("cathy", "dave", "erin")),
+    ("GET", "/member-service/settings", SR, ("alice", "charlie", "cathy", "dave", "erin")),
+    ("POST", "/member-service/settings", SR, ("alice", "charlie", "cathy", "dave", "erin")),
+]
+SERVICE_FORM = {"member": "", "channel": "hotline", "kind": "product", "content": "陌生人的投诉",
+                "promised_on": "2099-01-01", "passed_to": "x", "finding": "x", "cause": "other",
+                "responsible": "x", "reason": "schedule", "satisfaction": "3", "outcome": "陌生人的回访",
+                "answer": "陌生人的回答", "benefit": "birthday_gift", "note": "x", "every_gold": "1"}
+
+
+@pytest.fixture
+def service_objects(db, vault, story):
+    from portal.membership import members
+    from portal.membership.rules import programme_today
+    from portal.service import complaints, visits
+    fid = uuid.UUID(story.files["alice"][0])
+    alice = story.actor(db, "alice")
+    with db.write() as s:
+        members.enrol(s, alice, fid, cause="application")
+    with db.write() as s:
+        c = complaints.record_complaint(s, vault, alice, {
+            "channel": "hotline", "kind": "product", "content": "礼盒破损",
+            "promised_on": programme_today().isoformat()}, file_id=fid)
+        v = visits.record_visit(s, vault, alice, fid, {"kind": "phone", "reason": "schedule", "satisfaction": "4",
+                                                       "outcome": "好", "issues": "送货慢", "passed_to": "物流部"})
+    return {"fid": str(fid), "cid": str(c.id), "vid": str(v.id)}
+
+
+def _service_state(db) -> tuple:
+    from portal.service.models import CareRecord, Complaint, ComplaintStep, MemberVisit, ServiceSettingsVersion
+    with db.read() as s:
+        return tuple(len(list(s.scalars(select(m)))) for m in
+                     (Complaint, ComplaintStep, MemberVisit, CareRecord, ServiceSettingsVersion)) + tuple(
+            (c.status, c.updated_at) for c in s.scalars(select(Complaint))) + tuple(
+            v.answered_at for v in s.scalars(select(MemberVisit)))
+
+
+@pytest.mark.parametrize("method, path, action, strangers", [pytest.param(*r, id=f"{r[0]} {r[1]}") for r in SERVICE_ROUTES])
+def test_a_stranger_is_refused_every_member_service_route(client, db, vault, story, service_objects, method, path,
+                                                         action, strangers):
+    url = path.format(**service_objects)
+    form = dict(SERVICE_FORM, member=facts(db, vault, service_objects["fid"]).file_no)
+    for user in strangers:
+        signed_in(client, user)
+        for headers in ({}, {"HX-Request": "true"}):
+            state = _service_state(db)
+            before = last_seq(db)
+            r = (client.get(url, headers=headers) if method == "GET"
+                 else post(client, url, form, from_page="/inbox", headers=headers))
+            assert r.status_code == 403, (user, url, r.status_code, r.text[:300])
+            assert [(e.action, e.outcome) for e in entries_since(db, before, user)] == [(action.value, "denied")]
+            for secret in ("礼盒破损", "送货慢", "陌生人"):
+                assert secret not in r.text
+            assert _service_state(db) == state
+        client.cookies.clear()
+
+
+def test_the_member_service_matrix_covers_every_member_service_route(app):
+    covered = {(m, p.replace("{cid}", "{complaint_id:int}").replace("{fid}", "{file_id:uuid}")
+                .replace("{vid}", "{visit_id:int}")) for m, p, _, _ in SERVICE_ROUTES}
+    covered.add(("POST", "/complaints/{complaint_id:int}/{step:str}"))
+    missing = []
+    for route in app.routes:
+        for handler in route.route_handlers:
+            action = handler.opt.get("action")
+            if isinstance(action, Action) and action.obj in ("complaint", "visit", "care", "servicerules"):
+                for m in handler.http_methods:
+                    if (m, route.path) not in covered and m != "HEAD":
+                        missing.append((m, route.path))
+    assert not missing

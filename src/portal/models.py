@@ -19,5 +19,8 @@ from .penalties.models import Penalty  # noqa: F401
 from .pos.refusals import ApiRefusalWindow  # noqa: F401
 from .privacy.models import CorrectionRequest, ErasureRequest, RetentionVersion  # noqa: F401
 from .subject_keys import CustomerKey  # noqa: F401
+from .service.models import (  # noqa: F401
+    CareRecord, Complaint, ComplaintStep, MemberVisit, ServiceSettingsVersion, SurveyAnswer,
+)
 
 metadata = SQLModel.metadata

@@ -55,6 +55,16 @@ class Action(StrEnum):
     PRIVACY_ERASE = "privacy.erase"  # the erasure queue; approve or refuse (a leader above the file)
     PRIVACY_REPORT = "privacy.report"  # the subject access report of one customer
     PRIVACY_RETENTION = "privacy.retention"  # the versioned retention setting (admin)
+    # Member service (service/): complaints, follow-up visits and surveys, care records
+    COMPLAINT_RECORD = "complaint.record"  # record a complaint on a member's file
+    COMPLAINT_VIEW = "complaint.view"  # the complaints queue and a complaint with its history
+    COMPLAINT_WORK = "complaint.work"  # investigate, propose, tell the member, record satisfaction
+    COMPLAINT_ANALYSIS = "complaint.analysis"  # the member-service analysis (counts, no personal data)
+    VISIT_VIEW = "visit.view"  # due visits; a member's service record (complaints, visits, care)
+    VISIT_RECORD = "visit.record"  # record a follow-up visit (and survey), answer its issues
+    CARE_VIEW = "care.view"  # what was given (care packages, birthday gifts) in the user's scope
+    CARE_RECORD = "care.record"  # give a benefit within the tier's yearly allowance
+    SERVICE_RULES = "servicerules.edit"  # the member-service settings (schedule, threshold, survey, allowances)
 
     @property
     def obj(self) -> str:

@@ -8,6 +8,7 @@ from litestar import Request, Response, get
 from ..audit import alerts
 from ..customers import listing
 from ..home import desks, sales
+from ..home.member_service import service_tiles
 from ..membership.rules import programme_today
 from ..policy import Action
 from .rendering import render
@@ -29,11 +30,13 @@ def home(request: Request) -> Response:
         with st.db.write() as s:
             figures = sales.sales_home(s, st.vault, actor, today)
             recent = listing.list_files(s, st.vault, actor, limit=RECENT_FILES)
-        return render(request, "home/sales.html", home=figures, recent=recent.rows)
+            service = service_tiles(s, actor, today)
+        return render(request, "home/sales.html", home=figures, recent=recent.rows, service=service)
     if actor.role == "customer_service":
         with st.db.read() as s:
             figures = desks.service_home(s, actor, today)
-        return render(request, "home/service.html", home=figures)
+            service = service_tiles(s, actor, today)
+        return render(request, "home/service.html", home=figures, service=service)
     if actor.role == "auditor":
         day_start = sales.utc_midnight(today, ZoneInfo(visitor(request).timezone))
         with st.db.read() as s:
