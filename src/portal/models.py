@@ -17,5 +17,6 @@ from .membership.models import (  # noqa: F401
 from .org.models import OrgUnit  # noqa: F401
 from .penalties.models import Penalty  # noqa: F401
 from .pos.refusals import ApiRefusalWindow  # noqa: F401
+from .reports.models import SentMonthlyReport  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -50,6 +50,11 @@ class Action(StrEnum):
     # Accounts (accounts/setup.py, accounts/approvals.py)
     ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
     ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
+    # Reports (reports/): figures only, never personal data; scoped like member lists
+    REPORT_VIEW = "report.view"  # the business reports: own clients (salespeople), units led (leaders)
+    REPORT_EXPORT = "report.export"  # a report as CSV or XLSX (audited)
+    REPORT_SEND = "report.send"  # a leader freezes and sends a unit's monthly report upward
+    REPORT_AUDIT = "report.audit"  # the auditor's analytics of the audit log (no customer figures)
 
     @property
     def obj(self) -> str:
