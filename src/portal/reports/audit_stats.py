@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, case, distinct, func, or_, select
+from sqlalchemy import and_, case, distinct, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
@@ -64,10 +64,11 @@ def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
                                                               "until": f.period.end.isoformat()})}
                              for a, r, v, e, n, g in rows], translate=("role",)))
 
-    rows = s.execute(select(func.coalesce(OrgUnit.code, "-"), *_sums())
+    unit = func.coalesce(OrgUnit.code, literal_column("'-'")).label("unit")
+    rows = s.execute(select(unit, *_sums())
                      .select_from(AuditEvent).outerjoin(User, User.id == AuditEvent.actor_id)
                      .outerjoin(OrgUnit, OrgUnit.id == User.unit_id).where(span)
-                     .group_by(func.coalesce(OrgUnit.code, "-")).order_by(func.coalesce(OrgUnit.code, "-"))).all()
+                     .group_by("unit").order_by("unit")).all()
     per_unit = [{"unit": c, "views": v, "exports": e, "denials": n, "grants": g} for c, v, e, n, g in rows]
     rep.tables.append(Table("units", _("Per unit"), [Col("unit", _("Unit"), "text"), *cols], per_unit))
     rep.charts.append(Chart("units", _("Views and refusals per unit"), "bar", [r["unit"] for r in per_unit],

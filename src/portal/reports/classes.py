@@ -84,7 +84,7 @@ def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
     per = _per_member(actor, f, w)
     cls = _class_of(per, st, w).label("cls")
     rows = {c: (n, spend, cnt) for c, n, spend, cnt in s.execute(
-        select(cls, func.count(), func.sum(per.c.spend), func.sum(per.c.n)).group_by(cls))}
+        select(cls, func.count(), func.sum(per.c.spend), func.sum(per.c.n)).group_by("cls"))}
     cols = [Col("class", _("Class"), "text"), Col("members", _("Members"), "count"),
             Col("spend", _("Spend in the window"), "fen"), Col("per_member", _("Average annual spend per member"), "fen"),
             Col("purchases", _("Purchases in the window"), "int"), Col("strategy", _("Strategy"), "text")]
@@ -116,7 +116,7 @@ def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
     seg = case((and_(r == 3, fq == 3), champions), (fq == 3, loyal), (and_(r == 3, fq == 1), new),
                (and_(r == 1, fq >= 2), at_risk), (and_(r == 1, fq == 1), hibernating), else_=others).label("seg")
     got = {g: (n, spend) for g, n, spend in s.execute(
-        select(seg, func.count(), func.sum(per.c.spend)).group_by(seg))}
+        select(seg, func.count(), func.sum(per.c.spend)).group_by("seg"))}
     cols = [Col("segment", _("Segment"), "text"), Col("members", _("Members"), "count"),
             Col("spend", _("Spend in the window"), "fen")]
     segs = suppress([{"segment": g, "members": got.get(g, (0, 0))[0], "spend": got.get(g, (0, 0))[1] or 0}

@@ -53,10 +53,10 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
         .join(Membership, Membership.id == CardAccount.membership_id)
         .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
         .group_by(MemberCard.replaces_id.is_(None))).all())
-    up = tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)
+    up = (tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)).label("up")
     moves = dict(s.execute(
         select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
-        .where(*where, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by(up)).all())
+        .where(*where, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
     pts = dict(s.execute(
         select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
         .join(CardAccount, CardAccount.id == PointsEntryRow.account_id)

@@ -61,11 +61,14 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     lo, hi = p.utc_bounds()
     ev_month = month_of(MemberEvent.at, SHANGHAI_HOURS)
     up = tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)
-    direction = case((up, _("Upgrade")), else_=_("Downgrade"))
+    direction = case((up, _("Upgrade")), else_=_("Downgrade")).label("direction")
+    ev_month = ev_month.label("month")
+    # Grouped by the output names: a CASE with bound values repeated in GROUP BY is a different
+    # expression to PostgreSQL.
     rows = s.execute(select(ev_month, direction, MemberEvent.cause, func.count())
                      .join(Membership, Membership.id == MemberEvent.membership_id)
                      .where(*where, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
-                     .group_by(ev_month, direction, MemberEvent.cause).order_by(ev_month)).all()
+                     .group_by("month", "direction", MemberEvent.cause).order_by("month")).all()
     moves = [{"month": m, "direction": d, "cause": c or "-", "count": n} for m, d, c, n in rows]
     rep.tables.append(Table("moves", _("Upgrades and downgrades per month"), [
         Col("month", _("Month"), "month"), Col("direction", _("Direction"), "text"), Col("cause", _("Cause"), "text"),
