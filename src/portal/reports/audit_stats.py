@@ -35,6 +35,10 @@ class Unusual:
 
 
 def _sums():
+    return [func.count().label("entries"), *_measures()]
+
+
+def _measures():
     return [func.coalesce(func.sum(case((cond & (AuditEvent.outcome == "allowed") if name != "denials" else cond, 1),
                                         else_=0)), 0).label(name)
             for name, cond in MEASURES]
@@ -44,32 +48,33 @@ def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
     lo, hi = f.period.utc_bounds()
     span = and_(AuditEvent.at >= lo, AuditEvent.at < hi)
     rep = Report("audit", _("Audit analytics"))
-    cols = [Col("views", _("Views"), "int"), Col("exports", _("Exports"), "int"), Col("denials", _("Refusals"), "int"),
+    cols = [Col("entries", _("Entries"), "int"), Col("views", _("Views"), "int"), Col("exports", _("Exports"), "int"), Col("denials", _("Refusals"), "int"),
             Col("grants", _("Grants"), "int")]
 
     day = day_of(AuditEvent.at, SHANGHAI_HOURS).label("day")
     rows = s.execute(select(day, *_sums()).where(span).group_by(day).order_by(day)).all()
-    per_day = [{"day": d, "views": v, "exports": e, "denials": n, "grants": g} for d, v, e, n, g in rows]
+    per_day = [{"day": d, "entries": a, "views": v, "exports": e, "denials": n, "grants": g} for d, a, v, e, n, g in rows]
     rep.tables.append(Table("days", _("Per day"), [Col("day", _("Day"), "text"), *cols], per_day))
     rep.charts.append(Chart("days", _("Views, exports, refusals and grants per day"), "line",
                             [r["day"] for r in per_day],
-                            [(c.label, [r[c.key] for r in per_day]) for c in cols]))
+                            [(c.label, [r[c.key] for r in per_day]) for c in cols[1:]]))
 
     rows = s.execute(select(AuditEvent.actor_username, AuditEvent.actor_role, *_sums()).where(span)
                      .group_by(AuditEvent.actor_username, AuditEvent.actor_role)
                      .order_by(func.count().desc(), AuditEvent.actor_username).limit(TOP_USERS)).all()
     rep.tables.append(Table("users", _("Per user"), [Col("user", _("User"), "text"), Col("role", _("Role"), "text"), *cols],
-                            [{"user": a, "role": r, "views": v, "exports": e, "denials": n, "grants": g,
+                            [{"user": a, "role": r, "entries": k, "views": v, "exports": e, "denials": n, "grants": g,
                               "_link": "/audit?" + urlencode({"actor": a, "since": f.period.start.isoformat(),
                                                               "until": f.period.end.isoformat()})}
-                             for a, r, v, e, n, g in rows], translate=("role",)))
+                             for a, r, k, v, e, n, g in rows], translate=("role",)))
 
     unit = func.coalesce(OrgUnit.code, literal_column("'-'")).label("unit")
     rows = s.execute(select(unit, *_sums())
                      .select_from(AuditEvent).outerjoin(User, User.id == AuditEvent.actor_id)
                      .outerjoin(OrgUnit, OrgUnit.id == User.unit_id).where(span)
                      .group_by("unit").order_by("unit")).all()
-    per_unit = [{"unit": c, "views": v, "exports": e, "denials": n, "grants": g} for c, v, e, n, g in rows]
+    per_unit = [{"unit": c, "entries": k, "views": v, "exports": e, "denials": n, "grants": g}
+                for c, k, v, e, n, g in rows]
     rep.tables.append(Table("units", _("Per unit"), [Col("unit", _("Unit"), "text"), *cols], per_unit))
     rep.charts.append(Chart("units", _("Views and refusals per unit"), "bar", [r["unit"] for r in per_unit],
                             [(_("Views"), [r["views"] for r in per_unit]), (_("Refusals"), [r["denials"] for r in per_unit])]))

@@ -97,8 +97,8 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
             Col("per_member", _("Spend per member"), "fen"), Col("frequency", _("Purchases per member"), "x100")]
     spend = [{"tier": t, "members": got[t][1], "purchases": got[t][2], "spend": got[t][3],
               "per_member": got[t][4], "frequency": got[t][5]}
-             if t in got else {"tier": t, "members": 0, "purchases": 0, "spend": 0, "per_member": None,
-                               "frequency": None} for t in TIERS]
+             if t in got else {"tier": t, "members": 0, "purchases": 0, "spend": 0, "per_member": 0,
+                               "frequency": 0} for t in TIERS]
     suppress(spend, cols)
     rep.tables.append(Table("spend", _("Spend and purchase frequency per tier"), cols, spend, translate=("tier",)))
 
