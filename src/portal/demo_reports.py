@@ -38,7 +38,8 @@ def _noon(day: date) -> datetime:
 
 def seed(s: Session, vault: Vault, summary) -> None:
     from .membership import members
-    from .membership.models import CardAccount, Membership, PointsEntryRow, Purchase, PurchaseLineRow
+    from .membership.models import (CardAccount, Membership, MembershipApplication, PointsEntryRow, Purchase,
+                                    PurchaseLineRow)
     from .membership.programme import settings_on
     from .membership.rules import programme_today
     from .membership.settings import Tier
@@ -57,8 +58,9 @@ def seed(s: Session, vault: Vault, summary) -> None:
             if user is None:
                 continue
             actor = accounts.actor_for(user, s.get(OrgUnit, user.unit_id))
-            files = list(s.scalars(select(CustomerFile).where(
-                CustomerFile.owner_id == user.id, CustomerFile.id.not_in(select(Membership.customer_id)))
+            files = list(s.scalars(select(CustomerFile).where(  # not the programme demo's members or applicants
+                CustomerFile.owner_id == user.id, CustomerFile.id.not_in(select(Membership.customer_id)),
+                CustomerFile.id.not_in(select(MembershipApplication.customer_id)))
                 .order_by(CustomerFile.file_no).limit(PER_SALESPERSON)))
             plan = sorted(((start + timedelta(days=rng.randint(0, 660)), f) for f in files), key=lambda x: x[0])
             for day, f in plan:
