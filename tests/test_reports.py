@@ -109,6 +109,9 @@ def test_classes_and_rfm_for_graces_region(db, story, book):
     assert [no for _id, no in lists["A"]] == [file_no["A1"]]
     assert [no for _id, no in lists["B"]] == [file_no["A2"]]
     assert [no for _id, no in lists["C"]] == [file_no["A3"]]
+    with db.read() as s:  # the hook for a follow-up visit schedule: (membership, class) in the same scope
+        got = sorted(c for _mid, c in s.execute(classes.member_classes(s, story.actor(db, "grace"), YEAR_2025)))
+    assert got == ["A", "B", "C", "D", "D", "D"]
     rfm = rows_by(rep.table("rfm"), "segment")
     assert rfm["Champions"]["members"] is None  # A1 alone
     assert rfm["Others"]["members"] == 5 and rfm["Others"]["spend"] == 3_750_000

@@ -95,8 +95,6 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
             Col("purchases", _("Purchases"), "int"), Col("spend", _("Spend"), "fen")]
     units = suppress([{"unit": c, "name": n, "members": b, "purchases": k, "spend": v} for c, n, b, k, v in rows], cols)
     rep.tables.append(Table("units", _("Spend per unit"), cols, units))
-    rep.charts.append(Chart("units", _("Spend per unit"), "bar", [r["unit"] for r in units],
-                            [(_("Spend"), [r["spend"] for r in units])], money=True))
 
     # Top products by money paid.
     paid = func.sum(PurchaseLineRow.paid_fen)
@@ -109,9 +107,17 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
             Col("quantity", _("Quantity"), "int"), Col("paid", _("Paid"), "fen")]
     top = suppress([{"product": n, "members": b, "quantity": q, "paid": v} for n, b, q, v in rows], cols)
     rep.tables.append(Table("products", _("Top products"), cols, top))
-    rep.charts.append(Chart("products", _("Top products"), "bar", [r["product"] for r in top],
-                            [(_("Paid"), [r["paid"] for r in top])], money=True))
+    rep.charts = charts_of(rep)
     return rep
+
+
+def charts_of(rep: Report) -> list[Chart]:
+    """The charts, from the tables (so a sent report, frozen as tables, draws the same ones)."""
+    units, top = rep.table("units").rows, rep.table("products").rows
+    return [Chart("units", _("Spend per unit"), "bar", [r["unit"] for r in units],
+                  [(_("Spend"), [r["spend"] for r in units])], money=True),
+            Chart("products", _("Top products"), "bar", [r["product"] for r in top],
+                  [(_("Paid"), [r["paid"] for r in top])], money=True)]
 
 
 # ---------------------------------------------------------------- freezing and sending
@@ -129,6 +135,7 @@ def report_from_body(body: str) -> tuple[Report, dict]:
     for t in raw["tables"]:
         rep.tables.append(Table(t["key"], t["title"], [Col(**c) for c in t["cols"]], t["rows"], t.get("note", ""),
                                 tuple(t.get("translate", ()))))
+    rep.charts = charts_of(rep)
     return rep, raw
 
 
