@@ -952,3 +952,54 @@ def test_the_member_service_matrix_covers_every_member_service_route(app):
                     if (m, route.path) not in covered and m != "HEAD":
                         missing.append((m, route.path))
     assert not missing
+# ---------------------------------------------------------------- reports (issue 13)
+
+# Which report actions each story user holds (route level) — written out by hand.
+RV, RE, RS, RA = Action.REPORT_VIEW, Action.REPORT_EXPORT, Action.REPORT_SEND, Action.REPORT_AUDIT
+REPORT_MATRIX = {
+    "alice": {RV, RE}, "charlie": {RV, RE}, "frank": {RV, RE},
+    "bob": {RV, RE, RS}, "grace": {RV, RE, RS}, "henry": {RV, RE, RS},
+    "dave": {RA},  # audit figures only
+    "erin": set(), "cathy": set(),  # no customer figures at all
+}
+# (name, method, path, action): every report route, as a page, an HTMX fragment or a POST.
+REPORT_ROUTES = [
+    ("index", "GET", "/reports", RV), ("overview", "GET", "/reports/overview", RV),
+    ("classes", "GET", "/reports/classes", RV), ("monthly", "GET", "/reports/monthly", RV),
+    ("cards", "GET", "/reports/cards", RV), ("export", "POST", "/reports/export/overview", RE),
+    ("send", "POST", "/reports/monthly/send", RS), ("audit", "GET", "/reports/audit", RA),
+    ("audit_export", "POST", "/reports/audit/export", RA),
+]
+
+
+@pytest.mark.parametrize("user", list(REPORT_MATRIX))
+def test_report_actions_by_role(db, story, user):
+    actor = story.actor(db, user)
+    assert {a for a in (RV, RE, RS, RA) if policy.may_perform(actor, a)} == REPORT_MATRIX[user]
+
+
+@pytest.mark.parametrize("user", ["alice", "dave", "erin", "cathy"])
+def test_a_stranger_is_refused_every_report_route(client, db, story, user):
+    signed_in(client, user)
+    for name, method, path, action in REPORT_ROUTES:
+        if action in REPORT_MATRIX[user]:
+            continue
+        for headers in ({}, {"HX-Request": "true"}):
+            before = last_seq(db)
+            if method == "GET":
+                r = client.get(path, headers=headers)
+            else:
+                r = post(client, path, {"format": "csv", "unit": "755A", "month": "2025-01"}, from_page="/inbox",
+                         headers=headers)
+            assert r.status_code == 403, (user, name, headers)
+            assert "¥" not in r.text
+            assert [(e.action, e.outcome) for e in entries_since(db, before, user)] == [(action.value, "denied")]
+
+
+def test_report_routes_are_all_in_the_report_matrix(app):
+    declared = {(m, route.path) for route in app.routes for h in route.route_handlers
+                for m in h.http_methods if isinstance(h.opt.get("action"), Action) and h.opt["action"].obj == "report"}
+    listed = {(m, p.replace("/overview", "/{key:str}") if p.startswith("/reports/export/") else p)
+              for _n, m, p, _a in REPORT_ROUTES}
+    listed.add(("GET", "/reports/monthly/sent/{report_id:int}"))  # tests/test_reports.py: leaders above only
+    assert declared == listed

@@ -1,7 +1,7 @@
 """personal data: per-customer data keys (crypto-shredding), erasure and correction requests, retention
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0018
 Create Date: 2026-11-26 15:04:01.534471
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0020'
-down_revision = '0015'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -28,7 +28,8 @@ from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, account_approvals, admin, api, audit_log, auth, complaints, customers,
                     exports, home, inbox, member_applications, member_service, membership, penalties,
-                    programme, redemption, reminders, service_desk, setup, terminals)
+                    programme, redemption, reminders, report_audit, report_monthly, reports, service_desk,
+                    setup, terminals)
 from .views import privacy as privacy_views
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
@@ -178,7 +179,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *terminals.ROUTES, *api.ROUTES,
                                              *setup.ROUTES, *account_approvals.ROUTES,
                                              *privacy_views.ROUTES,
-                                             *complaints.ROUTES, *member_service.ROUTES],
+                                             *complaints.ROUTES, *member_service.ROUTES,
+                                             *reports.ROUTES, *report_monthly.ROUTES, *report_audit.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

@@ -88,7 +88,8 @@ class MemberCard(SQLModel, table=True):
     """A card number. ``status``: current (works), lost (reported; stopped at once), void (replaced)."""
 
     __tablename__ = "member_card"
-    __table_args__ = (UniqueConstraint("region_code", "seq", name="uq_member_card_region_seq"),)
+    __table_args__ = (UniqueConstraint("region_code", "seq", name="uq_member_card_region_seq"),
+                      Index("ix_member_card_issued", "issued_on"))  # reports: the card issue list
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=16, unique=True)
@@ -160,6 +161,7 @@ class Purchase(SQLModel, table=True):
     __table_args__ = (
         Index("ix_purchase_customer_on", "customer_id", "purchased_on"),
         Index("ix_purchase_membership_on", "membership_id", "purchased_on"),
+        Index("ix_purchase_on", "purchased_on"),  # reports: a period's purchases
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -204,7 +206,8 @@ class MemberEvent(SQLModel, table=True):
     """The member's history: joining, tier changes, card lifecycle, each with its cause and reason."""
 
     __tablename__ = "member_event"
-    __table_args__ = (Index("ix_member_event_membership", "membership_id", "id"),)
+    __table_args__ = (Index("ix_member_event_membership", "membership_id", "id"),
+                      Index("ix_member_event_kind_at", "kind", "at"))  # reports: a period's card steps
 
     id: int | None = Field(default=None, primary_key=True)
     membership_id: int = Field(foreign_key="membership.id")

@@ -66,7 +66,7 @@ NOTE_MIN, NOTE_MAX = 5, 500
 # How the form spells each figure: money in yuan, discounts in 折, the rest as they are.
 MONEY_FIELDS = ("join_single_purchase_fen", "join_cumulative_fen", "joining_fee_fen",
                 "silver_spend_fen", "gold_spend_fen", "single_purchase_silver_fen", "single_purchase_gold_fen",
-                "leak_penalty_fen")
+                "leak_penalty_fen", "class_a_spend_fen", "class_b_spend_fen", "class_c_spend_fen")
 DISCOUNT_FIELDS = ("regular_discount_per_mille", "silver_discount_per_mille", "gold_discount_per_mille",
                    "platinum_discount_per_mille", "birthday_discount_per_mille")
 BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts", "tier_points_accumulated",
@@ -75,7 +75,7 @@ _SPECIAL = {"effective_from", "redemption_months", "catalogue", "card_types"}
 INT_FIELDS = tuple(f.name for f in dataclasses.fields(ProgrammeSettings)
                    if f.name not in {*MONEY_FIELDS, *DISCOUNT_FIELDS, *BOOL_FIELDS, *_SPECIAL})
 _AT_LEAST_ONE = ("join_window_months", "tier_window_months", "lapse_after_months",
-                 "card_validity_years", "points_validity_years")
+                 "card_validity_years", "points_validity_years", "class_window_months")
 
 
 # ---------------------------------------------------------------------------
@@ -402,6 +402,9 @@ def settings_from_form(form: Mapping[str, str], base: ProgrammeSettings) -> Prog
         silver, gold = f"silver_{kind}", f"gold_{kind}"
         if silver not in errors and gold not in errors and figure(silver) > figure(gold):
             errors[silver] = "Silver's threshold cannot be above gold's."
+    for higher, lower in (("class_a_spend_fen", "class_b_spend_fen"), ("class_b_spend_fen", "class_c_spend_fen")):
+        if higher not in errors and lower not in errors and figure(lower) > figure(higher):
+            errors[lower] = "A class's spend threshold cannot be above the class above it."
     if errors:
         raise InvalidInput(errors)
     try:

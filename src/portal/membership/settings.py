@@ -166,6 +166,14 @@ class ProgrammeSettings:
     redemption_months: tuple[int, ...] = ()       # e.g. (3, 8); empty = always open
     # Company rules (seed 000): the fine for each leak of customer files
     leak_penalty_fen: int = 500_000               # ¥5,000 each time
+    # Customer classes A/B/C/D (seed 002: X, X1, X2 yuan of average annual spend; A also buys X times a
+    # year). The seed gives no figures: these defaults sit at the tier thresholds (¥20,000 gold, ¥10,000
+    # silver) and ¥3,000, with A buying at least 6 times a year; averages over the class window.
+    class_a_spend_fen: int = 2_000_000            # X: ¥20,000 a year
+    class_b_spend_fen: int = 1_000_000            # X1: ¥10,000 a year
+    class_c_spend_fen: int = 300_000              # X2: ¥3,000 a year
+    class_a_purchases: int = 6                    # A buys at least this often a year
+    class_window_months: int = 24                 # the average is taken over this many months
     catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
     card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
 
@@ -189,8 +197,10 @@ class ProgrammeSettings:
         if self.single_purchase_silver_fen and self.single_purchase_gold_fen \
                 and self.single_purchase_silver_fen > self.single_purchase_gold_fen:
             raise ValueError("the single-purchase silver threshold must not exceed gold's")
+        if not self.class_a_spend_fen >= self.class_b_spend_fen >= self.class_c_spend_fen:
+            raise ValueError("class thresholds must fall from A to C (X >= X1 >= X2)")
         for name in ("join_window_months", "tier_window_months", "lapse_after_months",
-                     "card_validity_years", "points_validity_years"):
+                     "card_validity_years", "points_validity_years", "class_window_months"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         months = tuple(self.redemption_months)

@@ -65,6 +65,11 @@ class Action(StrEnum):
     CARE_VIEW = "care.view"  # what was given (care packages, birthday gifts) in the user's scope
     CARE_RECORD = "care.record"  # give a benefit within the tier's yearly allowance
     SERVICE_RULES = "servicerules.edit"  # the member-service settings (schedule, threshold, survey, allowances)
+    # Reports (reports/): figures only, never personal data; scoped like member lists
+    REPORT_VIEW = "report.view"  # the business reports: own clients (salespeople), units led (leaders)
+    REPORT_EXPORT = "report.export"  # a report as CSV or XLSX (audited)
+    REPORT_SEND = "report.send"  # a leader freezes and sends a unit's monthly report upward
+    REPORT_AUDIT = "report.audit"  # the auditor's analytics of the audit log (no customer figures)
 
     @property
     def obj(self) -> str:

@@ -1,0 +1,88 @@
+"""The VIP card tracking table and card issue list (seed 002: 《VIP卡跟踪表》, 《发卡明细表》): cards
+issued, replaced, reported lost, frozen, expired and renewed per month and unit, and who issued each."""
+from __future__ import annotations
+
+from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
+
+from ..accounts.actor import Actor
+from ..accounts.models import User
+from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership
+from ..org.models import OrgUnit
+from .filters import ReportFilter
+from .model import _, Chart, Col, Report, Table, member_filters
+from .sqlfn import SHANGHAI_HOURS, month_of
+
+# member_event kinds -> the tracking table's columns ("expired" comes from the cards' validity).
+EVENT_KINDS = {"card_issued": "issued", "replace": "replaced", "loss": "lost", "freeze": "frozen",
+               "renew": "renewed", "cancel": "cancelled"}
+KINDS = ("issued", "replaced", "lost", "frozen", "expired", "renewed", "cancelled")
+KIND_LABELS = {"issued": _("Issued"), "replaced": _("Replaced"), "lost": _("Reported lost"), "frozen": _("Frozen"),
+               "expired": _("Expired"), "renewed": _("Renewed"), "cancelled": _("Cancelled")}
+ISSUE_LIST_LIMIT = 500
+
+
+def _facts(actor: Actor, f: ReportFilter):
+    """(month, unit path, kind) of every card step in the period, within scope: one UNION ALL."""
+    p = f.period
+    lo, hi = p.utc_bounds()
+    where = member_filters(actor, f)
+    events = (select(month_of(MemberEvent.at, SHANGHAI_HOURS).label("month"), Membership.unit_path.label("path"),
+                     MemberEvent.kind.label("kind"))
+              .join(Membership, Membership.id == MemberEvent.membership_id)
+              .where(*where, MemberEvent.kind.in_(list(EVENT_KINDS)), MemberEvent.at >= lo, MemberEvent.at < hi))
+    expired = (select(month_of(CardAccount.expires_on).label("month"), Membership.unit_path.label("path"),
+                      literal("expired").label("kind"))
+               .join(Membership, Membership.id == CardAccount.membership_id)
+               .where(*where, CardAccount.expires_on >= p.start, CardAccount.expires_on <= p.end))
+    return union_all(events, expired).subquery()
+
+
+def cards(s: Session, actor: Actor, f: ReportFilter) -> Report:
+    facts = _facts(actor, f)
+    rows = s.execute(select(facts.c.month, facts.c.kind, func.count())
+                     .group_by(facts.c.month, facts.c.kind)).all()
+    grid = {(m, EVENT_KINDS.get(k, k)): n for m, k, n in rows}
+    months = f.period.months()
+    cols = [Col("month", _("Month"), "month"), *(Col(k, KIND_LABELS[k], "int") for k in KINDS)]
+    per_month = [{"month": m, **{k: grid.get((m, k), 0) for k in KINDS}} for m in months]
+    rep = Report("cards", _("Card tracking"))
+    rep.tables.append(Table("months", _("Card tracking table per month"), cols, per_month))
+    rep.charts.append(Chart("months", _("Card steps per month"), "stack", months,
+                            [(KIND_LABELS[k], [r[k] for r in per_month]) for k in KINDS]))
+
+    rows = s.execute(select(OrgUnit.code, OrgUnit.name, facts.c.kind, func.count())
+                     .join(OrgUnit, OrgUnit.path == facts.c.path)
+                     .group_by(OrgUnit.code, OrgUnit.name, facts.c.kind).order_by(OrgUnit.code)).all()
+    per_unit: dict[str, dict] = {}
+    for code, name, kind, n in rows:
+        row = per_unit.setdefault(code, {"unit": code, "name": name, **{k: 0 for k in KINDS}})
+        row[EVENT_KINDS.get(kind, kind)] += n
+    rep.tables.append(Table("units", _("Card tracking table per unit"),
+                            [Col("unit", _("Unit"), "text"), Col("name", _("Name"), "text"), *cols[1:]],
+                            list(per_unit.values())))
+
+    # The issue list: each card issued or replaced in the period, the unit, and who issued it.
+    p = f.period
+    issuer = aliased(User)
+    old = aliased(MemberCard)
+    step = and_(MemberEvent.membership_id == Membership.id, MemberEvent.to_value == MemberCard.number,
+                or_(MemberEvent.kind == "card_issued", MemberEvent.kind == "replace"))
+    q = (select(MemberCard.issued_on, MemberCard.number, CardAccount.card_type, OrgUnit.code,
+                func.coalesce(issuer.username, "system"), old.number)
+         .join(CardAccount, CardAccount.id == MemberCard.account_id)
+         .join(Membership, Membership.id == CardAccount.membership_id)
+         .join(OrgUnit, OrgUnit.path == Membership.unit_path)
+         .outerjoin(MemberEvent, step).outerjoin(issuer, issuer.id == MemberEvent.actor_id)
+         .outerjoin(old, old.id == MemberCard.replaces_id)
+         .where(*member_filters(actor, f), MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
+         .order_by(MemberCard.issued_on, MemberCard.number))
+    total = s.scalar(select(func.count()).select_from(q.subquery()))
+    issued = [{"issued_on": d, "card": no, "card_type": t, "unit": u, "issued_by": by, "replaces": r or ""}
+              for d, no, t, u, by, r in s.execute(q.limit(ISSUE_LIST_LIMIT))]
+    rep.tables.append(Table("issued", _("Card issue list"), [
+        Col("issued_on", _("Issued on"), "date"), Col("card", _("Card number"), "text"), Col("card_type", _("Card type"), "text"),
+        Col("unit", _("Unit"), "text"), Col("issued_by", _("Issued by"), "text"), Col("replaces", _("Replaces card"), "text")],
+        issued, note=_("At most 500 cards are listed; the export holds the same.") if total > ISSUE_LIST_LIMIT else ""))
+    rep.extra["issued_total"] = total
+    return rep

@@ -1,0 +1,136 @@
+"""Customer classes A/B/C/D (seed 002) and RFM segments, computed in SQL over each member's
+purchases in the class window (``class_window_months`` before the period's end).
+
+Class (averages per year over the window; thresholds are programme settings, see settings.py):
+A: spend >= X and purchases >= class_a_purchases; B: spend >= X1 (or >= X buying less often);
+C: spend >= X2; D: below X2 (or no purchase). The strategy per class is seed 002's.
+``member_classes()`` is the hook for the follow-up visit schedule: a select of
+(membership id, class) within the same scope.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from ..accounts.actor import Actor
+from ..customers.models import CustomerFile
+from ..membership.models import Membership, Purchase
+from ..membership.programme import settings_on
+from .filters import ReportFilter
+from .model import _, Chart, Col, Report, Table, member_filters, suppress
+
+CLASSES = ("A", "B", "C", "D")
+# Seed 002 (VIP顾客关怀): A phone follow-ups and coupons or gifts; B e-mail/SMS invitations to product
+# events with offers; C an offer when they buy, standard service; D (the 河南 example's fourth class).
+STRATEGY = {
+    "A": _("Key clients: regular phone follow-ups, coupons or gifts; a dedicated service contact; offer made-to-measure products."),
+    "B": _("Clients to develop: regular e-mail or SMS invitations to product events and talks, with offers; close follow-up by the staff who know them."),
+    "C": _("Standard service: an offer when they buy, to keep them; learn what they expect through the front-line staff."),
+    "D": _("Registered clients below X2: standard service and the programme's general offers."),
+}
+SEGMENTS = (_("Champions"), _("Loyal"), _("New"), _("At risk"), _("Hibernating"), _("Others"))
+LIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Window:
+    start: date
+    end: date
+    months: int
+
+
+def window_for(end: date, months: int) -> Window:
+    y, m = end.year, end.month - months
+    while m < 1:
+        y, m = y - 1, m + 12
+    start = date(y, m, min(end.day, calendar.monthrange(y, m)[1])) + timedelta(days=1)
+    return Window(start, end, months)
+
+
+def _per_member(actor: Actor, f: ReportFilter, w: Window):
+    """One row per member in scope: spend and purchases in the window, last purchase day."""
+    paid = and_(Purchase.membership_id == Membership.id, Purchase.status == "complete",
+                Purchase.purchased_on >= w.start, Purchase.purchased_on <= w.end)
+    return (select(Membership.id.label("mid"), Membership.customer_id.label("cid"), Membership.tier.label("tier"),
+                   func.coalesce(func.sum(Purchase.paid_total_fen), 0).label("spend"),
+                   func.count(Purchase.id).label("n"), func.max(Purchase.purchased_on).label("last"))
+            .select_from(Membership).outerjoin(Purchase, paid)
+            .where(*member_filters(actor, f), Membership.status == "active")
+            .group_by(Membership.id, Membership.customer_id, Membership.tier).subquery())
+
+
+def _class_of(per, st, w: Window):
+    yearly_spend, yearly_n, W = per.c.spend * 12, per.c.n * 12, w.months
+    return case((and_(yearly_spend >= st.class_a_spend_fen * W, yearly_n >= st.class_a_purchases * W), "A"),
+                (yearly_spend >= st.class_b_spend_fen * W, "B"),
+                (yearly_spend >= st.class_c_spend_fen * W, "C"), else_="D")
+
+
+def member_classes(s: Session, actor: Actor, f: ReportFilter):
+    """(membership id, class) for every active member in scope: for the follow-up schedule."""
+    st = settings_on(s, f.period.end)
+    w = window_for(f.period.end, st.class_window_months)
+    per = _per_member(actor, f, w)
+    return select(per.c.mid, _class_of(per, st, w).label("class"))
+
+
+def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
+    st = settings_on(s, f.period.end)
+    w = window_for(f.period.end, st.class_window_months)
+    per = _per_member(actor, f, w)
+    cls = _class_of(per, st, w).label("cls")
+    rows = {c: (n, spend, cnt) for c, n, spend, cnt in s.execute(
+        select(cls, func.count(), func.sum(per.c.spend), func.sum(per.c.n)).group_by("cls"))}
+    cols = [Col("class", _("Class"), "text"), Col("members", _("Members"), "count"),
+            Col("spend", _("Spend in the window"), "fen"), Col("per_member", _("Average annual spend per member"), "fen"),
+            Col("purchases", _("Purchases in the window"), "int"), Col("strategy", _("Strategy"), "text")]
+    table = []
+    for c in CLASSES:
+        n, spend, cnt = rows.get(c, (0, 0, 0))
+        table.append({"class": c, "members": n, "spend": spend or 0,
+                      "per_member": (spend or 0) * 12 // (n * w.months) if n else None,
+                      "purchases": cnt or 0, "strategy": STRATEGY[c]})
+    suppress(table, cols)
+    rep = Report("classes", _("Customer classes and RFM segments"))
+    rep.tables.append(Table("classes", _("Classes A, B, C and D"), cols, table, translate=("strategy",)))
+    rep.charts.append(Chart("classes", _("Members per class"), "bar", list(CLASSES),
+                            [(_("Members"), [r["members"] for r in table])]))
+    # The lists: file numbers only (the file page, itself audited, shows the rest).
+    lists = {}
+    for c in CLASSES[:3]:
+        lists[c] = [(str(fid), no) for fid, no in s.execute(
+            select(per.c.cid, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == per.c.cid)
+            .where(cls == c).order_by(per.c.spend.desc(), CustomerFile.file_no).limit(LIST_LIMIT))]
+    rep.extra.update(lists=lists, strategy=STRATEGY, window=w, settings=st)
+
+    # RFM: recency, frequency, monetary, each scored 1..3 on fixed bands.
+    r = case((per.c.last >= w.end - timedelta(days=90), 3), (per.c.last >= w.end - timedelta(days=365), 2), else_=1)
+    fq = case((per.c.n * 12 >= st.class_a_purchases * w.months, 3), (per.c.n * 12 >= 2 * w.months, 2), else_=1)
+    m = case((per.c.spend * 12 >= st.class_b_spend_fen * w.months, 3),
+             (per.c.spend * 12 >= st.class_c_spend_fen * w.months, 2), else_=1)
+    champions, loyal, new, at_risk, hibernating, others = SEGMENTS
+    seg = case((and_(r == 3, fq == 3), champions), (fq == 3, loyal), (and_(r == 3, fq == 1), new),
+               (and_(r == 1, fq >= 2), at_risk), (and_(r == 1, fq == 1), hibernating), else_=others).label("seg")
+    got = {g: (n, spend) for g, n, spend in s.execute(
+        select(seg, func.count(), func.sum(per.c.spend)).group_by("seg"))}
+    cols = [Col("segment", _("Segment"), "text"), Col("members", _("Members"), "count"),
+            Col("spend", _("Spend in the window"), "fen")]
+    segs = suppress([{"segment": g, "members": got.get(g, (0, 0))[0], "spend": got.get(g, (0, 0))[1] or 0}
+                     for g in SEGMENTS], cols)
+    rep.tables.append(Table("rfm", _("RFM segments"), cols, segs, translate=("segment",),
+                            note=_("Recency: bought within 90 days (3), within a year (2), earlier or never (1). "
+                                   "Frequency: at least class A's purchases a year (3), twice a year (2). "
+                                   "Monetary: at least X1 a year (3), at least X2 (2).")))
+    grid = {(a, b): n for a, b, n in s.execute(select(r.label("r"), fq.label("f"), func.count()).group_by("r", "f"))}
+    gcols = [Col("recency", _("Recency score"), "text"), Col("f1", _("Frequency 1"), "count"),
+             Col("f2", _("Frequency 2"), "count"), Col("f3", _("Frequency 3"), "count")]
+    grid_rows = suppress([{"recency": str(a), **{f"f{k}": grid.get((a, k), 0) for k in (1, 2, 3)}}
+                          for a in (3, 2, 1)], gcols, basis="")
+    rep.tables.append(Table("rfm_grid", _("Members by recency and frequency score"), gcols, grid_rows))
+    rep.charts.append(Chart("rfm", _("RFM segments"), "pie", list(SEGMENTS),
+                            [(_("Members"), [x["members"] for x in segs])]))
+    return rep
