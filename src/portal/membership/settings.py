@@ -166,6 +166,8 @@ class ProgrammeSettings:
     redemption_months: tuple[int, ...] = ()       # e.g. (3, 8); empty = always open
     # Company rules (seed 000): the fine for each leak of customer files
     leak_penalty_fen: int = 500_000               # ¥5,000 each time
+    # Member events (seed 001, 五): silver and above may be registered this many days earlier
+    event_priority_days: int = 7
     catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
     card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
 

@@ -50,6 +50,13 @@ class Action(StrEnum):
     # Accounts (accounts/setup.py, accounts/approvals.py)
     ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
     ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
+    # Member events (events/): the calendar, a leader's plan and events, staff registering and
+    # checking members in (decided by the member's file), the post-event summary (no personal data)
+    EVENT_VIEW = "event.view"  # the calendar and an event's page (its list scoped to one's members)
+    EVENT_MANAGE = "event.manage"  # plan a year, add events, invite, record the cost (leaders, led units)
+    EVENT_REGISTER = "event.register"  # register a member, cancel (own clients; customer service any)
+    EVENT_CHECKIN = "event.checkin"  # check a member in, record their satisfaction
+    EVENT_SUMMARY = "event.summary"  # attendance, satisfaction, cost, attendees' sales (leaders)
 
     @property
     def obj(self) -> str:
