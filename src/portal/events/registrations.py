@@ -164,6 +164,8 @@ def cancel(s: Session, actor: Actor, event_id: int, registration_id: int) -> int
         if promoted is not None:
             promoted.status = "registered"
             s.flush()
+            # ---- OUTBOX: a notice to the promoted member ("you have a place") belongs here, in
+            # ---- this transaction, like the invitation in invitations.invite
     audit.record(s, actor, Action.EVENT_REGISTER.value, object_type="event", object_id=str(ev.id),
                  detail=f"cancelled registration {reg.id}"
                         + (f"; registration {promoted.id} promoted from the waiting list" if promoted else ""))
