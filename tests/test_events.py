@@ -91,6 +91,24 @@ def test_a_full_event_waitlists_the_next_member_and_a_cancellation_promotes_them
     assert statuses(db, ev) == ["cancelled", "registered", "registered"]
 
 
+def test_simultaneous_registrations_never_take_more_places_than_there_are(db, story, cards, settings):
+    ev = make_event(db, story, capacity=2)
+    clock.set_now(JUNE_5)
+    who = [("alice", "a0"), ("alice", "a1"), ("alice", "a2"), ("bob", "b0")]
+    actors = {w: story.actor(db, w) for w in ("alice", "bob")}
+
+    def attempt(i):
+        own = Database(settings.database_url)
+        try:
+            with own.write() as s:
+                return registrations.register(s, actors[who[i][0]], ev, cards[who[i][1]]).status
+        finally:
+            own.dispose()
+    results = race(4, attempt)
+    assert sorted(r for _, r in results) == ["registered", "registered", "waitlisted", "waitlisted"], results
+    assert sorted(statuses(db, ev)) == ["registered", "registered", "waitlisted", "waitlisted"]
+
+
 def test_silver_and_above_register_before_everyone_else(db, story, cards):
     ev = make_event(db, story, capacity=10)
     assert register(db, story, "alice", ev, cards["a0"]).status == "registered"  # silver, 1 June
@@ -210,3 +228,21 @@ def test_the_summary_counts_attendance_satisfaction_cost_and_attendees_sales(db,
     assert (got.buyers, got.purchases) == (3, 3) and got.sales_fen > 0
     with pytest.raises(PermissionDenied), db.write() as s:
         summary.event_summary(s, story.actor(db, "alice"), ev)
+
+
+def test_the_priority_window_is_the_programmes_setting(db, story, cards):
+    import dataclasses
+    from datetime import date, timedelta
+
+    from portal.events.models import Event
+    from portal.membership.programme import current_settings, save_version
+    with db.write() as s:
+        new = dataclasses.replace(current_settings(s), effective_from=date(2026, 6, 1), event_priority_days=2)
+        save_version(s, story.actor(db, "erin"), new, "events: two days' priority")
+    ev = make_event(db, story)
+    with db.read() as s:
+        e = s.get(Event, ev)
+        assert e.registration_opens_at - e.priority_opens_at == timedelta(days=2)
+    with pytest.raises(InvalidInput) as exc:  # 1 June: silver's window opens on 3 June now
+        register(db, story, "alice", ev, cards["a0"])
+    assert "not open yet" in exc.value.errors["card"]
