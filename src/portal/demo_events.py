@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from . import clock
 from .accounts import service as accounts
 from .accounts.models import User
-from .events import invitations, planning, registrations
 from .customers.service import InvalidInput
+from .events import invitations, planning, registrations
 from .events.models import EventPlan, EventRegistration
 from .membership import members
 from .membership.models import Membership

@@ -48,9 +48,9 @@ def invite(s: Session, event: Event, actor: Actor) -> int:
 
 def send_invitations(s: Session, actor: Actor, event_id: int) -> int:
     """A leader of the event's unit invites the members of its tiers (``invite``), audited."""
-    from .planning import get_event, may_manage
     from ..customers.service import InvalidInput
     from ..policy import PermissionDenied
+    from .planning import get_event, may_manage
 
     ev = get_event(s, actor, event_id, lock=True)
     if not may_manage(actor, ev.unit_path):
