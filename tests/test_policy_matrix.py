@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -552,6 +553,8 @@ CUSTOMER_SERVICE_MAY = {Action.SERVICE_LOOKUP, Action.SERVICE_CARD, Action.MEMBE
                         # member service: customer service works the complaints queue (seed 001 六.2)
                         Action.COMPLAINT_RECORD, Action.COMPLAINT_VIEW, Action.COMPLAINT_WORK,
                         Action.COMPLAINT_ANALYSIS}
+# ... and member events: the calendar, registering any member and checking them in (events/).
+CUSTOMER_SERVICE_MAY |= {Action.EVENT_VIEW, Action.EVENT_REGISTER, Action.EVENT_CHECKIN}
 MEMBER_PIN = "246810"
 
 
@@ -1003,3 +1006,86 @@ def test_report_routes_are_all_in_the_report_matrix(app):
               for _n, m, p, _a in REPORT_ROUTES}
     listed.add(("GET", "/reports/monthly/sent/{report_id:int}"))  # tests/test_reports.py: leaders above only
     assert declared == listed
+
+
+# ---------------------------------------------------------------- member events
+
+# Which event actions each story user may take on alice's client (register, check in) and on an
+# event of 755A (manage, summary); who sees 755A's event at all. Written out by hand.
+EV_REG, EV_IN, EV_MAN, EV_SUM = (Action.EVENT_REGISTER, Action.EVENT_CHECKIN, Action.EVENT_MANAGE,
+                                 Action.EVENT_SUMMARY)
+EVENT_MATRIX = {
+    "alice": ({EV_REG, EV_IN}, True),
+    "charlie": (set(), False),
+    "frank": (set(), False),
+    "bob": ({EV_REG, EV_IN, EV_MAN, EV_SUM}, True),
+    "grace": ({EV_REG, EV_IN, EV_MAN, EV_SUM}, True),
+    "henry": (set(), False),
+    "cathy": ({EV_REG, EV_IN}, True),
+    "dave": (set(), False),
+    "erin": (set(), False),
+}
+
+
+@pytest.mark.parametrize("user", list(EVENT_MATRIX))
+def test_event_actions_on_alices_client_and_her_teams_event(db, story, user):
+    from portal.events import planning
+    actor = story.actor(db, user)
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+        team = s.scalar(select(OrgUnit).where(OrgUnit.code == "755A"))
+    on_member = {a for a in (EV_REG, EV_IN) if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+    on_event = {a for a in (EV_MAN, EV_SUM) if can(actor, a, owner_id=0, unit_path=team.path)}
+    sees = policy.may_perform(actor, Action.EVENT_VIEW) and planning.is_visible(actor, team.path)
+    assert (on_member | on_event, sees) == EVENT_MATRIX[user]
+
+
+# Every event route, with what a request to it sends (its path for the story's event 1, plan 1,
+# registration 1).
+EVENT_ROUTES = [
+    ("GET", "/events", Action.EVENT_VIEW),
+    ("POST", "/events/plans", Action.EVENT_MANAGE),
+    ("GET", "/events/plans/1", Action.EVENT_VIEW),
+    ("POST", "/events/plans/1/events", Action.EVENT_MANAGE),
+    ("GET", "/events/1", Action.EVENT_VIEW),
+    ("POST", "/events/1/invitations", Action.EVENT_MANAGE),
+    ("POST", "/events/1/cost", Action.EVENT_MANAGE),
+    ("POST", "/events/1/registrations", Action.EVENT_REGISTER),
+    ("POST", "/events/1/registrations/1/cancel", Action.EVENT_REGISTER),
+    ("POST", "/events/1/registrations/1/check-in", Action.EVENT_CHECKIN),
+    ("POST", "/events/1/registrations/1/satisfaction", Action.EVENT_CHECKIN),
+    ("GET", "/events/1/summary", Action.EVENT_SUMMARY),
+]
+
+
+@pytest.mark.parametrize("user", ["dave", "erin"])
+def test_roles_without_events_are_refused_every_event_route(client, db, story, user):
+    """Pages, HTMX fragments and POSTs: 403, audited as refused, nothing written."""
+    from portal.events.models import EventPlan
+    signed_in(client, user)
+    for method, path, action in EVENT_ROUTES:
+        for headers in ({}, {"HX-Request": "true"}):
+            before = last_seq(db)
+            if method == "GET":
+                r = client.get(path, headers=headers)
+            else:
+                r = post(client, path, {"unit": "HQ", "year": "2026", "budget": "1", "card": "755 00001"},
+                         from_page="/inbox", headers=headers)
+            assert r.status_code == 403, (path, r.status_code)
+            assert [(e.action, e.outcome) for e in entries_since(db, before, user)] == [(action.value, "denied")]
+    with db.read() as s:
+        assert s.scalar(select(EventPlan.id)) is None
+
+
+def test_the_event_matrix_covers_every_event_route(app):
+    covered = {(m, re.sub(r"/1(?=/|$)", "/{}", p)) for m, p, _ in EVENT_ROUTES}
+    missing = []
+    for route in app.routes:
+        for handler in route.route_handlers:
+            action = handler.opt.get("action")
+            if isinstance(action, Action) and action.obj == "event":
+                for method in handler.http_methods:
+                    key = (method, re.sub(r"\{[a-z_]+:int\}", "{}", route.path))
+                    if key not in covered:
+                        missing.append(key)
+    assert not missing

@@ -1,7 +1,7 @@
 """reports: sent monthly unit reports (frozen figures, sender, SHA-256); indexes for period reports
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-11-26 15:10:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0018'
-down_revision = '0015'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

@@ -31,6 +31,7 @@ from .views import (access, account, account_approvals, admin, api, audit_log, a
                     programme, redemption, reminders, report_audit, report_monthly, reports, service_desk,
                     setup, terminals)
 from .views import privacy as privacy_views
+from .views import event_pages, events
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -180,7 +181,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *setup.ROUTES, *account_approvals.ROUTES,
                                              *privacy_views.ROUTES,
                                              *complaints.ROUTES, *member_service.ROUTES,
-                                             *reports.ROUTES, *report_monthly.ROUTES, *report_audit.ROUTES],
+                                             *reports.ROUTES, *report_monthly.ROUTES, *report_audit.ROUTES,
+                                             *events.ROUTES, *event_pages.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

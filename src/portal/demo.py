@@ -633,6 +633,8 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         _ensure_customers(s, vault, summary)
         _ensure_programme(s, vault, summary)
         demo_reports.seed(s, vault, summary)
+        from . import demo_events  # member events: the 755 region's plan (see demo_events.py)
+        demo_events.seed(s, vault, summary)
         summary.notes = programme_notes(s, vault)
         demo_service.seed(s, vault, summary)
         if summary.changed:

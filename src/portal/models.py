@@ -7,6 +7,7 @@ from .accounts.models import LoginAttempt, User, WebSession  # noqa: F401
 from .accounts.setup_models import AccountChange, AccountSetup, PasswordHelp  # noqa: F401
 from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
+from .events.models import Event, EventInvitation, EventPlan, EventRegistration  # noqa: F401
 from .exports.models import ExportItem, ExportRecord  # noqa: F401
 from .inbox.models import Notice  # noqa: F401
 from .membership.models import (  # noqa: F401

@@ -174,6 +174,8 @@ class ProgrammeSettings:
     class_c_spend_fen: int = 300_000              # X2: ¥3,000 a year
     class_a_purchases: int = 6                    # A buys at least this often a year
     class_window_months: int = 24                 # the average is taken over this many months
+    # Member events (seed 001, 五): silver and above may be registered this many days earlier
+    event_priority_days: int = 7
     catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
     card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
 

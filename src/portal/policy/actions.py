@@ -70,6 +70,13 @@ class Action(StrEnum):
     REPORT_EXPORT = "report.export"  # a report as CSV or XLSX (audited)
     REPORT_SEND = "report.send"  # a leader freezes and sends a unit's monthly report upward
     REPORT_AUDIT = "report.audit"  # the auditor's analytics of the audit log (no customer figures)
+    # Member events (events/): the calendar, a leader's plan and events, staff registering and
+    # checking members in (decided by the member's file), the post-event summary (no personal data)
+    EVENT_VIEW = "event.view"  # the calendar and an event's page (its list scoped to one's members)
+    EVENT_MANAGE = "event.manage"  # plan a year, add events, invite, record the cost (leaders, led units)
+    EVENT_REGISTER = "event.register"  # register a member, cancel (own clients; customer service any)
+    EVENT_CHECKIN = "event.checkin"  # check a member in, record their satisfaction
+    EVENT_SUMMARY = "event.summary"  # attendance, satisfaction, cost, attendees' sales (leaders)
 
     @property
     def obj(self) -> str:
