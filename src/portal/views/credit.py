@@ -1,0 +1,4 @@
+"""Sales on credit: the routes of every credit view module, registered with the app as one list."""
+from __future__ import annotations
+
+ROUTES: list = []
