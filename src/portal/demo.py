@@ -631,6 +631,7 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         _ensure_users(s, password, by, summary)
         _ensure_customers(s, vault, summary)
         _ensure_programme(s, vault, summary)
+        __import__("portal.demo_credit").demo_credit.seed(s, vault, summary)
         summary.notes = programme_notes(s, vault)
         if summary.changed:
             audit.record(s, by, "demo.load", object_type="demo", object_id="demo",

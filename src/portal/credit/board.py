@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -78,10 +78,15 @@ class Board:
     overdue_count: int
 
 
+def _scope(actor: Actor):
+    # The command line (``portal receivables list`` without --as) acts on the operator's authority.
+    return true() if actor.role == "system" else customer_scope(actor, Action.RECEIVABLE_BOARD)
+
+
 def board(s: Session, actor: Actor, today: date, *, overdue_only: bool = False, audit_it: bool = True) -> Board:
     """Open orders of the customers in the actor's scope (own; a leader's units), oldest due first."""
     q = (select(CreditOrder, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
-         .where(CreditOrder.settled_at.is_(None), customer_scope(actor, Action.RECEIVABLE_BOARD))
+         .where(CreditOrder.settled_at.is_(None), _scope(actor))
          .order_by(CreditOrder.due_on.is_(None), CreditOrder.due_on, CreditOrder.id).limit(1000))
     if overdue_only:
         q = q.where(CreditOrder.due_on < today)

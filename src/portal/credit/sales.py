@@ -98,8 +98,10 @@ def sell_on_terms(s: Session, vault: Vault, actor: Actor, sale: TermsSale, *,
         price = p.group_price_fen
         if discount is not None and discount.product_code == p.code:
             price, discounted = discount.price_fen, True
+        # The member group price is a group-buy price (seed 004: no points; the member discount
+        # only if the programme's settings say so); a special price below it is a special-price line.
         lines.append(PurchaseLine(f"{p.code} {p.name}"[:200], item.boxes * p.bottles_per_box, price,
-                                  special_price=price < p.group_price_fen))
+                                  special_price=price < p.group_price_fen, group_buy=price >= p.group_price_fen))
         boxes += item.boxes
     if discount is not None and not discounted:
         raise InvalidInput({"discount_application_id": "The approved special price is for another product."})
@@ -153,7 +155,7 @@ def items_from_lines(s: Session, lines, on: date) -> tuple[Item, ...]:
                                          "by its code (free-text lines are for cash sales)."}) from None
         if ln.quantity % p.bottles_per_box:
             raise InvalidInput({"lines": "On credit or cash on delivery, quantities are whole boxes."})
-        if ln.unit_price_fen != p.group_price_fen or ln.special_price or ln.group_buy:
+        if ln.unit_price_fen != p.group_price_fen or ln.special_price:
             raise InvalidInput({"lines": "On credit or cash on delivery, the price is the catalogue's member "
                                          "group price (a lower one needs an approved special price)."})
         items.append(Item(p.code, ln.quantity // p.bottles_per_box))
