@@ -105,7 +105,9 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
       unit_price      yuan, at most 2 decimals, e.g. 128.50
       special_price   optional 1/0 (yes/no); such lines earn no points
       group_buy       optional 1/0 (yes/no); such lines earn no points
-      payment_method  cash, cheque, bank_transfer, wire or credit
+      payment_method  cash, cheque, bank_transfer, wire, credit or cash_on_delivery
+                      (on credit or cash on delivery: product codes from the catalogue,
+                      whole boxes at the group price, within the credit limit)
 
     Rows with the same receipt_no, next to each other, are the lines of one purchase and agree
     on date, card, file and payment. A row with neither card nor file is a sale without a card:
