@@ -117,3 +117,25 @@ def test_the_credit_routes_are_all_in_the_stranger_test(app):
     covered |= {"/customers/{file_id:uuid}/credit", "/receivables", "/liabilities", "/liabilities/export",
                 "/catalogue"}
     assert paths <= covered, paths - covered
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "cathy"])
+def test_only_the_administrator_changes_the_catalogue(client, db, story, shop, user, clock_at):
+    signed_in(client, user)
+    r = post(client, "/catalogue", {"code": "NEW1", "name": "新酒", "bottles_per_box": "6", "list_price": "100",
+                                    "group_price": "90", "active_from": "2026-03-10"}, from_page="/welcome")
+    assert r.status_code == 403
+    from portal.catalogue.models import ProductVersion
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(ProductVersion).where(ProductVersion.code == "NEW1")) == 0
+
+
+def test_erin_adds_a_product_version_and_a_bad_price_is_refused_at_the_field(client, db, story, shop, clock_at):
+    signed_in(client, "erin")
+    bad = post(client, "/catalogue", {"code": "NEW1", "name": "新酒", "bottles_per_box": "6", "list_price": "100",
+                                      "group_price": "120", "active_from": "2026-03-10"}, from_page="/catalogue")
+    assert bad.status_code == 400 and 'data-error="group_price"' in bad.text
+    ok = post(client, "/catalogue", {"code": "NEW1", "name": "新酒", "bottles_per_box": "6", "list_price": "100",
+                                     "group_price": "90", "active_from": "2026-03-10"}, from_page="/catalogue")
+    assert ok.status_code == 303
+    assert "NEW1" in client.get("/catalogue").text
