@@ -27,7 +27,9 @@ from .vault import Vault
 
 PRODUCTS = [("MT53", "飞天茅台 53度 500ml", 6, 299_900, 269_900),
             ("WLY52", "五粮液 第八代 52度 500ml", 6, 139_900, 109_900),
-            ("GJ1573", "国窖1573 52度 500ml", 6, 129_900, 99_900)]
+            ("GJ1573", "国窖1573 52度 500ml", 6, 129_900, 99_900),
+            # The demo's sales use the house wine: small sums that leave the programme's tiers alone.
+            ("HJ42", "家宴酒 42度 500ml", 6, 9_900, 7_900)]
 
 
 def _actor(s: Session, username: str):
@@ -73,37 +75,37 @@ def seed(s: Session, vault: Vault, summary) -> None:
             credit.grant_credit(s, bob, f.id, "老客户，回款记录良好")
         # c: bought, never paid, written off: alice owes it in full, bob is fined 10 %.
         on(150)
-        bad = sell(c, "CR-DEMO-01", "GJ1573", 2)
+        bad = sell(c, "CR-DEMO-01", "HJ42", 2)
         on(148)
         receivables.deliver(s, alice, bad)
         on(100)
         receivables.write_off(s, bob, bad, reason="客户失联，多次催收无果，作坏账核销")
         # a: paid in full.
         on(100)
-        paid = sell(a, "CR-DEMO-02", "MT53", 4)
+        paid = sell(a, "CR-DEMO-02", "HJ42", 4)
         on(98)
         receivables.deliver(s, alice, paid)
         on(80)
-        receivables.record_payment(s, alice, paid, amount_fen=4 * 6 * 269_900, method="transfer",
+        receivables.record_payment(s, alice, paid, amount_fen=4 * 6 * 7_900, method="transfer",
                                    reference="网银 20xx")
         # b: partly paid and overdue (more than 30 days: new credit sales are blocked).
         on(60)
-        late = sell(b, "CR-DEMO-03", "WLY52", 3)
+        late = sell(b, "CR-DEMO-03", "HJ42", 3)
         on(58)
         receivables.deliver(s, alice, late)
         on(40)
-        receivables.record_payment(s, alice, late, amount_fen=500_000, method="cash", received_by="alice")
+        receivables.record_payment(s, alice, late, amount_fen=50_000, method="cash", received_by="alice")
         # a: an approved application for one order above the 10-box limit, delivered, not yet due.
         on(12)
         app = credit.apply_for_credit(s, alice, a.id, reason="年会用酒，一次订货较多", extra_boxes=4, extra_days=0)
         on(11)
         credit.decide(s, bob, app.id, approve=True, note="同意，本单有效")
-        big = sell(a, "CR-DEMO-04", "MT53", 12, application_id=app.id)
+        big = sell(a, "CR-DEMO-04", "HJ42", 12, application_id=app.id)
         on(10)
         receivables.deliver(s, alice, big)
         # a: cash on delivery, delivered and not collected: due at once.
         on(5)
-        cod = sell(a, "CR-DEMO-05", "WLY52", 1, terms="cod")
+        cod = sell(a, "CR-DEMO-05", "HJ42", 1, terms="cod")
         on(4)
         receivables.deliver(s, alice, cod)
         # a: a special price approved two days ago, usable once within 7 days (no invoice).
