@@ -1089,3 +1089,32 @@ def test_the_event_matrix_covers_every_event_route(app):
                     if key not in covered:
                         missing.append(key)
     assert not missing
+
+
+# ---------------------------------------------------------------- sales on credit
+
+# Which credit actions each story user may take on alice's client (755A) — written out by hand.
+# The routes themselves (page, HTMX fragment, every POST, the export) refuse a stranger in
+# tests/test_credit_web.py::test_a_stranger_is_refused_every_credit_page_and_step.
+CV, CS, CG, CD, RC, RW, RB, LV, LX = (
+    Action.CREDIT_VIEW, Action.CREDIT_SELL, Action.CREDIT_GRANT, Action.CREDIT_DECIDE, Action.RECEIVABLE_COLLECT,
+    Action.RECEIVABLE_WRITE_OFF, Action.RECEIVABLE_BOARD, Action.LIABILITY_VIEW, Action.LIABILITY_EXPORT)
+CREDIT_MATRIX = {
+    "alice": {CV, CS, RC, RB},
+    "charlie": set(), "frank": set(), "henry": set(),
+    "bob": {CV, CS, CG, CD, RC, RW, RB, LV, LX},
+    "grace": {CV, CS, CG, CD, RC, RW, RB, LV, LX},
+    "cathy": set(), "dave": set(), "erin": set(),
+}
+
+
+@pytest.mark.parametrize("user", list(CREDIT_MATRIX))
+def test_credit_actions_on_alices_client(db, story, user):
+    actor = story.actor(db, user)
+    with db.read() as s:
+        f = s.get(CustomerFile, uuid.UUID(story.files["alice"][0]))
+    allowed = {a for a in (CV, CS, CG, CD, RC, RW, RB, LV, LX)
+               if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path)}
+    assert allowed == CREDIT_MATRIX[user]
+    # The catalogue: read by those who sell, changed by the administrator alone.
+    assert can(actor, Action.CATALOGUE_EDIT) == (user == "erin")

@@ -1,7 +1,7 @@
 """member service: complaints, visits, surveys, care records
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-26 15:04:41.424523
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

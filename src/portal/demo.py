@@ -635,6 +635,7 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         demo_reports.seed(s, vault, summary)
         from . import demo_events  # member events: the 755 region's plan (see demo_events.py)
         demo_events.seed(s, vault, summary)
+        __import__("portal.demo_credit").demo_credit.seed(s, vault, summary)
         summary.notes = programme_notes(s, vault)
         demo_service.seed(s, vault, summary)
         if summary.changed:

@@ -6,6 +6,10 @@ from .accounts.mfa_models import RecoveryCode  # noqa: F401
 from .accounts.models import LoginAttempt, User, WebSession  # noqa: F401
 from .accounts.setup_models import AccountChange, AccountSetup, PasswordHelp  # noqa: F401
 from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
+from .catalogue.models import ProductVersion  # noqa: F401
+from .credit.models import (  # noqa: F401
+    CreditApplication, CreditGrant, CreditOrder, CreditTermsVersion, Liability, ReceivableEntry,
+)
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
 from .events.models import Event, EventInvitation, EventPlan, EventRegistration  # noqa: F401
 from .exports.models import ExportItem, ExportRecord  # noqa: F401

@@ -6,6 +6,7 @@ PORTAL_DEBUG=1 to see the traceback of an unexpected error. Each module beside t
 adds the commands of one domain to `main`.
 """
 from . import backup, customers, integrity, jobs, people, privacy, programme, purchases, reports, server, terminals  # noqa: F401  (register commands)
+from . import receivables  # noqa: F401  (sales on credit)
 from .base import main
 
 __all__ = ["main"]

@@ -12,6 +12,8 @@ from ..accounts.models import User
 from ..audit import service as audit
 from ..customers import service as customers
 from ..customers.models import CustomerFile
+from ..credit.rules import CreditRefused
+from ..credit.sales import record_sale
 from ..customers.rules import InvalidField
 from ..org.models import OrgUnit
 
@@ -103,7 +105,9 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
       unit_price      yuan, at most 2 decimals, e.g. 128.50
       special_price   optional 1/0 (yes/no); such lines earn no points
       group_buy       optional 1/0 (yes/no); such lines earn no points
-      payment_method  cash, cheque, bank_transfer, wire or credit
+      payment_method  cash, cheque, bank_transfer, wire, credit or cash_on_delivery
+                      (on credit or cash on delivery: product codes from the catalogue,
+                      whole boxes at the group price, within the credit limit)
 
     Rows with the same receipt_no, next to each other, are the lines of one purchase and agree
     on date, card, file and payment. A row with neither card nor file is a sale without a card:
@@ -116,7 +120,6 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
     """
     from ..customers.service import NotFound
     from ..membership.pos_csv import parse_pos_csv
-    from ..membership.purchases import record_purchase
     from ..membership.rules import programme_today
     from ..policy import Action, PermissionDenied, may_perform
 
@@ -141,8 +144,10 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
             for p in [] if problems else sorted(parsed.purchases, key=lambda p: (p.purchased_on, p.line)):
                 try:
                     with s.begin_nested():  # a refused purchase leaves nothing; the others are still checked
-                        done.append((p, record_purchase(s, vault, actor, p.request(buyers.get(p.receipt_no)))))
+                        done.append((p, record_sale(s, vault, actor, p.request(buyers.get(p.receipt_no)))))
                 except InvalidField as exc:
+                    problems.append((p.line, exc.field, exc.message))
+                except CreditRefused as exc:
                     problems.append((p.line, exc.field, exc.message))
                 except customers.InvalidInput as exc:
                     problems.extend((p.line, k, v) for k, v in exc.errors.items())

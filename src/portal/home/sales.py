@@ -43,6 +43,7 @@ class SalesHome:
     requests_pending: int = 0
     requests_answered: int = 0  # decided within ANSWERED_DAYS
     files: int = 0
+    orders_overdue: int = 0  # orders on terms past their due date (own customers; a leader's units)
     # Leaders only
     is_leader: bool = False
     access_waiting: int = 0
@@ -98,6 +99,8 @@ def sales_home(s: Session, vault: Vault, actor: Actor, today: date) -> SalesHome
         files=_count(s, select(func.count()).select_from(CustomerFile)
                      .where(customer_scope(actor, Action.CUSTOMER_LIST))),
     )
+    from ..credit.board import overdue_count  # sales on credit
+    home.orders_overdue = overdue_count(s, actor, today)
     if actor.role == "leader" and actor.unit_path:
         _leader_figures(s, actor, home, today, now)
     return home

@@ -10,7 +10,9 @@ from datetime import date
 
 from .rules import PurchaseLine
 
-PAYMENT_METHODS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit")
+PAYMENT_METHODS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit", "cash_on_delivery")
+# Sales that leave money owed: they go through credit.sales (catalogue codes, whole boxes, limits).
+ON_TERMS = ("credit", "cash_on_delivery")
 
 
 @dataclass(frozen=True)

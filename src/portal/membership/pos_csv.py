@@ -71,6 +71,7 @@ _PAYMENT_ALIASES = {
     "stored_value": "stored_value", "stored value": "stored_value", "储值": "stored_value",
     "储值卡": "stored_value",
     "credit": "credit", "挂账": "credit", "赊账": "credit",
+    "cash_on_delivery": "cash_on_delivery", "cod": "cash_on_delivery", "货到付款": "cash_on_delivery",
 }
 assert set(_PAYMENT_ALIASES.values()) == set(PAYMENT_METHODS)
 

@@ -77,6 +77,19 @@ class Action(StrEnum):
     EVENT_REGISTER = "event.register"  # register a member, cancel (own clients; customer service any)
     EVENT_CHECKIN = "event.checkin"  # check a member in, record their satisfaction
     EVENT_SUMMARY = "event.summary"  # attendance, satisfaction, cost, attendees' sales (leaders)
+    # Sales on credit (credit/, catalogue/): the file's relations decide, like membership steps
+    CATALOGUE_VIEW = "catalogue.view"  # the product catalogue and its versions
+    CATALOGUE_EDIT = "catalogue.edit"  # a new version of a product (admin), audited
+    CREDIT_VIEW = "credit.view"  # the credit section of a file: grant, limit, orders, ledger
+    CREDIT_SELL = "credit.sell"  # sell on credit or cash on delivery; deliver; apply for an exception
+    CREDIT_GRANT = "credit.grant"  # grant or revoke a customer's credit (a leader above the file)
+    CREDIT_DECIDE = "credit.decide"  # approve or refuse an application (a leader above the file)
+    CREDIT_TERMS = "credit.terms"  # new versions of the credit limits and periods (admin)
+    RECEIVABLE_COLLECT = "receivable.collect"  # record a payment on an order
+    RECEIVABLE_WRITE_OFF = "receivable.write_off"  # write off a bad debt (a leader above the file)
+    RECEIVABLE_BOARD = "receivable.board"  # the overdue board (own customers; a leader's units)
+    LIABILITY_VIEW = "liability.view"  # liabilities of people in the leader's units
+    LIABILITY_EXPORT = "liability.export"  # the liability report as CSV or XLSX
 
     @property
     def obj(self) -> str:

@@ -29,6 +29,7 @@ from litestar.params import Parameter
 from msgspec import Struct
 from sqlalchemy.orm import Session
 
+from ..credit import sales as credit_sales
 from ..membership import cards, points, purchases
 from ..membership.outcomes import PurchaseRequest
 from ..membership.rules import PurchaseLine
@@ -137,7 +138,7 @@ async def record_purchase(request: Request, data: PurchaseIn,
                           card_number=data.card_number, purchased_on=data.purchased_on, pin=data.pin)
 
     def use_case(s: Session) -> tuple[int, PurchaseOut]:
-        o = purchases.record_purchase(s, vault, actor, req, action=Action.MEMBER_POS)
+        o = credit_sales.record_sale(s, vault, actor, req, action=Action.MEMBER_POS)
         return 201, PurchaseOut(
             purchase_id=o.purchase_id, receipt_no=o.receipt_no,
             list_total_fen=o.list_total_fen, list_total_yuan=yuan_of(o.list_total_fen),

@@ -18,6 +18,7 @@ from litestar.openapi import ResponseSpec
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import service as audit
+from ..credit.rules import CreditRefused
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound
 from ..membership import cards
@@ -84,6 +85,11 @@ def _on_invalid(request: Request, exc: InvalidField) -> Response:
     if isinstance(exc, (idempotency.IdempotencyKeyInvalid, MalformedValue)):
         status = 400
     return error_response(status, exc.code, exc.message, _api_field(exc.field))
+
+
+def _on_credit_refused(request: Request, exc: CreditRefused) -> Response:
+    """A sale on credit the rules refuse: the limit, the outstanding boxes and how to apply."""
+    return error_response(422, exc.code, exc.message, _api_field(exc.field))
 
 
 def _on_invalid_input(request: Request, exc: InvalidInput) -> Response:
@@ -223,6 +229,7 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Any], Response]] = {
     NotFound: _recorded(_on_not_found),
     InvalidField: _recorded(_on_invalid),
     InvalidInput: _recorded(_on_invalid_input),
+    CreditRefused: _recorded(_on_credit_refused),
     ValidationException: _recorded(_on_validation),
     HTTPException: _recorded(_on_http),
     IntegrityError: _recorded(_on_integrity),

@@ -24,6 +24,8 @@ from ..access import service as access
 from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
+from ..credit import sales as credit_sales
+from ..credit.rules import CreditRefused
 from ..customers.service import InvalidInput, NotFound
 from ..membership import cards, members, overview, points, programme, purchases, submissions
 from ..membership.ledger import InsufficientPoints
@@ -381,7 +383,10 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
     rows: list[int] = []
     try:
         req, rows = purchase_request(data, file_id)
-        outcome = cards.guarded(st.db, actor, lambda s: purchases.record_purchase(s, st.vault, actor, req))
+        outcome = cards.guarded(st.db, actor, lambda s: credit_sales.record_sale(s, st.vault, actor, req))
+    except CreditRefused as exc:
+        return _purchase_page(request, file_id, form=_echo(data), errors={
+            "lines" if exc.field != "_form" else "payment_method": i18n.gettext(exc.template) % exc.params}, status=400)
     except (InvalidInput, InvalidField) as exc:
         rename = {"card_number": "_form", "customer": "_form"}
         for n, row in enumerate(rows):

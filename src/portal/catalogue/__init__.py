@@ -1,0 +1,1 @@
+"""The product catalogue: the distributor's quotation, versioned by effective dates."""

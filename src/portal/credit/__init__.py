@@ -1,0 +1,1 @@
+"""Sales on credit: grants, limits, applications, orders, the receivables ledger, liability."""

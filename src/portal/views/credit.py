@@ -1,0 +1,6 @@
+"""Sales on credit: the routes of every credit view module, registered with the app as one list."""
+from __future__ import annotations
+
+from . import credit_pages, receivables
+
+ROUTES = [*credit_pages.ROUTES, *receivables.ROUTES]
