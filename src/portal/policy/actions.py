@@ -50,6 +50,10 @@ class Action(StrEnum):
     # Accounts (accounts/setup.py, accounts/approvals.py)
     ADMIN_PASSWORD = "admin.password"  # reset someone's password: a one-time set-up code
     ACCOUNT_APPROVE = "account.approve"  # approve a change that gives someone reach over files
+    # Messages to members (messages/, consent/)
+    MESSAGES_CONSENT = "messages.consent"  # a file's consent and contact preferences: see, record, withdraw
+    MESSAGES_OUTBOX = "messages.outbox"  # the outbox page (masked addresses), within scope
+    MESSAGES_CARE = "messages.care"  # preview and send the monthly care message to members in scope
 
     @property
     def obj(self) -> str:
