@@ -229,3 +229,69 @@ def test_rules_refuse_nonsense():
     with pytest.raises(ValueError):
         MessageRules(sms_per_minute=0)
     assert DEFAULT_RULES.quiet("sms", at_shanghai(2026, 1, 1, 21)) and not DEFAULT_RULES.quiet("email", at_shanghai(2026, 1, 1, 23))
+
+
+# ---------------------------------------------------------------- the SMS gateway adapter
+
+class _Gateway:
+    """A tiny HTTP server answering like a Chinese SMS provider; keeps each request."""
+
+    def __init__(self, answers):
+        import http.server
+        import threading
+
+        self.requests, answers = [], list(answers)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                status, answer = answers.pop(0)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms/send"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_http_sms_gateway_gets_a_signed_request_and_throttling_is_retried(db, vault, story):
+    import base64
+    import hashlib
+    import hmac
+
+    from portal.messages.channels.sms_http import HttpSmsGateway
+
+    gw = _Gateway([(200, {"Code": "Throttling", "Message": "slow down"}),
+                   (200, {"Code": "OK", "BizId": "9001^0", "RequestId": "r1"})])
+    try:
+        channel = HttpSmsGateway(gw.url, access_key="AK1", secret="s3cret", sign_name="会员中心")
+        fid = new_member(db, vault, story, n=55, language="en")
+        assert send(db, vault, sms=channel).retried == 1
+        with db.write() as s:
+            s.execute(text("UPDATE outbox_message SET next_attempt_at = created_at"))
+        assert send(db, vault, sms=channel).sent == 1
+    finally:
+        gw.close()
+    headers, body = gw.requests[-1]
+    sent = json.loads(body)
+    assert sent["PhoneNumbers"] == "+8613900130055" and sent["SignName"] == "会员中心"
+    assert sent["Content"].startswith("[Members] Dear") and sent["Content"].endswith("Reply T to opt out.")
+    auth = dict(part.strip().split("=", 1) for part in headers["Authorization"].split(" ", 1)[1].split(","))
+    mac = hmac.new(b"s3cret", f"{auth['Timestamp']}\n{auth['Nonce']}\n".encode() + body, hashlib.sha256)
+    assert auth["AccessKeyId"] == "AK1" and auth["Signature"] == base64.b64encode(mac.digest()).decode()
+    [m] = messages(db, customer_id=fid)
+    assert (m.status, m.provider_id, m.attempts) == ("sent", "9001^0", 2)
