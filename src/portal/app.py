@@ -29,6 +29,7 @@ from .vault import KeyRing, Vault
 from .views import (access, account, account_approvals, admin, api, audit_log, auth, customers,
                     exports, home, inbox, member_applications, membership, penalties, programme,
                     redemption, reminders, service_desk, setup, terminals)
+from .views import messages
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -175,7 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *programme.ROUTES, *redemption.ROUTES,
                                              *service_desk.ROUTES, *reminders.ROUTES,
                                              *terminals.ROUTES, *api.ROUTES,
-                                             *setup.ROUTES, *account_approvals.ROUTES],
+                                             *setup.ROUTES, *account_approvals.ROUTES, *messages.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
