@@ -160,7 +160,7 @@ def test_status_counts_second_factor_secrets_and_retire_keeps_the_key_they_use(s
     status = cli(settings, "keys", "status")
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert lines[1].split() == ["key", "state", "customer_file", "user_account"]
+    assert lines[1].split() == ["key", "state", "customer_file", "member_contact", "outbox_message", "user_account"]
     assert lines[3].split()[:2] == ["1", "held"] and lines[3].split()[-1] == str(enrolled)
 
     r = cli(settings, "keys", "retire")
