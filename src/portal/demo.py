@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, demo_messages
 from .accounts import service as accounts
 from .accounts.actor import Actor
 from .accounts.models import Role, User
@@ -632,6 +632,7 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         _ensure_customers(s, vault, summary)
         _ensure_programme(s, vault, summary)
         summary.notes = programme_notes(s, vault)
+        demo_messages.seed(s, vault, summary)
         if summary.changed:
             audit.record(s, by, "demo.load", object_type="demo", object_id="demo",
                          detail=f"units={summary.units_created} users={len(summary.users_created)} "
