@@ -97,3 +97,11 @@ def test_a_member_opts_out_through_the_link_without_signing_in(client, db, vault
     assert last_audit(db, "consent.withdrawn").actor_username == "member"
     wrong = client.post(f"/optout/{mid}-{'0' * 32}", data={"_csrf": csrf_of(page.text)}, follow_redirects=False)
     assert wrong.status_code == 404
+
+
+def test_the_outbox_filters_by_status(client, db, vault, story):
+    new_member(db, vault, story, n=74)
+    signed_in(client, "bob")
+    page = client.get("/outbox", params={"status": "pending"})
+    assert page.status_code == 200 and 'data-testid="outbox"' in page.text
+    assert client.get("/outbox", params={"status": "sent"}).text.count("data-message=") == 0

@@ -86,7 +86,7 @@ def view_outbox(request: Request, status: str = "", before: int | None = None) -
                                    limit=st.settings.page_size)
         rules = rules_at(s)
     return render(request, "messages/outbox.html", fragment="messages/_outbox_rows.html", rows=rows,
-                  counts=counts, status=status if status in listing.STATUSES else "", statuses=listing.STATUSES,
+                  counts=counts, shown=status if status in listing.STATUSES else "", statuses=listing.STATUSES,
                   rules=rules, kinds=KINDS, page_size=st.settings.page_size)
 
 
