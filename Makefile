@@ -29,6 +29,7 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 run: venv
 	$(VENV)/bin/portal db upgrade
 	$(VENV)/bin/portal demo --url http://$(HOST):$(PORT)
+	$(VENV)/bin/portal jobs send
 	$(VENV)/bin/portal serve --host $(HOST) --port $(PORT)
 
 # chromium: Debian's chromium for the Playwright tests (Playwright cannot download browsers here),

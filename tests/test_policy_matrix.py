@@ -555,6 +555,7 @@ CUSTOMER_SERVICE_MAY = {Action.SERVICE_LOOKUP, Action.SERVICE_CARD, Action.MEMBE
                         Action.COMPLAINT_ANALYSIS}
 # ... and member events: the calendar, registering any member and checking them in (events/).
 CUSTOMER_SERVICE_MAY |= {Action.EVENT_VIEW, Action.EVENT_REGISTER, Action.EVENT_CHECKIN}
+CUSTOMER_SERVICE_MAY |= {Action.MESSAGES_OUTBOX}  # the outbox of messages to members (masked), to work it
 MEMBER_PIN = "246810"
 
 
@@ -1118,3 +1119,87 @@ def test_credit_actions_on_alices_client(db, story, user):
     assert allowed == CREDIT_MATRIX[user]
     # The catalogue: read by those who sell, changed by the administrator alone.
     assert can(actor, Action.CATALOGUE_EDIT) == (user == "erin")
+
+
+# ---------------------------------------------------------------- messages to members
+
+# Who may do what with messages on alice's client's file, and with the outbox and care batch.
+# consent: the file's consent page (page, fragment), recording consent, saving contact preferences.
+MESSAGES_MATRIX = {
+    #          consent on alice's file, outbox page, care batch
+    "alice": (True, False, False),
+    "bob": (True, True, True),
+    "grace": (True, True, True),
+    "charlie": (False, False, False),
+    "frank": (False, False, False),
+    "henry": (False, True, True),   # a leader, but not above alice's file: her file is refused
+    "cathy": (False, True, False),
+    "dave": (False, False, False),
+    "erin": (False, False, False),
+}
+
+
+def _denied_entries(db, action: str) -> int:
+    with db.read() as s:
+        return len(list(s.scalars(select(AuditEvent.seq).where(AuditEvent.action == action,
+                                                              AuditEvent.outcome == "denied"))))
+
+
+@pytest.mark.parametrize("user", list(MESSAGES_MATRIX))
+def test_messages_routes_follow_the_matrix(client, db, story, user):
+    from portal.consent.models import ConsentRecord
+    from portal.messages.models import MemberContact, OutboxMessage
+
+    consent_ok, outbox_ok, care_ok = MESSAGES_MATRIX[user]
+    fid = story.files["alice"][0]
+    signed_in(client, user)
+    before = _denied_entries(db, "messages.consent")
+    pages = [client.get(f"/customers/{fid}/consent", follow_redirects=False),
+             client.get(f"/customers/{fid}/consent", headers={"HX-Request": "true"}, follow_redirects=False)]
+    writes = [post(client, f"/customers/{fid}/consent", {"channel": "sms", "purpose": "marketing", "given": "yes",
+                                                         "method": "verbal"}, from_page="/inbox"),
+              post(client, f"/customers/{fid}/contact", {"email": "m@example.com", "language": "en",
+                                                         "channel": "email"}, from_page="/inbox")]
+    with db.read() as s:
+        records = list(s.scalars(select(ConsentRecord)))
+        contact = s.get(MemberContact, uuid.UUID(fid))
+    if consent_ok:
+        assert [r.status_code for r in pages + writes] == [200, 200, 303, 303]
+        assert len(records) == 1 and contact is not None
+    else:
+        assert all(r.status_code in (403, 404) for r in pages + writes)
+        assert records == [] and contact is None  # nothing changed
+        assert _denied_entries(db, "messages.consent") - before == 4  # each refusal audited
+
+    outbox = [client.get("/outbox", follow_redirects=False),
+              client.get("/outbox", headers={"HX-Request": "true"}, follow_redirects=False)]
+    assert all(r.status_code == (200 if outbox_ok else 403) for r in outbox)
+
+    q = {"month": "2026-12", "offer_zh": "新品八折。", "offer_en": "New wines 20% off."}
+    care = [client.get("/messages/care", params=q, follow_redirects=False),
+            post(client, "/messages/care", q, from_page="/inbox")]
+    assert [r.status_code for r in care] == ([200, 303] if care_ok else [403, 403])
+    if not care_ok:
+        with db.read() as s:
+            assert not list(s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "care")))
+
+
+def test_the_outbox_lists_only_messages_of_files_in_scope(db, vault, story):
+    from portal.messages import listing, outbox
+    alices, franks = uuid.UUID(story.files["alice"][0]), uuid.UUID(story.files["frank"][0])
+    with db.write() as s:
+        for fid in (alices, franks):
+            outbox.enqueue(s, customer_id=fid, kind="event_notice", purpose="service", context={}, reference="e:1")
+    seen = {}
+    for user in ("bob", "henry", "grace", "cathy"):
+        with db.write() as s:
+            seen[user] = sorted(r.file_no for r in listing.list_outbox(s, vault, story.actor(db, user)))
+    with db.read() as s:
+        a, f = s.get(CustomerFile, alices).file_no, s.get(CustomerFile, franks).file_no
+    assert seen == {"bob": [a], "henry": [f], "grace": [a], "cathy": sorted([a, f])}
+
+
+def test_the_opt_out_page_is_the_only_public_messages_route(app):
+    public = sorted({r.path for r in app.routes for h in r.route_handlers
+                    if h.opt.get("public") and (r.path.startswith("/optout") or r.path.startswith("/opted"))})
+    assert public == ["/opted-out", "/optout/{token:str}"]

@@ -1,7 +1,7 @@
 """member events (seed 001, 五): yearly plans, events, invitations, registrations
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-26 15:04:13
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.db
 
 
 revision = '0017'
-down_revision = '0015'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -33,6 +33,7 @@ from .views import (access, account, account_approvals, admin, api, audit_log, a
 from .views import privacy as privacy_views
 from .views import event_pages, events
 from .views import catalogue, credit
+from .views import messages
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -184,7 +185,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *complaints.ROUTES, *member_service.ROUTES,
                                              *reports.ROUTES, *report_monthly.ROUTES, *report_audit.ROUTES,
                                              *events.ROUTES, *event_pages.ROUTES,
-                                             *catalogue.ROUTES, *credit.ROUTES],
+                                             *catalogue.ROUTES, *credit.ROUTES,
+                                             *messages.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

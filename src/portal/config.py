@@ -51,6 +51,22 @@ class Settings:
     # the server and the backups) and where `portal backup create` writes by default.
     backup_key_file: Path = Path("./var/backup-key.json")
     backup_dir: Path = Path("./var/backups")
+    # Messages to members: e-mail through SMTP (none set: into the maildir mail_dir), SMS
+    # through an HTTP gateway (none set: one JSON line per message into sms_file).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "VIP Portal <members@localhost>"
+    mail_dir: Path = Path("./var/mail")
+    sms_gateway_url: str = ""
+    sms_access_key: str = ""
+    sms_secret: str = ""
+    sms_sign_name: str = "会员中心"
+    sms_file: Path = Path("./var/sms.jsonl")
+    # Where members reach the opt-out page (the links in e-mails).
+    public_url: str = "http://127.0.0.1:8000"
     debug: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -79,5 +95,18 @@ class Settings:
             grant_reason_min=int(_env("GRANT_REASON_MIN", _env("ALERT_GRANT_REASON_MIN", str(d.grant_reason_min)))),
             backup_key_file=Path(_env("BACKUP_KEY_FILE", str(d.backup_key_file))),
             backup_dir=Path(_env("BACKUP_DIR", str(d.backup_dir))),
+            smtp_host=_env("SMTP_HOST", d.smtp_host),
+            smtp_port=int(_env("SMTP_PORT", str(d.smtp_port))),
+            smtp_starttls=_env("SMTP_STARTTLS", "1").lower() in ("1", "true", "yes"),
+            smtp_user=_env("SMTP_USER", d.smtp_user),
+            smtp_password=_env("SMTP_PASSWORD", d.smtp_password),
+            smtp_from=_env("SMTP_FROM", d.smtp_from),
+            mail_dir=Path(_env("MAIL_DIR", str(d.mail_dir))),
+            sms_gateway_url=_env("SMS_GATEWAY_URL", d.sms_gateway_url),
+            sms_access_key=_env("SMS_ACCESS_KEY", d.sms_access_key),
+            sms_secret=_env("SMS_SECRET", d.sms_secret),
+            sms_sign_name=_env("SMS_SIGN_NAME", d.sms_sign_name),
+            sms_file=Path(_env("SMS_FILE", str(d.sms_file))),
+            public_url=_env("PUBLIC_URL", d.public_url).rstrip("/"),
             debug=_env("DEBUG", "0").lower() in ("1", "true", "yes"),
         )

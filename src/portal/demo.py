@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock, demo_reports
+from . import clock, demo_credit, demo_events, demo_messages, demo_reports
 from .accounts import service as accounts
 from .accounts.actor import Actor
 from .accounts.models import Role, User
@@ -633,11 +633,11 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         _ensure_customers(s, vault, summary)
         _ensure_programme(s, vault, summary)
         demo_reports.seed(s, vault, summary)
-        from . import demo_events  # member events: the 755 region's plan (see demo_events.py)
         demo_events.seed(s, vault, summary)
-        __import__("portal.demo_credit").demo_credit.seed(s, vault, summary)
+        demo_credit.seed(s, vault, summary)
         summary.notes = programme_notes(s, vault)
         demo_service.seed(s, vault, summary)
+        demo_messages.seed(s, vault, summary)
         if summary.changed:
             audit.record(s, by, "demo.load", object_type="demo", object_id="demo",
                          detail=f"units={summary.units_created} users={len(summary.users_created)} "

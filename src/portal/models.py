@@ -21,6 +21,8 @@ from .membership.models import (  # noqa: F401
 )
 from .org.models import OrgUnit  # noqa: F401
 from .penalties.models import Penalty  # noqa: F401
+from .consent.models import ConsentRecord  # noqa: F401
+from .messages.models import MemberContact, MessageSettingsVersion, OutboxMessage  # noqa: F401
 from .pos.refusals import ApiRefusalWindow  # noqa: F401
 from .privacy.models import CorrectionRequest, ErasureRequest, RetentionVersion  # noqa: F401
 from .subject_keys import CustomerKey  # noqa: F401

@@ -18,6 +18,7 @@ from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField, mask_name
 from ..customers.service import InvalidInput, NotFound, open_for
+from ..messages import outbox
 from ..policy import Action
 from ..vault import Vault
 from .members import event, new_card, region_code_for, require_reason
@@ -242,6 +243,8 @@ def replace(s: Session, actor: Actor, number: str, reason: str, *, vault: Vault 
     s.flush()  # one current card per account at any moment
     card = new_card(s, hand.account, region_code_for(s, hand.file), programme_today(), replaces=hand.card)
     _step(s, actor, hand, "replace", reason, from_value=old, to_value=card.number)
+    outbox.enqueue(s, customer_id=hand.file.id, kind="card_dispatch", purpose="service", actor=actor,
+                   context={"card_number": card.number}, reference=f"card:{card.number}")
     return card
 
 

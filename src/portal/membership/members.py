@@ -18,6 +18,7 @@ from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound, open_for
+from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
@@ -160,7 +161,10 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         if pay_referral:
             credit_referral(s, actor, m, on)
     audit.record(s, actor, "member.join", object_type="customer", object_id=f.file_no, detail=cause)
-    issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
+    _, card = issue_card(s, actor, m, f, card_type=card_type, on=on, settings=settings)
+    # The joining notice (card number, never a password), in this transaction (messages/outbox.py).
+    outbox.enqueue(s, customer_id=f.id, kind="joining", purpose="service", actor=actor,
+                   context={"card_number": card.number, "tier": m.tier}, reference=f"card:{card.number}")
     return m
 
 

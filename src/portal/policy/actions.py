@@ -90,6 +90,10 @@ class Action(StrEnum):
     RECEIVABLE_BOARD = "receivable.board"  # the overdue board (own customers; a leader's units)
     LIABILITY_VIEW = "liability.view"  # liabilities of people in the leader's units
     LIABILITY_EXPORT = "liability.export"  # the liability report as CSV or XLSX
+    # Messages to members (messages/, consent/)
+    MESSAGES_CONSENT = "messages.consent"  # a file's consent and contact preferences: see, record, withdraw
+    MESSAGES_OUTBOX = "messages.outbox"  # the outbox page (masked addresses), within scope
+    MESSAGES_CARE = "messages.care"  # preview and send the monthly care message to members in scope
 
     @property
     def obj(self) -> str:
