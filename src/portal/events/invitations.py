@@ -13,10 +13,18 @@ from .. import clock
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..membership.models import Membership
+from ..membership.rules import PROGRAMME_TZ
+from ..messages import outbox
 from ..policy import Action
 from ..policy.scope import subtree_range
 from . import rules
 from .models import Event, EventInvitation
+
+
+def _event_context(event: Event) -> dict:
+    """What an invitation or notice says about the event (no personal data)."""
+    return {"event_title": event.theme, "event_place": event.place,
+            "event_when": event.starts_at.astimezone(PROGRAMME_TZ).strftime("%Y-%m-%d %H:%M")}
 
 
 def invite(s: Session, event: Event, actor: Actor) -> int:
@@ -35,10 +43,10 @@ def invite(s: Session, event: Event, actor: Actor) -> int:
     for m in members:
         s.add(EventInvitation(event_id=event.id, membership_id=m.id, invited_at=now,
                               invited_by_id=actor.user_id))
-        # ---- OUTBOX: the lead wires the invitation message here, e.g.
-        #      outbox.enqueue(s, membership=m, template="event_invitation", ref=f"event:{event.id}",
-        #                     purpose="marketing")  # consent and quiet hours are the outbox's
-        # ---- (same transaction as the invitation row, so a rollback sends nothing)
+        # The invitation goes out through the outbox in this transaction (a rollback sends
+        # nothing); consent for marketing, quiet hours and rates are the outbox's business.
+        outbox.enqueue(s, customer_id=m.customer_id, kind="event_invitation", purpose="marketing",
+                       context=_event_context(event), reference=f"event:{event.id}", actor=actor)
     event.invited_at = event.invited_at or now
     s.flush()
     audit.record(s, actor, Action.EVENT_MANAGE.value, object_type="event", object_id=str(event.id),

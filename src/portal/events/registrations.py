@@ -164,8 +164,14 @@ def cancel(s: Session, actor: Actor, event_id: int, registration_id: int) -> int
         if promoted is not None:
             promoted.status = "registered"
             s.flush()
-            # ---- OUTBOX: a notice to the promoted member ("you have a place") belongs here, in
-            # ---- this transaction, like the invitation in invitations.invite
+            # The promoted member is told, through the outbox, in this transaction.
+            from ..messages import outbox
+            from .invitations import _event_context
+            member = s.get(Membership, promoted.membership_id)
+            outbox.enqueue(s, customer_id=member.customer_id, kind="event_notice", purpose="service",
+                           context={**_event_context(ev), "notice_zh": "您已从候补名单转为正式报名，期待您的光临。",
+                                    "notice_en": "a place has come free and it is yours; we look forward to seeing you."},
+                           reference=f"event-place:{ev.id}:{promoted.id}", actor=actor)
     audit.record(s, actor, Action.EVENT_REGISTER.value, object_type="event", object_id=str(ev.id),
                  detail=f"cancelled registration {reg.id}"
                         + (f"; registration {promoted.id} promoted from the waiting list" if promoted else ""))

@@ -141,6 +141,13 @@ def take_step(s: Session, vault: Vault, actor: Actor, complaint_id: int, step: s
             raise InvalidInput(errors)
         c.status = "told"
         _step(s, vault, actor, c, "told", detail=how, note=reply)
+        if how in ("sms", "email"):
+            # The reply goes out through the outbox, written in this transaction (the text
+            # encrypted; the channel is the member's preferred one with consent for service).
+            from ..messages import outbox
+            outbox.enqueue(s, customer_id=f.id, kind="complaint_reply", purpose="service",
+                           context={"complaint_no": str(c.id)}, text=reply, vault=vault, actor=actor,
+                           reference=f"complaint:{c.id}:{int(now.timestamp())}")
     else:  # satisfaction
         verdict = members.choice(form, "verdict", ("satisfied", "not_satisfied"), errors,
                                  "Choose satisfied or not satisfied.")
