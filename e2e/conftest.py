@@ -476,3 +476,15 @@ def confirm(page: Page, *, go: bool = True) -> None:
     expect(dialog).to_be_visible()
     dialog.get_by_test_id("confirm-ok" if go else "confirm-cancel").click()
     expect(dialog).to_be_hidden()
+
+
+def nav_to(page: Page, href: str) -> None:
+    """Follow a link of the navigation, opening its group menu (or the phone's Menu) first."""
+    link = page.locator(f"header nav a[href='{href}']")
+    toggle = page.get_by_test_id("menu-toggle")
+    if toggle.is_visible():
+        toggle.click()
+    group = page.locator("header details.navgroup").filter(has=link)
+    if group.count() and not group.first.evaluate("d => d.open"):
+        group.first.locator("summary").click()
+    link.click()

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from .conftest import (Server, assert_same_document, confirm, first_file_of, htmx_ready, mark_document, shot,
+from .conftest import (nav_to, Server, assert_same_document, confirm, first_file_of, htmx_ready, mark_document, shot,
                        sign_in)
 
 REASON = "Covering alice's client visit while she is on leave"
@@ -120,7 +120,7 @@ def test_charlie_asks_bob_grants_alice_sees_bob_revokes_dave_traces(new_context,
     expect(holder.locator(".badge.active")).to_be_visible()
     expect(holder).to_contain_text(re.compile(rf"{HOURS_GRANTED - 1} h \d+ min left"))
     shot(alice, "07-access-owner-sees-who-else")
-    alice.locator("nav a[href='/inbox']").click()
+    nav_to(alice, "/inbox")
     expect(alice).to_have_url(re.compile(r"/inbox$"))
     notices = alice.get_by_test_id("notices")
     expect(notices).to_contain_text(f"charlie asked for access to your file {file_no}.")

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import NewCustomer, Server, confirm, create_customer, htmx_ready, new_customer_data, shot, sign_in
+from .conftest import nav_to, NewCustomer, Server, confirm, create_customer, htmx_ready, new_customer_data, shot, sign_in
 
 EARLIER_YUAN = 1_500                  # bought yesterday (setup): 1,500 points, redeemable today
 FORM_LINES = (("茅台 飞天 53度 500ml", 6, "1499.00"), ("礼盒包装", 1, "200.00"))
@@ -187,7 +187,7 @@ def test_purchase_tier_redeem_lost_card_replaced(page: Page, server):
     shot(page, "09-membership-silver")
 
     # Redeem a catalogue item on /redeem with yesterday's points.
-    page.locator("nav a[href='/redeem']").click()
+    nav_to(page, "/redeem")
     expect(page).to_have_url(re.compile(r"/redeem$"))
     expect(page.get_by_test_id("catalogue").locator(f"tr[data-item='{ITEM}']")).to_contain_text(_n(ITEM_POINTS))
     redeem = page.get_by_test_id("redeem-form")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from .conftest import BrowserLog, shot, sign_in
+from .conftest import nav_to, BrowserLog, shot, sign_in
 
 # Collect CSP violations in the page itself too (the console capture is the harness's).
 LISTEN = "window.__csp = []; document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
@@ -27,7 +27,7 @@ def test_report_charts_render_under_the_strict_csp(new_context, browser_log: Bro
     page = new_context().new_page()
     page.add_init_script(LISTEN)
     sign_in(page, "grace")
-    page.locator("header nav a[href='/reports']").click()
+    nav_to(page, "/reports")
     page.locator("main a[href='/reports/overview']").first.click()
     page.wait_for_url("**/reports/overview")
     _charts_drawn(page)
@@ -44,7 +44,7 @@ def test_report_charts_render_under_the_strict_csp(new_context, browser_log: Bro
     auditor = new_context().new_page()
     auditor.add_init_script(LISTEN)
     sign_in(auditor, "dave")
-    auditor.locator("header nav a[href='/reports/audit']").click()
+    nav_to(auditor, "/reports/audit")
     auditor.wait_for_url("**/reports/audit")
     _charts_drawn(auditor)
     shot(auditor, "reports-audit")

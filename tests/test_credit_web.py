@@ -70,6 +70,13 @@ def test_the_salesperson_and_leader_journey(app, client, db, story, shop, clock_
     assert r.status_code == 200 and "alice" in r.text
     r = post(client, "/liabilities/export", {"format": "xlsx"}, from_page="/liabilities")
     assert r.status_code == 200 and r.content[:2] == b"PK"
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    sheet = load_workbook(BytesIO(r.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][3] == "amount_yuan" and {row[2] for row in rows[1:]} == {"operator", "line_leader"}
+    assert all(sheet.cell(row=i, column=4).number_format.startswith('"¥"') for i in range(2, len(rows) + 1))
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Liability)) == 2
 

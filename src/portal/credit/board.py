@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
+from ..customers.export import neutralise_cell
 from ..customers.models import CustomerFile
 from ..policy import Action, customer_scope
 from .models import CreditApplication, CreditOrder, Liability
@@ -151,13 +152,37 @@ def totals_per_person(rows: list[LiabilityRow]) -> list[tuple[str, int, int, int
     return [(p, *v) for p, v in sorted(acc.items())]
 
 
-HEADER = ["liability", "person", "role", "amount_fen", "order", "receipt_no", "reason", "decided_by",
+HEADER = ["liability", "person", "role", "amount_yuan", "order", "receipt_no", "reason", "decided_by",
           "recorded_at", "settled"]
 
 
-def _neutral(v) -> str:
-    text = str(v)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _xlsx(table: list[list]) -> bytes:
+    """The rows as one sheet (openpyxl, as the reports' exports): yuan and date formats, text cells
+    neutralised like the CSV's so a spreadsheet never runs them as formulas."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from ..reports.exporting import YUAN_FORMAT
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "liability"
+    ws.append(HEADER)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r, row in enumerate(table, start=2):
+        for c, value in enumerate(row, start=1):
+            cell = ws.cell(row=r, column=c)
+            if c == 4:
+                cell.value, cell.number_format = value / 100, YUAN_FORMAT
+            elif isinstance(value, datetime):
+                cell.value, cell.number_format = value.replace(tzinfo=None), "yyyy-mm-dd hh:mm"
+            elif isinstance(value, int):
+                cell.value = value
+            else:
+                cell.value, cell.data_type = neutralise_cell(str(value)), "s"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def export_liabilities(s: Session, actor: Actor, fmt: str, *, start: date | None = None,
@@ -165,22 +190,15 @@ def export_liabilities(s: Session, actor: Actor, fmt: str, *, start: date | None
     """The report as CSV or XLSX bytes; audited with the rows and the bytes' SHA-256."""
     rows = liabilities(s, actor, Action.LIABILITY_EXPORT, start=start, end=end)
     table = [[r.id, r.person, r.role, r.amount_fen, r.order_id, r.receipt_no, r.reason, r.decided_by,
-              r.created_at.isoformat(), "yes" if r.settled else "no"] for r in rows]
+              r.created_at, "yes" if r.settled else "no"] for r in rows]
     if fmt == "xlsx":
-        import xlsxwriter
-        buf = io.BytesIO()
-        wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
-        ws = wb.add_worksheet("liability")
-        ws.write_row(0, 0, HEADER)
-        for i, row in enumerate(table, start=1):
-            ws.write_row(i, 0, row)
-        wb.close()
-        data = buf.getvalue()
+        data = _xlsx(table)
     else:
         out = io.StringIO()
         w = csv.writer(out)
         w.writerow(HEADER)
-        w.writerows([[_neutral(v) for v in row] for row in table])
+        w.writerows([[neutralise_cell(f"{v / 100:.2f}" if i == 3 else v.isoformat() if isinstance(v, datetime)
+                                      else str(v)) for i, v in enumerate(row)] for row in table])
         data = ("\ufeff" + out.getvalue()).encode("utf-8")
     audit.record(s, actor, Action.LIABILITY_EXPORT.value, object_type="export", object_id="liabilities",
                  detail=f"{fmt} rows={len(rows)} sha256={hashlib.sha256(data).hexdigest()}")
