@@ -61,6 +61,9 @@ def db_upgrade(env: Env) -> None:
     else:
         click.echo(f"database {_safe_url(url)} upgraded from {before or 'empty'} "
                    f"to revision {after} (head)")
+    from .dbroles import regrant_after_upgrade
+    for role in regrant_after_upgrade(url):
+        click.echo(f"privileges of the application role {role} re-applied (portal db grant)")
     key_file = env.settings.key_file
     existed = key_file.exists()
     KeyRing.load_or_create(key_file)
