@@ -48,6 +48,15 @@ class Settings:
     # letter 1, a Chinese character 2): the request form refuses less, the alerts flag less.
     grant_reason_min: int = 20
     debug: bool = False
+    # "production" makes `portal serve` refuse to start while `portal doctor` finds a danger.
+    env: str = "development"
+    # /metrics: a bearer token, and/or client addresses or networks (comma-separated) allowed
+    # without one; neither set: /metrics answers 404.
+    metrics_token: str = ""
+    metrics_allow: tuple[str, ...] = ()
+    # "json" (one object per line) or "text"; and the level.
+    log_format: str = "json"
+    log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -74,4 +83,9 @@ class Settings:
             alert_work_end_hour=int(_env("ALERT_WORK_END_HOUR", str(d.alert_work_end_hour))),
             grant_reason_min=int(_env("GRANT_REASON_MIN", _env("ALERT_GRANT_REASON_MIN", str(d.grant_reason_min)))),
             debug=_env("DEBUG", "0").lower() in ("1", "true", "yes"),
+            env=_env("ENV", d.env).strip().lower() or d.env,
+            metrics_token=_env("METRICS_TOKEN", ""),
+            metrics_allow=tuple(a.strip() for a in _env("METRICS_ALLOW", "").split(",") if a.strip()),
+            log_format=_env("LOG_FORMAT", d.log_format).strip().lower(),
+            log_level=_env("LOG_LEVEL", d.log_level).strip().upper(),
         )

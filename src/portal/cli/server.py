@@ -85,7 +85,7 @@ def db_upgrade(env: Env) -> None:
               help="Worker processes (they share sessions and the audit chain through the database).")
 @pass_env
 def serve(env: Env, host: str, port: int, workers: int) -> None:
-    """Run the web application with uvicorn.
+    """Run the web application with uvicorn (logs: one JSON line per request on stderr).
 
     The port is bound first: "serving on …" is printed only once it is ours, and a port
     already in use is said plainly (exit status 1). Choose another with --port (or
@@ -99,12 +99,15 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     _secure_files(env.settings.database_url)
     KeyRing.load_or_create(env.settings.key_file)
     sock = bind_port(host, port)
+    from ..observe import logs
+    logs.configure(env.settings.log_format, env.settings.log_level)
     config = uvicorn.Config(
         "portal.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
         # No access log on purpose: URLs can carry personal data (search terms, file ids).
         access_log=False,
         # Forwarded headers are handled by the app itself (PORTAL_TRUST_PROXY), not uvicorn.
         proxy_headers=False,
+        log_config=None,  # JSON lines from the portal's own handler (observe/logs.py)
     )
     click.echo(f"serving on {serving_url(host, port)} ({workers} worker{'s' if workers > 1 else ''})")
     if workers > 1:
