@@ -5,7 +5,7 @@ one line on stderr and a non-zero exit (2 for bad input), never a traceback; set
 PORTAL_DEBUG=1 to see the traceback of an unexpected error. Each module beside this one
 adds the commands of one domain to `main`.
 """
-from . import customers, dbroles, integrity, jobs, people, programme, purchases, server, terminals  # noqa: F401  (register commands)
+from . import customers, dbroles, doctor, integrity, jobs, people, programme, purchases, server, terminals  # noqa: F401  (register commands)
 from .base import main
 
 __all__ = ["main"]

@@ -87,12 +87,24 @@ def db_upgrade(env: Env) -> None:
 def serve(env: Env, host: str, port: int, workers: int) -> None:
     """Run the web application with uvicorn (logs: one JSON line per request on stderr).
 
+    With PORTAL_ENV=production it first runs `portal doctor`'s checks and refuses to start
+    while any is dangerous.
+
     The port is bound first: "serving on …" is printed only once it is ours, and a port
     already in use is said plainly (exit status 1). Choose another with --port (or
     `make run PORT=…`).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    if env.settings.env == "production":
+        from .. import doctor
+        bad = doctor.dangers(doctor.run(env.settings))
+        if bad:
+            for f in bad:
+                click.echo(f"DANGER  {f.check}: {f.message}", err=True)
+            raise Failed("refusing to start with PORTAL_ENV=production while `portal doctor` "
+                         "finds something dangerous (above)")
 
     # Every worker loads the key file; create it once here so workers cannot race to make
     # different ones. The same for the database's files and their modes.
