@@ -16,7 +16,7 @@ export PORTAL_TEST_POSTGRES
 UV_VERSION  := $(shell awk '/^name = "uv"$$/ {getline; gsub(/"/, "", $$3); print $$3}' uv.lock)
 UV_SYNC     := UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --extra test
 
-.PHONY: venv run chromium postgres-pkg test test-pg upgrade bench clean
+.PHONY: venv run chromium postgres-pkg nginx-pkg test test-pg upgrade bench clean
 
 # venv: virtualenv with exactly the packages of uv.lock (the app and its test extras), as CI
 # installs them; re-synced when pyproject.toml or uv.lock changes.
@@ -46,8 +46,14 @@ chromium:
 postgres-pkg:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(APT_INSTALL) postgresql; }
 
+# nginx-pkg: Debian's nginx for the test that drives the portal through deploy/nginx/portal.conf
+# (RUNLEVEL=1: the package's own service is not started; the test runs its own nginx).
+nginx-pkg:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx; }
+
 # test: unit and browser tests on SQLite, or on a private PostgreSQL if PORTAL_TEST_POSTGRES=1.
-test: venv chromium $(if $(PG),postgres-pkg)
+test: venv chromium nginx-pkg $(if $(PG),postgres-pkg)
 	$(if $(PG),scripts/with-postgres) $(PY) -m pytest tests e2e $(PYTEST_ARGS)
 
 # test-pg: the test suite against PostgreSQL.

@@ -151,3 +151,20 @@ def test_readyz_checks_the_database_its_migrations_and_the_key_file(settings, cl
             assert body["key_file"].startswith("unreadable")
     finally:
         settings.key_file.chmod(0o600)
+
+
+def test_with_a_shared_directory_metrics_sum_every_process_and_job(tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR: what a job or another server counted shows in any one's /metrics."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    count = ("from portal.observe import metrics as m; assert m.MULTIPROCESS; "
+             "m.job_finished('daily', True); m.REQUESTS.labels('GET', '/healthz', '200').inc()")
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", "from portal.observe import metrics as m; "
+                          "print(m.exposition()[0].decode())"], env=env, check=True, timeout=60,
+                         capture_output=True, text=True).stdout
+    assert 'portal_job_runs_total{job="daily"} 2.0' in out
+    assert 'portal_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in out

@@ -12,10 +12,26 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest, multiprocess)
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+def _multiprocess_dir() -> bool:
+    """Use PROMETHEUS_MULTIPROC_DIR when it is (or can be made) a directory; else per process
+    (a command run by hand before the units made the directory must not fail over metrics)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not path:
+        return False
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return os.access(path, os.W_OK)
+    except OSError:
+        return False
+
+
+MULTIPROCESS = _multiprocess_dir()
+if not MULTIPROCESS:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # read by prometheus_client at import
+
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,  # noqa: E402
+                               Counter, Gauge, Histogram, generate_latest, multiprocess)
 
 REQUESTS = Counter("portal_http_requests", "HTTP requests answered, by route template and status",
                    ["method", "route", "status"])
