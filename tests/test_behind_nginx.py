@@ -176,7 +176,8 @@ def test_a_journey_through_nginx(site):
         assert css.status_code == 200 and css.headers["cache-control"] == "public, max-age=3600"
         assert "content-security-policy" not in css.headers and "x-request-id" not in css.headers
         assert css.text == (ROOT / "static" / "app.css").read_text()
-        assert c.get("/metrics").status_code == 404  # never through the proxy
+        for path in ("/metrics", "/metrics/", "/metrics?x=1"):  # never through the proxy
+            assert c.get(path).status_code == 404, path
     eng = create_engine(site["db"], poolclass=NullPool)
     with eng.connect() as conn:
         addr = conn.execute(text("SELECT client_addr FROM audit_event WHERE action = 'customer.view' "
