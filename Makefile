@@ -12,17 +12,22 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 PG          := $(filter 1,$(PORTAL_TEST_POSTGRES))
 export PORTAL_TEST_POSTGRES
 
-.PHONY: venv run chromium postgres-pkg test test-pg bench clean
+# The uv version uv.lock pins (uv installs itself into the venv first, then the lock's packages).
+UV_VERSION  := $(shell awk '/^name = "uv"$$/ {getline; gsub(/"/, "", $$3); print $$3}' uv.lock)
+UV_SYNC     := UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --extra test
 
-# venv: virtualenv with the app and its test extras; reinstalls when pyproject.toml changes.
+.PHONY: venv run chromium postgres-pkg nginx-pkg test test-pg upgrade bench clean
+
+# venv: virtualenv with exactly the packages of uv.lock (the app and its test extras), as CI
+# installs them; re-synced when pyproject.toml or uv.lock changes.
 venv: $(VENV)/.installed
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q uv
-	$(VENV)/bin/uv pip install --python $(PY) -e '.[test]'
+$(VENV)/.installed: pyproject.toml uv.lock | $(VENV)/bin/python
+	test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(UV_SYNC)
 	touch $@
 
 # run: migrate, load demo data and serve on HOST:PORT.
@@ -42,13 +47,26 @@ chromium:
 postgres-pkg:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(APT_INSTALL) postgresql; }
 
+# nginx-pkg: Debian's nginx for the test that drives the portal through deploy/nginx/portal.conf
+# (RUNLEVEL=1: the package's own service is not started; the test runs its own nginx).
+nginx-pkg:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx; }
+
 # test: unit and browser tests on SQLite, or on a private PostgreSQL if PORTAL_TEST_POSTGRES=1.
-test: venv chromium $(if $(PG),postgres-pkg)
+test: venv chromium nginx-pkg $(if $(PG),postgres-pkg)
 	$(if $(PG),scripts/with-postgres) $(PY) -m pytest tests e2e $(PYTEST_ARGS)
 
 # test-pg: the test suite against PostgreSQL.
 test-pg:
 	$(MAKE) test PORTAL_TEST_POSTGRES=1
+
+# upgrade: move every dependency to its newest allowed version (uv.lock), install it and run the
+# suite on SQLite and PostgreSQL; commit uv.lock when both pass (git checkout uv.lock undoes it).
+upgrade: $(VENV)/bin/python
+	test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv lock --upgrade
+	$(MAKE) test && $(MAKE) test-pg
 
 # bench: seed 10k, 100k and 1M files on SQLite and on a private PostgreSQL, drive the portal with
 # wrk (Debian) and write BENCHMARKS.md (about 25 minutes on 2 cores). BENCH_ARGS=--help for options,

@@ -65,11 +65,11 @@ def _portal_cmd() -> list[str]:
     return [sys.executable, "-m", "portal.cli"]
 
 
-def _pg_admin_engine(url: str):
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
+def _pg_admin_engine(url: str = ""):
+    """The owner role on the `postgres` database (see tests/pg.py)."""
+    from tests.pg import admin_engine
 
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    return admin_engine()
 
 
 def _run(cmd: list[str], env: dict, cwd: Path, log: Path) -> None:
@@ -112,7 +112,9 @@ def server() -> Server:
     cmd = _portal_cmd()
     proc = None
     try:
-        _run([*cmd, "db", "upgrade"], env, workdir, log)
+        from tests.pg import portal_setup_commands
+        for extra, args in portal_setup_commands(database_url):  # as the owner, as in production
+            _run([*cmd, *args], {**env, **extra}, workdir, log)
         _run([*cmd, "demo"], env, workdir, log)
         port = _free_port()
         url = f"http://127.0.0.1:{port}"

@@ -21,16 +21,16 @@ from portal.migrate import upgrade
 from portal.vault import KeyRing, Vault
 
 from .factories import build_story
-
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+from .pg import PG_URL, admin_engine, migrate
 
 # Real argon2id, cheap parameters: the suite hashes hundreds of passwords.
 passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 passwords._DUMMY = passwords._hasher.hash("dummy-password-for-timing")
 
 
-def _pg_admin(url: str):
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+def _pg_admin(url: str = ""):
+    """The owner role on the `postgres` database (creates and drops the tests' databases)."""
+    return admin_engine()
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +46,8 @@ def template(tmp_path_factory):
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{base / 'portal.db'}"
-    upgrade(url)
-    db = Database(url)
+    migrate(url)  # as the owner; then the application role's grants (PostgreSQL)
+    db = Database(url)  # the story is written as the application role
     vault = Vault(KeyRing.load_or_create(key_file))
     story = build_story(db, vault)
     db.dispose()

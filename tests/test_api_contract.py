@@ -45,8 +45,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_admin(url: str):
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+def _pg_admin(url: str = ""):
+    from .pg import admin_engine
+    return admin_engine()
 
 
 def _run(cmd: list[str], env: dict, cwd: Path, timeout: float = 300) -> str:
@@ -80,7 +81,9 @@ def portal_server():
     proc = None
     log = workdir / "server.log"
     try:
-        _run([*portal, "db", "upgrade"], env, workdir)
+        from .pg import portal_setup_commands
+        for extra, args in portal_setup_commands(database_url):  # as the owner, as in production
+            _run([*portal, *args], {**env, **extra}, workdir)
         _run([*portal, "demo"], env, workdir)
         out = _run([*portal, "terminal", "add", "Contract till", "--unit", "HQ"], env, workdir)
         key = re.search(r"^(vip_\S+)$", out, re.M).group(1)

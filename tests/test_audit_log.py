@@ -28,6 +28,7 @@ from portal.migrate import upgrade
 
 from .browser import post, signed_in
 from .conftest import PG_URL, _pg_admin
+from .pg import migrate, owner_engine
 from .factories import customer_input
 
 BASE = "http://testserver.local"
@@ -44,7 +45,7 @@ def fresh_db(tmp_path):
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    upgrade(url)
+    migrate(url)  # as the owner, then the application role's grants
     d = Database(url)
     yield d
     d.dispose()
@@ -65,7 +66,7 @@ def count(db) -> int:
 
 def disable_guards(db) -> None:
     """What an attacker with database access would do first: switch the append-only triggers off."""
-    with db.engine.begin() as c:
+    with owner_engine(db).begin() as c:  # the owner's powers: the application role has none
         if db.sqlite:
             c.exec_driver_sql("DROP TRIGGER audit_event_no_update")
             c.exec_driver_sql("DROP TRIGGER audit_event_no_delete")
@@ -74,7 +75,8 @@ def disable_guards(db) -> None:
 
 
 def raw(db, sql: str, **params) -> None:
-    with db.engine.begin() as c:
+    """A statement run with the owner's powers (an attacker who has them; the triggers still stand)."""
+    with owner_engine(db).begin() as c:
         c.execute(text(sql), params)
 
 

@@ -34,6 +34,7 @@ from portal.vault import KeyRing
 
 from .browser import post, signed_in
 from .conftest import PG_URL, _pg_admin
+from .pg import migrate, owner_engine
 
 BASE = "http://testserver.local"
 SHANGHAI = timezone(timedelta(hours=8))
@@ -143,13 +144,14 @@ def build(db, extra: int = 2) -> int:
 
 
 def raw(db, sql: str, **params) -> None:
-    with db.engine.begin() as c:
+    """A statement run with the owner's powers (an attacker who has them; the triggers still stand)."""
+    with owner_engine(db).begin() as c:
         c.execute(text(sql), params)
 
 
 def disable_guards(db) -> None:
     """What an attacker with database access would do first: switch the append-only triggers off."""
-    with db.engine.begin() as c:
+    with owner_engine(db).begin() as c:  # the owner's powers: the application role has none
         if db.sqlite:
             c.exec_driver_sql("DROP TRIGGER audit_event_no_update")
             c.exec_driver_sql("DROP TRIGGER audit_event_no_delete")
@@ -557,7 +559,7 @@ def fresh(tmp_path, settings):
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    upgrade(url)
+    migrate(url)  # as the owner, then the application role's grants
     yield dataclasses.replace(settings, database_url=url)
     if PG_URL:
         with _pg_admin(PG_URL).connect() as c:

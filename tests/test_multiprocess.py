@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -32,8 +33,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _admin(url: str):
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+def _admin(url: str = ""):
+    from .pg import admin_engine
+    return admin_engine()
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +53,18 @@ def env(tmp_path_factory):
     e = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_KEY_FILE": str(base / "keys.json"),
          "PORTAL_DEMO_PASSWORD": PASSWORD}
     e.pop("PORTAL_DEBUG", None)
-    for args in (("db", "upgrade"), ("demo",)):
-        subprocess.run([PORTAL, *args], env=e, check=True, capture_output=True, timeout=120)
+    from .pg import portal_setup_commands
+    for extra, args in [*portal_setup_commands(url), ({}, ["demo"])]:  # migrations as the owner
+        subprocess.run([PORTAL, *args], env={**e, **extra}, check=True, capture_output=True, timeout=120)
     yield e
     if name:
         with _admin(PG_URL).connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _log_of(proc) -> str:
+    proc.stderr.seek(0)
+    return proc.stderr.read().decode(errors="replace")[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +73,15 @@ def servers(env):
     procs, bases = [], []
     for _ in range(PROCESSES):
         port = _free_port()
+        # The log (a JSON line per request) goes to a file: a pipe nobody reads would fill and stall.
         procs.append(subprocess.Popen([PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                                      env=env, stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile()))
         bases.append(f"http://127.0.0.1:{port}")
     try:
         deadline = time.time() + 60
         for proc, base in zip(procs, bases):
             while True:
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                assert proc.poll() is None, _log_of(proc)
                 try:
                     if httpx.get(base + "/healthz", timeout=2).status_code == 200:
                         break

@@ -24,6 +24,7 @@ from .config import Settings
 from .customers.rules import mask_mobile, mask_name
 from .customers.service import NotFound
 from .db import Database
+from .observe import logs, metrics
 from .policy import Action, PermissionDenied, may_perform
 from .vault import KeyRing, Vault
 from .views import (access, account, account_approvals, admin, api, audit_log, auth, complaints, customers,
@@ -34,6 +35,7 @@ from .views import privacy as privacy_views
 from .views import event_pages, events
 from .views import catalogue, credit
 from .views import messages
+from .views import ops
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -168,6 +170,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                   audit_signer=signer_from(ring, every=settings.audit_checkpoint_every,
                                            seconds=settings.audit_checkpoint_seconds))
     vault = Vault(ring)
+    for engine in {db.engine, db.read_engine}:
+        metrics.watch_pool(engine)
     app = Litestar(
         route_handlers=[
             # One Router, so that Litestar (2.x) registers each path's handlers together: added
@@ -186,7 +190,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *reports.ROUTES, *report_monthly.ROUTES, *report_audit.ROUTES,
                                              *events.ROUTES, *event_pages.ROUTES,
                                              *catalogue.ROUTES, *credit.ROUTES,
-                                             *messages.ROUTES],
+                                             *messages.ROUTES,
+                                             *ops.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
@@ -205,15 +210,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Exception: _on_error,
         },
         lifespan=[_checkpoint_sweep],
-        on_shutdown=[db.dispose],
+        logging_config=None,  # the portal's own JSON lines (observe/logs.py), not Litestar's
+        on_shutdown=[db.dispose, metrics.process_exits],
         debug=False,
     )
     # Security headers go around the whole app, not in the route middleware: that runs only for
     # matched routes, so 404 and 405 answers would go out without CSP or X-Frame-Options.
-    app.asgi_handler = SecurityHeadersMiddleware(app.asgi_handler)
+    app.asgi_handler = ops.RequestLogMiddleware(SecurityHeadersMiddleware(app.asgi_handler),
+                                                trust_proxy=settings.trust_proxy)
     return app
 
 
 def create_app_from_env() -> Litestar:
     """Factory for `uvicorn --factory` (several worker processes)."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -68,6 +68,15 @@ class Settings:
     # Where members reach the opt-out page (the links in e-mails).
     public_url: str = "http://127.0.0.1:8000"
     debug: bool = False
+    # "production" makes `portal serve` refuse to start while `portal doctor` finds a danger.
+    env: str = "development"
+    # /metrics: a bearer token, and/or client addresses or networks (comma-separated) allowed
+    # without one; neither set: /metrics answers 404.
+    metrics_token: str = ""
+    metrics_allow: tuple[str, ...] = ()
+    # "json" (one object per line) or "text"; and the level.
+    log_format: str = "json"
+    log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -109,4 +118,9 @@ class Settings:
             sms_file=Path(_env("SMS_FILE", str(d.sms_file))),
             public_url=_env("PUBLIC_URL", d.public_url).rstrip("/"),
             debug=_env("DEBUG", "0").lower() in ("1", "true", "yes"),
+            env=_env("ENV", d.env).strip().lower() or d.env,
+            metrics_token=_env("METRICS_TOKEN", ""),
+            metrics_allow=tuple(a.strip() for a in _env("METRICS_ALLOW", "").split(",") if a.strip()),
+            log_format=_env("LOG_FORMAT", d.log_format).strip().lower(),
+            log_level=_env("LOG_LEVEL", d.log_level).strip().upper(),
         )

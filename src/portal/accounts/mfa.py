@@ -11,6 +11,7 @@ from . import totp
 from .actor import Actor
 from .mfa_models import RecoveryCode
 from .models import User, WebSession
+from ..observe.metrics import SIGNINS_THROTTLED
 from .throttle import hold_attempts, is_throttled, record_attempt
 
 # Those who decide must use a second factor; everyone else may opt in.
@@ -75,6 +76,7 @@ def sign_in_code(s: Session, vault: Vault, user: User, code: str, client_addr: s
     s.refresh(user)  # read again under the lock: the last step used may have moved meanwhile
     if is_throttled(s, user.username, client_addr, user_limit=user_limit, addr_limit=addr_limit,
                     window_minutes=window_minutes):
+        SIGNINS_THROTTLED.labels("second_factor").inc()
         return False, True
     return check_code(s, vault, user, code, client_addr), False
 

@@ -16,6 +16,7 @@ from ..org.service import unit_by_code
 from .actor import Actor
 from .models import Role, User, WebSession
 from .passwords import check_password_rule, hash_password, needs_rehash, verify_password
+from ..observe.metrics import SIGNINS_THROTTLED
 from .throttle import hold_attempts, is_throttled, record_attempt
 
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -105,6 +106,8 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
     username = (username or "").strip().lower()[:64]
     hold_attempts(s, username, client_addr)
     throttled = is_throttled(s, username, client_addr, **limits)
+    if throttled:
+        SIGNINS_THROTTLED.labels("password").inc()
     user = s.scalar(select(User).where(User.username == username)) if username else None
     ok = False
     if not throttled:

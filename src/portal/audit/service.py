@@ -15,6 +15,7 @@ from .. import clock
 from ..accounts.actor import Actor
 from ..db import UTCDateTime
 from .chain import CHAINED, GENESIS, canon_stored_time, entry_hash
+from ..observe import metrics
 from .models import AuditEvent
 
 ALLOWED = "allowed"
@@ -72,6 +73,9 @@ def record(
     if signer is not None:
         from .checkpoints import after_append
         after_append(s, signer, seq, ev.hash)
+    metrics.AUDIT_APPENDS.labels(outcome).inc()
+    if outcome == DENIED:
+        metrics.DENIALS.labels(action).inc()
     return ev
 
 

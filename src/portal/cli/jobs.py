@@ -15,7 +15,33 @@ from .base import (BadInput, Env, Failed, _read_secret_stdin,
 
 # ---------------------------------------------------------------- jobs
 
-@main.group("jobs")
+class _CountedJobs(click.Group):
+    """Counts each job's runs and failures for /metrics (portal_job_runs_total,
+    portal_job_failures_total, portal_job_last_success_timestamp_seconds; shared with the servers
+    through PROMETHEUS_MULTIPROC_DIR)."""
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ctx.meta["portal.job"] = name
+        return name, cmd, rest
+
+    def invoke(self, ctx):
+        from ..observe.metrics import job_finished
+
+        ok = False
+        try:
+            rv = super().invoke(ctx)
+            ok = True
+            return rv
+        except click.exceptions.Exit as exc:
+            ok = exc.exit_code == 0
+            raise
+        finally:
+            if ctx.meta.get("portal.job"):
+                job_finished(ctx.meta["portal.job"], ok)
+
+
+@main.group("jobs", cls=_CountedJobs)
 def jobs_group() -> None:
     """Housekeeping jobs (run them from cron or a systemd timer)."""
 

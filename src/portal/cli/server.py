@@ -61,6 +61,9 @@ def db_upgrade(env: Env) -> None:
     else:
         click.echo(f"database {_safe_url(url)} upgraded from {before or 'empty'} "
                    f"to revision {after} (head)")
+    from .dbroles import regrant_after_upgrade
+    for role in regrant_after_upgrade(url):
+        click.echo(f"privileges of the application role {role} re-applied (portal db grant)")
     key_file = env.settings.key_file
     existed = key_file.exists()
     KeyRing.load_or_create(key_file)
@@ -82,7 +85,10 @@ def db_upgrade(env: Env) -> None:
               help="Worker processes (they share sessions and the audit chain through the database).")
 @pass_env
 def serve(env: Env, host: str, port: int, workers: int) -> None:
-    """Run the web application with uvicorn.
+    """Run the web application with uvicorn (logs: one JSON line per request on stderr).
+
+    With PORTAL_ENV=production it first runs `portal doctor`'s checks and refuses to start
+    while any is dangerous.
 
     The port is bound first: "serving on …" is printed only once it is ours, and a port
     already in use is said plainly (exit status 1). Choose another with --port (or
@@ -91,17 +97,29 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    if env.settings.env == "production":
+        from .. import doctor
+        bad = doctor.dangers(doctor.run(env.settings))
+        if bad:
+            for f in bad:
+                click.echo(f"DANGER  {f.check}: {f.message}", err=True)
+            raise Failed("refusing to start with PORTAL_ENV=production while `portal doctor` "
+                         "finds something dangerous (above)")
+
     # Every worker loads the key file; create it once here so workers cannot race to make
     # different ones. The same for the database's files and their modes.
     _secure_files(env.settings.database_url)
     KeyRing.load_or_create(env.settings.key_file)
     sock = bind_port(host, port)
+    from ..observe import logs
+    logs.configure(env.settings.log_format, env.settings.log_level)
     config = uvicorn.Config(
         "portal.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
         # No access log on purpose: URLs can carry personal data (search terms, file ids).
         access_log=False,
         # Forwarded headers are handled by the app itself (PORTAL_TRUST_PROXY), not uvicorn.
         proxy_headers=False,
+        log_config=None,  # JSON lines from the portal's own handler (observe/logs.py)
     )
     click.echo(f"serving on {serving_url(host, port)} ({workers} worker{'s' if workers > 1 else ''})")
     if workers > 1:
