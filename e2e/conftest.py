@@ -486,7 +486,7 @@ def nav_to(page: Page, href: str) -> None:
     toggle = page.get_by_test_id("menu-toggle")
     if toggle.is_visible():
         toggle.click()
-    group = page.locator("header details.navgroup").filter(has=link)
+    group = page.locator("header details.navgroup").filter(has=page.locator(f"a[href='{href}']"))
     if group.count() and not group.first.evaluate("d => d.open"):
         group.first.locator("summary").click()
     link.click()

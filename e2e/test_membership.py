@@ -245,8 +245,9 @@ def test_purchase_tier_redeem_lost_card_replaced(page: Page, server):
     redeem = page.get_by_test_id("redeem-form")
     redeem.locator("input[name=card]").fill(number)
     redeem.locator("select[name=item]").select_option(ITEM)
+    redeem.locator("button[name=step][value=redeem]").click()
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/redeem")) as resp:
-        redeem.locator("button[name=step][value=redeem]").click()
+        confirm(page)
     assert resp.value.status == 400, resp.value.status
     expect(page.locator("main .error[role=alert]")).to_be_visible()
     expect(page.locator("[data-error-for=card]")).to_have_text("This card was replaced and no longer works.")

@@ -25,9 +25,10 @@ def _fits(page: Page, path: str) -> None:
     assert width <= PHONE["width"], f"{path} is {width} px wide on a 375 px screen"
 
 
+@pytest.mark.browser_context_args(viewport=PHONE, is_mobile=True, has_touch=True)
 @pytest.mark.parametrize("user", list(PAGES))
 def test_main_pages_fit_a_phone_and_the_menu_folds(new_context, user):
-    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    page = new_context().new_page()
     sign_in(page, user)
     expect(page.locator("#site-nav")).to_be_hidden()  # folded behind the Menu button
     for path in PAGES[user]:
