@@ -82,6 +82,12 @@ def all_checkpoints(s: Session) -> list[AuditCheckpoint]:
     return list(s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
 
 
+def recent_checkpoints(s: Session, n: int) -> list[AuditCheckpoint]:
+    """The newest n checkpoints, newest first."""
+    return list(s.scalars(select(AuditCheckpoint)
+                          .order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc()).limit(n)))
+
+
 def signer_from(ring, every: int = 1000, seconds: int = 60) -> Signer | None:
     """The checkpoint signer for a key ring (None if the ring has no signing key)."""
     if not ring.signing_key:
@@ -129,7 +135,9 @@ def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCh
 def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> AuditCheckpoint | None:
     """Sign the head if entries were appended since the newest checkpoint and that one is at
     least `min_age_seconds` old; None if nothing was due. Locks the head row first (as an append
-    does), so of several processes sweeping at once exactly one signs."""
+    does), so of several processes sweeping at once exactly one signs. The entries since the
+    newest checkpoint are checked first (incremental.sign_checked): a broken stretch raises
+    incremental.ChainBroken and nothing is signed."""
     seq, head_hash = s.execute(
         text("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).one()
     if seq == 0:
@@ -138,7 +146,9 @@ def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> Audit
     if newest is not None and (newest.seq >= seq or (
             min_age_seconds and not _older_than(newest.at, clock.now(), min_age_seconds))):
         return None
-    return _write_here(s, signer, seq, head_hash)
+    # Only a head whose entries since the newest checkpoint check is signed (ChainBroken if not).
+    from .incremental import sign_checked
+    return sign_checked(s, signer, (seq, head_hash))
 
 
 def sweep_period(seconds: int) -> float:

@@ -1,0 +1,33 @@
+"""audit log filters: an index per filter column, ending in seq (newest-first pages)
+
+Revision ID: 0022
+Revises: 0013
+Create Date: 2026-11-26 16:00:00
+
+The auditor's log is filtered by user, action or outcome and read newest first (ORDER BY seq
+DESC, keyset by seq): (column, seq) indexes answer each filter and its paging from the index,
+and let the action menu skip through the distinct actions instead of reading every entry.
+"""
+from alembic import op
+
+
+revision = '0022'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+INDEXES = (
+    ("ix_audit_username", ["actor_username", "seq"]),
+    ("ix_audit_action", ["action", "seq"]),
+    ("ix_audit_outcome", ["outcome", "seq"]),
+)
+
+
+def upgrade() -> None:
+    for name, columns in INDEXES:
+        op.create_index(name, "audit_event", columns, unique=False)
+
+
+def downgrade() -> None:
+    for name, _columns in INDEXES:
+        op.drop_index(name, table_name="audit_event")
