@@ -17,6 +17,8 @@ branch_labels = None
 depends_on = None
 
 INDEXES = (
+    # replaces ix_audit_at (at): a date range's lowest and highest seq from the index alone
+    ("ix_audit_at_seq", ["at", "seq"]),
     ("ix_audit_username", ["actor_username", "seq"]),
     ("ix_audit_action", ["action", "seq"]),
     ("ix_audit_outcome", ["outcome", "seq"]),
@@ -26,8 +28,10 @@ INDEXES = (
 def upgrade() -> None:
     for name, columns in INDEXES:
         op.create_index(name, "audit_event", columns, unique=False)
+    op.drop_index("ix_audit_at", table_name="audit_event")
 
 
 def downgrade() -> None:
+    op.create_index("ix_audit_at", "audit_event", ["at"], unique=False)
     for name, _columns in INDEXES:
         op.drop_index(name, table_name="audit_event")

@@ -1,7 +1,7 @@
 """Reading the log as an auditor does: pages both ways, counts, runs of list views folded, a file's history."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import exists, func, select, text
@@ -21,12 +21,13 @@ FOLD_WINDOW = timedelta(minutes=10)
 COUNT_CAP = 10_000
 
 
-def count_events(s: Session, f: AuditFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def count_events(s: Session, f: AuditFilter, cap: int | None = None) -> tuple[int, bool]:
     """How many entries match: (n, False) exactly up to `cap`, else (cap, True).
 
     Without a filter the head's sequence number says it (entries are numbered 1, 2, ... with no
     gap: `portal audit verify` proves it); with one, at most cap + 1 index entries are read.
     """
+    cap = cap or COUNT_CAP
     if f == AuditFilter():
         return s.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar() or 0, False
     sub = filtered(select(AuditEvent.seq), f).limit(cap + 1).subquery()
@@ -46,6 +47,23 @@ _ACTIONS = text(
 def known_actions(s: Session) -> list[str]:
     """Every action code in the log, sorted (for the filter's menu)."""
     return sorted(s.scalars(_ACTIONS))
+
+
+def with_seq_window(s: Session, f: AuditFilter) -> AuditFilter:
+    """f, with the lowest and highest seq of the entries in its date range (read from the
+    (at, seq) index alone). Times grow with seq (both are taken under the head's lock), so the
+    window holds little else and a newest-first page walks it by primary key, instead of
+    sorting every entry of a long range; a clock set back only widens the window (it is taken
+    from the times themselves, so no entry of the range falls outside it)."""
+    if not (f.since or f.until):
+        return f
+    q = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq))
+    if f.since:
+        q = q.where(AuditEvent.at >= f.since)
+    if f.until:
+        q = q.where(AuditEvent.at < f.until)
+    lo, hi = s.execute(q).one()
+    return replace(f, seq_lo=lo if lo is not None else 1, seq_hi=hi if hi is not None else 0)
 
 
 @dataclass

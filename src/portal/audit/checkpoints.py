@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 from .. import clock
 from .chain import GENESIS
 from .models import AuditCheckpoint, AuditEvent
+
+log = logging.getLogger(__name__)
 
 
 def _message(seq: int, head_hash: str) -> bytes:
@@ -127,7 +130,19 @@ def after_append(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditC
     return _write_here(s, signer, seq, head_hash)
 
 
-def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint:
+def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint | None:
+    """Sign the head in the appending transaction, once the entries since the newest checkpoint
+    check (at most `every` entries or an interval's worth). If they do not, the append goes on
+    unsigned (it must: it may be the audit of a reveal) and the sweep or `portal jobs
+    checkpoint` reports where the chain breaks."""
+    from .incremental import keys_of, verify_since_checkpoint
+
+    check = verify_since_checkpoint(s, keys_of(signer), (seq, head_hash))
+    if not check.ok:
+        log.warning("audit checkpoint not signed: the chain breaks at entry %s", check.bad_seq)
+        now = clock.now()  # do not re-check on every append: once an interval (an optimisation only)
+        signer._fresh = (now, now + timedelta(seconds=signer.seconds or 60))
+        return None
     s.info["audit_checkpoint_written"] = True
     return write_checkpoint(s, signer, seq, head_hash)
 

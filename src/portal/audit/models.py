@@ -12,7 +12,7 @@ from ..db import UTCDateTime
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
-        Index("ix_audit_at", "at"),
+        Index("ix_audit_at_seq", "at", "seq"),  # 0022: was ix_audit_at (at)
         Index("ix_audit_actor", "actor_id", "seq"),
         Index("ix_audit_object", "object_id", "seq"),
         # The log's filters, newest first (migration 0022).

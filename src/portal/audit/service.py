@@ -1,7 +1,7 @@
 """Appending to the audit log, reading it, and verifying its chain."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from typing import Iterable
@@ -215,6 +215,10 @@ class AuditFilter:
     outcome: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    # Bounds on seq that hold every entry of the date range (browse.with_seq_window): not a
+    # filter of their own, they let a newest-first page walk the primary key inside them.
+    seq_lo: int | None = field(default=None, compare=False)
+    seq_hi: int | None = field(default=None, compare=False)
 
 
 def filtered(q, f: AuditFilter):
@@ -231,6 +235,10 @@ def filtered(q, f: AuditFilter):
         q = q.where(AuditEvent.at >= f.since)
     if f.until:
         q = q.where(AuditEvent.at < f.until)
+    if f.seq_lo is not None:
+        q = q.where(AuditEvent.seq >= f.seq_lo)
+    if f.seq_hi is not None:
+        q = q.where(AuditEvent.seq <= f.seq_hi)
     return q
 
 

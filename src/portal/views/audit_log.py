@@ -46,6 +46,7 @@ def list_audit(request: Request, before: int | None = None, after: int | None = 
     f, errors = audit.parse_filter(params, visitor(request).timezone)
     st = request.app.state
     with st.db.write() as s:
+        f = browse.with_seq_window(s, f)
         page = browse.page_of(s, f, before=before, after=after, limit=st.settings.page_size)
         total, more = browse.count_events(s, f)
         actions = browse.known_actions(s)
