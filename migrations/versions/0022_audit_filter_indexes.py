@@ -20,6 +20,7 @@ INDEXES = (
     # replaces ix_audit_at (at): a date range's lowest and highest seq from the index alone
     ("ix_audit_at_seq", ["at", "seq"]),
     ("ix_audit_username", ["actor_username", "seq"]),
+    ("ix_audit_username_outcome", ["actor_username", "outcome", "seq"]),  # a user's refusals
     ("ix_audit_action", ["action", "seq"]),
     ("ix_audit_outcome", ["outcome", "seq"]),
 )

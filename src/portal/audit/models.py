@@ -17,6 +17,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_object", "object_id", "seq"),
         # The log's filters, newest first (migration 0022).
         Index("ix_audit_username", "actor_username", "seq"),
+        Index("ix_audit_username_outcome", "actor_username", "outcome", "seq"),
         Index("ix_audit_action", "action", "seq"),
         Index("ix_audit_outcome", "outcome", "seq"),
     )
