@@ -64,6 +64,9 @@ def cases(values: dict) -> list[tuple[str, str, dict]]:
         ("by_outcome", "by outcome (denied)", {"outcome": "denied"}),
         ("by_dates", "by date range (a week, a month ago)",
          {"since": month_ago.isoformat(), "until": (month_ago + timedelta(days=6)).isoformat()}),
+        ("by_quarter", "by date range (a quarter, a year ago)",
+         {"since": (date.today() - timedelta(days=420)).isoformat(),
+          "until": (date.today() - timedelta(days=330)).isoformat()}),
         ("by_file", "by file", {"file": values.get("file", "")}),
         ("user_denied", "by user and outcome (alice, denied)", {"actor": "alice", "outcome": "denied"}),
     ]
@@ -179,11 +182,12 @@ def measure(env: dict, server_cls, free_port, enrol, password: str, n: int, log)
 
 
 def explain(env: dict, url: str) -> str:
-    """The plan of the log page's main query for this URL (the page of entries, newest first)."""
+    """The plans of the log page's queries for this URL: the seq window of a date range, the
+    page of entries (newest first) and the bounded count."""
     code = r'''
 import sys
 from urllib.parse import parse_qsl, urlsplit
-from sqlalchemy import select
+from sqlalchemy import func, select
 from portal.audit import browse, service
 from portal.audit.models import AuditEvent
 from portal.config import Settings
@@ -193,19 +197,30 @@ params = dict(parse_qsl(urlsplit(sys.argv[1]).query))
 before = params.pop("before", None)
 f, _ = service.parse_filter(params)
 with db.read() as s:
+    conn = s.connection()
+    queries = []
+    if f.since or f.until:
+        w = select(func.min(AuditEvent.seq + 0), func.max(AuditEvent.seq + 0))
+        w = w.where(AuditEvent.at >= f.since) if f.since else w
+        w = w.where(AuditEvent.at < f.until) if f.until else w
+        queries.append(("seq window of the date range", w))
     f = browse.with_seq_window(s, f)
     q = service.filtered(select(AuditEvent), f)
     if before:
         q = q.where(AuditEvent.seq < int(before))
-    q = q.order_by(AuditEvent.seq.desc()).limit(51)
-    conn = s.connection()
-    sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    if db.sqlite:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
-        print(sql); print("--"); print("\n".join(r[3] for r in rows))
-    else:
-        rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql).all()
-        print(sql); print("--"); print("\n".join(r[0] for r in rows))
+    queries.append(("page", q.order_by(AuditEvent.seq.desc()).limit(51)))
+    if f != service.AuditFilter():
+        sub = service.filtered(select(AuditEvent.seq), f).limit(browse.COUNT_CAP + 1).subquery()
+        queries.append(("count (bounded)", select(func.count()).select_from(sub)))
+    for name, q in queries:
+        sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        sql = " ".join(sql.split())
+        if db.sqlite:
+            plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()]
+        else:
+            plan = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql).all()]
+        print(f"-- {name}: {sql}")
+        print("\n".join(plan))
 '''
     p = subprocess.run([sys.executable, "-c", code, url], env=env, capture_output=True, text=True)
     return p.stdout.strip() or p.stderr.strip()[-1500:]

@@ -57,7 +57,9 @@ def with_seq_window(s: Session, f: AuditFilter) -> AuditFilter:
     from the times themselves, so no entry of the range falls outside it)."""
     if not (f.since or f.until):
         return f
-    q = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq))
+    # seq + 0: the bounds from the (at, seq) index range, not a walk of the primary key from
+    # either end until an entry falls in the range (PostgreSQL's min/max rewrite would do that).
+    q = select(func.min(AuditEvent.seq + 0), func.max(AuditEvent.seq + 0))
     if f.since:
         q = q.where(AuditEvent.at >= f.since)
     if f.until:
