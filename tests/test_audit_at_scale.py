@@ -130,3 +130,41 @@ def test_a_date_range_finds_every_entry_in_it_even_after_the_clock_went_back(app
         rest = browse.page_of(s, windowed, before=page.older, limit=2)
     assert len(everything) == 3  # the entry written after the clock went back is in the range
     assert [e.seq for e in page.events + rest.events] == everything
+
+
+def test_a_long_unsigned_stretch_is_checked_by_the_sweep_not_in_a_request(settings, story, clock_at, monkeypatch):
+    from portal.audit.checkpoints import sweep
+    from portal.db import Database
+
+    from .test_audit_checkpoint_time import timed_db
+
+    monkeypatch.setattr(incremental, "APPEND_CHECK_MAX", 3)
+    clock_at(T0)
+    db: Database = timed_db(settings, seconds=60, every=0)
+    try:
+        assert checkpoints(db) == []  # the story's entries (more than 3) were never signed
+        append(db, 1)
+        assert checkpoints(db) == []  # too long a stretch to check while appending
+        tamper(db, head(db)[0] - 1)
+        with pytest.raises(incremental.ChainBroken):
+            sweep(db)  # checked from the first entry, outside the lock: refused
+        assert checkpoints(db) == []
+    finally:
+        db.dispose()
+
+
+def test_the_sweep_signs_a_long_clean_stretch_once_checked(settings, story, clock_at, monkeypatch):
+    from portal.audit.checkpoints import sweep
+
+    from .test_audit_checkpoint_time import timed_db
+
+    monkeypatch.setattr(incremental, "APPEND_CHECK_MAX", 3)
+    clock_at(T0)
+    db = timed_db(settings, seconds=60, every=0)
+    try:
+        append(db, 1)
+        assert checkpoints(db) == []
+        cp = sweep(db)
+        assert cp is not None and cp.seq == head(db)[0]
+    finally:
+        db.dispose()

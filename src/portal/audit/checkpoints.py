@@ -135,8 +135,11 @@ def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCh
     check (at most `every` entries or an interval's worth). If they do not, the append goes on
     unsigned (it must: it may be the audit of a reveal) and the sweep or `portal jobs
     checkpoint` reports where the chain breaks."""
-    from .incremental import keys_of, verify_since_checkpoint
+    from .incremental import APPEND_CHECK_MAX, keys_of, verify_since_checkpoint
 
+    newest = s.execute(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
+    if seq - (newest or 0) > max(APPEND_CHECK_MAX, 2 * signer.every):  # too long to check in a request: the sweep checks
+        return None                              # it outside the lock, then signs (sweep())
     check = verify_since_checkpoint(s, keys_of(signer), (seq, head_hash))
     if not check.ok:
         log.warning("audit checkpoint not signed: the chain breaks at entry %s", check.bad_seq)
@@ -147,7 +150,8 @@ def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCh
     return write_checkpoint(s, signer, seq, head_hash)
 
 
-def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> AuditCheckpoint | None:
+def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0,
+                  trusted: tuple[int, str] | None = None) -> AuditCheckpoint | None:
     """Sign the head if entries were appended since the newest checkpoint and that one is at
     least `min_age_seconds` old; None if nothing was due. Locks the head row first (as an append
     does), so of several processes sweeping at once exactly one signs. The entries since the
@@ -163,7 +167,7 @@ def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> Audit
         return None
     # Only a head whose entries since the newest checkpoint check is signed (ChainBroken if not).
     from .incremental import sign_checked
-    return sign_checked(s, signer, (seq, head_hash))
+    return sign_checked(s, signer, (seq, head_hash), trusted=trusted)
 
 
 def sweep_period(seconds: int) -> float:
@@ -237,5 +241,7 @@ def sweep(db) -> AuditCheckpoint | None:
         if not seq or (newest is not None and (
                 newest.seq >= seq or not _older_than(newest.at, clock.now(), signer.seconds))):
             return None
+    from .incremental import precheck
+    trusted = precheck(db, signer)  # the long part of the check, without the head's lock
     with db.write() as s:
-        return sign_if_moved(s, signer, signer.seconds)
+        return sign_if_moved(s, signer, signer.seconds, trusted=trusted)

@@ -22,6 +22,10 @@ from .service import _verify_stretch
 # The integrity page recomputes every entry of a log up to this long (about a quarter of a
 # second); past it, it checks from the newest checkpoint and offers the full check on a click.
 FULL_CHECK_ON_PAGE = 50_000
+# An append signs (as every N entries or once a minute) only if the stretch since the newest
+# checkpoint is at most this long; a longer one (a log from before checkpoints) is checked by
+# the sweep or `portal jobs checkpoint` outside the head's lock first (precheck()).
+APPEND_CHECK_MAX = 20_000
 
 
 @dataclass
@@ -47,9 +51,11 @@ class ChainBroken(RuntimeError):
 
 
 def verify_since_checkpoint(s: Session, public_keys: dict, head: tuple[int, str] | None = None,
-                            batch: int = 5000) -> StretchCheck:
+                            batch: int = 5000, trusted: tuple[int, str] | None = None) -> StretchCheck:
     """Check the newest checkpoint and every entry after it up to the head (`head`: the head as
-    the caller read it under its lock; else read here)."""
+    the caller read it under its lock; else read here). `trusted`: (seq, hash) of an entry up to
+    which this same check passed moments ago in a read transaction (precheck()); the entry
+    must still hold that hash, and only the entries after it are recomputed here."""
     seq, head_hash = head or s.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
 
     def broken(bad: int, problem: str, since: int = 0) -> StretchCheck:
@@ -72,6 +78,11 @@ def verify_since_checkpoint(s: Session, public_keys: dict, head: tuple[int, str]
         elif cp.head_hash != GENESIS:
             return broken(0, "entry 0 differs from its signed checkpoint")
         since, prev = cp.seq, cp.head_hash
+    if trusted is not None and since < trusted[0] <= seq:
+        stored = s.execute(text("SELECT hash FROM audit_event WHERE seq = :n"), {"n": trusted[0]}).scalar()
+        if stored != trusted[1]:
+            return broken(trusted[0], f"entry {trusted[0]} changed while it was checked", since)
+        since, prev = trusted
     part = _verify_stretch(s, since + 1, seq, batch, prev)
     if part.problem:
         return broken(part.bad_seq, part.problem, since)
@@ -94,7 +105,19 @@ def keys_of(signer: Signer) -> dict:
     return {key_id_of(signer.public_key): signer.public_key}
 
 
-def sign_checked(s: Session, signer: Signer, head: tuple[int, str] | None = None) -> AuditCheckpoint:
+def precheck(db, signer: Signer) -> tuple[int, str]:
+    """Check the stretch since the newest checkpoint in a read transaction (no lock held, so a
+    long stretch does not stop appends); returns the head it reached, for sign_checked(trusted=).
+    Raises ChainBroken."""
+    with db.read() as s:
+        check = verify_since_checkpoint(s, keys_of(signer))
+    if not check.ok:
+        raise ChainBroken(check)
+    return check.head, check.head_hash
+
+
+def sign_checked(s: Session, signer: Signer, head: tuple[int, str] | None = None, *,
+                 trusted: tuple[int, str] | None = None) -> AuditCheckpoint:
     """Sign the head once the stretch since the newest checkpoint checks; raises ChainBroken
     (and signs nothing) if it does not. `head`: the head as the caller read it under the head
     row's lock; else the lock is taken here (as an append does), so the head cannot move
@@ -102,7 +125,7 @@ def sign_checked(s: Session, signer: Signer, head: tuple[int, str] | None = None
     if head is None:
         head = tuple(s.execute(
             text("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).one())
-    check = verify_since_checkpoint(s, keys_of(signer), head)
+    check = verify_since_checkpoint(s, keys_of(signer), head, trusted=trusted)
     if not check.ok:
         raise ChainBroken(check)
     s.info["audit_checkpoint_written"] = True

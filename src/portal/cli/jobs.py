@@ -47,11 +47,12 @@ def jobs_checkpoint(env: Env) -> None:
     signer = env.db.audit_signer
     if signer is None:
         raise Failed("the key file has no signing key")
-    from ..audit.incremental import ChainBroken
+    from ..audit.incremental import ChainBroken, precheck
 
     try:
+        trusted = precheck(env.db, signer)  # the long part without the head's lock
         with env.db.write() as s:
-            cp = sign_if_moved(s, signer)
+            cp = sign_if_moved(s, signer, trusted=trusted)
     except ChainBroken as exc:
         raise Failed(f"{exc}; no checkpoint signed") from None
     if cp is None:
