@@ -69,7 +69,9 @@ upgrade: $(VENV)/bin/python
 	$(MAKE) test && $(MAKE) test-pg
 
 # bench: seed 10k, 100k and 1M files on SQLite and on a private PostgreSQL, drive the portal with
-# wrk (Debian) and write BENCHMARKS.md (about 25 minutes on 2 cores). BENCH_ARGS=--help for options,
+# wrk (Debian), then grow the audit log to 3M entries and time the auditor's log filters and
+# checkpoint signing (--audit-entries), and write BENCHMARKS.md (about 25 minutes on 2 cores, plus
+# the audit seeding). BENCH_ARGS=--help for options,
 # e.g. make bench BENCH_ARGS="--sizes 10k,100k --databases sqlite --duration 5".
 BENCH_ARGS ?=
 bench: venv postgres-pkg

@@ -8,7 +8,9 @@ For each database and each size (files seeded with `portal bench seed`, cumulati
   - starts `portal serve`, signs in alice (salesperson) and bob (leader, second factor) through
     /login like a browser, and runs wrk (16 connections by default) against /healthz and each
     page: requests/s, p50 and p99 latency, and throughput as a share of /healthz in the same run,
-  - samples the server's memory (RSS of the server process and its workers) during the load.
+  - samples the server's memory (RSS of the server process and its workers) during the load,
+  - then grows the audit log to --audit-entries (3M) and times, as dave the auditor, the log page
+    with each filter and signing a checkpoint (scripts/bench_audit.py; its own section).
 Results go to a JSON file as they come (so a long run can be resumed or re-rendered with
 --report-only) and to BENCHMARKS.md between the `bench:begin`/`bench:end` markers; the prose
 around the markers (the analysis) is kept.
@@ -485,6 +487,13 @@ def bench_database(args, wrk: str, kind: str, results: dict, save) -> None:
         row["pss_peak_mb"] = max((p.get("pss_mb", 0) for p in row["pages"].values()), default=0)
         db_results[fmt_size(size)] = row
         save()
+    if args.audit_entries:
+        # The auditor's rows: the same database, its log grown to --audit-entries entries.
+        import bench_audit
+        log(f"{kind}: the auditor at {fmt_size(args.audit_entries)} audit entries")
+        results.setdefault("audit", {})[kind] = bench_audit.run_one(
+            env, kind, args.audit_entries, args.audit_requests, log)
+        save()
 
 
 def db_size_mb(kind: str, url: str) -> float:
@@ -647,6 +656,9 @@ def write_report(results: dict, path: Path) -> None:
         text = ("# Benchmarks\n\nWritten by `make bench` (scripts/bench.py); the figures between "
                 "the markers are regenerated on every run.\n\n## Figures\n\n" + block + "\n")
     path.write_text(text, encoding="utf-8")
+    if results.get("audit"):
+        import bench_audit
+        bench_audit.write_block(results["audit"], path)
     svg = growth_svg(results)
     if svg:
         path.with_name("benchmarks-growth.svg").write_text(svg, encoding="utf-8")
@@ -718,11 +730,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pages", default=",".join(k for k, *_ in PAGES), help="pages to measure")
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"), help="databases, keys and results")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="the report to write")
+    ap.add_argument("--audit-entries", default="3M",
+                    help="after the sizes, grow the audit log to this many entries and time the "
+                         "auditor's log filters and checkpoint signing (0: skip)")
+    ap.add_argument("--audit-requests", type=int, default=20, help="timed requests per auditor row")
     ap.add_argument("--report-only", action="store_true",
                     help="re-render the report from the saved results without measuring")
     args = ap.parse_args(argv)
     args.sizes = sorted(parse_size(s) for s in args.sizes.split(","))
     args.pages = set(args.pages.split(",")) | {"healthz"}
+    args.audit_entries = parse_size(args.audit_entries) if args.audit_entries not in ("", "0") else 0
     dbs = [d.strip() for d in args.databases.split(",") if d.strip()]
     for d in dbs:
         if d not in ("sqlite", "postgresql"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 from .. import clock
 from .chain import GENESIS
 from .models import AuditCheckpoint, AuditEvent
+
+log = logging.getLogger(__name__)
 
 
 def _message(seq: int, head_hash: str) -> bytes:
@@ -82,6 +85,12 @@ def all_checkpoints(s: Session) -> list[AuditCheckpoint]:
     return list(s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
 
 
+def recent_checkpoints(s: Session, n: int) -> list[AuditCheckpoint]:
+    """The newest n checkpoints, newest first."""
+    return list(s.scalars(select(AuditCheckpoint)
+                          .order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc()).limit(n)))
+
+
 def signer_from(ring, every: int = 1000, seconds: int = 60) -> Signer | None:
     """The checkpoint signer for a key ring (None if the ring has no signing key)."""
     if not ring.signing_key:
@@ -121,15 +130,33 @@ def after_append(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditC
     return _write_here(s, signer, seq, head_hash)
 
 
-def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint:
+def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint | None:
+    """Sign the head in the appending transaction, once the entries since the newest checkpoint
+    check (at most `every` entries or an interval's worth). If they do not, the append goes on
+    unsigned (it must: it may be the audit of a reveal) and the sweep or `portal jobs
+    checkpoint` reports where the chain breaks."""
+    from .incremental import APPEND_CHECK_MAX, keys_of, verify_since_checkpoint
+
+    newest = s.execute(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
+    if seq - (newest or 0) > max(APPEND_CHECK_MAX, 2 * signer.every):  # too long to check in a request: the sweep checks
+        return None                              # it outside the lock, then signs (sweep())
+    check = verify_since_checkpoint(s, keys_of(signer), (seq, head_hash))
+    if not check.ok:
+        log.warning("audit checkpoint not signed: the chain breaks at entry %s", check.bad_seq)
+        now = clock.now()  # do not re-check on every append: once an interval (an optimisation only)
+        signer._fresh = (now, now + timedelta(seconds=signer.seconds or 60))
+        return None
     s.info["audit_checkpoint_written"] = True
     return write_checkpoint(s, signer, seq, head_hash)
 
 
-def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> AuditCheckpoint | None:
+def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0,
+                  trusted: tuple[int, str] | None = None) -> AuditCheckpoint | None:
     """Sign the head if entries were appended since the newest checkpoint and that one is at
     least `min_age_seconds` old; None if nothing was due. Locks the head row first (as an append
-    does), so of several processes sweeping at once exactly one signs."""
+    does), so of several processes sweeping at once exactly one signs. The entries since the
+    newest checkpoint are checked first (incremental.sign_checked): a broken stretch raises
+    incremental.ChainBroken and nothing is signed."""
     seq, head_hash = s.execute(
         text("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).one()
     if seq == 0:
@@ -138,7 +165,9 @@ def sign_if_moved(s: Session, signer: Signer, min_age_seconds: int = 0) -> Audit
     if newest is not None and (newest.seq >= seq or (
             min_age_seconds and not _older_than(newest.at, clock.now(), min_age_seconds))):
         return None
-    return _write_here(s, signer, seq, head_hash)
+    # Only a head whose entries since the newest checkpoint check is signed (ChainBroken if not).
+    from .incremental import sign_checked
+    return sign_checked(s, signer, (seq, head_hash), trusted=trusted)
 
 
 def sweep_period(seconds: int) -> float:
@@ -212,5 +241,7 @@ def sweep(db) -> AuditCheckpoint | None:
         if not seq or (newest is not None and (
                 newest.seq >= seq or not _older_than(newest.at, clock.now(), signer.seconds))):
             return None
+    from .incremental import precheck
+    trusted = precheck(db, signer)  # the long part of the check, without the head's lock
     with db.write() as s:
-        return sign_if_moved(s, signer, signer.seconds)
+        return sign_if_moved(s, signer, signer.seconds, trusted=trusted)

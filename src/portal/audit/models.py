@@ -12,9 +12,14 @@ from ..db import UTCDateTime
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
-        Index("ix_audit_at", "at"),
+        Index("ix_audit_at_seq", "at", "seq"),  # 0022: was ix_audit_at (at)
         Index("ix_audit_actor", "actor_id", "seq"),
         Index("ix_audit_object", "object_id", "seq"),
+        # The log's filters, newest first (migration 0022).
+        Index("ix_audit_username", "actor_username", "seq"),
+        Index("ix_audit_username_outcome", "actor_username", "outcome", "seq"),
+        Index("ix_audit_action", "action", "seq"),
+        Index("ix_audit_outcome", "outcome", "seq"),
     )
 
     # seq is assigned from audit_head under its lock: consecutive, so a deleted row shows as a gap.

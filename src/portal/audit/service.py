@@ -1,7 +1,7 @@
 """Appending to the audit log, reading it, and verifying its chain."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from typing import Iterable
@@ -219,6 +219,10 @@ class AuditFilter:
     outcome: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    # Bounds on seq that hold every entry of the date range (browse.with_seq_window): not a
+    # filter of their own, they let a newest-first page walk the primary key inside them.
+    seq_lo: int | None = field(default=None, compare=False)
+    seq_hi: int | None = field(default=None, compare=False)
 
 
 def filtered(q, f: AuditFilter):
@@ -235,6 +239,10 @@ def filtered(q, f: AuditFilter):
         q = q.where(AuditEvent.at >= f.since)
     if f.until:
         q = q.where(AuditEvent.at < f.until)
+    if f.seq_lo is not None:
+        q = q.where(AuditEvent.seq >= f.seq_lo)
+    if f.seq_hi is not None:
+        q = q.where(AuditEvent.seq <= f.seq_hi)
     return q
 
 
@@ -306,4 +314,5 @@ def export_events(s: Session, actor: Actor, f: AuditFilter, limit: int = 100000)
 
 
 def known_actions(s: Session) -> list[str]:
-    return sorted(s.scalars(select(AuditEvent.action).distinct()))
+    from .browse import known_actions  # one index seek per action (browse.py)
+    return known_actions(s)

@@ -55,15 +55,22 @@ def audit_verify(env: Env) -> None:
 @audit_group.command("checkpoint")
 @pass_env
 def audit_checkpoint(env: Env) -> None:
-    """Sign the chain's current head now (servers also sign every N entries and once a minute
-    while entries are appended; `portal jobs checkpoint` signs only if the head moved)."""
-    from ..audit.checkpoints import signer_from, write_checkpoint
+    """Sign the chain's current head now, once the entries since the newest checkpoint check
+    (exit 1 and sign nothing if not; the full check is `portal audit verify`). Servers also sign
+    every N entries and once a minute while entries are appended; `portal jobs checkpoint`
+    signs only if the head moved."""
+    from ..audit.checkpoints import signer_from
+    from ..audit.incremental import ChainBroken, precheck, sign_checked
 
     signer = signer_from(_load_ring(env))
-    with env.db.write() as s:
-        cp = write_checkpoint(s, signer)
-        audit.record(s, Actor.system("cli"), "audit.checkpoint", object_type="audit",
-                     detail=f"seq={cp.seq}")
+    try:
+        trusted = precheck(env.db, signer)  # the long part without the head's lock
+        with env.db.write() as s:
+            cp = sign_checked(s, signer, trusted=trusted)
+            audit.record(s, Actor.system("cli"), "audit.checkpoint", object_type="audit",
+                         detail=f"seq={cp.seq}")
+    except ChainBroken as exc:
+        raise Failed(f"{exc}; no checkpoint signed") from None
     click.echo(f"signed checkpoint at entry {cp.seq}: {cp.head_hash}")
 
 

@@ -66,14 +66,21 @@ def jobs_purge_sessions(env: Env) -> None:
 def jobs_checkpoint(env: Env) -> None:
     """Sign the audit chain's head if entries were appended since the newest signed checkpoint
     (run it each minute from cron; servers also do it by themselves every
-    PORTAL_AUDIT_CHECKPOINT_SECONDS). Safe to run from several machines at once: one signs."""
+    PORTAL_AUDIT_CHECKPOINT_SECONDS). Only a head whose entries since the newest checkpoint
+    check is signed (else exit 1). Safe to run from several machines at once: one signs."""
     from ..audit.checkpoints import sign_if_moved
 
     signer = env.db.audit_signer
     if signer is None:
         raise Failed("the key file has no signing key")
-    with env.db.write() as s:
-        cp = sign_if_moved(s, signer)
+    from ..audit.incremental import ChainBroken, precheck
+
+    try:
+        trusted = precheck(env.db, signer)  # the long part without the head's lock
+        with env.db.write() as s:
+            cp = sign_if_moved(s, signer, trusted=trusted)
+    except ChainBroken as exc:
+        raise Failed(f"{exc}; no checkpoint signed") from None
     if cp is None:
         click.echo("no new audit entries since the newest checkpoint; nothing to sign")
     else:
