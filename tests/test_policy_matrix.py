@@ -973,6 +973,7 @@ REPORT_ROUTES = [
     ("cards", "GET", "/reports/cards", RV), ("export", "POST", "/reports/export/overview", RE),
     ("send", "POST", "/reports/monthly/send", RS), ("audit", "GET", "/reports/audit", RA),
     ("audit_export", "POST", "/reports/audit/export", RA),
+    ("sales", "GET", "/reports/sales", RV), ("service", "GET", "/reports/service", RV),
 ]
 
 
