@@ -973,6 +973,7 @@ REPORT_ROUTES = [
     ("cards", "GET", "/reports/cards", REP_V), ("export", "POST", "/reports/export/overview", REP_E),
     ("send", "POST", "/reports/monthly/send", REP_S), ("audit", "GET", "/reports/audit", REP_A),
     ("audit_export", "POST", "/reports/audit/export", REP_A),
+    ("sales", "GET", "/reports/sales", REP_V), ("service", "GET", "/reports/service", REP_V),
 ]
 
 

@@ -105,3 +105,18 @@ def per_mille(part: int | None, whole: int | None) -> int | None:
     if not whole:
         return None
     return round(1000 * (part or 0) / whole)
+
+
+def file_filters(actor: Actor, f: ReportFilter, *, action: Action = Action.REPORT_VIEW) -> list[ColumnElement]:
+    """WHERE clauses over ``CustomerFile`` (for facts kept per file, not per membership: sales on
+    credit, complaints, visits): the policy's scope, then the unit, tier and category."""
+    from ..policy import customer_scope
+    conds: list[ColumnElement] = [customer_scope(actor, action)]
+    if f.unit is not None:
+        lo, hi = subtree_range(f.unit.path)
+        conds += [CustomerFile.unit_path >= lo, CustomerFile.unit_path < hi]
+    if f.tier:
+        conds.append(CustomerFile.id.in_(select(Membership.customer_id).where(Membership.tier == f.tier)))
+    if f.category:
+        conds.append(CustomerFile.category == f.category)
+    return conds

@@ -51,24 +51,28 @@ class Analysis:
 
 def _groups(s: Session, scope, column) -> list[Group]:
     q = (select(column, func.count()).select_from(Complaint).join(CustomerFile, CustomerFile.id == Complaint.customer_id)
-         .where(scope).group_by(column).order_by(column))
+         .where(*scope).group_by(column).order_by(column))
     return [Group(str(k) if k is not None else "", shown(n)) for k, n in s.execute(q)]
 
 
-def complaint_analysis(s: Session, actor: Actor) -> Analysis:
-    scope = customer_scope(actor, Action.COMPLAINT_ANALYSIS)
-    base = select(Complaint).join(CustomerFile, CustomerFile.id == Complaint.customer_id).where(scope).subquery()
+def complaint_analysis(s: Session, actor: Actor, *, action: Action = Action.COMPLAINT_ANALYSIS,
+                       complaints_where: tuple = (), visits_where: tuple = (), audit_it: bool = True) -> Analysis:
+    """The analysis within ``action``'s scope. The reports area passes its own action and filters
+    (conditions over Complaint / MemberVisit and CustomerFile: period, unit, tier, category) and
+    audits the report view itself."""
+    scope = (customer_scope(actor, action), *complaints_where)
+    base = select(Complaint).join(CustomerFile, CustomerFile.id == Complaint.customer_id).where(*scope).subquery()
     total, closed, reopened, avg_days = s.execute(select(
         func.count(), func.sum(case((base.c.status == "closed", 1), else_=0)),
         func.sum(case((base.c.reopen_count > 0, 1), else_=0)), func.avg(base.c.days_to_close))).one()
     verdicts = dict(s.execute(select(ComplaintStep.detail, func.count()).select_from(ComplaintStep)
                               .join(Complaint, Complaint.id == ComplaintStep.complaint_id)
                               .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
-                              .where(scope, ComplaintStep.step == "satisfaction").group_by(ComplaintStep.detail)).all())
+                              .where(*scope, ComplaintStep.step == "satisfaction").group_by(ComplaintStep.detail)).all())
     answered = sum(verdicts.values())
     unit = (select(OrgUnit.name, func.count()).select_from(Complaint)
             .join(CustomerFile, CustomerFile.id == Complaint.customer_id).join(OrgUnit, OrgUnit.id == CustomerFile.unit_id)
-            .where(scope).group_by(OrgUnit.name).order_by(OrgUnit.name))
+            .where(*scope).group_by(OrgUnit.name).order_by(OrgUnit.name))
     a = Analysis(total=shown(total), closed=shown(closed or 0),
                  by_kind=_groups(s, scope, Complaint.kind), by_cause=_groups(s, scope, Complaint.cause),
                  by_channel=_groups(s, scope, Complaint.channel),
@@ -80,9 +84,9 @@ def complaint_analysis(s: Session, actor: Actor) -> Analysis:
         a.satisfaction_rate = round(100 * verdicts.get("satisfied", 0) / answered, 1)
     if total >= MIN_GROUP:
         a.reopen_rate = round(100 * (reopened or 0) / total, 1)
-    vscope = customer_scope(actor, Action.COMPLAINT_ANALYSIS)
+    vscope = (customer_scope(actor, action), *visits_where)
     n, mean = s.execute(select(func.count(), func.avg(MemberVisit.satisfaction))
-                        .join(CustomerFile, CustomerFile.id == MemberVisit.customer_id).where(vscope)).one()
+                        .join(CustomerFile, CustomerFile.id == MemberVisit.customer_id).where(*vscope)).one()
     a.visits = shown(n)
     if n >= MIN_GROUP and mean is not None:
         a.visit_satisfaction = round(float(mean), 2)
@@ -90,8 +94,9 @@ def complaint_analysis(s: Session, actor: Actor) -> Analysis:
             select(SurveyAnswer.question, func.count(), func.avg(SurveyAnswer.score))
             .join(MemberVisit, MemberVisit.id == SurveyAnswer.visit_id)
             .join(CustomerFile, CustomerFile.id == MemberVisit.customer_id)
-            .where(vscope).group_by(SurveyAnswer.question).order_by(SurveyAnswer.question)):
+            .where(*vscope).group_by(SurveyAnswer.question).order_by(SurveyAnswer.question)):
         a.survey.append((question, shown(count), round(float(avg), 2) if count >= MIN_GROUP else None))
-    audit.record(s, actor, Action.COMPLAINT_ANALYSIS.value, object_type="report", object_id="member_service",
-                 detail=f"{total} complaints, {n} visits in scope")
+    if audit_it:
+        audit.record(s, actor, Action.COMPLAINT_ANALYSIS.value, object_type="report", object_id="member_service",
+                     detail=f"{total} complaints, {n} visits in scope")
     return a

@@ -1,4 +1,5 @@
-"""The reports area: programme overview, classes and RFM, monthly unit report, card tracking;
+"""The reports area: programme overview, classes and RFM, monthly unit report, card tracking,
+sales and credit, service;
 each with filters, charts (JSON for static/reports.js), the same numbers as tables, CSV/XLSX export."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..customers.rules import Category
 from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from ..policy import Action
-from ..reports import cards, classes, monthly, overview
+from ..reports import cards, classes, monthly, overview, sales, service
 from ..reports.exporting import FORMATS, export_report
 from ..reports.filters import ReportFilter, parse_filter, units_in_scope
 from ..reports.model import Report
@@ -25,7 +26,8 @@ from .security import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 BUILDERS: dict[str, Callable] = {"overview": overview.overview, "classes": classes.classes,
-                                 "monthly": monthly.monthly, "cards": cards.cards}
+                                 "monthly": monthly.monthly, "cards": cards.cards,
+                                 "sales": sales.sales, "service": service.service}
 TEMPLATES = {"classes": "reports/classes.html", "monthly": "reports/monthly.html"}
 
 
@@ -92,6 +94,16 @@ def report_cards(request: Request) -> Response:
     return show(request, "cards")
 
 
+@get("/reports/sales", opt={"action": Action.REPORT_VIEW}, sync_to_thread=True)
+def report_sales(request: Request) -> Response:
+    return show(request, "sales")
+
+
+@get("/reports/service", opt={"action": Action.REPORT_VIEW}, sync_to_thread=True)
+def report_service(request: Request) -> Response:
+    return show(request, "service")
+
+
 @post("/reports/export/{key:str}", opt={"action": Action.REPORT_EXPORT}, sync_to_thread=True)
 def export(request: Request, key: str, data: Form) -> Response:
     """A report as CSV or XLSX: a POST (the export is recorded), audited with the bytes' SHA-256."""
@@ -106,4 +118,4 @@ def export(request: Request, key: str, data: Form) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{out.filename}"'})
 
 
-ROUTES = [reports_index, report_overview, report_classes, report_cards, export]
+ROUTES = [reports_index, report_overview, report_classes, report_cards, report_sales, report_service, export]
