@@ -42,11 +42,12 @@ def fresh_url(tmp_path):
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'restored' / 'portal.db'}"
         return
-    name = f"portal_r_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    # A restore builds the schema, so it runs as the owner role (as `portal db upgrade` does).
+    from .pg import admin_engine, as_owner, create_database
+    url = create_database("portal_r")
+    name = make_url(url).database
+    yield as_owner(url)
+    admin = admin_engine()
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

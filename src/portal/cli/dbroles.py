@@ -44,7 +44,7 @@ def _print_report(report: db_roles.GrantReport, url: str) -> None:
         kinds.setdefault(privs, []).append(table)
     click.echo(f"granted role {report.role} on {_safe_url(url)}:")
     for privs, tables in sorted(kinds.items(), key=lambda kv: -len(kv[0])):
-        names = ", ".join(tables) if len(tables) <= 8 else f"{len(tables)} tables"
+        names = ", ".join(tables) if len(tables) <= 12 else f"{len(tables)} tables"
         click.echo(f"  {', '.join(privs)}: {names}")
     click.echo(f"  USAGE, SELECT on {report.sequences} sequence(s); no TRUNCATE, ALTER, triggers or CREATE")
 
