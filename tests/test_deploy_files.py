@@ -25,8 +25,10 @@ def test_the_environment_template_explains_every_setting_config_reads():
 def test_each_job_timer_runs_a_job_the_command_line_has():
     jobs = CliRunner().invoke(main, ["jobs", "--help"]).output
     timers = {p.stem.removeprefix("portal-"): p.read_text() for p in (DEPLOY / "systemd").glob("portal-*.timer")}
-    for job in ("daily", "checkpoint", "alerts", "purge-sessions"):
+    for job in ("daily", "checkpoint", "alerts", "purge-sessions", "send", "retention"):
         assert f"Unit=portal-job@{job}.service" in timers[job]
         assert re.search(rf"^\s+{job}\s", jobs, re.M), job
-    for placeholder in ("send", "retention", "backup"):  # enabled once other work adds them
-        assert "PLACEHOLDER" in timers[placeholder]
+    assert "Unit=portal-backup.service" in timers["backup"]
+    backup = CliRunner().invoke(main, ["backup", "--help"]).output
+    assert re.search(r"^\s+create\s", backup, re.M) and re.search(r"^\s+prune\s", backup, re.M)
+    assert not any("PLACEHOLDER" in t for t in timers.values())
