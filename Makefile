@@ -5,6 +5,8 @@ PY          := $(VENV)/bin/python
 HOST        ?= 127.0.0.1
 PORT        ?= 8000
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist); a file's tests stay together on one worker, in order.
+PYTEST_XDIST ?= -n auto --dist loadfile
 # Root installs packages directly; anyone else goes through sudo.
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
@@ -55,7 +57,7 @@ nginx-pkg:
 
 # test: unit and browser tests on SQLite, or on a private PostgreSQL if PORTAL_TEST_POSTGRES=1.
 test: venv chromium nginx-pkg $(if $(PG),postgres-pkg)
-	$(if $(PG),scripts/with-postgres) $(PY) -m pytest tests e2e $(PYTEST_ARGS)
+	$(if $(PG),scripts/with-postgres) $(PY) -m pytest tests e2e $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # test-pg: the test suite against PostgreSQL.
 test-pg:

@@ -221,8 +221,11 @@ def new_context(new_context, browser_log):
 
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_artifacts():
-    """Failure shots of an earlier run would mislead: start each run without them."""
+    """Failure shots of an earlier run would mislead: start each run without them (under
+    pytest-xdist only the first worker clears them, so no worker deletes another's)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
     for old in ARTIFACTS.glob("FAILED-*.png"):
         old.unlink()
 
