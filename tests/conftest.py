@@ -99,10 +99,25 @@ def vault(settings):
     return Vault(KeyRing.load(settings.key_file))
 
 
+# Building the Litestar app registers ~330 routes (about half a second): the suite builds one
+# app per kind of settings and gives each test its own database, key file and vault in the
+# app's state, which is all a request reads (tests of create_app itself call it directly).
+_APPS: dict = {}
+
+
 @pytest.fixture
 def app(settings):
-    from portal.app import create_app
-    return create_app(settings)
+    import dataclasses
+
+    from portal.app import app_state, create_app
+    shape = repr(dataclasses.replace(settings, database_url="", key_file=Path()))
+    app = _APPS.get(shape)
+    if app is None:
+        app = _APPS[shape] = create_app(settings)
+    else:
+        app.state.update(app_state(settings))
+    yield app
+    app.state.db.dispose()
 
 
 @pytest.fixture

@@ -163,15 +163,21 @@ async def _checkpoint_sweep(app: Litestar):
                 await task
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or Settings.from_env()
+def app_state(settings: Settings) -> dict:
+    """What a request reads from `app.state`: the settings, the database and the vault."""
     ring = KeyRing.load_or_create(settings.key_file)
     db = Database(settings.database_url,
                   audit_signer=signer_from(ring, every=settings.audit_checkpoint_every,
                                            seconds=settings.audit_checkpoint_seconds))
-    vault = Vault(ring)
     for engine in {db.engine, db.read_engine}:
         metrics.watch_pool(engine)
+    return {"settings": settings, "db": db, "vault": Vault(ring)}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    state = app_state(settings)
+    db = state["db"]
     app = Litestar(
         route_handlers=[
             # One Router, so that Litestar (2.x) registers each path's handlers together: added
@@ -199,7 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[authorise_route],
         middleware=[SessionMiddleware],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(_jinja_env())),
-        state=State({"settings": settings, "db": db, "vault": vault}),
+        state=State(state),
         exception_handlers={
             PermissionDenied: _on_denied,
             SignInRequired: _on_signin,
