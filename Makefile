@@ -13,6 +13,9 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # PORTAL_TEST_POSTGRES=1 (environment or command line) runs the tests against PostgreSQL.
 PG          := $(filter 1,$(PORTAL_TEST_POSTGRES))
 export PORTAL_TEST_POSTGRES
+# Cache compiled modules: where PYTHONDONTWRITEBYTECODE is set, every test process, portal
+# subprocess and pytest's assertion rewriter would compile everything again from source.
+unexport PYTHONDONTWRITEBYTECODE
 
 # The uv version uv.lock pins (uv installs itself into the venv first, then the lock's packages).
 UV_VERSION  := $(shell awk '/^name = "uv"$$/ {getline; gsub(/"/, "", $$3); print $$3}' uv.lock)
