@@ -123,6 +123,8 @@ def test_the_credit_routes_are_all_in_the_stranger_test(app):
                p.replace("/1/", "/{order_id:int}/", 1) for p, _ in STRANGER_POSTS}
     covered |= {"/customers/{file_id:uuid}/credit", "/receivables", "/liabilities", "/liabilities/export",
                 "/catalogue"}
+    # tests/test_policy_matrix.py::test_strangers_are_refused_the_terms_and_a_liability_page_and_its_settlement
+    covered |= {"/credit/terms", "/liabilities/{liability_id:int}", "/liabilities/{liability_id:int}/settlements"}
     assert paths <= covered, paths - covered
 
 

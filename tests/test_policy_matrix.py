@@ -1204,3 +1204,70 @@ def test_the_opt_out_page_is_the_only_public_messages_route(app):
     public = sorted({r.path for r in app.routes for h in r.route_handlers
                     if h.opt.get("public") and (r.path.startswith("/optout") or r.path.startswith("/opted"))})
     assert public == ["/opted-out", "/optout/{token:str}"]
+
+
+# ---------------------------------------------------------------- credit terms, liability settlements
+
+# Who may settle a liability of alice (salesperson, 755A) and one of bob (her team's leader): a
+# leader above the person, never the person (the domain's may_settle, on the relations by hand).
+SETTLE_MATRIX = {"alice": (False, False), "bob": (True, False), "grace": (True, True), "charlie": (False, False),
+                 "frank": (False, False), "henry": (False, False), "cathy": (False, False), "dave": (False, False),
+                 "erin": (False, False)}
+
+
+@pytest.mark.parametrize("user", list(SETTLE_MATRIX))
+def test_who_settles_a_liability(db, story, user):
+    from portal.credit.liabilities import may_settle
+    from portal.credit.models import Liability
+    actor = story.actor(db, user)
+    owed = [Liability(person_id=story.users[p], person_unit_path=story.actor(db, p).unit_path, role=role,
+                      amount_fen=100) for p, role in (("alice", "operator"), ("bob", "line_leader"))]
+    assert tuple(may_settle(actor, li) for li in owed) == SETTLE_MATRIX[user]
+    assert can(actor, Action.CREDIT_TERMS) == (user == "erin")
+
+
+def _written_off(db, vault, story, clock_at) -> int:
+    """A written-off order of alice's client: the id of alice's liability."""
+    from portal.credit import accounts as credit, receivables, sales
+
+    from .test_credit import add_products, at
+    clock_at(at(2026, 3, 1))
+    add_products(db, story)
+    clock_at(at(2026, 3, 10))
+    fid = uuid.UUID(story.files["alice"][0])
+    with db.write() as s:
+        credit.grant_credit(s, story.actor(db, "bob"), fid, "long-standing client, pays on time")
+    with db.write() as s:
+        order, _ = sales.sell_on_terms(s, vault, story.actor(db, "alice"), sales.TermsSale(
+            customer_id=fid, receipt_no="PM-1", items=(sales.Item("MT53", 1),)))
+        receivables.deliver(s, story.actor(db, "alice"), order.id)
+    with db.write() as s:
+        lis = receivables.write_off(s, story.actor(db, "bob"), order.id, reason="the customer cannot be found")
+    return next(li.id for li in lis if li.role == "operator")
+
+
+# user: refused at the route (their role has no such action) or by the domain (a leader elsewhere)
+@pytest.mark.parametrize("user", ["alice", "charlie", "henry", "cathy", "dave", "erin"])
+def test_strangers_are_refused_the_terms_and_a_liability_page_and_its_settlement(client, db, vault, story, clock_at,
+                                                                                user):
+    from portal.credit.models import CreditTermsVersion, LiabilitySettlement
+    lid = _written_off(db, vault, story, clock_at)
+    signed_in(client, user)
+    before = last_seq(db)
+    tried = []
+    if user != "erin":  # the credit terms: the administrator's alone
+        for headers in ({}, {"HX-Request": "true"}):
+            tried.append(("credit.terms", client.get("/credit/terms", headers=headers)))
+        tried.append(("credit.terms", post(client, "/credit/terms", {"individual_boxes": "50", "reason": "more"},
+                                           from_page="/inbox")))
+    for headers in ({}, {"HX-Request": "true"}):
+        tried.append(("liability.view", client.get(f"/liabilities/{lid}", headers=headers)))
+    tried.append(("liability.settle", post(client, f"/liabilities/{lid}/settlements",
+                                           {"amount": "1", "paid_on": "2026-03-10", "method": "cash"},
+                                           from_page="/inbox")))
+    assert [r.status_code for _, r in tried] == [403] * len(tried)
+    assert [(e.action, e.outcome) for e in entries_since(db, before, user) if e.outcome == "denied"] == \
+        [(action, "denied") for action, _ in tried]
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(CreditTermsVersion)) == 0
+        assert s.scalar(select(func.count()).select_from(LiabilitySettlement)) == 0

@@ -111,7 +111,8 @@ def book(db, story, clock_at):
                 s.flush()
             s.add(Liability(order_id=orders[no], entry_id=entry.id, person_id=uid[who], person_unit_path=path[who],
                             role=role, amount_fen=fen, reason="write-off", decided_by_id=uid["grace"],
-                            created_at=at(day), settled_at=at(day) if settled else None))
+                            created_at=at(day), settled_at=at(day) if settled else None,
+                            settled_fen=fen if settled else 0))
         for f, (tier, joined) in MEMBERS.items():
             cf = s.get(CustomerFile, fid[f])
             s.add(Membership(customer_id=cf.id, owner_id=cf.owner_id, unit_path=cf.unit_path, tier=tier, status="active",

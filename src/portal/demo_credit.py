@@ -1,6 +1,8 @@
-"""Demo data for sales on credit: a catalogue, customers with credit, an approved application,
-paid, partly paid and overdue orders, cash on delivery not yet collected, and a written-off debt
-with its liabilities. Made through the use cases, on the days they would have happened.
+"""Demo data for sales on credit: the credit terms' first version, a catalogue, customers with
+credit, an approved application, paid, partly paid and overdue orders, cash on delivery not yet
+collected, a written-off debt with its liabilities (the line leader's fine settled, the operator's
+partly paid back), and today's overdue reminders in the inbox. Made through the use cases, on the
+days they would have happened.
 
 Idempotent: nothing is added once the catalogue has a product (a second `portal demo`, or a
 database in real use, is left alone).
@@ -18,8 +20,9 @@ from .accounts.models import User
 from .catalogue import service as catalogue
 from .catalogue.models import ProductVersion
 from .credit import accounts as credit
-from .credit import receivables, sales
-from .credit.rules import INSTITUTIONAL_CATEGORIES
+from .credit import liabilities, receivables, reminders, sales
+from .credit import terms as credit_terms
+from .credit.rules import INSTITUTIONAL_CATEGORIES, CreditTerms
 from .customers.models import CustomerFile
 from .membership.rules import PROGRAMME_TZ, programme_today
 from .org.models import OrgUnit
@@ -40,9 +43,9 @@ def _actor(s: Session, username: str):
 def seed(s: Session, vault: Vault, summary) -> None:
     if s.scalar(select(ProductVersion.id).limit(1)) is not None:
         return
-    erin, alice, bob = _actor(s, "erin"), _actor(s, "alice"), _actor(s, "bob")
-    if not (erin and alice and bob):
-        summary.warnings.append("no credit demo: erin, alice or bob is missing")
+    erin, alice, bob, grace = _actor(s, "erin"), _actor(s, "alice"), _actor(s, "bob"), _actor(s, "grace")
+    if not (erin and alice and bob and grace):
+        summary.warnings.append("no credit demo: erin, alice, bob or grace is missing")
         return
     files = list(s.scalars(select(CustomerFile).where(CustomerFile.owner_id == alice.user_id)
                            .order_by(CustomerFile.file_no)))
@@ -65,7 +68,9 @@ def seed(s: Session, vault: Vault, summary) -> None:
             customer_id=f.id, receipt_no=receipt, items=(sales.Item(code, boxes),), terms=terms, **kw))[0].id
 
     try:
-        on(200)
+        day = on(200)
+        credit_terms.save_terms(s, erin, CreditTerms(), effective_from=day, today=day,
+                                reason="按会员管理方案（种子 000）的授信额度与账期")
         for code, name, bpb, list_fen, group_fen in PRODUCTS:
             catalogue.add_version(s, erin, catalogue.ProductInput(
                 code=code, name=name, bottles_per_box=bpb, list_price_fen=list_fen, group_price_fen=group_fen,
@@ -79,7 +84,15 @@ def seed(s: Session, vault: Vault, summary) -> None:
         on(148)
         receivables.deliver(s, alice, bad)
         on(100)
-        receivables.write_off(s, bob, bad, reason="客户失联，多次催收无果，作坏账核销")
+        owed = {li.role: li for li in receivables.write_off(s, bob, bad, reason="客户失联，多次催收无果，作坏账核销")}
+        # The fine is paid at once (grace, above bob); alice pays back her part from her pay.
+        day = on(95)
+        liabilities.settle(s, grace, owed["line_leader"].id, amount_fen=owed["line_leader"].amount_fen, paid_on=day,
+                           method="transfer", note="连带责任罚款一次付清")
+        for days_ago in (70, 40):
+            day = on(days_ago)
+            liabilities.settle(s, bob, owed["operator"].id, amount_fen=20_000, paid_on=day, method="payroll",
+                               note="从当月工资中扣回")
         # a: paid in full.
         on(100)
         paid = sell(a, "CR-DEMO-02", "HJ42", 4)
@@ -116,3 +129,5 @@ def seed(s: Session, vault: Vault, summary) -> None:
         credit.decide(s, bob, disc.id, approve=True, note="一次性特价")
     finally:
         clock.set_now(previous)
+    # Today's overdue reminders in the inboxes (a later `portal jobs overdue-reminders` today posts nothing).
+    reminders.post_overdue_reminders(s, today)

@@ -8,7 +8,8 @@ from .accounts.setup_models import AccountChange, AccountSetup, PasswordHelp  # 
 from .audit.models import AuditCheckpoint, AuditEvent, AuditHead  # noqa: F401
 from .catalogue.models import ProductVersion  # noqa: F401
 from .credit.models import (  # noqa: F401
-    CreditApplication, CreditGrant, CreditOrder, CreditTermsVersion, Liability, ReceivableEntry,
+    CreditApplication, CreditGrant, CreditOrder, CreditTermsVersion, Liability, LiabilitySettlement,
+    ReceivableEntry, ReminderRun,
 )
 from .customers.models import CustomerFile, FileNumberSequence  # noqa: F401
 from .events.models import Event, EventInvitation, EventPlan, EventRegistration  # noqa: F401

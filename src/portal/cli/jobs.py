@@ -141,6 +141,27 @@ def jobs_alerts(env: Env, days: int) -> None:
     click.echo(f"{len(found)} alert(s) in the last {days} day(s); {new} new, posted to the auditors' inbox")
 
 
+@jobs_group.command("overdue-reminders")
+@pass_env
+def jobs_overdue_reminders(env: Env) -> None:
+    """Put today's overdue reminder into the inbox (schedule it once a day, in the morning).
+
+    Each salesperson with overdue orders among their customers gets one notice (how many, how much
+    is owed, the oldest's days overdue); each leader one summing up their units. Once per day
+    (Asia/Shanghai calendar): a second run, or a second process at the same moment, posts nothing.
+    """
+    from ..credit.reminders import post_overdue_reminders
+    from ..membership.rules import programme_today
+
+    with env.db.write() as s:
+        report = post_overdue_reminders(s, programme_today())
+    if report.already_done:
+        click.echo(f"overdue reminders for {report.day.isoformat()} were already posted; nothing to do")
+    else:
+        click.echo(f"overdue reminders for {report.day.isoformat()}: {report.salespeople} salespeople, "
+                   f"{report.leaders} leaders notified")
+
+
 # ---------------------------------------------------------------- bench
 
 @main.group("bench")

@@ -1,8 +1,10 @@
-"""Credit tables: terms (versioned), grants, applications, orders, the receivables ledger, liabilities.
+"""Credit tables: terms (versioned), grants, applications, orders, the receivables ledger, liabilities
+and their settlements, and the daily reminders' run claims.
 
-``receivable_entry`` is append-only (database triggers refuse UPDATE and DELETE); an order's
-balance is cached on the order in the same transaction as its entries, under the order's row
-lock, with a CHECK that it never goes below zero.
+``receivable_entry`` and ``liability_settlement`` are append-only (database triggers refuse UPDATE
+and DELETE); an order's balance (a liability's settled sum) is cached on the order (the
+liability) in the same transaction as its entries, under its row lock, with a CHECK that keeps it
+within bounds.
 """
 from __future__ import annotations
 
@@ -130,11 +132,16 @@ class ReceivableEntry(SQLModel, table=True):
 
 
 class Liability(SQLModel, table=True):
-    """Seed 000: the operator owes a written-off amount in full; the line leader is fined 10 %."""
+    """Seed 000: the operator owes a written-off amount in full; the line leader is fined 10 %.
+
+    What has been paid back is the sum of its ``liability_settlement`` rows (append-only); it is
+    cached in ``settled_fen`` in the same transaction, under the liability's row lock, with a
+    CHECK that it never passes the amount. ``settled_at`` is set when nothing is left."""
 
     __tablename__ = "liability"
     __table_args__ = (Index("ix_liability_person_unit", "person_unit_path", "id"),
-                      Index("ix_liability_person", "person_id", "id"))
+                      Index("ix_liability_person", "person_id", "id"),
+                      CheckConstraint("settled_fen >= 0 AND settled_fen <= amount_fen", name="ck_liability_settled"))
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="credit_order.id")
@@ -146,5 +153,36 @@ class Liability(SQLModel, table=True):
     reason: str = Field(max_length=500)
     decided_by_id: int = Field(foreign_key="user_account.id")
     created_at: datetime = Field(sa_column=_ts())
+    settled_fen: int = 0                        # cache of the settlements' sum
     settled_at: datetime | None = Field(default=None, sa_column=_ts(True))
     settled_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class LiabilitySettlement(SQLModel, table=True):
+    """A payment against a liability (partial allowed), recorded by a leader above the person.
+    Append-only: the database refuses UPDATE and DELETE."""
+
+    __tablename__ = "liability_settlement"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_liability_settlement_amount"),
+                      Index("ix_liability_settlement_liability", "liability_id", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    liability_id: int = Field(foreign_key="liability.id")
+    amount_fen: int
+    paid_on: date
+    method: str = Field(max_length=16)          # payroll | cash | transfer | other
+    note: str = Field(default="", max_length=500)
+    recorded_by_id: int = Field(foreign_key="user_account.id")
+    recorded_at: datetime = Field(sa_column=_ts())
+
+
+class ReminderRun(SQLModel, table=True):
+    """One row per daily reminder job and day: the claim that makes a day's run happen once, however
+    many processes start it (the row is written in the same transaction as the notices)."""
+
+    __tablename__ = "reminder_run"
+
+    job: str = Field(max_length=40, primary_key=True)
+    day: date = Field(primary_key=True)
+    claimed_at: datetime = Field(sa_column=_ts())
+    notices: int = 0

@@ -90,6 +90,7 @@ class Action(StrEnum):
     RECEIVABLE_BOARD = "receivable.board"  # the overdue board (own customers; a leader's units)
     LIABILITY_VIEW = "liability.view"  # liabilities of people in the leader's units
     LIABILITY_EXPORT = "liability.export"  # the liability report as CSV or XLSX
+    LIABILITY_SETTLE = "liability.settle"  # record a settlement of a liability (a leader above the person)
     # Messages to members (messages/, consent/)
     MESSAGES_CONSENT = "messages.consent"  # a file's consent and contact preferences: see, record, withdraw
     MESSAGES_OUTBOX = "messages.outbox"  # the outbox page (masked addresses), within scope

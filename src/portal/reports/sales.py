@@ -131,12 +131,11 @@ def _liabilities(s: Session, actor: Actor, f: ReportFilter, rep: Report) -> None
     if f.unit is not None:
         ulo, uhi = subtree_range(f.unit.path)
         conds += [Liability.person_unit_path >= ulo, Liability.person_unit_path < uhi]
-    open_ = Liability.settled_at.is_(None)
     q = (select(User.username,
                 func.sum(case((Liability.role == "operator", Liability.amount_fen), else_=0)),
                 func.sum(case((Liability.role == "line_leader", Liability.amount_fen), else_=0)),
-                func.sum(case((open_, 0), else_=Liability.amount_fen)),
-                func.sum(case((open_, Liability.amount_fen), else_=0)))
+                func.sum(Liability.settled_fen),  # settlements' sum, partial ones included
+                func.sum(Liability.amount_fen - Liability.settled_fen))
          .join(User, User.id == Liability.person_id).where(*conds).group_by(User.username).order_by(User.username))
     keys = ("person", "operator", "line_leader", "settled", "unsettled")
     rows = [dict(zip(keys, (name, *(int(v or 0) for v in vals)))) for name, *vals in s.execute(q)]
