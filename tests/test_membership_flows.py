@@ -42,8 +42,9 @@ def enrolled(db, story, owner="alice", i=0) -> str:
 
 
 def buy(db, vault, actor, receipt, yuan, *, card=None, customer=None, special=False, group=False, **kw):
+    kw.setdefault("payment_method", "cash")
     req = PurchaseRequest(receipt_no=receipt, lines=(PurchaseLine("茅台", 1, yuan * 100, special, group),),
-                          payment_method="cash", card_number=card, customer_id=customer, **kw)
+                          card_number=card, customer_id=customer, **kw)
     with db.write() as s:
         return purchases.record_purchase(s, vault, actor, req)
 

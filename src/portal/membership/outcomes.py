@@ -142,3 +142,4 @@ class MemberPanel:
     history: list[dict] = field(default_factory=list)
     purchases: list[dict] = field(default_factory=list)
     allowed: set[str] = field(default_factory=set)
+    coupons: list = field(default_factory=list)   # the member's coupons (seed 001), newest first
