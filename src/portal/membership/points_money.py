@@ -67,15 +67,13 @@ def tender_for(entries: Sequence[PointsEntry], points: int | None, due_fen: int,
         exc = RedemptionClosed(today)
         raise InvalidField("points_used", exc.code, exc.message)
     if points > needed:
-        raise InvalidField("points_used", "points.too_many",
-                           f"This purchase needs at most {needed} points ({rate} points = ¥1).")
+        raise InvalidField("points_used", "points.too_many", "More points than this purchase needs.")
     value = min(fen_for_points(points, rate), due_fen)
     if pay_all and value < due_fen:
         raise InvalidField("points_used", "points.short",
-                           f"Paying all with points takes {needed} points; choose another payment "
-                           "method for the rest.")
+                           "These points do not pay it all: choose another payment method for the rest.")
     if value < 1:
-        raise InvalidField("points_used", "points.too_few", f"{points} points are worth less than one fen.")
+        raise InvalidField("points_used", "points.too_few", "These points are worth less than one fen.")
     new = apply_redemption(entries, points, today, ref=ref, settings=settings, kind=PointsKind.PAYMENT)
     return PointsTender(points=points, value_fen=value, entries=new)
 
@@ -88,7 +86,7 @@ def cash_for_points(points: int, tier: Tier, settings: ProgrammeSettings = DEFAU
         raise InvalidField("points", "cash.tier", "Only gold and platinum members exchange points for cash.")
     cash = fen_for_points(points, rate)
     if cash < 1:
-        raise InvalidField("points", "points.too_few", f"{points} points are worth less than one fen.")
+        raise InvalidField("points", "points.too_few", "These points are worth less than one fen.")
     return cash
 
 

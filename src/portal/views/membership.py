@@ -397,7 +397,7 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
         return _purchase_page(request, file_id, form=_echo(data), errors={
             "lines" if exc.field != "_form" else "payment_method": i18n.gettext(exc.template) % exc.params}, status=400)
     except (InvalidInput, InvalidField) as exc:
-        rename = {"card_number": "_form", "customer": "_form"}
+        rename = {"card_number": "_form", "customer": "_form", "points": "points_used"}
         for n, row in enumerate(rows):
             rename.update({f"lines[{n}].product": f"product_{row}", f"lines[{n}].quantity": f"qty_{row}",
                            f"lines[{n}].unit_price_fen": f"price_{row}", f"lines[{n}]": "lines"})
