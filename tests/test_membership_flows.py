@@ -24,6 +24,7 @@ from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Memb
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
 from portal.policy import PermissionDenied
+from .factories import id_number_of
 
 
 def at(y, m, d, h=4):
@@ -41,8 +42,9 @@ def enrolled(db, story, owner="alice", i=0) -> str:
 
 
 def buy(db, vault, actor, receipt, yuan, *, card=None, customer=None, special=False, group=False, **kw):
+    kw.setdefault("payment_method", "cash")
     req = PurchaseRequest(receipt_no=receipt, lines=(PurchaseLine("茅台", 1, yuan * 100, special, group),),
-                          payment_method="cash", card_number=card, customer_id=customer, **kw)
+                          card_number=card, customer_id=customer, **kw)
     with db.write() as s:
         return purchases.record_purchase(s, vault, actor, req)
 
@@ -440,10 +442,12 @@ def test_the_birthday_rate_applies_on_the_day_when_it_is_the_better_one(db, vaul
     set_tier(db, story, "bob", fid_of(story, "alice", 2), tier="platinum", reason="the region's top buyer")
     cases = [(regular, "BD-1", 850, "birthday"), (gold, "BD-2", 850, "birthday"),
              (platinum, "BD-3", 750, "tier")]
+    holder = id_number_of(db, vault, fid_of(story, "alice", 0))  # seed 002: 凭身份证 (issue #14, item 6)
+    ids = {n: id_number_of(db, vault, fid_of(story, "alice", i)) for i, n in enumerate((regular, gold, platinum))}
     for number, receipt, rate, reason in cases:
-        out = buy(db, vault, alice, receipt, 1_000, card=number)
+        out = buy(db, vault, alice, receipt, 1_000, card=number, holder_check=ids[number])
         assert (out.rate_per_mille, out.discount_reason, out.paid_total_fen) == (rate, reason, rate * 100)
-    assert buy(db, vault, alice, "BD-4", 1_000, card=regular).points_earned == 850
+    assert buy(db, vault, alice, "BD-4", 1_000, card=regular, holder_check=holder).points_earned == 850
     # Special-price lines are never discounted, birthday or not.
     assert buy(db, vault, alice, "BD-5", 1_000, card=regular, special=True).discount_total_fen == 0
     clock_at(at(2026, 3, 8))

@@ -638,6 +638,7 @@ CS_REFUSED_POSTS = [
      Action.MEMBER_STORED_VALUE),
     ("spend", "/stored-value/spend", {"amount": "4000.00", "pin": MEMBER_PIN}, Action.MEMBER_STORED_VALUE),
     ("adjust_points", "/points/adjust", {"points": "1000", "reason": REASON_CS}, Action.MEMBER_ADJUST),
+    ("points_for_cash", "/points/cash", {"points": "1000"}, Action.MEMBER_REDEEM),
     ("adjust_stored_value", "/stored-value/adjust", {"amount": "100.00", "reason": REASON_CS},
      Action.MEMBER_ADJUST),
     ("return_a_purchase", "/purchases/return", {"receipt_no": "CS-1", "reason": REASON_CS},
@@ -1271,3 +1272,66 @@ def test_strangers_are_refused_the_terms_and_a_liability_page_and_its_settlement
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(CreditTermsVersion)) == 0
         assert s.scalar(select(func.count()).select_from(LiabilitySettlement)) == 0
+# ---------------------------------------------------------------- coupons (issue #14, item 11)
+
+# Which coupon actions each story user holds (route level): leaders within their units, the
+# administrator everywhere; nobody else. Using a coupon is part of recording a purchase.
+C_V, C_I, C_X = Action.COUPON_VIEW, Action.COUPON_ISSUE, Action.COUPON_VOID
+COUPON_MATRIX = {"alice": set(), "charlie": set(), "frank": set(), "bob": {C_V, C_I, C_X},
+                 "grace": {C_V, C_I, C_X}, "henry": {C_V, C_I, C_X}, "dave": set(), "erin": {C_V, C_I, C_X},
+                 "cathy": set()}
+COUPON_ROUTES = [("GET", "/coupons", C_V), ("POST", "/coupons/campaigns", C_I), ("POST", "/coupons/void", C_X)]
+
+
+@pytest.mark.parametrize("user", list(COUPON_MATRIX))
+def test_coupon_actions_by_role(db, story, user):
+    actor = story.actor(db, user)
+    assert {a for a in (C_V, C_I, C_X) if policy.may_perform(actor, a)} == COUPON_MATRIX[user]
+
+
+@pytest.mark.parametrize("user", ["alice", "dave", "cathy"])
+def test_a_stranger_is_refused_every_coupon_route(client, db, story, user):
+    from portal.membership.models import Coupon, CouponCampaign
+    signed_in(client, user)
+    for method, path, action in COUPON_ROUTES:
+        for headers in ({}, {"HX-Request": "true"}):
+            before = last_seq(db)
+            if method == "GET":
+                r = client.get(path, headers=headers)
+            else:
+                r = post(client, path, {"name": "Stranger", "kind": "amount", "amount": "50", "tier_regular": "1",
+                                        "valid_from": "2099-01-01", "valid_until": "2099-01-31",
+                                        "reason": "a stranger issues coupons", "code": "7KQ2M9XBA410"},
+                         from_page="/inbox", headers=headers)
+            assert r.status_code == 403, (user, path, headers)
+            assert [(e.action, e.outcome) for e in entries_since(db, before, user)] == [(action.value, "denied")]
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(CouponCampaign)) == 0
+        assert s.scalar(select(func.count()).select_from(Coupon)) == 0
+
+
+def test_a_leader_withdraws_only_coupons_of_members_in_reach(db, vault, story, member):
+    from portal.membership import coupon_rules, coupons
+    bob = story.actor(db, "bob")
+    with db.write() as s:
+        coupons.issue_campaign(s, bob, name="Matrix", reason="matrix test campaign", terms=coupon_rules.CouponTerms(
+            kind="amount", amount_fen=100, valid_from=clock.now().date(), valid_until=clock.now().date(),
+            tiers=("regular",)))
+    from portal.membership.models import Coupon
+    with db.read() as s:
+        code = s.scalar(select(Coupon.code))
+    with db.write() as s, pytest.raises(policy.PermissionDenied):
+        coupons.void_coupon(s, story.actor(db, "henry"), code, "another region's coupon")
+    for user in ("grace", "erin"):
+        assert can(story.actor(db, user), C_X, owner_id=story.users["alice"], unit_path=_unit_of(db, member))
+
+
+def _unit_of(db, member) -> str:
+    with db.read() as s:
+        return s.get(CustomerFile, uuid.UUID(member.file_id)).unit_path
+
+
+def test_the_coupon_matrix_covers_every_coupon_route(app):
+    declared = {(m, route.path) for route in app.routes for h in route.route_handlers for m in h.http_methods
+                if isinstance(h.opt.get("action"), Action) and h.opt["action"].obj == "coupon"}
+    assert declared == {(m, p) for m, p, _ in COUPON_ROUTES}

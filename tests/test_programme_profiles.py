@@ -5,6 +5,7 @@ The story's customers were all born on 7 March 1990; alice sells, erin saves the
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from portal.cli import main
 from portal.membership import jobs, points, profiles, programme
 
+from .factories import id_number_of
 from .test_membership_flows import account_of, at, buy, fid_of, membership
 
 
@@ -45,7 +47,7 @@ def test_liquor_distributor_member_life(db, vault, story, clock_at):
     out = buy(db, vault, alice, "LQ-2", 10_000, card=card)  # ¥10,680 in 12 months: silver
     assert out.points_earned == 10_000 and out.tier_changed_to == "silver"
     clock_at(at(2026, 3, 7))  # the birthday: 8.5折 beats silver's 9.5折
-    out = buy(db, vault, alice, "LQ-3", 1_000, card=card)
+    out = buy(db, vault, alice, "LQ-3", 1_000, card=card, holder_check=id_number_of(db, vault, fid_of(story)))
     assert out.paid_total_fen == 85_000 and out.discount_reason == "birthday" and out.points_earned == 1_700
     clock_at(at(2026, 3, 8))
     assert redeem(db, story, card, "gift-100").points == 1_000
@@ -67,7 +69,8 @@ def test_retail_56_member_life(db, vault, story, clock_at):
     out = buy(db, vault, alice, "56-4", 1_000, card=card, special=True)  # special price: no discount
     assert out.paid_total_fen == 100_000 and out.points_earned == 0
     clock_at(at(2026, 3, 7))
-    out = buy(db, vault, alice, "56-5", 1_000, card=card)  # the birthday: 8折
+    # the birthday: 8折, on the ID card (凭身份证)
+    out = buy(db, vault, alice, "56-5", 1_000, card=card, holder_check=id_number_of(db, vault, fid_of(story)))
     assert out.paid_total_fen == 80_000 and out.discount_reason == "birthday"
     clock_at(at(2026, 3, 8))
     assert redeem(db, story, card, "coupon-50").points == 500
@@ -90,6 +93,8 @@ def test_dental_clinic_member_life(db, vault, story, clock_at):
     clock_at(at(2026, 1, 6))
     red = redeem(db, story, card, "care-voucher-10")
     assert (red.points, red.value_fen) == (1_000, 1_000)  # 100 points = ¥1
+    out = buy(db, vault, alice, "DN-4", 50, card=card, points_used=4_400)  # ... and pay: ¥44 at 8.8折
+    assert (out.points_paid, out.points_paid_fen, out.points_earned) == (4_400, 4_400, 0)
     clock_at(at(2027, 1, 5))  # one year on: the rest of the first year's points lapse
     report = jobs.run_daily(db, date(2027, 1, 5))
     assert report.points_expired > 0 and account_of(db, card).points_balance == 0
@@ -101,7 +106,8 @@ def test_portal_programme_profiles_lists_each_profile_with_its_figures():
     assert r.exit_code == 0
     for p in profiles.PROFILES:
         assert f"{p.name}: {p.title}" in r.output
-    assert "gold_spend_fen            ¥5000.00" in r.output
+    assert re.search(r"gold_spend_fen +¥5000.00", r.output)
+    assert re.search(r"points_payment_points_per_yuan +100", r.output)  # 100积分=1元
 
 
 def test_portal_programme_apply_saves_a_profile_as_a_version(settings, db, clock_at):

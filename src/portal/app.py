@@ -34,6 +34,7 @@ from .views import (access, account, account_approvals, admin, api, audit_log, a
 from .views import privacy as privacy_views
 from .views import event_pages, events
 from .views import catalogue, credit
+from .views import coupons as coupon_views
 from .views import messages
 from .views import ops
 from .views.rendering import base_context, format_datetime, is_htmx
@@ -197,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                              *events.ROUTES, *event_pages.ROUTES,
                                              *catalogue.ROUTES, *credit.ROUTES,
                                              *messages.ROUTES,
-                                             *ops.ROUTES],
+                                             *ops.ROUTES, *coupon_views.ROUTES],
                    include_in_schema=False),  # the OpenAPI document describes /api/v1 only
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],

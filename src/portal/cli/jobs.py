@@ -123,6 +123,17 @@ def jobs_daily(env: Env, day) -> None:
         raise Failed(f"{len(report.failures)} member(s) failed; rerun to retry them")
 
 
+@jobs_group.command("coupons")
+@pass_env
+def jobs_coupons(env: Env) -> None:
+    """Coupons (seed 001), once a day after midnight: expire unused coupons past their last day,
+    then issue today's birthday coupons by tier (once a year per member). Idempotent."""
+    from ..membership.coupons import run_coupon_jobs
+
+    report = run_coupon_jobs(env.db, env.vault)
+    click.echo(f"coupons: {report.expired} expired, {report.birthday} birthday coupon(s) issued")
+
+
 @jobs_group.command("alerts")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90), help="How far back to look.")
 @pass_env

@@ -105,15 +105,19 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
       unit_price      yuan, at most 2 decimals, e.g. 128.50
       special_price   optional 1/0 (yes/no); such lines earn no points
       group_buy       optional 1/0 (yes/no); such lines earn no points
-      payment_method  cash, cheque, bank_transfer, wire, credit or cash_on_delivery
+      payment_method  cash, cheque, bank_transfer, wire, credit, cash_on_delivery or points
                       (on credit or cash on delivery: product codes from the catalogue,
-                      whole boxes at the group price, within the credit limit)
+                      whole boxes at the group price, within the credit limit; points:
+                      the member's points pay it all)
+      coupon_code     optional: one of the member's coupons, e.g. 7KQ2-M9XB-A4TD (used once)
+      points_used     optional: points paying part of the sale (at the redemption rate)
 
     Rows with the same receipt_no, next to each other, are the lines of one purchase and agree
     on date, card, file and payment. A row with neither card nor file is a sale without a card:
     its points can be claimed later with the receipt number. Each purchase is priced, earns
     points and can make the customer a member exactly as at the till (oldest first).
-    Stored-value payments need the member's PIN and cannot be imported.
+    Stored-value payments need the member's PIN and cannot be imported. The birthday discount
+    needs the holder's ID number or mobile at the till, so imported sales get the tier's price.
 
     All or nothing: every problem is listed with its line number (the header is line 1) and
     nothing is recorded; exit status 1.

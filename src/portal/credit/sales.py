@@ -167,6 +167,9 @@ def record_sale(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest, *,
     """Every sale: on terms through ``sell_on_terms`` (same rules as the credit page), else as before."""
     if req.payment_method not in ON_TERMS:
         return purchases.record_purchase(s, vault, actor, req, action=action)
+    if req.coupon_code or req.points_used:
+        raise InvalidInput({"payment_method": "Coupons and points pay for sales paid now, not on credit "
+                                              "or cash on delivery."})
     on = req.purchased_on or programme_today()
     customer_id = req.customer_id
     if customer_id is None and req.card_number:

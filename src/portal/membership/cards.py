@@ -200,6 +200,24 @@ def require_holder_id(hand: CardInHand, vault: Vault, id_number: str | None) -> 
         raise HolderIdMismatch(hand.card.number, "The ID number does not match this card's holder.")
 
 
+def holder_matches(f: CustomerFile, vault: Vault, given: str | None) -> bool:
+    """The birthday discount at the till (seed 002: "购买时请顾客出示有效VIP卡及身份证,未带身份证可报
+    手机号码"): the holder's ID card number or, without it, the mobile number on file, as the
+    cashier enters it, checked against the file's blind indexes (never decrypted)."""
+    from ..customers.rules import normalise_id_number, normalise_mobile
+    value = (given or "").strip()
+    for name, normalise, bidx in (("id_number", normalise_id_number, f.id_number_bidx),
+                                  ("mobile", normalise_mobile, f.mobile_bidx)):
+        if not value or not bidx:
+            continue
+        try:
+            if vault.blind_index(name, normalise(value)) == bidx:
+                return True
+        except InvalidField:
+            continue
+    return False
+
+
 def note_holder_id_mismatch(s: Session, actor: Actor, exc: HolderIdMismatch, step: str) -> None:
     """Keep the refusal (in its own transaction: the step's own rolled back)."""
     audit.record(s, actor, f"member.card.{step}", audit.DENIED, object_type="card",

@@ -108,10 +108,14 @@ class PointsKind(StrEnum):
     EVENT = "event"
     TRANSFER = "transfer"    # either sign (in / out)
     REVERSAL = "reversal"    # takes back purchase points; ref = purchase
+    PAYMENT = "payment"      # points paying part of a purchase (seed 001); ref = purchase
+    REFUND = "refund"        # a returned purchase's points payment given back; ref = purchase
+    CASH = "cash"            # points exchanged for cash (gold and above); ref = redemption
 
 
-_CREDIT_ONLY = frozenset({PointsKind.EARN, PointsKind.REFERRAL, PointsKind.EVENT})
-_DEBIT_ONLY = frozenset({PointsKind.REDEEM, PointsKind.EXPIRE, PointsKind.REVERSAL})
+_CREDIT_ONLY = frozenset({PointsKind.EARN, PointsKind.REFERRAL, PointsKind.EVENT, PointsKind.REFUND})
+_DEBIT_ONLY = frozenset({PointsKind.REDEEM, PointsKind.EXPIRE, PointsKind.REVERSAL, PointsKind.PAYMENT,
+                         PointsKind.CASH})
 
 
 @dataclass(frozen=True)
@@ -243,18 +247,21 @@ def available_to_redeem(entries: Sequence[PointsEntry], today: date,
 
 def apply_redemption(entries: Sequence[PointsEntry], points: int, today: date, *,
                      ref: str | None = None, note: str = "",
-                     settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[PointsEntry]:
+                     settings: ProgrammeSettings = DEFAULT_SETTINGS,
+                     kind: PointsKind = PointsKind.REDEEM) -> list[PointsEntry]:
     """Redeem entries for ``points``, consuming the oldest redeemable lots first (FIFO).
 
     InsufficientPoints if ``points`` exceeds ``available_to_redeem``; windows are checked by
-    ``redeem_item``, not here.
+    ``redeem_item``, not here. ``kind``: redeem, or payment / cash for points used as money.
     """
+    if PointsKind(kind) not in (PointsKind.REDEEM, PointsKind.PAYMENT, PointsKind.CASH):
+        raise ValueError("apply_redemption writes redeem, payment or cash entries")
     points = _positive(points, "points")
     candidates = _redeemable(entries, today, settings)
     available = sum(lot.remaining for lot in candidates)
     if points > available:
         raise InsufficientPoints(points, available)
-    return _draw(candidates, points, PointsKind.REDEEM, today, ref, note)
+    return _draw(candidates, points, PointsKind(kind), today, ref, note)
 
 
 def redeem_item(entries: Sequence[PointsEntry], item_code: str, today: date, *,

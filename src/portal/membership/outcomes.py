@@ -10,7 +10,10 @@ from datetime import date
 
 from .rules import PurchaseLine
 
-PAYMENT_METHODS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit", "cash_on_delivery")
+PAYMENT_METHODS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit", "cash_on_delivery",
+                   "points")
+# Ways to pay that bring money in (a stored-value recharge takes one of these).
+MONEY_METHODS = ("cash", "cheque", "bank_transfer", "wire")
 # Sales that leave money owed: they go through credit.sales (catalogue codes, whole boxes, limits).
 ON_TERMS = ("credit", "cash_on_delivery")
 
@@ -50,6 +53,9 @@ class PurchaseRequest:
     pin: str | None = None             # stored-value payment on a named card: the member's PIN ...
     id_number: str | None = None       # ... or their ID number
     referrer_card: str | None = None   # who referred a customer who joins with this purchase
+    coupon_code: str | None = None     # one of the member's coupons (seed 001), used once
+    points_used: int | None = None     # points paying part of the price; payment "points": all of it
+    holder_check: str | None = None    # the birthday discount: the holder's ID number or mobile on file
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,12 @@ class PurchaseOutcome:
     card_number: str | None
     joined: bool = False            # this purchase made the customer a member
     tier_changed_to: str | None = None
+    coupon_discount_fen: int = 0    # the coupon's part of discount_total_fen
+    points_paid: int = 0            # points that paid part of paid_total_fen ...
+    points_paid_fen: int = 0        # ... and how much
+    # The birthday discount at the till: "verified" (given), "unverified" (no ID number or mobile
+    # entered: tier price), "mismatch" (did not match: tier price, audited); None when not the birthday.
+    birthday_check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class ReturnOutcome:
     refunded_fen: int               # put back on the stored-value card
     points_balance: int | None
     stored_value_fen: int | None
+    points_refunded: int = 0        # points that had paid for it, given back
 
 
 @dataclass(frozen=True)
@@ -129,3 +142,4 @@ class MemberPanel:
     history: list[dict] = field(default_factory=list)
     purchases: list[dict] = field(default_factory=list)
     allowed: set[str] = field(default_factory=set)
+    coupons: list = field(default_factory=list)   # the member's coupons (seed 001), newest first

@@ -24,6 +24,7 @@ from ..policy.scope import member_scope
 from ..vault import Vault
 from .applications import joining_condition
 from .cards import cards_of
+from .coupons import coupons_of
 from .members import membership_of, spend_in_window_fen, tier_points
 from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
                      Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
@@ -83,7 +84,8 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
         points_12m=tier_points(s, m, today, settings, since=m.spend_counted_from),
         spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months, m.spend_counted_from),
-        accounts=accounts, history=history, purchases=purchases, allowed=allowed)
+        accounts=accounts, history=history, purchases=purchases, allowed=allowed,
+        coupons=coupons_of(s, m.id))
 
 
 def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:

@@ -25,7 +25,9 @@ from .members import require_reason
 from .models import CardAccount, PointsEntryRow, Redemption, StoredValueEntryRow
 from .outcomes import RedemptionOutcome, StoredValueOutcome
 from .programme import settings_on
-from .rules import catalogue_item, points_expire_on, programme_today
+from .points_money import cash_for_points
+from .rules import Tier, catalogue_item, points_expire_on, programme_today, redemption_open
+from .settings import CASH_ITEM
 
 
 def lock_account(s: Session, account_id: int) -> CardAccount:
@@ -55,7 +57,7 @@ def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[led
     written = []
     for e in new:
         row = PointsEntryRow(account_id=account.id, kind=e.kind.value, points=e.points, on=e.on,
-                             expires_on=points_expire_on(e.on, settings) if e.points > 0 else None,
+                             expires_on=(e.expires_on or points_expire_on(e.on, settings)) if e.points > 0 else None,
                              lot_id=row_ids[e.lot] if e.lot is not None else None, ref=e.ref,
                              note=e.note[:500], actor_id=actor.user_id, created_at=now)
         s.add(row)
@@ -122,6 +124,49 @@ def redeem_points(s: Session, actor: Actor, card_number: str, item_code: str, *,
                  grant_id=hand.grant_id)
     return RedemptionOutcome(redemption_id=red.id, card_number=hand.card.number, item_code=item.code,
                              item_name=item.name, points=item.points, value_fen=item.value_fen,
+                             points_balance=hand.account.points_balance)
+
+
+def exchange_for_cash(s: Session, actor: Actor, card_number: str, points: int, *,
+                      action: Action = Action.MEMBER_REDEEM, form_key: str | None = None) -> RedemptionOutcome:
+    """Gold and above exchange points for cash at their tier's rate (seed 001: "積分可按一定比例兌換
+    現金使用"; platinum "更加優惠"): a ``cash`` entry in the points ledger and a redemption of
+    the reserved item "cash" whose value is the cash paid out, in integer fen; audited.
+
+    The redemption rules hold (points credited before today, within the windows), and
+    ``form_key`` makes a resent form return the first exchange, as for a catalogue item.
+    """
+    hand = find_card(s, actor, card_number, action)
+    form_key = (form_key or "").strip()[:64] or None
+    if form_key is not None:
+        done = s.scalar(select(Redemption).where(Redemption.account_id == hand.account.id,
+                                                 Redemption.form_key == form_key))
+        if done is not None:
+            return RedemptionOutcome(redemption_id=done.id, card_number=hand.card.number, item_code=done.item_code,
+                                     item_name=done.item_name, points=done.points, value_fen=done.value_fen,
+                                     points_balance=hand.account.points_balance)
+    today = programme_today()
+    check_usable(hand, today)
+    settings = settings_on(s, today)
+    if not redemption_open(today, settings):
+        raise ledger.RedemptionClosed(today)
+    tier = Tier(hand.membership.tier)
+    cash = cash_for_points(points, tier, settings)
+    entries, ids = points_entries(s, hand.account.id)
+    new = ledger.apply_redemption(entries, points, today, settings=settings, kind=ledger.PointsKind.CASH)
+    red = Redemption(account_id=hand.account.id, item_code=CASH_ITEM, item_name="Cash", points=points,
+                     value_fen=cash, on=today, actor_id=actor.user_id, terminal_id=actor.terminal_id,
+                     form_key=form_key, created_at=clock.now())
+    s.add(red)
+    s.flush()
+    ref = f"redemption:{red.id}"
+    _append_points(s, actor, hand.account, [ledger.PointsEntry(e.kind, e.points, e.on, ref=ref, lot=e.lot,
+                                                               note="cash") for e in new], ids, settings)
+    audit.record(s, actor, "member.points_cash", object_type="card", object_id=hand.card.number,
+                 detail=f"{points} points for {cash} fen at {settings.cash_points_per_yuan(tier)} points per yuan "
+                        f"({tier.value}), file {hand.file.file_no}", grant_id=hand.grant_id)
+    return RedemptionOutcome(redemption_id=red.id, card_number=hand.card.number, item_code=CASH_ITEM,
+                             item_name="Cash", points=points, value_fen=cash,
                              points_balance=hand.account.points_balance)
 
 

@@ -3,10 +3,11 @@
 The file is UTF-8 (a BOM is allowed), with a header row naming the columns in any order:
 
     receipt_no, date, card_number, file_no, product, quantity, unit_price, special_price,
-    group_buy, payment_method
+    group_buy, payment_method, coupon_code, points_used
 
-``card_number``, ``file_no``, ``special_price`` and ``group_buy`` may be left out of the header
-or left blank. Consecutive rows with the same ``receipt_no`` are the lines of one purchase and
+``card_number``, ``file_no``, ``special_price``, ``group_buy``, ``coupon_code`` (one of the
+member's coupons) and ``points_used`` (points paying part of the sale; payment method "points"
+pays it all) may be left out of the header or left blank. Consecutive rows with the same ``receipt_no`` are the lines of one purchase and
 must agree on date, card, file and payment method. A row with neither card nor file is an
 anonymous sale (its points can be claimed later with the receipt number).
 
@@ -27,6 +28,7 @@ from datetime import date
 
 from ..customers.csv_format import RowError
 from ..customers.rules import format_file_number, parse_file_number
+from .coupon_rules import normalise_code
 from .outcomes import PAYMENT_METHODS, PurchaseRequest
 from .rules import PurchaseLine, format_card_number, parse_card_number, programme_today
 
@@ -46,7 +48,7 @@ __all__ = [
 
 COLUMNS: tuple[str, ...] = (
     "receipt_no", "date", "card_number", "file_no", "product", "quantity", "unit_price",
-    "special_price", "group_buy", "payment_method",
+    "special_price", "group_buy", "payment_method", "coupon_code", "points_used",
 )
 REQUIRED_COLUMNS: frozenset[str] = frozenset(
     {"receipt_no", "date", "product", "quantity", "unit_price", "payment_method"})
@@ -72,12 +74,13 @@ _PAYMENT_ALIASES = {
     "储值卡": "stored_value",
     "credit": "credit", "挂账": "credit", "赊账": "credit",
     "cash_on_delivery": "cash_on_delivery", "cod": "cash_on_delivery", "货到付款": "cash_on_delivery",
+    "points": "points", "积分": "points", "積分": "points",
 }
 assert set(_PAYMENT_ALIASES.values()) == set(PAYMENT_METHODS)
 
 FILE, HEADER, ROW = "file", "header", "row"
 # Per-receipt fields that every line of the receipt must repeat.
-_RECEIPT_FIELDS = ("date", "card_number", "file_no", "payment_method")
+_RECEIPT_FIELDS = ("date", "card_number", "file_no", "payment_method", "coupon_code", "points_used")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class PosPurchase:
     payment_method: str
     lines: tuple[PurchaseLine, ...]
     line_numbers: tuple[int, ...]
+    coupon_code: str | None = None
+    points_used: int | None = None
 
     @property
     def line(self) -> int:
@@ -106,7 +111,8 @@ class PosPurchase:
         return PurchaseRequest(receipt_no=self.receipt_no, lines=self.lines, payment_method=self.payment_method,
                                card_number=self.card_number,
                                customer_id=None if self.card_number else customer_id,
-                               purchased_on=self.purchased_on)
+                               purchased_on=self.purchased_on, coupon_code=self.coupon_code,
+                               points_used=self.points_used)
 
 
 @dataclass
@@ -218,6 +224,24 @@ def _payment(raw: str) -> str:
     return method
 
 
+def _coupon(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    code = normalise_code(raw)
+    if code is None:
+        raise _Bad(f"{raw!r} is not a coupon code like 7KQ2-M9XB-A4TD.")
+    return code
+
+
+def _points(raw: str) -> int | None:
+    text = _nfkc(raw).replace(",", "")
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 100_000_000:
+        raise _Bad(f"{raw!r}: points used are a whole number of at least 1.")
+    return int(text)
+
+
 def _product(raw: str) -> str:
     value = " ".join(raw.split())
     if not value:
@@ -315,7 +339,8 @@ def parse_pos_csv(data: bytes, *, today: date | None = None) -> PosParseResult:
     result.purchases = [
         PosPurchase(receipt_no=r.receipt_no, purchased_on=r.head["date"], card_number=r.head["card_number"],
                     file_no=r.head["file_no"], payment_method=r.head["payment_method"],
-                    lines=tuple(r.lines), line_numbers=tuple(r.line_numbers))
+                    lines=tuple(r.lines), line_numbers=tuple(r.line_numbers),
+                    coupon_code=r.head.get("coupon_code"), points_used=r.head.get("points_used"))
         for r in order]
     return result
 
@@ -353,6 +378,8 @@ def _parse_row(record: list[str], line: int, columns: dict[str, int], today: dat
     run("special_price", parse_bool)
     run("group_buy", parse_bool)
     run("payment_method", _payment)
+    run("coupon_code", _coupon)
+    run("points_used", _points)
 
     receipt_no = values.get("receipt_no")
     if not isinstance(receipt_no, str):

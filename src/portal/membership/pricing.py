@@ -6,18 +6,21 @@ figure comes from the ``ProgrammeSettings`` passed in (the seed document's value
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from ..customers.rules import InvalidField
+from .coupon_rules import CouponTerms, allocate, coupon_off
 from .settings import DEFAULT_SETTINGS, ProgrammeSettings, Tier
 
 __all__ = [
     "DiscountReason",
     "InvalidPurchase",
     "MemberState",
+    "apply_points_tender",
     "PricedLine",
     "PricedPurchase",
     "PurchaseLine",
@@ -116,6 +119,8 @@ class PricedPurchase:
     discount_reason: DiscountReason
     points_earned: int
     spend_counted_fen: int  # toward joining and tier thresholds
+    coupon_discount_fen: int = 0   # part of discount_total_fen: the coupon's share (seed 001)
+    points_tender_fen: int = 0     # part of paid_total_fen paid with points (earns no points)
 
 
 def line_earns(special_price: bool, group_buy: bool) -> bool:
@@ -146,7 +151,8 @@ MAX_PURCHASE_FEN = 1_000_000_000  # ¥10,000,000: far above any sale, well insid
 
 
 def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_date: date,
-                   settings: ProgrammeSettings = DEFAULT_SETTINGS) -> PricedPurchase:
+                   settings: ProgrammeSettings = DEFAULT_SETTINGS,
+                   coupon: CouponTerms | None = None) -> PricedPurchase:
     """Price a purchase: per-line discount, totals, points earned and counted spend.
 
     * Each discountable line pays ``round_half_up(list_fen x rate / 1000)`` fen (integers only).
@@ -159,6 +165,11 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
       the setting says otherwise; special-price lines never). Frozen members earn nothing and get no discount;
       their spend counts only if ``member.frozen_spend_counts``. Non-members (``tier=None``) pay
       list price, earn nothing, and their spend counts (toward joining).
+    * A ``coupon`` (seed 001: 會員專屬優惠券) applies after the member's discount to the lines a
+      discount may touch (never special-price lines; group buys as ``discount_group_buy`` says):
+      their price must reach its minimum spend; what it takes off is shared over those lines in
+      proportion (exact fen), so points and counted spend follow the price actually paid. The
+      caller has checked the coupon's owner, state, validity and tier.
     """
     if not isinstance(lines, (list, tuple)) or not lines:
         raise InvalidPurchase("lines", "lines.empty", "A purchase needs at least one line.")
@@ -179,13 +190,19 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
     priced: list[PricedLine] = []
     for line in lines:
         list_fen = line.unit_price_fen * line.quantity
-        discounted = rate < 1000 and not line.special_price and (
-            settings.discount_group_buy or not line.group_buy)
+        discounted = rate < 1000 and _discountable(line, settings)
         paid = round_half_up_div(list_fen * rate, 1000) if discounted else list_fen
         priced.append(PricedLine(line=line, list_fen=list_fen, discount_fen=list_fen - paid,
                                  paid_fen=paid, discounted=discounted,
                                  earns=line_earns(line.special_price, line.group_buy),
                                  counts=line_counts(line.special_price, line.group_buy, settings)))
+    coupon_fen = 0
+    if coupon is not None:
+        takes = [i for i, p in enumerate(priced) if _discountable(p.line, settings)]
+        coupon_fen = coupon_off(coupon, sum(priced[i].paid_fen for i in takes))
+        for i, share in zip(takes, allocate(coupon_fen, [priced[i].paid_fen for i in takes])):
+            p = priced[i]
+            priced[i] = dataclasses.replace(p, paid_fen=p.paid_fen - share, discount_fen=p.discount_fen + share)
 
     eligible_fen = sum(p.paid_fen for p in priced if p.earns)
     counted_fen = sum(p.paid_fen for p in priced if p.counts)
@@ -203,4 +220,29 @@ def price_purchase(lines: Sequence[PurchaseLine], member: MemberState, purchase_
         discount_reason=reason,
         points_earned=points,
         spend_counted_fen=counted_fen if counts else 0,
+        coupon_discount_fen=coupon_fen,
     )
+
+
+def _discountable(line: PurchaseLine, settings: ProgrammeSettings) -> bool:
+    """Special-price lines are never discounted (seed 002: 特价产品不参与折让); group buys unless
+    ``discount_group_buy`` is off."""
+    return not line.special_price and (settings.discount_group_buy or not line.group_buy)
+
+
+def apply_points_tender(priced: PricedPurchase, tender_fen: int, member: MemberState,
+                        settings: ProgrammeSettings = DEFAULT_SETTINGS) -> PricedPurchase:
+    """The purchase with ``tender_fen`` of its price paid with points (seed 001: 積分可用於...抵扣消費金額).
+
+    The price and the counted spend do not change: points are a way to pay. The part paid with
+    points earns no points: the earning lines' share of it (in proportion to the price) comes
+    off their total before it is floored to whole yuan.
+    """
+    if isinstance(tender_fen, bool) or not isinstance(tender_fen, int) or not 0 <= tender_fen <= priced.paid_total_fen:
+        raise ValueError("points pay between nothing and the whole price")
+    eligible_fen = sum(p.paid_fen for p in priced.lines if p.earns)
+    share = round_half_up_div(tender_fen * eligible_fen, priced.paid_total_fen) if priced.paid_total_fen else 0
+    earning = member.tier is not None and not member.frozen
+    points = ((eligible_fen - share) // 100) * settings.points_per_yuan(member.tier) if earning else 0
+    return dataclasses.replace(priced, points_earned=points, points_tender_fen=tender_fen)
+

@@ -42,9 +42,11 @@ PROFILES: tuple[Profile, ...] = (
         "dental", "Dental clinic",
         "Seed 002 (口腔门诊): a patient registers at the first paid visit; silver from ¥3,000 and gold from "
         "¥5,000 of service fees (the same seed's VIP patients: 白银级 3000元, 黄金级 5000元); points "
-        "redeem at 100 points = ¥1 (100积分=1元) and are valid for one year (积分有效期限为一年).",
+        "redeem (and pay) at 100 points = ¥1 (100积分=1元) and are valid for one year (积分有效期限为一年).",
         {"join_single_purchase_fen": 1, "join_cumulative_fen": 1, "silver_spend_fen": 300_000,
          "gold_spend_fen": 500_000, "points_validity_years": 1,
+         "points_payment_points_per_yuan": 100, "gold_cash_points_per_yuan": 100,
+         "platinum_cash_points_per_yuan": 80,
          "catalogue": (RedemptionItem("care-voucher-10", "¥10 care voucher", 1_000, 1_000),
                        RedemptionItem("care-package-200", "¥200 oral care package", 20_000, 20_000))},
     ),

@@ -31,6 +31,7 @@ from .models import CardAccount, MembershipApplication, ProgrammeVersion
 from .rules import programme_today
 from .settings import (
     CARD_KINDS,
+    CASH_ITEM,
     DEFAULT_SETTINGS,
     CardType,
     ProgrammeSettings,
@@ -66,7 +67,9 @@ NOTE_MIN, NOTE_MAX = 5, 500
 # How the form spells each figure: money in yuan, discounts in 折, the rest as they are.
 MONEY_FIELDS = ("join_single_purchase_fen", "join_cumulative_fen", "joining_fee_fen",
                 "silver_spend_fen", "gold_spend_fen", "single_purchase_silver_fen", "single_purchase_gold_fen",
-                "leak_penalty_fen", "class_a_spend_fen", "class_b_spend_fen", "class_c_spend_fen")
+                "leak_penalty_fen", "class_a_spend_fen", "class_b_spend_fen", "class_c_spend_fen",
+                "birthday_coupon_regular_fen", "birthday_coupon_silver_fen", "birthday_coupon_gold_fen",
+                "birthday_coupon_platinum_fen")
 DISCOUNT_FIELDS = ("regular_discount_per_mille", "silver_discount_per_mille", "gold_discount_per_mille",
                    "platinum_discount_per_mille", "birthday_discount_per_mille")
 BOOL_FIELDS = ("discount_group_buy", "frozen_spend_counts", "tier_points_accumulated",
@@ -75,7 +78,9 @@ _SPECIAL = {"effective_from", "redemption_months", "catalogue", "card_types"}
 INT_FIELDS = tuple(f.name for f in dataclasses.fields(ProgrammeSettings)
                    if f.name not in {*MONEY_FIELDS, *DISCOUNT_FIELDS, *BOOL_FIELDS, *_SPECIAL})
 _AT_LEAST_ONE = ("join_window_months", "tier_window_months", "lapse_after_months",
-                 "card_validity_years", "points_validity_years", "class_window_months")
+                 "card_validity_years", "points_validity_years", "class_window_months",
+                 "points_payment_points_per_yuan", "gold_cash_points_per_yuan", "platinum_cash_points_per_yuan",
+                 "birthday_coupon_days")
 
 
 # ---------------------------------------------------------------------------
@@ -288,6 +293,8 @@ def _catalogue(raw: str, errors: dict[str, str]) -> tuple[RedemptionItem, ...] |
         value_fen = fen_from_yuan(value)
         if not _CODE.fullmatch(code):
             errors["catalogue"] = "Item codes use a-z, 0-9 and '-' (at most 32 characters)."
+        elif code == CASH_ITEM:
+            errors["catalogue"] = "The item code 'cash' is kept for points exchanged for cash."
         elif not name or len(name) > 200:
             errors["catalogue"] = "Every item needs a name (at most 200 characters)."
         elif not _WHOLE.fullmatch(points_text) or int(points_text) < 1:
@@ -402,6 +409,9 @@ def settings_from_form(form: Mapping[str, str], base: ProgrammeSettings) -> Prog
         silver, gold = f"silver_{kind}", f"gold_{kind}"
         if silver not in errors and gold not in errors and figure(silver) > figure(gold):
             errors[silver] = "Silver's threshold cannot be above gold's."
+    cash = ("gold_cash_points_per_yuan", "platinum_cash_points_per_yuan")
+    if not any(name in errors for name in cash) and figure(cash[1]) > figure(cash[0]):
+        errors[cash[1]] = "Platinum's cash rate must be at least as good as gold's (as many points per yuan or fewer)."
     for higher, lower in (("class_a_spend_fen", "class_b_spend_fen"), ("class_b_spend_fen", "class_c_spend_fen")):
         if higher not in errors and lower not in errors and figure(lower) > figure(higher):
             errors[lower] = "A class's spend threshold cannot be above the class above it."

@@ -26,7 +26,9 @@ from ..org.models import OrgUnit
 from ..policy import Action, PermissionDenied, can, may_perform
 from ..vault import Vault
 from . import ledger
-from .cards import CardInHand, check_usable, find_card
+from . import coupons
+from .cards import CardInHand, check_usable, find_card, holder_matches
+from .coupon_rules import CouponRefused
 from .members import (credit_referral, enrol, membership_of, primary_account, reevaluate,
                       referrer_by_card, require_reason, spend_in_window_fen)
 from .models import MemberCard, PosTerminal, Purchase, PurchaseLineRow
@@ -34,7 +36,8 @@ from .outcomes import PAYMENT_METHODS, PurchaseOutcome, PurchaseRequest, ReturnO
 from .points import (append_stored_value, credit_points, lock_account, points_entries,
                      spend_from, stored_value_entries, _append_points)
 from .programme import settings_on
-from .pricing import line_counts, line_earns
+from .points_money import refund_payment, tender_for
+from .pricing import DiscountReason, apply_points_tender, discount_for, line_counts, line_earns
 from .rules import (MemberState, Tier, card_is_active, joining_cause, missed_points_claimable,
                     price_purchase, programme_today)
 
@@ -110,9 +113,33 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
     state = MemberState.for_member(
         Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
         birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
-    priced = price_purchase(list(req.lines), state, on, settings)
+    birthday_read = state.birthday is not None
+    birthday_check = _birthday_check(vault, f, state, on, settings, req.holder_check)
+    if birthday_check not in (None, "verified"):
+        state = dataclasses.replace(state, birthday=None)  # the tier's price: the sale goes on
+    coupon = None
+    if req.coupon_code:
+        if not benefits or state.frozen:
+            raise CouponRefused("coupon.no_benefits", "Coupons are used with a member's card that gives "
+                                                      "benefits today.")
+        coupon = coupons.coupon_for_purchase(s, m.id, req.coupon_code, Tier(m.tier), on)
+    priced = price_purchase(list(req.lines), state, on, settings,
+                            coupon=coupons.terms_of(coupon) if coupon is not None else None)
     if cancelled and not settings.cancelled_spend_counts:
         priced = dataclasses.replace(priced, spend_counted_fen=0)
+    tender = None
+    if req.payment_method == "points" or req.points_used:
+        # Seed 001: points offset part of what a purchase costs, at the redemption rate, through
+        # the points ledger (under the account's lock: never more than there are).
+        if hand is None or not benefits:
+            raise InvalidField("points_used", "points.no_card", "Paying with points needs a member's card "
+                                                                "that gives benefits today.")
+        check_usable(hand, today)
+        entries, entry_ids = points_entries(s, account.id)
+        tender = tender_for(entries, req.points_used or None, priced.paid_total_fen, today,
+                            pay_all=req.payment_method == "points", ref=receipt, settings=settings)
+        priced = apply_points_tender(priced, tender.value_fen, state, settings)
+    money_fen = priced.paid_total_fen - priced.points_tender_fen  # what the payment method pays
     if req.payment_method == "stored_value":
         if hand is None:
             raise InvalidField("payment_method", "payment.no_card", "Stored value needs a member's card.")
@@ -128,6 +155,8 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         discount_total_fen=priced.discount_total_fen, paid_total_fen=priced.paid_total_fen,
         rate_per_mille=priced.rate_per_mille, discount_reason=priced.discount_reason.value,
         points_earned=priced.points_earned, spend_counted_fen=priced.spend_counted_fen,
+        coupon_discount_fen=priced.coupon_discount_fen, points_paid=tender.points if tender else 0,
+        points_paid_fen=priced.points_tender_fen,
         status="complete", recorded_by_id=actor.user_id, terminal_id=actor.terminal_id, created_at=now)
     s.add(purchase)
     try:
@@ -140,9 +169,12 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
                               quantity=pl.line.quantity, unit_price_fen=pl.line.unit_price_fen,
                               special_price=pl.line.special_price, group_buy=pl.line.group_buy,
                               list_fen=pl.list_fen, paid_fen=pl.paid_fen))
-    if req.payment_method == "stored_value":
-        spend_from(s, vault, actor, hand, priced.paid_total_fen, today, pin=req.pin, id_number=req.id_number,
-                   ref=receipt)
+    if coupon is not None:
+        coupons.mark_used(s, actor, coupon, purchase.id, today, receipt)
+    if tender is not None:
+        _append_points(s, actor, account, tender.entries, entry_ids, settings)
+    if req.payment_method == "stored_value" and money_fen:
+        spend_from(s, vault, actor, hand, money_fen, today, pin=req.pin, id_number=req.id_number, ref=receipt)
     if member_active and priced.points_earned:
         # The lot opens today whatever the sale's date: a late-recorded sale never makes
         # points redeemable on the day they are credited.
@@ -166,8 +198,14 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
             credit_referral(s, actor, m, today)
     # The birthday was read to price the sale, and a birthday discount tells it: say so.
     audit.record(s, actor, "member.purchase", object_type="customer" if f else "receipt",
-                 object_id=f.file_no if f else receipt, fields=["birthday"] if state.birthday else [],
-                 detail=f"receipt {receipt} paid {priced.paid_total_fen} fen points {priced.points_earned}")
+                 object_id=f.file_no if f else receipt, fields=["birthday"] if birthday_read else [],
+                 detail=f"receipt {receipt} paid {priced.paid_total_fen} fen points {priced.points_earned}"
+                        + (f" coupon {coupon.id} -{priced.coupon_discount_fen} fen" if coupon else "")
+                        + (f" paid with {tender.points} points ({tender.value_fen} fen)" if tender else ""))
+    if birthday_check == "mismatch":  # kept with the sale, which goes on at the tier's price
+        audit.record(s, actor, "member.birthday_check", audit.DENIED, object_type="customer",
+                     object_id=f.file_no, detail=f"receipt {receipt}: the ID number or mobile did not match "
+                                                 "the holder; no birthday discount")
     if joined:
         account = primary_account(s, m)
     card = s.scalar(select(MemberCard).where(MemberCard.account_id == account.id, MemberCard.status == "current")) \
@@ -180,7 +218,20 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         points_balance=account.points_balance if account is not None else None,
         stored_value_fen=account.stored_value_fen if account is not None else None,
         tier=m.tier if m is not None and m.status == "active" else None,
-        card_number=card.number if card else None, joined=joined, tier_changed_to=tier_changed)
+        card_number=card.number if card else None, joined=joined, tier_changed_to=tier_changed,
+        coupon_discount_fen=priced.coupon_discount_fen, points_paid=tender.points if tender else 0,
+        points_paid_fen=priced.points_tender_fen, birthday_check=birthday_check)
+
+
+def _birthday_check(vault: Vault, f: CustomerFile | None, state: MemberState, on: date, settings,
+                    given: str | None) -> str | None:
+    """Seed 002: the birthday discount is given on the ID card or, without it, the mobile number
+    the holder states; None when the birthday discount would not apply anyway."""
+    if state.birthday is None or discount_for(state, on, settings)[1] is not DiscountReason.BIRTHDAY:
+        return None
+    if not (given or "").strip():
+        return "unverified"
+    return "verified" if holder_matches(f, vault, given) else "mismatch"
 
 
 def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> tuple[Purchase, CustomerFile | None]:
@@ -211,7 +262,8 @@ def _recorder(s: Session, p: Purchase) -> tuple[int, str]:
 def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, reason: str, *,
                     action: Action = Action.MEMBER_PURCHASE,
                     customer_id: uuid.UUID | None = None) -> ReturnOutcome:
-    """Take back a whole purchase: reverse its points, refund stored value, stop its spend counting.
+    """Take back a whole purchase: reverse its points, refund stored value and the points that paid
+    for it, stop its spend counting. A coupon it used stays used (a coupon is used once).
 
     ``customer_id``: the file the request came from; a receipt of another file is not found."""
     p, f = _purchase_for(s, actor, receipt_no, action)
@@ -222,9 +274,15 @@ def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, rea
         raise InvalidField("receipt_no", "purchase.returned", "This purchase was already returned.")
     today = programme_today()
     account = lock_account(s, p.account_id) if p.account_id else None
-    reversed_points = shortfall = refunded = 0
+    reversed_points = shortfall = refunded = points_back = 0
     if account is not None:
         settings = settings_on(s, today)
+        if p.points_paid:  # points that paid for it go back first, with their own expiry
+            entries, ids = points_entries(s, account.id)
+            back = refund_payment(entries, p.receipt_no, today, settings)
+            if back:
+                _append_points(s, actor, account, back, ids, settings)
+                points_back = sum(e.points for e in back)
         entries, ids = points_entries(s, account.id)
         rev = ledger.reverse_purchase(entries, p.receipt_no, today, settings=settings)
         if rev.entries:
@@ -243,11 +301,12 @@ def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, rea
     audit.record(s, actor, "member.return", object_type="customer" if f else "receipt",
                  object_id=f.file_no if f else p.receipt_no, reason=reason,
                  detail=f"receipt {p.receipt_no} points -{reversed_points} shortfall {shortfall} "
-                        f"refund {refunded} fen")
+                        f"refund {refunded} fen" + (f" points back {points_back}" if points_back else ""))
     return ReturnOutcome(receipt_no=p.receipt_no, points_reversed=reversed_points, points_shortfall=shortfall,
                          refunded_fen=refunded,
                          points_balance=account.points_balance if account else None,
-                         stored_value_fen=account.stored_value_fen if account else None)
+                         stored_value_fen=account.stored_value_fen if account else None,
+                         points_refunded=points_back)
 
 
 def claim_missed_points(s: Session, actor: Actor, receipt_no: str, card_number: str, reason: str) -> PurchaseOutcome:

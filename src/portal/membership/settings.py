@@ -20,6 +20,7 @@ from ..customers.rules import InvalidField
 
 __all__ = [
     "CARD_KINDS",
+    "CASH_ITEM",
     "CardType",
     "DEFAULT_SETTINGS",
     "ProgrammeSettings",
@@ -68,6 +69,9 @@ class RedemptionItem:
     points: int
     value_fen: int
 
+
+# The item code a points-for-cash exchange is recorded under (never a catalogue item).
+CASH_ITEM = "cash"
 
 CARD_KINDS = ("tier", "service", "co_branded", "family")
 _CARD_CODE = re.compile(r"[a-z0-9-]{1,32}")
@@ -176,6 +180,20 @@ class ProgrammeSettings:
     class_window_months: int = 24                 # the average is taken over this many months
     # Member events (seed 001, 五): silver and above may be registered this many days earlier
     event_priority_days: int = 7
+    # Points as money (seed 001: 積分可用於兌換禮品、抵扣消費金額): points pay part of a purchase at
+    # the redemption rate of the seed's examples (1000積分 for a ¥100 gift, 500積分 for a ¥50 coupon) ...
+    points_payment_points_per_yuan: int = 10
+    # ... and gold and above exchange them for cash (積分可按一定比例兌換現金使用), platinum at a
+    # better rate (積分兌換禮品或現金的比例更加優惠): fewer points per yuan.
+    gold_cash_points_per_yuan: int = 10
+    platinum_cash_points_per_yuan: int = 8
+    # Coupons (seed 001): the birthday coupon of each tier (生日福利 ... 根據會員等級 ... 專屬優惠券),
+    # an amount off in fen (0 = none), valid this many days from the birthday.
+    birthday_coupon_regular_fen: int = 0
+    birthday_coupon_silver_fen: int = 2_000
+    birthday_coupon_gold_fen: int = 5_000
+    birthday_coupon_platinum_fen: int = 10_000
+    birthday_coupon_days: int = 30
     catalogue: tuple[RedemptionItem, ...] = field(default_factory=_default_catalogue)
     card_types: tuple[CardType, ...] = field(default_factory=_default_card_types)
 
@@ -202,9 +220,13 @@ class ProgrammeSettings:
         if not self.class_a_spend_fen >= self.class_b_spend_fen >= self.class_c_spend_fen:
             raise ValueError("class thresholds must fall from A to C (X >= X1 >= X2)")
         for name in ("join_window_months", "tier_window_months", "lapse_after_months",
-                     "card_validity_years", "points_validity_years", "class_window_months"):
+                     "card_validity_years", "points_validity_years", "class_window_months",
+                     "points_payment_points_per_yuan", "gold_cash_points_per_yuan",
+                     "platinum_cash_points_per_yuan", "birthday_coupon_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.platinum_cash_points_per_yuan > self.gold_cash_points_per_yuan:
+            raise ValueError("platinum's cash rate must be at least as good as gold's (seed 001: 更加優惠)")
         months = tuple(self.redemption_months)
         if any(isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 12 for m in months) \
                 or len(set(months)) != len(months):
@@ -214,6 +236,8 @@ class ProgrammeSettings:
         codes = [item.code for item in catalogue]
         if len(set(codes)) != len(codes):
             raise ValueError("catalogue item codes must be unique")
+        if CASH_ITEM in codes:
+            raise ValueError(f"the catalogue code {CASH_ITEM!r} is kept for points exchanged for cash")
         for item in catalogue:
             if isinstance(item.points, bool) or not isinstance(item.points, int) or item.points < 1:
                 raise ValueError(f"catalogue item {item.code!r} must cost at least 1 point")
@@ -238,6 +262,14 @@ class ProgrammeSettings:
 
     def referral_points(self, tier: Tier) -> int:
         return getattr(self, f"referral_points_{Tier(tier).value}")
+
+    def cash_points_per_yuan(self, tier: Tier) -> int | None:
+        """Points for ¥1 in cash at ``tier``; None below gold (seed 001: gold and above only)."""
+        return {Tier.GOLD: self.gold_cash_points_per_yuan,
+                Tier.PLATINUM: self.platinum_cash_points_per_yuan}.get(Tier(tier))
+
+    def birthday_coupon_fen(self, tier: Tier) -> int:
+        return getattr(self, f"birthday_coupon_{Tier(tier).value}_fen")
 
     def tier_points(self, tier: Tier) -> int | None:
         """Points (12 months) that qualify for ``tier``; None for tiers not reached automatically."""

@@ -95,6 +95,11 @@ class Action(StrEnum):
     MESSAGES_CONSENT = "messages.consent"  # a file's consent and contact preferences: see, record, withdraw
     MESSAGES_OUTBOX = "messages.outbox"  # the outbox page (masked addresses), within scope
     MESSAGES_CARE = "messages.care"  # preview and send the monthly care message to members in scope
+    # Coupons (membership/coupons.py, seed 001): campaigns to the members in reach; used at the till
+    # through member.purchase / member.pos; a member's coupons show with member.view
+    COUPON_VIEW = "coupon.view"  # the coupons page: campaigns in reach and what became of them
+    COUPON_ISSUE = "coupon.issue"  # issue a campaign to members of some tiers (leaders: their units)
+    COUPON_VOID = "coupon.void"  # withdraw an unused coupon, with a reason
 
     @property
     def obj(self) -> str:

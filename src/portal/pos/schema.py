@@ -44,6 +44,12 @@ ReceiptNo = Annotated[str, Meta(min_length=1, max_length=40, pattern=RECEIPT_RE,
                                 description="1 to 40 letters, digits, '.', '_', '/' or '-', starting "
                                             "with a letter or digit.")]
 PaymentMethod = Literal[PAYMENT_METHODS]  # type: ignore[valid-type]
+# membership.coupon_rules.normalise_code in ASCII: 12 characters of Crockford base 32 (O, I and L
+# read as 0, 1 and 1), in any case, hyphens or spaces between; spaces around it are ignored.
+COUPON_RE = r"^ *([0-9A-Za-z] *-? *){11}[0-9A-Za-z] *$"
+CouponCode = Annotated[str, Meta(min_length=12, max_length=40, pattern=COUPON_RE, examples=["7KQ2-M9XB-A4TD"],
+                                 description="One of the card's member's coupons (used once), e.g. "
+                                             "\"7KQ2-M9XB-A4TD\"; case, hyphens and spaces do not matter.")]
 
 
 class PurchaseLineIn(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -62,6 +68,14 @@ class PurchaseIn(Struct, forbid_unknown_fields=True, kw_only=True):
     card_number: CardNumber | None = None
     purchased_on: date | None = None
     pin: Annotated[str, Meta(max_length=32)] | None = None
+    coupon_code: CouponCode | None = None
+    points_used: Annotated[int, Meta(ge=1, le=100_000_000, description=(
+        "Points paying part of the price at the programme's redemption rate (with card_number); "
+        "payment_method \"points\" pays it all with points."))] | None = None
+    holder_check: Annotated[str, Meta(max_length=32, description=(
+        "On the holder's birthday: their ID card number or, without it, the mobile number on file, "
+        "as the cashier enters it. The birthday discount is given only when it matches; otherwise "
+        "the sale is priced at the tier's rate (birthday_check says which)."))] | None = None
 
 
 class RedemptionIn(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -119,6 +133,12 @@ class PurchaseOut(Struct, kw_only=True):
     card_number: str | None
     joined: bool
     tier_changed_to: str | None
+    coupon_discount_fen: int = 0
+    coupon_discount_yuan: str = "0.00"
+    points_paid: int = 0
+    points_paid_fen: int = 0
+    points_paid_yuan: str = "0.00"
+    birthday_check: Literal["verified", "unverified", "mismatch"] | None = None
 
 
 class RedemptionOut(Struct, kw_only=True):
@@ -148,6 +168,7 @@ class ReturnOut(Struct, kw_only=True):
     points_shortfall: int
     refunded_fen: int
     refunded_yuan: str
+    points_refunded: int = 0
     points_balance: int | None
     stored_value_fen: int | None
     stored_value_yuan: str | None
@@ -173,7 +194,8 @@ class MalformedValue(InvalidField):
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,8})(?:\.([0-9]{1,2}))?")
 _EXACT = {"card": (re.compile(CARD_RE[1:-1]), "card.invalid", "Enter a card number like 755 00243."),
           "receipt": (re.compile(RECEIPT_RE[1:-1]), "receipt.invalid",
-                      "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'.")}
+                      "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'."),
+          "coupon": (re.compile(COUPON_RE[1:-1]), "coupon.invalid", "Enter a coupon code like 7KQ2-M9XB-A4TD.")}
 
 
 def exactly(kind: str, value: str | None, field: str) -> str | None:

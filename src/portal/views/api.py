@@ -122,7 +122,11 @@ async def lookup_card(request: Request, number: Annotated[str, Parameter(
                   "(date.future, date.too_old); lines totalling more than ¥10,000,000 "
                   "(total.too_large); payment_method stored_value without card_number "
                   "(payment.no_card); stored value from a named card without the member's PIN, "
-                  "or a wrong one (pin.invalid).",
+                  "or a wrong one (pin.invalid); a coupon that is not the card member's, not yet "
+                  "valid, not for their tier or above the purchase (coupon.unknown, coupon.not_yet, "
+                  "coupon.tier, coupon.min_spend; used, withdrawn or expired: 409); points without "
+                  "a card or more than the price needs (points.no_card, points.too_many; more "
+                  "than can be redeemed, or outside the redemption months: 409). On the holder's birthday the birthday discount needs holder_check.",
       responses=WRITE_ERRORS)
 async def record_purchase(request: Request, data: PurchaseIn,
                           idempotency_key: IdempotencyKey) -> Response[PurchaseOut]:
@@ -130,12 +134,15 @@ async def record_purchase(request: Request, data: PurchaseIn,
     vault = request.app.state.vault
     exactly("receipt", data.receipt_no, "receipt_no")
     exactly("card", data.card_number, "card_number")
+    exactly("coupon", data.coupon_code, "coupon_code")
     lines = tuple(PurchaseLine(product=ln.product, quantity=ln.quantity,
                                unit_price_fen=fen_of(ln.unit_price_yuan, f"lines[{i}].unit_price_yuan"),
                                special_price=ln.special_price, group_buy=ln.group_buy)
                   for i, ln in enumerate(data.lines))
     req = PurchaseRequest(receipt_no=data.receipt_no, lines=lines, payment_method=data.payment_method,
-                          card_number=data.card_number, purchased_on=data.purchased_on, pin=data.pin)
+                          card_number=data.card_number, purchased_on=data.purchased_on, pin=data.pin,
+                          coupon_code=data.coupon_code, points_used=data.points_used,
+                          holder_check=data.holder_check)
 
     def use_case(s: Session) -> tuple[int, PurchaseOut]:
         o = credit_sales.record_sale(s, vault, actor, req, action=Action.MEMBER_POS)
@@ -147,7 +154,10 @@ async def record_purchase(request: Request, data: PurchaseIn,
             rate_per_mille=o.rate_per_mille, discount_reason=o.discount_reason,
             points_earned=o.points_earned, points_balance=o.points_balance,
             stored_value_fen=o.stored_value_fen, stored_value_yuan=yuan_of(o.stored_value_fen),
-            tier=o.tier, card_number=o.card_number, joined=o.joined, tier_changed_to=o.tier_changed_to)
+            tier=o.tier, card_number=o.card_number, joined=o.joined, tier_changed_to=o.tier_changed_to,
+            coupon_discount_fen=o.coupon_discount_fen, coupon_discount_yuan=yuan_of(o.coupon_discount_fen),
+            points_paid=o.points_paid, points_paid_fen=o.points_paid_fen,
+            points_paid_yuan=yuan_of(o.points_paid_fen), birthday_check=o.birthday_check)
 
     return await _write_once(request, idempotency_key, data, use_case)
 
@@ -210,7 +220,8 @@ async def return_purchase(request: Request, receipt_no: Annotated[str, Parameter
         o = purchases.return_purchase(s, vault, actor, receipt_no, data.reason, action=Action.MEMBER_POS)
         return 200, ReturnOut(receipt_no=o.receipt_no, points_reversed=o.points_reversed,
                               points_shortfall=o.points_shortfall, refunded_fen=o.refunded_fen,
-                              refunded_yuan=yuan_of(o.refunded_fen), points_balance=o.points_balance,
+                              refunded_yuan=yuan_of(o.refunded_fen), points_refunded=o.points_refunded,
+                              points_balance=o.points_balance,
                               stored_value_fen=o.stored_value_fen, stored_value_yuan=yuan_of(o.stored_value_fen))
 
     return await _write_once(request, idempotency_key, data, use_case)

@@ -33,7 +33,8 @@ log = logging.getLogger("portal.api")
 
 # Domain errors that are about the state of a card, account or receipt, not about the input.
 CONFLICTS = (cards.CardNotUsable, InsufficientPoints, InsufficientStoredValue, RedemptionClosed)
-CONFLICT_CODES = {"receipt.duplicate", "purchase.returned", "member.already"}
+CONFLICT_CODES = {"receipt.duplicate", "purchase.returned", "member.already",
+                  "coupon.used", "coupon.voided", "coupon.expired", "redemption.closed"}
 # The domain names some fields in its own terms; say them as the API's request does.
 API_FIELDS = {"amount_fen": "amount_yuan", "item": "item_code", "ref": "reference"}
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -257,7 +258,8 @@ ERROR_STATUSES = {
     403: "The member or receipt is outside this terminal's unit.",
     404: "No such card or receipt.",
     409: "The card or account state forbids it: lost, void, cancelled, expired or frozen card; "
-         "not enough points or stored value; redemption closed; receipt already recorded or returned.",
+         "not enough points or stored value; redemption closed; receipt already recorded or returned; "
+         "coupon already used, withdrawn or expired.",
     415: "The body is not declared as JSON (send Content-Type: application/json).",
     422: "A value the programme refuses (see the operation's description), or an Idempotency-Key "
          "reused with a different request.",

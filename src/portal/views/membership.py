@@ -38,7 +38,7 @@ from .security import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LINE_ROWS = 5
-SECRET_FIELDS = ("_csrf", "pin", "id_number")  # never echoed back into a page
+SECRET_FIELDS = ("_csrf", "pin", "id_number", "holder_check")  # never echoed back into a page
 _ = i18n.gettext  # messages raised here are literal _() calls, so extraction finds them
 _AMOUNT = re.compile(r"[+-]?[0-9]{1,10}(?:\.([0-9]+))?")
 
@@ -259,7 +259,7 @@ def redeem_on_file(request: Request, file_id: UUID, data: Form) -> Response:
 def recharge_stored_value(request: Request, file_id: UUID, data: Form) -> Response:
     def work(s, a, v, n):
         method = data.get("payment_method", "")
-        if method not in PAYMENT_METHODS or method == "stored_value":
+        if method not in PAYMENT_METHODS or method in ("stored_value", "points"):
             raise InvalidField("payment_method", "payment.invalid", _("Choose a payment method."))
         points.recharge_stored_value(s, a, n, fen_of(data.get("amount", ""), "amount"), payment_method=method)
     return _card_step(request, file_id, data, "recharge", Action.MEMBER_STORED_VALUE,
@@ -345,12 +345,20 @@ def purchase_request(data: dict[str, str], file_id: UUID) -> tuple[PurchaseReque
         on = date.fromisoformat(data.get("purchased_on", "").strip())
     except ValueError:
         errors["purchased_on"] = _("Enter a date like 2026-03-10.")
+    points_used = None
+    if data.get("points_used", "").strip():
+        try:
+            points_used = whole_number(data["points_used"], "points_used")
+        except InvalidField as exc:
+            errors[exc.field] = exc.message
     if errors:
         raise InvalidInput(errors)
     return PurchaseRequest(receipt_no=data.get("receipt_no", ""), lines=tuple(lines),
                            payment_method=data.get("payment_method", ""), customer_id=file_id, purchased_on=on,
                            pin=data.get("pin") or None,
-                           referrer_card=data.get("referrer_card", "").strip() or None), rows
+                           referrer_card=data.get("referrer_card", "").strip() or None,
+                           coupon_code=data.get("coupon_code", "").strip() or None, points_used=points_used,
+                           holder_check=data.get("holder_check", "").strip() or None), rows
 
 
 def _purchase_page(request: Request, file_id: UUID, *, form: dict[str, str] | None = None,
@@ -362,11 +370,12 @@ def _purchase_page(request: Request, file_id: UUID, *, form: dict[str, str] | No
         m = members.membership_of(s, f.id)
         account = members.primary_account(s, m) if m is not None and m.status == "active" else None
         card = members.current_card(s, account.id) if account is not None else None
+        settings = programme.current_settings(s)
     form = form or {"receipt_no": suggest_receipt(today), "purchased_on": today.isoformat(),
                     "payment_method": "cash"}
     return render(request, "membership/purchase.html", status=status, file=f, member=m, account=account,
                   member_card=card, form=form, errors=errors or {}, rows=range(1, LINE_ROWS + 1),
-                  payment_methods=PAYMENT_METHODS, today=today)
+                  payment_methods=PAYMENT_METHODS, today=today, settings=settings)
 
 
 @get(R + "/purchases/new", opt={"action": Action.MEMBER_PURCHASE}, sync_to_thread=True)
@@ -388,11 +397,12 @@ def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
         return _purchase_page(request, file_id, form=_echo(data), errors={
             "lines" if exc.field != "_form" else "payment_method": i18n.gettext(exc.template) % exc.params}, status=400)
     except (InvalidInput, InvalidField) as exc:
-        rename = {"card_number": "_form", "customer": "_form"}
+        rename = {"card_number": "_form", "customer": "_form", "points": "points_used"}
         for n, row in enumerate(rows):
             rename.update({f"lines[{n}].product": f"product_{row}", f"lines[{n}].quantity": f"qty_{row}",
                            f"lines[{n}].unit_price_fen": f"price_{row}", f"lines[{n}]": "lines"})
         fields = ("receipt_no", "purchased_on", "payment_method", "pin", "referrer_card", "lines",
+                  "coupon_code", "points_used", "holder_check",
                   *(f"{k}_{i}" for i in range(1, LINE_ROWS + 1) for k in ("product", "qty", "price")))
         return _purchase_page(request, file_id, form=_echo(data), errors=field_errors(exc, fields, rename),
                               status=400)

@@ -1,6 +1,8 @@
 """The catalogue and redemption page: look up a card's redeemable points, redeem an item for them."""
 from __future__ import annotations
 
+from uuid import UUID
+
 from litestar import Request, Response, get, post
 
 from .. import i18n
@@ -9,7 +11,7 @@ from ..customers.service import InvalidInput, NotFound
 from ..membership import cards, points, programme
 from ..membership.rules import programme_today, redemption_open
 from ..policy import Action
-from .membership import Form, field_errors
+from .membership import Form, _card_step, field_errors, whole_number
 from .rendering import render
 from .security import current_actor
 
@@ -55,4 +57,13 @@ def redeem(request: Request, data: Form) -> Response:
     return _redeem_page(request, form=form, errors=errors, status=400)
 
 
-ROUTES = [redemption_page, redeem]
+@post("/customers/{file_id:uuid}/points/cash", opt={"action": Action.MEMBER_REDEEM}, sync_to_thread=True)
+def exchange_for_cash(request: Request, file_id: UUID, data: Form) -> Response:
+    """Gold and above exchange points for cash at their tier's rate (seed 001), on the file."""
+    def work(s, a, v, n):
+        points.exchange_for_cash(s, a, n, whole_number(data.get("points", ""), "points"),
+                                 form_key=data.get("form_key"))
+    return _card_step(request, file_id, data, "cash", Action.MEMBER_REDEEM, ("points",), work)
+
+
+ROUTES = [redemption_page, redeem, exchange_for_cash]
