@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 from ..accounts.actor import Actor
 from ..membership.models import CardAccount, MemberEvent, Membership, PointsEntryRow, Purchase
 from ..membership.programme import settings_on
+from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from .filters import ReportFilter
 from .model import _, Chart, Col, Report, Table, member_filters, per_mille, suppress
 from .sqlfn import SHANGHAI_HOURS, month_of
+from .tiers import tier_over_time
 
 TIERS = [t.value for t in Tier]
 _RANK = {t.value: t.rank for t in Tier}
@@ -32,7 +34,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     p = f.period
     rep = Report("overview", _("Programme overview"))
 
-    # Members by tier and status (as they stand now).
+    # Members by tier and status (as they stand now; the filter's tier is today's tier).
     rows = s.execute(select(Membership.tier, Membership.status, func.count())
                      .where(*where).group_by(Membership.tier, Membership.status)).all()
     by_tier = {t: {"tier": t, "active": 0, "ended": 0} for t in TIERS}
@@ -43,6 +45,11 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.tables.append(Table("members", _("Members by tier and status"), cols, members, translate=("tier",)))
     rep.charts.append(Chart("members", _("Members by tier"), "pie", [r["tier"] for r in members],
                             [(_("Active"), [r["active"] for r in members])]))
+
+    # Members by tier and status at each month's end (the tier each held then).
+    table, chart = tier_over_time(s, actor, f, programme_today())
+    rep.tables.append(table)
+    rep.charts.append(chart)
 
     # New members per month, by cause of joining.
     month = month_of(Membership.joined_on)
