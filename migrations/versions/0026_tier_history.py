@@ -74,14 +74,15 @@ def _history(bind):
     """The rows of every membership, in membership order: a merge of two ordered reads, streamed
     (a large programme's history does not have to fit in memory)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    stream = bind.execution_options(stream_results=True, yield_per=BATCH)
-    events = iter(stream.execute(
+    stream = {"stream_results": True, "yield_per": BATCH}  # these two statements only
+    events = iter(bind.execute(
         sa.select(member_event.c.membership_id, member_event.c.kind, member_event.c.from_value,
                   member_event.c.to_value, member_event.c.cause, member_event.c.at)
         .where(member_event.c.kind.in_(("joined", "tier", "ended")))
-        .order_by(member_event.c.membership_id, member_event.c.at, member_event.c.id)))
+        .order_by(member_event.c.membership_id, member_event.c.at, member_event.c.id)
+        .execution_options(**stream)))
     ev = next(events, None)
-    for m in stream.execute(sa.select(membership).order_by(membership.c.id)):
+    for m in bind.execute(sa.select(membership).order_by(membership.c.id).execution_options(**stream)):
         while ev is not None and ev.membership_id < m.id:
             ev = next(events, None)
         mine = []

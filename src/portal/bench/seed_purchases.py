@@ -3,8 +3,8 @@ of purchases for the customer files that are not members yet.
 
 Used by `portal bench seed-purchases` after `portal bench seed N`. Rows go in with SQLAlchemy
 Core executemany, one transaction per batch of files; primary keys are taken in the batch's
-transaction (the seeder is the only writer) so the rows can name each other without a round
-trip each, and PostgreSQL's sequences are moved past them at the end. The rows are what the
+transaction (PostgreSQL: from the tables' sequences in blocks; SQLite: past the largest, the
+seeder being the only writer) so the rows can name each other without a round trip each. The rows are what the
 programme itself would have written (the reports read them the same way):
 
 - ``share`` of the files join on a day after the file was created (cause as the demo's);
@@ -88,9 +88,28 @@ def _regions(s: Session) -> dict[str, str]:
     return {u.path: org.region_of(s, u).code for u in org.all_units(s)}
 
 
-def _next_ids(s: Session) -> dict[str, int]:
-    return {t.__tablename__: (s.scalar(select(func.max(t.id))) or 0) + 1
-            for t in (Membership, CardAccount, Purchase)}
+class _Ids:
+    """Primary keys for a table's new rows, taken in the batch's transaction: on PostgreSQL from
+    the table's own sequence in blocks (nextval needs only USAGE, which the application role
+    has), on SQLite after the largest id (the seeder is the only writer)."""
+
+    BLOCK = 2000
+
+    def __init__(self, s: Session, model, sqlite: bool):
+        self.s, self.table, self.sqlite = s, model.__tablename__, sqlite
+        self.free: list[int] = []
+        if sqlite:
+            self.next = (s.scalar(select(func.max(model.id))) or 0) + 1
+
+    def take(self) -> int:
+        if self.sqlite:
+            self.next += 1
+            return self.next - 1
+        if not self.free:
+            self.free = list(self.s.scalars(text(
+                "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :k)"),
+                {"t": self.table, "k": self.BLOCK}))[::-1]
+        return self.free.pop()
 
 
 def _take_cards(s: Session, region: str, k: int) -> int:
@@ -133,9 +152,7 @@ def _member(b: _Batch, rnd: random.Random, f, ids: dict, card: str, region: str,
     yesterday = today - timedelta(days=1)
     joined = min(yesterday, (created_at.astimezone(SH).date() if created_at.tzinfo else
                              (created_at + timedelta(hours=8)).date()) + timedelta(days=rnd.randint(0, 60)))
-    mid, aid = ids["membership"], ids["card_account"]
-    ids["membership"] += 1
-    ids["card_account"] += 1
+    mid, aid = ids["membership"].take(), ids["card_account"].take()
     kind, _w, (lo, hi), qty_mult = rnd.choices(KINDS, weights=[k[1] for k in KINDS])[0]
     visits = max(1, round(rnd.randint(lo, hi) * min(1.0, ((yesterday - joined).days + 1) / 730)))
     days = _buying_days(rnd, joined, yesterday, visits)
@@ -150,8 +167,7 @@ def _member(b: _Batch, rnd: random.Random, f, ids: dict, card: str, region: str,
                         issued_on=joined, replaces_id=None, created_at=at))
     tier, balance, window = Tier.REGULAR, 0, []
     for when in days:
-        pid = ids["purchase"]
-        ids["purchase"] += 1
+        pid = ids["purchase"].take()
         product, price, max_qty = rnd.choice(PRODUCTS)
         qty = rnd.randint(1, max_qty * qty_mult)
         list_fen = price * qty
@@ -204,7 +220,7 @@ def _write_batch(db: Database, files: list, rnd: random.Random, share: float, re
         for f in chosen:
             by_region[regions[f[2]]] = by_region.get(regions[f[2]], 0) + 1
         seqs = {r: _take_cards(s, r, k) for r, k in by_region.items()}
-        ids = _next_ids(s)
+        ids = {m.__tablename__: _Ids(s, m, db.sqlite) for m in (Membership, CardAccount, Purchase)}
         b = _Batch()
         for f in chosen:
             region = regions[f[2]]
@@ -258,10 +274,8 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
         if progress:
             progress(len(files))
     if not db.sqlite:
+        # Fresh planner statistics after a bulk load (the owner's right: the application role is skipped).
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            for table in ("membership", "card_account", "purchase"):
-                c.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT coalesce(max(id), 1) FROM {table}))")
             for table in ("membership", "card_account", "member_card", "member_event", "tier_change",
                           "purchase", "purchase_line", "points_entry"):
                 c.exec_driver_sql(f"ANALYZE {table}")

@@ -9,7 +9,6 @@ pair; the month-end figures are the opening plus the running sum of those counts
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import case, func, literal, select
@@ -19,7 +18,7 @@ from ..accounts.actor import Actor
 from ..membership.models import ENDED, Membership, TierChange
 from ..membership.settings import Tier
 from .filters import ReportFilter
-from .model import _, Chart, Col, Table, member_filters, suppress
+from .model import _, Chart, Col, Table, members_driving, suppress
 from .sqlfn import month_of
 
 TIERS = [t.value for t in Tier]
@@ -38,7 +37,7 @@ def month_end_counts(s: Session, actor: Actor, f: ReportFilter, today: date) -> 
                   else_=month_of(TierChange.changed_on)).label("bucket")
     rows = s.execute(select(bucket, TierChange.from_tier, TierChange.to_tier, func.count())
                      .join(Membership, Membership.id == TierChange.membership_id)
-                     .where(*member_filters(actor, replace(f, tier="")), TierChange.changed_on <= end)
+                     .where(*members_driving(actor, f, tier=False), TierChange.changed_on <= end)
                      .group_by("bucket", TierChange.from_tier, TierChange.to_tier)).all()
     delta: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for b, frm, to, n in rows:
