@@ -52,7 +52,7 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     cards = dict(s.execute(
         select(MemberCard.replaces_id.is_(None), func.count()).join(CardAccount, CardAccount.id == MemberCard.account_id)
         .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*drive, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
+        .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
         .group_by(MemberCard.replaces_id.is_(None))).all())
     up = (tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)).label("up")
     moves = dict(s.execute(
