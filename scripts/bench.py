@@ -67,13 +67,8 @@ PAGES = [
     ("search_name", "search by name (leader, full name)", "bob", "/customers?q={name}", "list"),
     ("search_surname", "search by surname (leader, 王总)", "bob", "/customers?q={surname}", "list"),
     ("file", "file page (decrypt + audit row)", "alice", "/customers/{file_id}", "file"),
-    # Reports (issue 13): GROUP BY within the leader's scope, target p50 <= 300 ms. The bench seed
-    # adds files, not purchases: these rows measure the demo's two years of purchases plus the scan
-    # of the seeded members' scope.
-    ("report_overview", "leader's programme overview (this year)", "bob", "/reports/overview", "report"),
-    ("report_classes", "leader's classes A-D and RFM", "bob", "/reports/classes", "report"),
-    ("report_monthly", "leader's monthly unit report", "bob", "/reports/monthly", "report"),
-    ("report_cards", "leader's card tracking", "bob", "/reports/cards", "report"),
+    # The report pages (issue 13) are timed one request after another, with two years of
+    # purchases, by scripts/bench_reports.py (--report-requests).
 ]
 
 
@@ -485,6 +480,9 @@ def bench_database(args, wrk: str, kind: str, results: dict, save) -> None:
         row["pages"] = measure_pages(args, wrk, env, targets, bob_secret)
         row["rss_peak_mb"] = max((p["rss_mb"] for p in row["pages"].values()), default=0)
         row["pss_peak_mb"] = max((p.get("pss_mb", 0) for p in row["pages"].values()), default=0)
+        if args.report_requests:  # members and two years of purchases for the new files, then the report pages
+            import bench_reports
+            row["reports"] = bench_reports.run_size(env, kind, args.report_requests, log)
         db_results[fmt_size(size)] = row
         save()
     if args.audit_entries:
@@ -656,6 +654,8 @@ def write_report(results: dict, path: Path) -> None:
         text = ("# Benchmarks\n\nWritten by `make bench` (scripts/bench.py); the figures between "
                 "the markers are regenerated on every run.\n\n## Figures\n\n" + block + "\n")
     path.write_text(text, encoding="utf-8")
+    import bench_reports
+    bench_reports.write_block(results, path)
     if results.get("audit"):
         import bench_audit
         bench_audit.write_block(results["audit"], path)
@@ -734,6 +734,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="after the sizes, grow the audit log to this many entries and time the "
                          "auditor's log filters and checkpoint signing (0: skip)")
     ap.add_argument("--audit-requests", type=int, default=20, help="timed requests per auditor row")
+    ap.add_argument("--report-requests", type=int, default=10,
+                    help="at each size, seed members and two years of purchases for the new files and time "
+                         "each report page this many times (scripts/bench_reports.py; 0: skip)")
     ap.add_argument("--report-only", action="store_true",
                     help="re-render the report from the saved results without measuring")
     args = ap.parse_args(argv)

@@ -10,6 +10,9 @@ members, with purchases, tier moves, card steps and points in 2025.
     C2      charlie  755B  regular  2025-04-02  application      2025-04-02 3,000
     B1      bob      755A  regular  2025-07-01  application      2025-07-01 1,500
     F1      frank    010A  regular  2025-03-03  application      2025-03-03   900
+
+Tiers over time (TIER_HISTORY): A1 gold from 2025-03-05, A2 silver from 2025-08-20, C1 silver from
+2025-06-01 to 2025-10-01, A3 ended from 2024-03-01 to its restart on 2024-06-01.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from sqlalchemy import select
 
 from portal.customers.models import CustomerFile
 from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
-                                      PurchaseLineRow)
+                                      PurchaseLineRow, TierChange)
 
 SH = timezone(timedelta(hours=8))
 MEMBERS = {  # key: (owner, file index, tier, joined, cause, points balance, stored value fen, expires)
@@ -43,6 +46,22 @@ EVENTS = [("A1", "tier", "regular", "gold", "upgrade", date(2025, 3, 5), "alice"
           ("C1", "tier", "silver", "regular", "downgrade", date(2025, 10, 1), None),
           ("A2", "loss", "current", "lost", "", date(2025, 9, 1), "alice"),
           ("C2", "freeze", "active", "frozen", "", date(2025, 10, 10), "charlie")]
+# The tiers over time (tier_change), as the reports count members by tier at a date: every member
+# joins at regular; A3 first joined in 2023, ended in March 2024 and restarted on 2024-06-01; C1 was
+# silver from June to October 2025 (member, day, from, to, cause).
+TIER_HISTORY = [("A1", date(2025, 1, 10), "", "regular", "single_purchase"),
+                ("A1", date(2025, 3, 5), "regular", "gold", "upgrade"),
+                ("A2", date(2025, 2, 15), "", "regular", "cumulative"),
+                ("A2", date(2025, 8, 20), "regular", "silver", "upgrade"),
+                ("A3", date(2023, 5, 1), "", "regular", "import"),
+                ("A3", date(2024, 3, 1), "regular", "ended", "no_purchase"),
+                ("A3", date(2024, 6, 1), "ended", "regular", "import"),
+                ("C1", date(2025, 4, 1), "", "regular", "application"),
+                ("C1", date(2025, 6, 1), "regular", "silver", "upgrade"),
+                ("C1", date(2025, 10, 1), "silver", "regular", "downgrade"),
+                ("C2", date(2025, 4, 2), "", "regular", "application"),
+                ("B1", date(2025, 7, 1), "", "regular", "application"),
+                ("F1", date(2025, 3, 3), "", "regular", "application")]
 # Points in July 2025: earned by A1, A3, B1; A1 redeems 1,000.
 POINTS = [("A1", "earn", 12_000, date(2025, 7, 10)), ("A3", "earn", 7_000, date(2025, 7, 15)),
           ("B1", "earn", 1_500, date(2025, 7, 1)), ("A1", "redeem", -1_000, date(2025, 7, 20))]
@@ -95,6 +114,9 @@ def build_book(db, story) -> dict[str, int]:
         for key, kind, frm, to, cause, day, who in EVENTS:
             s.add(MemberEvent(membership_id=ids[key], account_id=accounts[key], kind=kind, from_value=frm,
                               to_value=to, cause=cause, actor_id=story.users[who] if who else None, at=at(day)))
+        for key, day, frm, to, cause in TIER_HISTORY:
+            s.add(TierChange(membership_id=ids[key], changed_on=day, from_tier=frm, to_tier=to, cause=cause,
+                             at=at(day)))
         for key, kind, points, day in POINTS:
             s.add(PointsEntryRow(account_id=accounts[key], kind=kind, points=points, on=day, created_at=at(day)))
     return ids

@@ -260,8 +260,8 @@ def test_a_report_exports_as_xlsx_with_formats_and_is_audited(client, db, story,
              from_page="/reports/overview")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
     wb = load_workbook(io.BytesIO(r.content))
-    ws = wb.worksheets[3]  # the tables in the page's order: members, joined, moves, spend per tier, ...
-    assert len(wb.worksheets) == 7 and ws.max_column == 6 and ws.max_row == 5  # a header and four tiers
+    ws = wb.worksheets[4]  # the tables in the page's order: members, tiers over time, joined, moves, spend per tier, ...
+    assert len(wb.worksheets) == 8 and ws.max_column == 6 and ws.max_row == 5  # a header and four tiers
     by_spend = {row[3].value: row for row in ws.iter_rows(min_row=2)}
     regular = by_spend[13_500]
     assert regular[1].value == 4 and regular[3].number_format == exporting.YUAN_FORMAT

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Connection
 
 # Records that only ever grow: the hash-chained audit log, its signed checkpoints, the points
 # and stored-value ledgers, each member's history, the receivables ledger, the catalogue's and
-# the credit terms' versions, members' consent decisions, liability settlements and the coupon
-# ledger. The application may SELECT and INSERT.
+# the credit terms' versions, members' consent decisions, members' tiers over time, liability
+# settlements and the coupon ledger. The application may SELECT and INSERT.
 APPEND_ONLY: tuple[str, ...] = ("audit_event", "audit_checkpoint", "points_entry",
                                 "stored_value_entry", "member_event", "receivable_entry", "product_version",
-                                "credit_terms_version", "consent_record", "liability_settlement", "coupon_entry")
+                                "credit_terms_version", "consent_record", "tier_change", "liability_settlement",
+                                "coupon_entry")
 # Never deleted, but UPDATEd: the audit chain's head (moved forward by every append) and a
 # complaint's steps (only their encrypted note, so that key rotation can re-encrypt it; the
 # database refuses any other change).

@@ -112,7 +112,7 @@ def seed(s: Session, vault: Vault, summary) -> None:
                                Tier.SILVER if window >= settings.silver_spend_fen else Tier.REGULAR)
                 if earned_tier > tier:
                     clock.set_now(_noon(when))
-                    members.change_tier(s, actor, m, earned_tier, "upgrade")
+                    members.change_tier(s, actor, m, earned_tier, "upgrade", on=when)
                     tier = earned_tier
             m.last_purchase_on = days[-1]
             s.execute(update(CardAccount).where(CardAccount.id == account.id)

@@ -15,7 +15,7 @@ from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..db import Database
-from .members import event, primary_account, reevaluate
+from .members import ENDED, event, primary_account, reevaluate, tier_history
 from .models import CardAccount, MemberEvent, Membership
 from .points import expire_account
 from .programme import settings_on
@@ -61,6 +61,7 @@ def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: D
         m.status = "ended"
         event(s, m, actor, "ended", from_value=m.tier, cause="no_purchase",
               reason=f"no purchase for {settings.lapse_after_months} months")
+        tier_history(s, m, today, m.tier, ENDED, "no_purchase")
         f = s.get(CustomerFile, m.customer_id)
         audit.record(s, actor, "member.end", object_type="customer", object_id=f.file_no,
                      detail=f"no purchase since {(m.last_purchase_on or m.joined_on).isoformat()}")

@@ -22,7 +22,8 @@ from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
-from .models import (CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase)
+from .models import (ENDED, CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
+                     TierChange)
 from .programme import settings_on
 from .rules import (ProgrammeSettings, Tier, TierCause, card_expires_on, evaluate_tier,
                     format_card_number, programme_today, referral_points, window_start)
@@ -51,6 +52,13 @@ def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int
                      actor_id=actor.user_id, at=clock.now())
     s.add(ev)
     return ev
+
+
+def tier_history(s: Session, m: Membership, on: date, from_tier: str, to_tier: str, cause: str = "") -> None:
+    """One row of the member's tier over time (append-only; see ``TierChange``), in the caller's
+    transaction: joining ("" or "ended" -> regular), a tier change, and the end (tier -> "ended")."""
+    s.add(TierChange(membership_id=m.id, changed_on=on, from_tier=from_tier, to_tier=to_tier,
+                     cause=cause[:32], at=clock.now()))
 
 
 # ---------------------------------------------------------------- cards
@@ -140,6 +148,7 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
     m = membership_of(s, f.id)
     if m is not None and m.status == "active":
         raise InvalidField("customer", "member.already", "This customer is already a member.")
+    before = "" if m is None else ENDED
     if m is None:
         m = Membership(customer_id=f.id, owner_id=f.owner_id, unit_path=f.unit_path,
                        tier=Tier.REGULAR.value, status="active", joined_on=on, join_cause=cause,
@@ -152,6 +161,7 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         if referrer is not None and m.referrer_id is None:
             m.referrer_id = referrer.id
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
+    tier_history(s, m, on, before, m.tier, cause)
     # Lock order: card accounts before the audit head (audit.record locks it until commit), so
     # the referrer's account is locked before this transaction writes its first audit entry.
     referrer_account = _referrer_account(s, m)
@@ -254,11 +264,13 @@ def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months:
     return int(s.scalar(q) or 0)
 
 
-def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "") -> None:
+def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "",
+                on: date | None = None) -> None:
     f = s.get(CustomerFile, m.customer_id)
     old = m.tier
     m.tier, m.updated_at = Tier(tier).value, clock.now()
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
+    tier_history(s, m, on or programme_today(), old, m.tier, cause)
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,
                  reason=reason, detail=f"{old} -> {m.tier} ({cause})")
 
@@ -287,7 +299,7 @@ def reevaluate(s: Session, actor: Actor, m: Membership, today: date, *,
         period_spend_fen=period, purchase_fen=purchase_fen)
     if not decision.changed:
         return None
-    change_tier(s, actor, m, decision.tier, (decision.cause or TierCause.UPGRADE).value)
+    change_tier(s, actor, m, decision.tier, (decision.cause or TierCause.UPGRADE).value, on=today)
     return decision.tier
 
 

@@ -224,6 +224,31 @@ class MemberEvent(SQLModel, table=True):
     at: datetime = Field(sa_column=_ts())
 
 
+ENDED = "ended"  # TierChange's state of a membership that has ended (and Membership.status's)
+
+
+class TierChange(SQLModel, table=True):
+    """The member's tier over time (append-only): one row each time the membership changes state,
+    on the Shanghai day it did, written in the same transaction as the change. ``from_tier`` is ""
+    on first joining and "ended" on a restart; ``to_tier`` is "ended" when the membership ends.
+    The tier a member held on a day is the ``to_tier`` of their last row on or before it, so the
+    reports count members by tier at any date without today's tier (reports/tiers.py)."""
+
+    __tablename__ = "tier_change"
+    __table_args__ = (
+        # One member's history, and the reports' join from a scoped membership (index-only).
+        Index("ix_tier_change_membership", "membership_id", "changed_on", "from_tier", "to_tier"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    membership_id: int = Field(foreign_key="membership.id")
+    changed_on: date
+    from_tier: str = Field(default="", max_length=16)
+    to_tier: str = Field(max_length=16)
+    cause: str = Field(default="", max_length=32)
+    at: datetime = Field(sa_column=_ts())
+
+
 class MembershipApplication(SQLModel, table=True):
     """A salesperson's application for a client; customer service approves or rejects it."""
 

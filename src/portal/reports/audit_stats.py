@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, case, distinct, func, literal_column, or_, select
+from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
@@ -44,50 +44,75 @@ def _measures():
             for name, cond in MEASURES]
 
 
+def _off_hours(u: Unusual):
+    """A view outside working hours (Shanghai time) or at a weekend."""
+    hour, wd = hour_of(AuditEvent.at, SHANGHAI_HOURS), weekday_of(AuditEvent.at, SHANGHAI_HOURS)
+    return and_(VIEW, or_(hour < u.work_start_hour, hour >= u.work_end_hour, wd == 0, wd == 6))
+
+
 def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
+    """One pass over the period's entries, grouped by day and user (a few thousand groups at
+    most), gives the tables per day, per user and per unit, and two of the unusual-activity
+    checks; the third (many distinct files) reads the views of the last nine weeks."""
     lo, hi = f.period.utc_bounds()
     span = and_(AuditEvent.at >= lo, AuditEvent.at < hi)
     rep = Report("audit", _("Audit analytics"))
     cols = [Col("entries", _("Entries"), "int"), Col("views", _("Views"), "int"), Col("exports", _("Exports"), "int"), Col("denials", _("Refusals"), "int"),
             Col("grants", _("Grants"), "int")]
+    keys = [c.key for c in cols]
 
     day = day_of(AuditEvent.at, SHANGHAI_HOURS).label("day")
-    rows = s.execute(select(day, *_sums()).where(span).group_by(day).order_by(day)).all()
-    per_day = [{"day": d, "entries": a, "views": v, "exports": e, "denials": n, "grants": g} for d, a, v, e, n, g in rows]
+    off = func.coalesce(func.sum(case((_off_hours(u), 1), else_=0)), 0).label("off")
+    cube = s.execute(select(day, AuditEvent.actor_id, AuditEvent.actor_username, AuditEvent.actor_role, *_sums(), off)
+                     .where(span).group_by("day", AuditEvent.actor_id, AuditEvent.actor_username,
+                                           AuditEvent.actor_role)).all()
+    units = dict(s.execute(select(User.id, OrgUnit.code).join(OrgUnit, OrgUnit.id == User.unit_id)).all())
+    days: dict[str, list[int]] = {}
+    users: dict[tuple[str, str], list[int]] = {}
+    by_unit: dict[str, list[int]] = {}
+    off_hours: dict[str, int] = {}
+    for d, actor_id, who, role, *figures in cube:
+        figures, n_off = figures[:-1], figures[-1]
+        for bucket in (days.setdefault(d, [0] * 5), users.setdefault((who, role), [0] * 5),
+                       by_unit.setdefault(units.get(actor_id, "-"), [0] * 5)):
+            for i, v in enumerate(figures):
+                bucket[i] += v or 0
+        if n_off:
+            off_hours[who] = off_hours.get(who, 0) + n_off
+
+    per_day = [{"day": d, **dict(zip(keys, days[d]))} for d in sorted(days)]
     rep.tables.append(Table("days", _("Per day"), [Col("day", _("Day"), "text"), *cols], per_day))
     rep.charts.append(Chart("days", _("Views, exports, refusals and grants per day"), "line",
                             [r["day"] for r in per_day],
                             [(c.label, [r[c.key] for r in per_day]) for c in cols[1:]]))
 
-    rows = s.execute(select(AuditEvent.actor_username, AuditEvent.actor_role, *_sums()).where(span)
-                     .group_by(AuditEvent.actor_username, AuditEvent.actor_role)
-                     .order_by(func.count().desc(), AuditEvent.actor_username).limit(TOP_USERS)).all()
+    top = sorted(users.items(), key=lambda kv: (-kv[1][0], kv[0][0]))[:TOP_USERS]
     rep.tables.append(Table("users", _("Per user"), [Col("user", _("User"), "text"), Col("role", _("Role"), "text"), *cols],
-                            [{"user": a, "role": r, "entries": k, "views": v, "exports": e, "denials": n, "grants": g,
+                            [{"user": a, "role": r, **dict(zip(keys, v)),
                               "_link": "/audit?" + urlencode({"actor": a, "since": f.period.start.isoformat(),
                                                               "until": f.period.end.isoformat()})}
-                             for a, r, k, v, e, n, g in rows], translate=("role",)))
+                             for (a, r), v in top], translate=("role",)))
 
-    unit = func.coalesce(OrgUnit.code, literal_column("'-'")).label("unit")
-    rows = s.execute(select(unit, *_sums())
-                     .select_from(AuditEvent).outerjoin(User, User.id == AuditEvent.actor_id)
-                     .outerjoin(OrgUnit, OrgUnit.id == User.unit_id).where(span)
-                     .group_by("unit").order_by("unit")).all()
-    per_unit = [{"unit": c, "entries": k, "views": v, "exports": e, "denials": n, "grants": g}
-                for c, k, v, e, n, g in rows]
+    per_unit = [{"unit": c, **dict(zip(keys, by_unit[c]))} for c in sorted(by_unit)]
     rep.tables.append(Table("units", _("Per unit"), [Col("unit", _("Unit"), "text"), *cols], per_unit))
     rep.charts.append(Chart("units", _("Views and refusals per unit"), "bar", [r["unit"] for r in per_unit],
                             [(_("Views"), [r["views"] for r in per_unit]), (_("Refusals"), [r["denials"] for r in per_unit])]))
+    refusals: dict[str, int] = {}
+    for (who, _role), v in users.items():
+        refusals[who] = refusals.get(who, 0) + v[3]
     rep.tables.append(Table("unusual", _("Unusual activity"), [
         Col("user", _("User"), "text"), Col("kind", _("What"), "text"), Col("count", _("Count"), "int")],
-        unusual(s, f, u), translate=("kind",),
+        unusual(s, f, u, off_hours=off_hours, refusals=refusals), translate=("kind",),
         note=_("Many files: more distinct files in the period's last 7 days than 3 times the user's weekly usual of "
              "the 8 weeks before (and at least 10). Outside working hours: views before the start or after the end "
              "of the working day, or at weekends. Many refusals: 5 or more in the period.")))
     return rep
 
 
-def unusual(s: Session, f: ReportFilter, u: Unusual) -> list[dict]:
+def unusual(s: Session, f: ReportFilter, u: Unusual, *, off_hours: dict[str, int] | None = None,
+            refusals: dict[str, int] | None = None) -> list[dict]:
+    """Users worth a look; ``off_hours`` and ``refusals`` (per user, in the period) when the
+    caller has counted them already."""
     lo, hi = f.period.utc_bounds()
     since, until = f.period.start.isoformat(), f.period.end.isoformat()
     found: list[dict] = []
@@ -109,18 +134,21 @@ def unusual(s: Session, f: ReportFilter, u: Unusual) -> list[dict]:
                       "_link": link(actor=who, action="customer.view",
                                     since=(f.period.end - timedelta(days=6)).isoformat(), until=until)})
     # Views outside working hours (Shanghai time) or at weekends.
-    hour, wd = hour_of(AuditEvent.at, SHANGHAI_HOURS), weekday_of(AuditEvent.at, SHANGHAI_HOURS)
-    off = or_(hour < u.work_start_hour, hour >= u.work_end_hour, wd == 0, wd == 6)
-    for who, n in s.execute(select(AuditEvent.actor_username, func.count())
-                            .where(VIEW, AuditEvent.at >= lo, AuditEvent.at < hi, off)
-                            .group_by(AuditEvent.actor_username).order_by(func.count().desc())):
-        found.append({"user": who, "kind": _("Views outside working hours"), "count": n,
-                      "_link": link(actor=who, action="customer.view", since=since, until=until)})
+    if off_hours is None:
+        off_hours = dict(s.execute(select(AuditEvent.actor_username, func.count())
+                                   .where(_off_hours(u), AuditEvent.at >= lo, AuditEvent.at < hi)
+                                   .group_by(AuditEvent.actor_username)).all())
+    for who, n in sorted(off_hours.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n:
+            found.append({"user": who, "kind": _("Views outside working hours"), "count": n,
+                          "_link": link(actor=who, action="customer.view", since=since, until=until)})
     # Many refusals.
-    for who, n in s.execute(select(AuditEvent.actor_username, func.count())
-                            .where(DENIED, AuditEvent.at >= lo, AuditEvent.at < hi)
-                            .group_by(AuditEvent.actor_username).having(func.count() >= u.denials)
-                            .order_by(func.count().desc())):
-        found.append({"user": who, "kind": _("Many refusals"), "count": n,
-                      "_link": link(actor=who, outcome="denied", since=since, until=until)})
+    if refusals is None:
+        refusals = dict(s.execute(select(AuditEvent.actor_username, func.count())
+                                  .where(DENIED, AuditEvent.at >= lo, AuditEvent.at < hi)
+                                  .group_by(AuditEvent.actor_username)).all())
+    for who, n in sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n >= u.denials:
+            found.append({"user": who, "kind": _("Many refusals"), "count": n,
+                          "_link": link(actor=who, outcome="denied", since=since, until=until)})
     return found

@@ -10,7 +10,7 @@ from ..accounts.models import User
 from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership
 from ..org.models import OrgUnit
 from .filters import ReportFilter
-from .model import _, Chart, Col, Report, Table, member_filters
+from .model import _, Chart, Col, Report, Table, member_filters, members_driving
 from .sqlfn import SHANGHAI_HOURS, month_of
 
 # member_event kinds -> the tracking table's columns ("expired" comes from the cards' validity).
@@ -26,7 +26,7 @@ def _facts(actor: Actor, f: ReportFilter):
     """(month, unit path, kind) of every card step in the period, within scope: one UNION ALL."""
     p = f.period
     lo, hi = p.utc_bounds()
-    where = member_filters(actor, f)
+    where = members_driving(actor, f)  # start from the members in scope, then their card steps
     events = (select(month_of(MemberEvent.at, SHANGHAI_HOURS).label("month"), Membership.unit_path.label("path"),
                      MemberEvent.kind.label("kind"))
               .join(Membership, Membership.id == MemberEvent.membership_id)
@@ -40,9 +40,14 @@ def _facts(actor: Actor, f: ReportFilter):
 
 def cards(s: Session, actor: Actor, f: ReportFilter) -> Report:
     facts = _facts(actor, f)
-    rows = s.execute(select(facts.c.month, facts.c.kind, func.count())
-                     .group_by(facts.c.month, facts.c.kind)).all()
-    grid = {(m, EVENT_KINDS.get(k, k)): n for m, k, n in rows}
+    # One pass over the facts: per (month, unit path, kind); the month and unit tables sum it.
+    cube = s.execute(select(facts.c.month, facts.c.path, facts.c.kind, func.count())
+                     .group_by(facts.c.month, facts.c.path, facts.c.kind)).all()
+    grid: dict[tuple[str, str], int] = {}
+    by_path: dict[tuple[str, str], int] = {}
+    for m, path, k, n in cube:
+        grid[(m, EVENT_KINDS.get(k, k))] = grid.get((m, EVENT_KINDS.get(k, k)), 0) + n
+        by_path[(path, k)] = by_path.get((path, k), 0) + n
     months = f.period.months()
     cols = [Col("month", _("Month"), "month"), *(Col(k, KIND_LABELS[k], "int") for k in KINDS)]
     per_month = [{"month": m, **{k: grid.get((m, k), 0) for k in KINDS}} for m in months]
@@ -51,9 +56,9 @@ def cards(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.charts.append(Chart("months", _("Card steps per month"), "stack", months,
                             [(KIND_LABELS[k], [r[k] for r in per_month]) for k in KINDS]))
 
-    rows = s.execute(select(OrgUnit.code, OrgUnit.name, facts.c.kind, func.count())
-                     .join(OrgUnit, OrgUnit.path == facts.c.path)
-                     .group_by(OrgUnit.code, OrgUnit.name, facts.c.kind).order_by(OrgUnit.code)).all()
+    paths = sorted({path for path, _k in by_path})
+    units = {u.path: u for u in s.scalars(select(OrgUnit).where(OrgUnit.path.in_(paths)))} if paths else {}
+    rows = sorted((units[path].code, units[path].name, kind, n) for (path, kind), n in by_path.items() if path in units)
     per_unit: dict[str, dict] = {}
     for code, name, kind, n in rows:
         row = per_unit.setdefault(code, {"unit": code, "name": name, **{k: 0 for k in KINDS}})
@@ -77,7 +82,10 @@ def cards(s: Session, actor: Actor, f: ReportFilter) -> Report:
          .outerjoin(old, old.id == MemberCard.replaces_id)
          .where(*member_filters(actor, f), MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
          .order_by(MemberCard.issued_on, MemberCard.number))
-    total = s.scalar(select(func.count()).select_from(q.subquery()))
+    total = s.scalar(select(func.count()).select_from(MemberCard)  # the same cards, without the list's joins
+                     .join(CardAccount, CardAccount.id == MemberCard.account_id)
+                     .join(Membership, Membership.id == CardAccount.membership_id)
+                     .where(*members_driving(actor, f), MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end))
     issued = [{"issued_on": d, "card": no, "card_type": t, "unit": u, "issued_by": by, "replaces": r or ""}
               for d, no, t, u, by, r in s.execute(q.limit(ISSUE_LIST_LIMIT))]
     rep.tables.append(Table("issued", _("Card issue list"), [

@@ -78,13 +78,42 @@ def member_classes(s: Session, actor: Actor, f: ReportFilter):
     return select(per.c.mid, _class_of(per, st, w).label("class"))
 
 
+def _segment(r: int, fq: int) -> str:
+    champions, loyal, new, at_risk, hibernating, others = SEGMENTS
+    if r == 3 and fq == 3:
+        return champions
+    if fq == 3:
+        return loyal
+    if r == 3 and fq == 1:
+        return new
+    if r == 1 and fq >= 2:
+        return at_risk
+    if r == 1 and fq == 1:
+        return hibernating
+    return others
+
+
 def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
+    """Two passes over the members' purchases in the window: one GROUP BY (class, recency score,
+    frequency score) gives the classes, the RFM segments and the grid; one ranks the lists."""
     st = settings_on(s, f.period.end)
     w = window_for(f.period.end, st.class_window_months)
     per = _per_member(actor, f, w)
     cls = _class_of(per, st, w).label("cls")
-    rows = {c: (n, spend, cnt) for c, n, spend, cnt in s.execute(
-        select(cls, func.count(), func.sum(per.c.spend), func.sum(per.c.n)).group_by("cls"))}
+    # RFM: recency, frequency, monetary, each scored 1..3 on fixed bands.
+    r = case((per.c.last >= w.end - timedelta(days=90), 3), (per.c.last >= w.end - timedelta(days=365), 2), else_=1)
+    fq = case((per.c.n * 12 >= st.class_a_purchases * w.months, 3), (per.c.n * 12 >= 2 * w.months, 2), else_=1)
+    cube = s.execute(select(cls, r.label("r"), fq.label("f"), func.count(), func.sum(per.c.spend), func.sum(per.c.n))
+                     .group_by("cls", "r", "f")).all()
+    rows: dict[str, list[int]] = {}
+    got: dict[str, list[int]] = {}
+    grid: dict[tuple[int, int], int] = {}
+    for c, rs, fs, n, spend, cnt in cube:
+        acc = rows.setdefault(c, [0, 0, 0])
+        acc[0], acc[1], acc[2] = acc[0] + n, acc[1] + (spend or 0), acc[2] + (cnt or 0)
+        seg = got.setdefault(_segment(rs, fs), [0, 0])
+        seg[0], seg[1] = seg[0] + n, seg[1] + (spend or 0)
+        grid[(rs, fs)] = grid.get((rs, fs), 0) + n
     cols = [Col("class", _("Class"), "text"), Col("members", _("Members"), "count"),
             Col("spend", _("Spend in the window"), "fen"), Col("per_member", _("Average annual spend per member"), "fen"),
             Col("purchases", _("Purchases in the window"), "int"), Col("strategy", _("Strategy"), "text")]
@@ -99,24 +128,17 @@ def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.tables.append(Table("classes", _("Classes A, B, C and D"), cols, table, translate=("strategy",)))
     rep.charts.append(Chart("classes", _("Members per class"), "bar", list(CLASSES),
                             [(_("Members"), [r["members"] for r in table])]))
-    # The lists: file numbers only (the file page, itself audited, shows the rest).
-    lists = {}
-    for c in CLASSES[:3]:
-        lists[c] = [(str(fid), no) for fid, no in s.execute(
-            select(per.c.cid, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == per.c.cid)
-            .where(cls == c).order_by(per.c.spend.desc(), CustomerFile.file_no).limit(LIST_LIMIT))]
+    # The lists: file numbers only (the file page, itself audited, shows the rest); the first
+    # LIST_LIMIT of classes A to C by spend, ranked in one pass.
+    rank = func.row_number().over(partition_by=cls, order_by=(per.c.spend.desc(), CustomerFile.file_no))
+    ranked = (select(per.c.cid, CustomerFile.file_no, cls, rank.label("rn"))
+              .join(CustomerFile, CustomerFile.id == per.c.cid).where(cls.in_(CLASSES[:3])).subquery())
+    lists: dict[str, list] = {c: [] for c in CLASSES[:3]}
+    for fid, no, c, _rn in s.execute(select(ranked).where(ranked.c.rn <= LIST_LIMIT)
+                                     .order_by(ranked.c.cls, ranked.c.rn)):
+        lists[c].append((str(fid), no))
     rep.extra.update(lists=lists, strategy=STRATEGY, window=w, settings=st)
 
-    # RFM: recency, frequency, monetary, each scored 1..3 on fixed bands.
-    r = case((per.c.last >= w.end - timedelta(days=90), 3), (per.c.last >= w.end - timedelta(days=365), 2), else_=1)
-    fq = case((per.c.n * 12 >= st.class_a_purchases * w.months, 3), (per.c.n * 12 >= 2 * w.months, 2), else_=1)
-    m = case((per.c.spend * 12 >= st.class_b_spend_fen * w.months, 3),
-             (per.c.spend * 12 >= st.class_c_spend_fen * w.months, 2), else_=1)
-    champions, loyal, new, at_risk, hibernating, others = SEGMENTS
-    seg = case((and_(r == 3, fq == 3), champions), (fq == 3, loyal), (and_(r == 3, fq == 1), new),
-               (and_(r == 1, fq >= 2), at_risk), (and_(r == 1, fq == 1), hibernating), else_=others).label("seg")
-    got = {g: (n, spend) for g, n, spend in s.execute(
-        select(seg, func.count(), func.sum(per.c.spend)).group_by("seg"))}
     cols = [Col("segment", _("Segment"), "text"), Col("members", _("Members"), "count"),
             Col("spend", _("Spend in the window"), "fen")]
     segs = suppress([{"segment": g, "members": got.get(g, (0, 0))[0], "spend": got.get(g, (0, 0))[1] or 0}
@@ -125,7 +147,6 @@ def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
                             note=_("Recency: bought within 90 days (3), within a year (2), earlier or never (1). "
                                    "Frequency: at least class A's purchases a year (3), twice a year (2). "
                                    "Monetary: at least X1 a year (3), at least X2 (2).")))
-    grid = {(a, b): n for a, b, n in s.execute(select(r.label("r"), fq.label("f"), func.count()).group_by("r", "f"))}
     gcols = [Col("recency", _("Recency score"), "text"), Col("f1", _("Frequency 1"), "count"),
              Col("f2", _("Frequency 2"), "count"), Col("f3", _("Frequency 3"), "count")]
     grid_rows = suppress([{"recency": str(a), **{f"f{k}": grid.get((a, k), 0) for k in (1, 2, 3)}}

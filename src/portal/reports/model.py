@@ -2,16 +2,16 @@
 small-group rule (a count below 3, and any sum over fewer than 3 members, is suppressed)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, false, select, union_all
 
 from ..accounts.actor import Actor
 from ..customers.models import CustomerFile
 from ..membership.models import Membership
 from ..policy import Action
-from ..policy.scope import member_scope, subtree_range
+from ..policy.scope import member_scope, scope_arms, subtree_range
 from .filters import ReportFilter
 
 
@@ -94,6 +94,25 @@ def member_filters(actor: Actor, f: ReportFilter, *, action: Action = Action.REP
         conds.append(Membership.customer_id.in_(
             select(CustomerFile.id).where(CustomerFile.category == f.category)))
     return conds
+
+
+def members_driving(actor: Actor, f: ReportFilter, *, action: Action = Action.REPORT_VIEW,
+                    tier: bool = True) -> list[ColumnElement]:
+    """``member_filters`` as ``Membership.id IN (one indexed SELECT per arm of the policy's scope,
+    UNION ALL)``, for the queries that join a large table of facts (purchases, points, events) to
+    the members: the database then starts from the members in scope (the owner's index, the
+    unit path's range) and looks up each one's facts, so a leader's report costs in proportion
+    to their members, not to the whole company's facts in the period. Same rows as
+    ``member_filters``; ``tier=False`` leaves out the tier filter (tiers over time)."""
+    extra = member_filters(actor, f if tier else replace(f, tier=""), action=action)[1:]
+    arms = scope_arms(actor, action, owner=Membership.owner_id, unit_path=Membership.unit_path,
+                      file_id=Membership.customer_id)
+    if arms is None:
+        return [Membership.id.in_(select(Membership.id).where(*extra))] if extra else []
+    if not arms:
+        return [false()]
+    ids = [select(Membership.id).where(arm, *extra) for _rel, arm in arms]
+    return [Membership.id.in_(ids[0] if len(ids) == 1 else union_all(*ids))]
 
 
 def scoped_members(actor: Actor, f: ReportFilter):

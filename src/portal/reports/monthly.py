@@ -21,7 +21,7 @@ from ..org.models import OrgUnit
 from ..policy import Action, PermissionDenied, can
 from ..policy.scope import subtree_range
 from .filters import Period, ReportFilter, UnitChoice, month_period
-from .model import _, Chart, Col, Report, Table, member_filters, suppress
+from .model import _, Chart, Col, Report, Table, member_filters, members_driving, suppress
 from .models import SentMonthlyReport
 from .overview import tier_rank
 
@@ -38,30 +38,31 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     """The unit's (or, without one, the whole scope's) figures for the filter's period."""
     p = f.period
     where = member_filters(actor, f)
+    drive = members_driving(actor, f)  # for the queries that join facts to the members
     lo, hi = p.utc_bounds()
     bought = and_(Purchase.membership_id == Membership.id, Purchase.status == "complete",
                   Purchase.purchased_on >= p.start, Purchase.purchased_on <= p.end)
     spend, purchases, buyers = s.execute(
         select(func.coalesce(func.sum(Purchase.paid_total_fen), 0), func.count(Purchase.id),
                func.count(distinct(Purchase.membership_id))).select_from(Membership).join(Purchase, bought)
-        .where(*where)).one()
+        .where(*drive)).one()
     members = s.scalar(select(func.count()).select_from(Membership).where(*where, Membership.status == "active"))
     joined = s.scalar(select(func.count()).select_from(Membership).where(
         *where, Membership.joined_on >= p.start, Membership.joined_on <= p.end))
     cards = dict(s.execute(
         select(MemberCard.replaces_id.is_(None), func.count()).join(CardAccount, CardAccount.id == MemberCard.account_id)
         .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
+        .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
         .group_by(MemberCard.replaces_id.is_(None))).all())
     up = (tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)).label("up")
     moves = dict(s.execute(
         select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
-        .where(*where, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
+        .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
     pts = dict(s.execute(
         select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
         .join(CardAccount, CardAccount.id == PointsEntryRow.account_id)
         .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*where, PointsEntryRow.on >= p.start, PointsEntryRow.on <= p.end)
+        .where(*drive, PointsEntryRow.on >= p.start, PointsEntryRow.on <= p.end)
         .group_by(PointsEntryRow.kind)).all())
     summary = [
         {"figure": _("Active members"), "value": members},
@@ -90,7 +91,7 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
         select(OrgUnit.code, OrgUnit.name, func.count(distinct(Purchase.membership_id)), func.count(Purchase.id),
                func.coalesce(func.sum(Purchase.paid_total_fen), 0))
         .select_from(Membership).join(Purchase, bought).join(OrgUnit, OrgUnit.path == Membership.unit_path)
-        .where(*where).group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
+        .where(*drive).group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
     cols = [Col("unit", _("Unit"), "text"), Col("name", _("Name"), "text"), Col("members", _("Buying members"), "count"),
             Col("purchases", _("Purchases"), "int"), Col("spend", _("Spend"), "fen")]
     units = suppress([{"unit": c, "name": n, "members": b, "purchases": k, "spend": v} for c, n, b, k, v in rows], cols)
@@ -101,7 +102,7 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rows = s.execute(
         select(PurchaseLineRow.product, func.count(distinct(Purchase.membership_id)), func.sum(PurchaseLineRow.quantity), paid)
         .select_from(Membership).join(Purchase, bought).join(PurchaseLineRow, PurchaseLineRow.purchase_id == Purchase.id)
-        .where(*where).group_by(PurchaseLineRow.product).order_by(paid.desc(), PurchaseLineRow.product)
+        .where(*drive).group_by(PurchaseLineRow.product).order_by(paid.desc(), PurchaseLineRow.product)
         .limit(TOP_PRODUCTS)).all()
     cols = [Col("product", _("Product"), "text"), Col("members", _("Buying members"), "count"),
             Col("quantity", _("Quantity"), "int"), Col("paid", _("Paid"), "fen")]

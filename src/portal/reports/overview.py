@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 from ..accounts.actor import Actor
 from ..membership.models import CardAccount, MemberEvent, Membership, PointsEntryRow, Purchase
 from ..membership.programme import settings_on
+from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from .filters import ReportFilter
-from .model import _, Chart, Col, Report, Table, member_filters, per_mille, suppress
+from .model import _, Chart, Col, Report, Table, member_filters, members_driving, per_mille, suppress
 from .sqlfn import SHANGHAI_HOURS, month_of
+from .tiers import tier_over_time
 
 TIERS = [t.value for t in Tier]
 _RANK = {t.value: t.rank for t in Tier}
@@ -29,10 +31,11 @@ def points_value_fen_per_1000(settings) -> int:
 
 def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     where = member_filters(actor, f)
+    drive = members_driving(actor, f)  # for the queries that join facts to the members
     p = f.period
     rep = Report("overview", _("Programme overview"))
 
-    # Members by tier and status (as they stand now).
+    # Members by tier and status (as they stand now; the filter's tier is today's tier).
     rows = s.execute(select(Membership.tier, Membership.status, func.count())
                      .where(*where).group_by(Membership.tier, Membership.status)).all()
     by_tier = {t: {"tier": t, "active": 0, "ended": 0} for t in TIERS}
@@ -43,6 +46,11 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.tables.append(Table("members", _("Members by tier and status"), cols, members, translate=("tier",)))
     rep.charts.append(Chart("members", _("Members by tier"), "pie", [r["tier"] for r in members],
                             [(_("Active"), [r["active"] for r in members])]))
+
+    # Members by tier and status at each month's end (the tier each held then).
+    table, chart = tier_over_time(s, actor, f, programme_today())
+    rep.tables.append(table)
+    rep.charts.append(chart)
 
     # New members per month, by cause of joining.
     month = month_of(Membership.joined_on)
@@ -67,7 +75,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     # expression to PostgreSQL.
     rows = s.execute(select(ev_month, direction, MemberEvent.cause, func.count())
                      .join(Membership, Membership.id == MemberEvent.membership_id)
-                     .where(*where, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
+                     .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
                      .group_by("month", "direction", MemberEvent.cause).order_by("month")).all()
     moves = [{"month": m, "direction": d, "cause": c or "-", "count": n} for m, d, c, n in rows]
     rep.tables.append(Table("moves", _("Upgrades and downgrades per month"), [
@@ -90,7 +98,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
                             func.coalesce(func.sum(Purchase.paid_total_fen), 0) / func.nullif(n_members, 0),
                             func.count(Purchase.id) * 100 / func.nullif(n_members, 0))
                      .join(Purchase, Purchase.membership_id == Membership.id)
-                     .where(*where, bought).group_by(Membership.tier)).all()
+                     .where(*drive, bought).group_by(Membership.tier)).all()
     got = {r[0]: r for r in rows}
     cols = [Col("tier", _("Tier"), "text"), Col("members", _("Buying members"), "count"),
             Col("purchases", _("Purchases"), "int"), Col("spend", _("Spend"), "fen"),
@@ -106,7 +114,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     p_month = month_of(Purchase.purchased_on)
     rows = s.execute(select(p_month, n_members, func.sum(Purchase.paid_total_fen))
                      .join(Membership, Membership.id == Purchase.membership_id)
-                     .where(*where, bought).group_by(p_month)).all()
+                     .where(*drive, bought).group_by(p_month)).all()
     per_month = {m: (n, fen) for m, n, fen in rows}
     monthly = suppress([{"month": m, "members": per_month.get(m, (0, 0))[0], "spend": per_month.get(m, (0, 0))[1]}
                         for m in months], [Col("members", "", "count"), Col("spend", "", "fen")])
@@ -117,7 +125,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
                             [(_("Spend"), [r["spend"] for r in monthly])], money=True))
 
     # The points ledger in the period, and what is outstanding now.
-    acct_in_scope = select(CardAccount.id).join(Membership, Membership.id == CardAccount.membership_id).where(*where)
+    acct_in_scope = select(CardAccount.id).join(Membership, Membership.id == CardAccount.membership_id).where(*drive)
     rows = s.execute(select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
                      .where(PointsEntryRow.account_id.in_(acct_in_scope), PointsEntryRow.on >= p.start,
                             PointsEntryRow.on <= p.end).group_by(PointsEntryRow.kind)).all()
@@ -128,7 +136,7 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     outstanding, stored, holders = s.execute(
         select(func.coalesce(func.sum(CardAccount.points_balance), 0),
                func.coalesce(func.sum(CardAccount.stored_value_fen), 0), func.count(distinct(Membership.id)))
-        .join(Membership, Membership.id == CardAccount.membership_id).where(*where)).one()
+        .join(Membership, Membership.id == CardAccount.membership_id).where(*drive)).one()
     per_k = points_value_fen_per_1000(settings_on(s, p.end))
     referrals = s.scalar(select(func.count()).select_from(Membership).where(
         *where, Membership.referrer_id.is_not(None), Membership.joined_on >= p.start,
