@@ -83,6 +83,38 @@ def _buyer(s: Session, actor: Actor, req: PurchaseRequest, action: Action, today
     return None, None, None, None
 
 
+def _priced(vault: Vault, f: CustomerFile | None, m, account, lines, on: date, today: date, settings):
+    """(whether the buyer is an active member, whether the card gives its benefits, the buyer's
+    state, the priced purchase)."""
+    member_active = m is not None and m.status == "active" and account is not None \
+        and account.status != "cancelled"
+    # Seed 003: a member whose card is cancelled keeps the membership, but whether spend during
+    # the cancellation counts is management's decision (a setting) and the tier does not move.
+    cancelled = m is not None and m.status == "active" and not member_active
+    # Seed 004: "有效期满后需至会员卡中心办理续卡手续; 续卡成功后,会员卡及积分重新激活": an
+    # expired card gives no discount and no points by any path until it is renewed.
+    benefits = member_active and card_is_active(account.expires_on, today)
+    state = MemberState.for_member(
+        Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
+        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
+    priced = price_purchase(list(lines), state, on, settings)
+    if cancelled and not settings.cancelled_spend_counts:
+        priced = dataclasses.replace(priced, spend_counted_fen=0)
+    return member_active, benefits, state, priced
+
+
+def quote_purchase(s: Session, vault: Vault, actor: Actor, customer_id, lines, on: date | None = None):
+    """The purchase form's running figures before anything is recorded: the lines priced for this
+    buyer as ``record_purchase`` would price them (discount, paid total, points). Authorised like
+    the purchase; nothing is written and nothing personal is returned."""
+    today = programme_today()
+    on = min(on or today, today)
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_PURCHASE)
+    m = membership_of(s, f.id)
+    account = primary_account(s, m) if m is not None and m.status == "active" else None
+    return _priced(vault, f, m, account, lines, on, today, settings_on(s, on))[3]
+
+
 def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest, *,
                     action: Action = Action.MEMBER_PURCHASE) -> PurchaseOutcome:
     today = programme_today()
@@ -99,20 +131,7 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         raise InvalidField("receipt_no", "receipt.duplicate", "This receipt number is already recorded.")
     f, m, hand, account = _buyer(s, actor, req, action, today)
     settings = settings_on(s, on)
-    member_active = m is not None and m.status == "active" and account is not None \
-        and account.status != "cancelled"
-    # Seed 003: a member whose card is cancelled keeps the membership, but whether spend during
-    # the cancellation counts is management's decision (a setting) and the tier does not move.
-    cancelled = m is not None and m.status == "active" and not member_active
-    # Seed 004: "有效期满后需至会员卡中心办理续卡手续; 续卡成功后,会员卡及积分重新激活": an
-    # expired card gives no discount and no points by any path until it is renewed.
-    benefits = member_active and card_is_active(account.expires_on, today)
-    state = MemberState.for_member(
-        Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
-        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
-    priced = price_purchase(list(req.lines), state, on, settings)
-    if cancelled and not settings.cancelled_spend_counts:
-        priced = dataclasses.replace(priced, spend_counted_fen=0)
+    member_active, benefits, state, priced = _priced(vault, f, m, account, req.lines, on, today, settings)
     if req.payment_method == "stored_value":
         if hand is None:
             raise InvalidField("payment_method", "payment.no_card", "Stored value needs a member's card.")
@@ -181,6 +200,29 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         stored_value_fen=account.stored_value_fen if account is not None else None,
         tier=m.tier if m is not None and m.status == "active" else None,
         card_number=card.number if card else None, joined=joined, tier_changed_to=tier_changed)
+
+
+def recorded_outcome(s: Session, actor: Actor, customer_id, purchase_id: int, *, joined: bool = False,
+                     tier_changed_to: str | None = None) -> PurchaseOutcome | None:
+    """A purchase of this file as recorded, with the member's balances now (the page the form
+    redirects to); None if the purchase is not this file's. Authorised like the purchase."""
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_PURCHASE)
+    p = s.get(Purchase, purchase_id)
+    if p is None or p.customer_id != f.id:
+        return None
+    m = membership_of(s, f.id)
+    active = m is not None and m.status == "active"
+    account = primary_account(s, m) if active else None
+    card = s.scalar(select(MemberCard).where(MemberCard.account_id == account.id, MemberCard.status == "current")) \
+        if account is not None else None
+    return PurchaseOutcome(
+        purchase_id=p.id, receipt_no=p.receipt_no, list_total_fen=p.list_total_fen,
+        discount_total_fen=p.discount_total_fen, paid_total_fen=p.paid_total_fen, rate_per_mille=p.rate_per_mille,
+        discount_reason=p.discount_reason, points_earned=p.points_earned,
+        points_balance=account.points_balance if account is not None else None,
+        stored_value_fen=account.stored_value_fen if account is not None else None,
+        tier=m.tier if active else None, card_number=card.number if card else None,
+        joined=joined and active, tier_changed_to=tier_changed_to if active else None)
 
 
 def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> tuple[Purchase, CustomerFile | None]:
