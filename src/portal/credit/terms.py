@@ -41,9 +41,11 @@ def save_terms(s: Session, actor: Actor, terms: CreditTerms, *, effective_from: 
             errors[f.name] = "Enter a whole number from 0 to 10,000."
     if len((reason or "").strip()) < 5:
         errors["reason"] = "Give a reason."
+    elif len(reason.strip()) > 500:
+        errors["reason"] = "At most 500 characters."
     if errors:
         raise InvalidInput(errors)
-    v = CreditTermsVersion(effective_from=effective_from, body=terms.to_json(), note=reason.strip()[:500],
+    v = CreditTermsVersion(effective_from=effective_from, body=terms.to_json(), note=reason.strip(),
                            created_by_id=actor.user_id, created_at=clock.now())
     s.add(v)
     s.flush()
