@@ -246,12 +246,6 @@ _MESSAGE_DICT = {"InvalidInput", "InvalidRequest"}
 _NOT_WEB = {"demo.py", "migrate.py"}  # and the cli/ package
 # f-string messages that embed a user's value: no msgid can match them (see the i18n report).
 KNOWN_UNTRANSLATABLE = {
-    "Birthday {} is not a real date.",
-    "Unknown role {}.",
-    "No unit with code {}.",
-    "The username {} is taken.",
-    "No user {}.",
-    "Unit code {} is already in use.",
     # Pure membership ledger (no page shows these yet; they name amounts and references).
     "{} must be a whole number of at least 1.",
     "Purchase {} has only {} fen left to refund.",

@@ -58,6 +58,7 @@ REASON_WORDS = {
     "bad credentials": _("wrong user name or password"),
     "throttled": _("too many failed attempts"),
     "wrong code": _("wrong code"),
+    "card not in scope": _("a card of another team's member: a mistyped number?"),
 }
 
 SCOPE_WORDS = {"view": _("view"), "view_edit": _("view and edit")}
@@ -283,7 +284,6 @@ OTHER = {
     "programme.edit": _("Edited the membership programme's settings"),
     "keys.rotate": _("Rotated the data keys"),
     "keys.retire": _("Retired unused data keys"),
-    "demo.load": _("Loaded the demo data"),
     "admin.terminals": _("Managed POS terminal %(id)s"),
     "member.pos": _("A POS terminal's call"),
     "backup.create": _("Made an encrypted backup of the database"),

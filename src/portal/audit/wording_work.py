@@ -170,6 +170,9 @@ RULES: dict[str, tuple[tuple[str | None, str], ...]] = {
     "member.exception": ((r"application (?P<a>\d+)", _("Waived the joining condition for file %(id)s (application #%(a)s)")),),
     "member.purchase_import": ((_N + " purchase", _("Imported %(n)s purchases")),),
     "customer.reindex": ((_N + " file", _("Indexed %(n)s files for search")),),
+    "demo.load": ((r"units=(?P<units>\d+) users=(?P<users>\d+) customer_files=" + _N,
+                   _("Loaded the demo data (%(units)s units, %(users)s users, %(n)s customer files)")),
+                  (None, _("Loaded the demo data"))),
     # accounts: set-up codes, edits, approvals
     "user.edit": ((None, _("Edited user %(id)s")),),
     "user.setup_code": ((None, _("Gave %(id)s a one-time set-up code")),),
