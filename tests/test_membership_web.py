@@ -346,7 +346,12 @@ def test_charlie_cannot_look_up_alices_card(en, db, story, clock_at):
     clock_at(at(2026, 3, 10))
     _, number = enrol(db, story)
     signed_in(en, "charlie")
-    assert post(en, "/redeem", {"card": number, "step": "lookup"}, from_page="/redeem").status_code == 403
+    r = post(en, "/redeem", {"card": number, "step": "lookup"}, from_page="/redeem")
+    # Refused (and audited) plainly: most often a mistyped number, so the form stays as typed.
+    assert r.status_code == 400 and error_for(r.text, "card") == "No card found that you may use."
+    with db.read() as s:
+        e = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    assert (e.actor_username, e.action, e.outcome) == ("charlie", "member.redeem", "denied")
 
 
 # ---------------------------------------------------------------- applying for a non-member
