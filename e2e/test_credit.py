@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import first_file_of, shot, sign_in, sign_out
+from .conftest import confirm, first_file_of, shot, sign_in, sign_out
 
 
 @pytest.mark.browser_context_args(locale="en-US")
@@ -41,6 +41,7 @@ def test_sell_on_credit_refused_apply_approve_deliver_collect(page: Page, server
     sign_in(page, "bob")
     page.goto(credit)
     page.locator(f"tr[data-application='{application_id}']").get_by_role("button", name="Approve").click()
+    confirm(page)
     expect(page.locator(f"tr[data-application='{application_id}']")).to_contain_text("approved")
     sign_out(page)
 

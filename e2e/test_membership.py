@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import nav_to, NewCustomer, Server, confirm, create_customer, htmx_ready, new_customer_data, shot, sign_in
+from .conftest import (nav_to, NewCustomer, Server, assert_same_document, confirm, create_customer, htmx_ready,
+                       mark_document, new_customer_data, shot, sign_in)
 
 EARLIER_YUAN = 1_500                  # bought yesterday (setup): 1,500 points, redeemable today
 FORM_LINES = (("茅台 飞天 53度 500ml", 6, "1499.00"), ("礼盒包装", 1, "200.00"))
@@ -154,13 +155,22 @@ def test_purchase_tier_redeem_lost_card_replaced(page: Page, server):
     expect(form.locator("input[name=receipt_no]")).to_have_value(re.compile(r"^P\d{12}$"))
     receipt = form.locator("input[name=receipt_no]").input_value()
     form.locator("select[name=payment_method]").select_option("cash")
+    htmx_ready(page)
+    mark_document(page)
     for i, (product, qty, price) in enumerate(FORM_LINES, start=1):
+        if i > 1:
+            form.locator("[data-add-line]").click()  # a line more, in the page (static/purchase.js)
         form.locator(f"input[name=product_{i}]").fill(product)
         form.locator(f"input[name=qty_{i}]").fill(str(qty))
         form.locator(f"input[name=price_{i}]").fill(price)
+    # The running total, before anything is recorded (htmx asks the server to price the lines).
+    expect(page.get_by_test_id("quote-paid")).to_have_text(f"¥{_n(FORM_YUAN)}.00")
+    expect(page.get_by_test_id("quote-points")).to_have_text(_n(FORM_YUAN))
+    assert_same_document(page)
     shot(page, "09-membership-purchase-form")
     with page.expect_navigation():
-        form.locator("button[type=submit]").click()
+        form.locator("button[data-record]").click()
+    expect(page).to_have_url(re.compile(rf"/customers/{file_id}/purchases/new\?done=\d+"))  # POST/redirect/GET
 
     done = page.get_by_test_id("purchase-done")
     expect(done).to_be_visible()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import nav_to, sign_in
+from .conftest import first_file_of, nav_to, sign_in
 
 PHONE = {"width": 375, "height": 740}
 PAGES = {
-    "alice": ["/", "/customers", "/redeem", "/members/expiring", "/receivables", "/complaints", "/events",
+    "alice": ["/", "/customers", "/customers/{file}/purchases/new", "/redeem", "/members/expiring", "/receivables", "/complaints", "/events",
               "/reports/overview", "/access-requests"],
     "bob": ["/", "/approvals", "/reports/classes", "/liabilities", "/events"],
     "cathy": ["/", "/service", "/service/applications", "/complaints"],
@@ -27,12 +27,12 @@ def _fits(page: Page, path: str) -> None:
 
 @pytest.mark.browser_context_args(viewport=PHONE, is_mobile=True, has_touch=True)
 @pytest.mark.parametrize("user", list(PAGES))
-def test_main_pages_fit_a_phone_and_the_menu_folds(new_context, user):
+def test_main_pages_fit_a_phone_and_the_menu_folds(new_context, server, user):
     page = new_context().new_page()
     sign_in(page, user)
     expect(page.locator("#site-nav")).to_be_hidden()  # folded behind the Menu button
     for path in PAGES[user]:
-        _fits(page, path)
+        _fits(page, path.replace("{file}", first_file_of(server, "alice")[0]))
     # The menu opens and its links lead where they say, groups included.
     page.goto("/")
     target = {"alice": "/redeem", "bob": "/approvals", "cathy": "/service/applications",

@@ -249,3 +249,56 @@ def test_the_minimum_is_a_setting_shared_by_form_and_alert(settings, db, story):
     assert "at least 60 letters, or 30 Chinese characters" in r.text
     dave = browser(app, "dave", "en")
     assert "thinner than 60 letters or 30 Chinese characters" in dave.get("/audit/alerts").text
+
+
+# ---------------------------------------------------------------- every action has words
+
+def _audited_actions() -> set[str]:
+    """Every action the code writes to the log: the policy's actions and the literal codes given
+    to audit.record (found in the source, so a new one cannot be forgotten)."""
+    import ast
+    from pathlib import Path
+
+    from portal.policy import Action
+
+    found = {a.value for a in Action}
+    root = Path(__import__("portal").__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            f = getattr(node, "func", None)
+            if (isinstance(node, ast.Call) and isinstance(f, ast.Attribute) and f.attr == "record"
+                    and isinstance(f.value, ast.Name) and f.value.id == "audit" and len(node.args) > 2):
+                for c in ast.walk(node.args[2]):
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str) and re.fullmatch(r"[a-z_]+\.[a-z_.]+", c.value):
+                        found.add(c.value)
+    return found
+
+
+def test_every_audited_action_is_said_in_words_in_both_languages():
+    from portal import i18n
+    from portal.audit import wording
+
+    @dataclasses.dataclass
+    class Entry:
+        action: str
+        object_type: str = "customer"
+        object_id: str = "755 00001"
+        fields: str = ""
+        outcome: str = "allowed"
+        reason: str = ""
+        detail: str = ""
+        grant_id: int | None = None
+
+    actions = _audited_actions()
+    assert {"complaint.work", "credit.sell", "privacy.erase", "user.setup_code"} <= actions
+    unsaid = [a for a in sorted(actions) if "no description" in wording.describe(Entry(a)).what.message]
+    assert not unsaid, f"audit actions without words (add them to portal/audit/wording_work.py): {unsaid}"
+    # A detail the words understand is said, codes included, in Chinese.
+    token = i18n.current_locale.set("zh_CN")
+    try:
+        said = wording.describe(Entry("complaint.work", object_id="3", detail="tell -> told (file 755 00008)"))
+        assert said.detail_said and said.what.render(i18n.gettext) == "处理投诉 #3（档案 755 00008）：已告知会员"
+        tier = wording.describe(Entry("member.tier", detail="regular -> gold (upgrade)")).what.render(i18n.gettext)
+        assert "金卡" in tier and "gold" not in tier
+    finally:
+        i18n.current_locale.reset(token)

@@ -520,3 +520,35 @@ def test_demo_refuses_a_database_with_another_company(env):
     assert r.exit_code == 1 and "already has a company (ACME" in r.stderr
     assert env.scalar("SELECT count(*) FROM org_unit") == 1
     assert env.scalar("SELECT count(*) FROM user_account") == 0
+
+
+# ---------------------------------------------------------------- progress of long commands
+
+def test_a_long_command_draws_a_bar_on_a_terminal_and_writes_tenths_to_a_log(monkeypatch):
+    import io
+    import sys
+
+    from portal.cli import progress as progress_mod
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for on_tty in (True, False):
+        err = Terminal() if on_tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        with progress_mod.progress(250, "importing customer files") as step:
+            for _ in range(250):
+                step(1)
+        text = err.getvalue()
+        if on_tty:  # click's bar: the label, the position, redrawn in place
+            assert "importing customer files" in text and "250/250" in text and "\r" in text
+        else:  # a log: one plain line per tenth, nothing per row
+            lines = text.splitlines()
+            assert lines[0] == "importing customer files: 10% (25 of 250)" and len(lines) == 10
+            assert lines[-1] == "importing customer files: 100% (250 of 250)"
+    quiet = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    with progress_mod.progress(12, "recording purchases") as step:
+        step(12)
+    assert quiet.getvalue() == ""  # a short job says nothing more than its result

@@ -246,12 +246,6 @@ _MESSAGE_DICT = {"InvalidInput", "InvalidRequest"}
 _NOT_WEB = {"demo.py", "migrate.py"}  # and the cli/ package
 # f-string messages that embed a user's value: no msgid can match them (see the i18n report).
 KNOWN_UNTRANSLATABLE = {
-    "Birthday {} is not a real date.",
-    "Unknown role {}.",
-    "No unit with code {}.",
-    "The username {} is taken.",
-    "No user {}.",
-    "Unit code {} is already in use.",
     # Pure membership ledger (no page shows these yet; they name amounts and references).
     "{} must be a whole number of at least 1.",
     "Purchase {} has only {} fen left to refund.",
@@ -380,5 +374,32 @@ def test_gettext_uses_the_current_locale():
     try:
         assert i18n.gettext("Sign in") == "Sign in"
         assert i18n.gettext("Intact: %(n)s entries.", n=7) == "Intact: 7 entries."
+    finally:
+        i18n.current_locale.reset(token)
+
+
+def test_messages_with_values_and_shipped_names_are_said_in_the_readers_language():
+    """'The username alice is taken.' in Chinese, the programme's default names translated, a
+    discount as each language says it; names nobody translated are shown as typed."""
+    from portal.accounts.service import AccountError
+    from portal.org.service import OrgError
+
+    token = i18n.current_locale.set("zh_CN")
+    try:
+        assert i18n.error_text(AccountError("username", "The username %(username)s is taken.", username="alice")) \
+            == "用户名 alice 已被占用。"
+        assert i18n.error_text(OrgError("code", "Unit code %(code)s is already in use.", code="755A")) \
+            == "机构代码 755A 已被使用。"
+        assert i18n.data_label("Standard card") == "标准卡" and i18n.data_label("¥100 gift") == "¥100 礼品"
+        assert i18n.data_label("茅台 10% 特惠装") == "茅台 10% 特惠装"
+        assert i18n.discount_text(950) == "9.5折" and i18n.discount_text(1000) == "无"
+    finally:
+        i18n.current_locale.reset(token)
+    token = i18n.current_locale.set("en")
+    try:
+        assert str(AccountError("username", "The username %(username)s is taken.", username="alice")) \
+            == "The username alice is taken."
+        assert i18n.discount_text(950) == "5% off" and i18n.discount_text(880) == "12% off"
+        assert i18n.discount_text(955) == "4.5% off"
     finally:
         i18n.current_locale.reset(token)

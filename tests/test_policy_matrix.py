@@ -648,6 +648,8 @@ CS_REFUSED_POSTS = [
                                              "qty_1": "1", "price_1": "4000.00"}, Action.MEMBER_PURCHASE),
     ("set_the_tier", "/tier", {"tier": "platinum", "reason": REASON_CS}, Action.MEMBER_TIER),
     ("apply", "/apply", {"card_type": "standard", "note": REASON_CS}, Action.MEMBER_APPLY),
+    ("quote_a_purchase", "/purchases/new", {"quote": "1", "product_1": "茅台", "price_1": "4000.00"},
+     Action.MEMBER_PURCHASE),
 ]
 # Pages (and their HTMX fragments) that show or start those steps.
 CS_REFUSED_PAGES = [

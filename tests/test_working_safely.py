@@ -9,7 +9,7 @@ import uuid
 from portal.access import service as access
 from portal.customers.models import CustomerFile
 
-from .browser import signed_in
+from .browser import post, signed_in
 
 REASON = "Covering alice's clients while she is on leave"
 
@@ -59,3 +59,59 @@ def test_irreversible_steps_carry_their_question(client, db, story):
     page = client.get("/approvals").text
     assert page.count("data-confirm=") >= 2  # approve and deny
     assert 'id="confirm-dialog"' in page and "/static/confirm.js" in page
+
+
+def test_a_card_of_another_team_typed_at_redemption_says_no_card_found_and_keeps_the_form(client, db, story):
+    from sqlalchemy import select
+
+    from portal.audit.models import AuditEvent
+    from portal.membership import members
+
+    with db.write() as s:
+        m = members.enrol(s, story.actor(db, "charlie"), uuid.UUID(story.files["charlie"][0]), cause="application")
+        number = members.current_card(s, members.primary_account(s, m).id).number
+    client.headers["Accept-Language"] = "en"
+    signed_in(client, "alice")
+    r = post(client, "/redeem", {"card": number, "item": "gift-100", "step": "lookup"}, from_page="/redeem")
+    assert r.status_code == 400 and "Access denied" not in r.text
+    said = re.search(r'data-error-for="card">([^<]+)<', r.text)
+    assert said and said.group(1) == "No card found that you may use."
+    assert f'value="{number}"' in r.text  # kept to correct the typing
+    with db.read() as s:
+        e = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    assert (e.actor_username, e.action, e.outcome, e.reason) == ("alice", "member.redeem", "denied", "card not in scope")
+
+
+def test_long_text_is_refused_with_a_message_not_cut(client, db, story):
+    """Over its limit a reason is refused next to the field (4xx), and nothing is written."""
+    from portal.access.models import AccessRequest
+
+    client.headers["Accept-Language"] = "en"
+    signed_in(client, "charlie")
+    r = post(client, "/access-requests/new", {"file_no": file_no(db, story), "reason": "客户来电询问积分余额" * 101,
+                                              "scope": "view", "hours": "4"}, from_page="/access-requests/new")
+    assert r.status_code == 400
+    assert "At most 1000 characters." in html.unescape(r.text)
+    with db.read() as s:
+        assert s.query(AccessRequest).count() == 0
+    rid = ask(db, story, file_no(db, story))
+    signed_in(client, "bob")
+    r = post(client, f"/approvals/{rid}/deny", {"note": "x" * 501}, from_page="/approvals")
+    assert r.status_code == 400 and "At most 500 characters." in html.unescape(r.text)
+    with db.read() as s:
+        assert s.get(AccessRequest, rid).status == "pending"
+    page = client.get("/approvals").text
+    assert 'name="note" placeholder="Reason for refusal" aria-label="Reason for refusal" maxlength="500"' in page
+    assert "/static/limits.js" in page
+
+
+def test_a_bulk_reassignment_redirects_so_a_reload_repeats_nothing(client, db, story):
+    client.headers["Accept-Language"] = "en"
+    signed_in(client, "bob")
+    r = post(client, "/customers/reassign", {"from": "alice", "owner": "bob", "reason": "Alice has left the team"},
+             from_page="/customers/reassign")
+    assert r.status_code == 303 and r.headers["location"].startswith("/customers/reassign?moved=")
+    page = client.get(r.headers["location"])
+    moved = re.search(r'data-testid="moved">([^<]+)<', page.text)
+    assert moved and re.fullmatch(r"\d+ file\(s\) moved from alice to bob\.", html.unescape(moved.group(1)))
+    assert client.get("/customers/reassign?moved=3&from=<b>&to=x").text.count('data-testid="moved"') == 0

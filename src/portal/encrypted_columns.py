@@ -176,15 +176,17 @@ class RotationReport:
 
 
 def reencrypt_all(write: Callable, vault: Vault, tables: Iterable[EncryptedTable], key_id: int,
-                  batch: int = 500, progress: Callable[[str, int], None] | None = None) -> RotationReport:
-    """Walk every registered table once, one transaction per batch (`write()` opens one)."""
+                  batch: int = 500, progress: Callable[[str, int, int], None] | None = None) -> RotationReport:
+    """Walk every registered table once, one transaction per batch (`write()` opens one);
+    `progress(table, rows changed, rows looked at)` after each batch."""
     report = RotationReport(key_id)
     for et in tables:
         cur = Cursor(et)
         while not cur.done:
+            seen = cur.seen
             with write() as s:
                 n = reencrypt_batch(s, vault, cur, key_id, batch)
             if progress is not None:
-                progress(et.name, n)
+                progress(et.name, n, cur.seen - seen)
         report.changed[et.name] = cur.changed
     return report

@@ -44,6 +44,33 @@ def ngettext(singular: str, plural: str, n: int, **variables) -> str:
 _ = gettext
 
 
+def data_label(text: str) -> str:
+    """A name the data carries (a card type, a catalogue item): in the user's language when the
+    catalog knows it (the programme's default names are there), else as it was typed. Never
+    %-formatted, so a name with "%" in it is safe."""
+    return translations(current_locale.get()).gettext(text) if text else text
+
+
+def discount_text(per_mille: int) -> str:
+    """A discount as each language says it: 950 per mille of the list price is "9.5折" in
+    Chinese and "5% off" in English; 1000 is no discount."""
+    if per_mille >= 1000:
+        return gettext("none")
+    if current_locale.get() == "zh_CN":
+        whole, frac = divmod(per_mille, 100)
+        return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") + "折"
+    off = 1000 - per_mille
+    return f"{off // 10}.{off % 10}".removesuffix(".0") + "% off"
+
+
+def error_text(exc: Exception) -> str:
+    """A domain error in the user's language: its English msgid (``template`` or ``message``)
+    with its ``params`` filled in after translation, else its text as a msgid."""
+    msgid = getattr(exc, "template", None) or getattr(exc, "message", None) or str(exc)
+    params = getattr(exc, "params", None) or {}
+    return gettext(msgid, **params)
+
+
 def negotiate(user_locale: str | None, accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
     """The user's setting, else the best Accept-Language match, else the default."""
     if user_locale in LOCALES:

@@ -24,6 +24,7 @@ from .reasons import DEFAULT_MINIMUM as REASON_MINIMUM
 from .reasons import is_full_reason
 
 MIN_HOURS, MAX_HOURS, DEFAULT_HOURS = 1, 7 * 24, 24
+REASON_MAX, NOTE_MAX = 1000, 500  # a request's reason; a decision's or revocation's note
 SCOPES = ("view", "view_edit")
 _WHOLE_HOURS = re.compile(r"[0-9]{1,6}")
 
@@ -99,7 +100,9 @@ def request_access(s: Session, actor: Actor, file_no: str, reason: str, scope: s
         if f is None:
             errors["file_no"] = "No file has this number."
     reason = " ".join((reason or "").split())
-    if not is_full_reason(reason, reason_min):
+    if len(reason) > REASON_MAX:
+        errors["reason"] = "At most 1000 characters."
+    elif not is_full_reason(reason, reason_min):
         errors["reason"] = "Give a fuller reason: who needs the file, and why."
     if scope not in SCOPES:
         errors["scope"] = "Choose view, or view and edit."
@@ -167,6 +170,8 @@ def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: i
     if r.status != "pending":
         raise InvalidRequest({"request": "This request has already been decided."})
     note = " ".join((note or "").split())
+    if len(note) > NOTE_MAX:
+        raise InvalidRequest({"note": "At most 500 characters."})
     now = clock.now()
     if approve:
         try:
@@ -180,7 +185,7 @@ def decide(s: Session, actor: Actor, request_id: int, approve: bool, *, hours: i
         if len(note) < 5:
             raise InvalidRequest({"note": "Give a reason for the refusal."})
         r.status = "denied"
-    r.decided_by_id, r.decided_at, r.decision_note = actor.user_id, now, note[:500]
+    r.decided_by_id, r.decided_at, r.decision_note = actor.user_id, now, note
     s.flush()
     requester = s.get(User, r.requester_id)
     params = dict(user=requester.username if requester else "?", file_no=r.file_no, by=actor.username)
@@ -205,7 +210,10 @@ def revoke(s: Session, actor: Actor, request_id: int, reason: str = "") -> Acces
         raise PermissionDenied(Action.ACCESS_DECIDE, r.file_no, "only the approver or a leader above the file may revoke")
     if status_of(r) != "active":
         raise InvalidRequest({"request": "Only an active grant can be revoked."})
-    r.revoked_at, r.revoked_by_id, r.revoke_reason = clock.now(), actor.user_id, " ".join(reason.split())[:500]
+    reason = " ".join((reason or "").split())
+    if len(reason) > NOTE_MAX:
+        raise InvalidRequest({"note": "At most 500 characters."})
+    r.revoked_at, r.revoked_by_id, r.revoke_reason = clock.now(), actor.user_id, reason
     s.flush()
     params = dict(file_no=r.file_no, by=actor.username)
     notify(s, r.requester_id, "access.revoked", "%(by)s revoked your access to file %(file_no)s.",

@@ -255,7 +255,9 @@ def decide(s: Session, actor: Actor, change_id: int, approve: bool, note: str = 
         # The caller's handler records the refusal (in its own transaction: this one is undone).
         raise PermissionDenied(Action.ACCOUNT_APPROVE, object_id=user.username,
                                message="Not a leader above the unit, or a party to the change.")
-    note = " ".join((note or "").split())[:500]
+    note = " ".join((note or "").split())
+    if len(note) > 500:
+        raise ApprovalError("note", "At most 500 characters.")
     if not approve and len(note) < REASON_MIN:
         raise ApprovalError("note", "Give a reason of at least 5 characters.")
     # Exactly one decision, even if two leaders press at the same moment.

@@ -23,9 +23,12 @@ USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 class AccountError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+    """A refused account change. ``message`` is an English msgid; ``params`` fill its %(name)s
+    places, so a page can say it in the user's language (``i18n.error_text``)."""
+
+    def __init__(self, field: str, message: str, **params):
+        super().__init__(message % params if params else message)
+        self.field, self.message, self.params = field, message, params
 
 
 def actor_for(user: User, unit: OrgUnit | None, client_addr: str = "") -> Actor:
@@ -40,18 +43,20 @@ def add_user(s: Session, username: str, role: str, unit_code: str, password: str
     if not (2 <= len(username) <= 64) or not set(username) <= USERNAME_CHARS:
         raise AccountError("username", "Usernames are 2 to 64 lowercase letters, digits, '.', '_' or '-'.")
     if role not in {r.value for r in Role}:
-        raise AccountError("role", f"Unknown role {role!r}.")
+        raise AccountError("role", "Unknown role %(role)s.", role=role)
     unit = unit_by_code(s, unit_code)
     if unit is None:
-        raise AccountError("unit", f"No unit with code {unit_code}.")
+        raise AccountError("unit", "No unit with code %(code)s.", code=unit_code)
     if s.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AccountError("username", f"The username {username} is taken.")
+        raise AccountError("username", "The username %(username)s is taken.", username=username)
+    if len(" ".join(display_name.split())) > 100:
+        raise AccountError("display_name", "At most 100 characters.")
     if password is not None:
         try:
             check_password_rule(password, username=username)
         except ValueError as exc:
             raise AccountError("password", str(exc)) from None
-    user = User(username=username, role=role, unit_id=unit.id, display_name=display_name.strip()[:100],
+    user = User(username=username, role=role, unit_id=unit.id, display_name=" ".join(display_name.split()),
                 password_hash=hash_password(password) if password is not None else "",
                 created_at=clock.now())
     s.add(user)
@@ -64,7 +69,7 @@ def add_user(s: Session, username: str, role: str, unit_code: str, password: str
 def set_active(s: Session, username: str, active: bool, *, by: Actor | None = None) -> User:
     user = s.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise AccountError("username", f"No user {username}.")
+        raise AccountError("username", "No user %(username)s.", username=username)
     user.is_active = active
     user.disabled_at = None if active else clock.now()
     if not active:
@@ -78,7 +83,7 @@ def set_active(s: Session, username: str, active: bool, *, by: Actor | None = No
 def set_password(s: Session, username: str, password: str, *, by: Actor | None = None) -> None:
     user = s.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise AccountError("username", f"No user {username}.")
+        raise AccountError("username", "No user %(username)s.", username=username)
     try:
         check_password_rule(password, username=user.username)
     except ValueError as exc:

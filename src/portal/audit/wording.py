@@ -58,6 +58,7 @@ REASON_WORDS = {
     "bad credentials": _("wrong user name or password"),
     "throttled": _("too many failed attempts"),
     "wrong code": _("wrong code"),
+    "card not in scope": _("a card of another team's member: a mistyped number?"),
 }
 
 SCOPE_WORDS = {"view": _("view"), "view_edit": _("view and edit")}
@@ -268,7 +269,10 @@ def _membership(e: Entry) -> Words:
 
 def _unknown(e: Entry) -> Words:
     """An action this module has no words for yet: its code, said as such."""
-    return Words(Phrase(_("%(action)s (no description yet)"), {"action": e.action}), detail_said=False)
+    return Words(Phrase(_UNKNOWN, {"action": e.action}), detail_said=False)
+
+
+_UNKNOWN = _("%(action)s (no description yet)")
 
 
 _FAMILIES = {
@@ -280,7 +284,6 @@ OTHER = {
     "programme.edit": _("Edited the membership programme's settings"),
     "keys.rotate": _("Rotated the data keys"),
     "keys.retire": _("Retired unused data keys"),
-    "demo.load": _("Loaded the demo data"),
     "admin.terminals": _("Managed POS terminal %(id)s"),
     "member.pos": _("A POS terminal's call"),
     "backup.create": _("Made an encrypted backup of the database"),
@@ -295,9 +298,13 @@ def describe(e: Entry) -> Words:
                      detail_said=False)
     family = _FAMILIES.get(e.action.split(".", 1)[0])
     try:
-        words = family(e) if family else _unknown(e)
+        words = describe_work(e.action, e.object_id, e.detail)
+        if words is None:
+            words = family(e) if family else _unknown(e)
     except (ValueError, KeyError):
         words = _unknown(e)
+    if words.what.message == _UNKNOWN:
+        words = fallback_work(e.action, e.object_id, e.detail) or words
     if e.outcome == "denied":
         words = Words(Phrase(_("Refused: %(what)s"), {"what": words.what}), words.reason, words.detail_said)
     return words
@@ -306,3 +313,6 @@ def describe(e: Entry) -> Words:
 def names_a_file(e: Entry) -> bool:
     """The entry is about one customer file (so its access history is one click away)."""
     return e.object_type == "customer" and bool(e.object_id) and "," not in e.object_id
+
+
+from .wording_work import describe_work, fallback_work  # noqa: E402  (it builds on Phrase and Words above)

@@ -94,12 +94,14 @@ def validate(data: ProductInput, today: date) -> ProductInput:
         errors["active_from"] = "A new version starts today or later: the past is never rewritten."
     if data.active_to is not None and data.active_to < data.active_from:
         errors["active_to"] = "The end date is on or after the start date."
+    if len((data.note or "").strip()) > 500:
+        errors["note"] = "At most 500 characters."
     if errors:
         raise InvalidInput(errors)
     return ProductInput(code=code, name=name, bottles_per_box=data.bottles_per_box,
                         list_price_fen=data.list_price_fen, group_price_fen=data.group_price_fen,
                         active_from=data.active_from, active_to=data.active_to, unit=data.unit,
-                        note=(data.note or "").strip()[:500])
+                        note=(data.note or "").strip())
 
 
 def add_version(s: Session, actor: Actor, data: ProductInput, *, today: date) -> ProductVersion:

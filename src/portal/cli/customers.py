@@ -1,7 +1,6 @@
 """`portal` commands: Customer files: bulk import."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from ..vault import Vault
 
 
 from .base import (CLI, BadInput, Env, Failed, main, pass_env)
+from .progress import progress
 
 
 # ---------------------------------------------------------------- customers
@@ -87,13 +87,10 @@ def customers_import(env: Env, csv_file: Path, owner: str) -> None:
             customers.create_file(s, vault, actor, data, owner=user, audit_it=True)
 
         rows = result.rows
-        if sys.stdout.isatty() and len(rows) > 200:
-            with click.progressbar(rows, label="importing") as bar:
-                for row in bar:
-                    create(row)
-        else:
+        with progress(len(rows), "importing customer files") as step:
             for row in rows:
                 create(row)
+                step(1)
         audit.record(s, actor, "customer.import", object_type="customer",
                      detail=f"{len(rows)} file(s) from {csv_file.name}")
     click.echo(f"imported {len(rows)} files for {user.username}")

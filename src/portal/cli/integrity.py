@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 from ..accounts.actor import Actor
@@ -11,6 +10,7 @@ from ..vault import KeyRing, Vault
 
 
 from .base import (CLI, Env, Failed, _table, main, pass_env)
+from .progress import on_terminal, progress
 
 
 # ---------------------------------------------------------------- audit
@@ -86,6 +86,13 @@ def _load_ring(env: Env) -> KeyRing:
     if not path.exists():
         raise Failed(f"no key file at {path}; run `portal db upgrade` first")
     return KeyRing.load(path)
+
+
+def _row_count(env: Env, tables) -> int:
+    """Rows the rotation will look at: the length of its progress bar."""
+    from sqlalchemy import func, select
+    with env.db.read() as s:
+        return sum(s.scalar(select(func.count()).select_from(t.table)) or 0 for t in tables)
 
 
 def _registry():
@@ -169,17 +176,15 @@ def keys_rotate(env: Env, batch: int, retire: bool) -> None:
     tables = _registry()
     done = 0
 
-    def progress(table: str, n: int) -> None:
-        nonlocal done
-        done += n
-        if n and sys.stdout.isatty():
-            click.echo(f"\rre-encrypted {done} row(s)", nl=False)
-        elif n:  # one line per batch when the output is a log
-            click.echo(f"{table}: {n} row(s) re-encrypted, {done} in all")
+    with progress(_row_count(env, tables) if on_terminal() else 0, "re-encrypting") as step:
+        def batch_done(table: str, n: int, looked: int) -> None:
+            nonlocal done
+            done += n
+            step(looked)  # a bar on a terminal
+            if n and not on_terminal():  # one line per batch when the output is a log
+                click.echo(f"{table}: {n} row(s) re-encrypted, {done} in all")
 
-    report = reencrypt_all(env.db.write, vault, tables, new, batch, progress)
-    if sys.stdout.isatty() and done:
-        click.echo("")
+        report = reencrypt_all(env.db.write, vault, tables, new, batch, batch_done)
     per_table = ", ".join(f"{n} {t}" for t, n in report.changed.items())
     click.echo(f"re-encrypted {report.total} row(s) under key {new}: {per_table}")
     retired = _retire_unused(env, ring) if retire else []

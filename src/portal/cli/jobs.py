@@ -1,7 +1,7 @@
 """`portal` commands: Scheduled jobs and benchmark seeding."""
 from __future__ import annotations
 
-import sys
+from contextlib import ExitStack
 
 import click
 
@@ -11,6 +11,7 @@ from ..pos import refusals
 
 from .base import (BadInput, Env, Failed, _read_secret_stdin,
                    main, pass_env)
+from .progress import progress
 
 
 # ---------------------------------------------------------------- jobs
@@ -109,7 +110,11 @@ def jobs_daily(env: Env, day) -> None:
     on = day.date() if day else today
     if on > today:
         raise BadInput(f"--date: {on.isoformat()} is in the future (today is {today.isoformat()})")
-    report = run_daily(env.db, on)
+    with ExitStack() as stack:
+        steps: list = []
+        report = run_daily(env.db, on,
+                           started=lambda n: steps.append(stack.enter_context(progress(n, "members checked"))),
+                           done=lambda n: steps[0](n))
     click.echo(f"daily membership job for {on.isoformat()}")
     click.echo(f"  members checked:     {report.members}")
     click.echo(f"  points expired:      {report.points_expired:,} (on {report.accounts_expired} card account(s))")
@@ -206,12 +211,11 @@ def bench_seed(env: Env, count: int, audit_per_file: int, batch: int, rnd_seed: 
     from ..bench import seed as bench
 
     password = demo_data.demo_password(_read_secret_stdin() if password_stdin else None)
-    with click.progressbar(length=count, label="seeding customer files", show_eta=True,
-                           show_pos=True, file=sys.stderr) as bar:
+    with progress(count, "seeding customer files") as step:
         try:
             report = bench.seed_files(env.db, env.vault, count, audit_per_file=audit_per_file,
                                       batch=batch, seed=rnd_seed, password=password,
-                                      workers=workers, progress=bar.update)
+                                      workers=workers, progress=step)
         except bench.SeedError as exc:
             raise Failed(str(exc)) from None
     if report.regions_added:

@@ -19,6 +19,7 @@ from ..org.models import OrgUnit
 
 
 from .base import (BadInput, Env, Failed, _table, main, pass_env)
+from .progress import progress
 
 
 # ---------------------------------------------------------------- purchases
@@ -145,18 +146,21 @@ def purchases_import(env: Env, csv_file: Path, as_user: str, dry_run: bool) -> N
             if not may_perform(actor, Action.MEMBER_PURCHASE):
                 raise BadInput(f"--as: {who} ({user.role}) does not record purchases")
             buyers, problems = _check_buyers(s, actor, parsed.purchases)
-            for p in [] if problems else sorted(parsed.purchases, key=lambda p: (p.purchased_on, p.line)):
-                try:
-                    with s.begin_nested():  # a refused purchase leaves nothing; the others are still checked
-                        done.append((p, record_sale(s, vault, actor, p.request(buyers.get(p.receipt_no)))))
-                except InvalidField as exc:
-                    problems.append((p.line, exc.field, exc.message))
-                except CreditRefused as exc:
-                    problems.append((p.line, exc.field, exc.message))
-                except customers.InvalidInput as exc:
-                    problems.extend((p.line, k, v) for k, v in exc.errors.items())
-                except (PermissionDenied, NotFound):
-                    problems.append((p.line, "row", f"This purchase cannot be recorded by {who}."))
+            todo = [] if problems else sorted(parsed.purchases, key=lambda p: (p.purchased_on, p.line))
+            with progress(len(todo), "recording purchases") as step:
+                for p in todo:
+                    try:
+                        with s.begin_nested():  # a refused purchase leaves nothing; the others are still checked
+                            done.append((p, record_sale(s, vault, actor, p.request(buyers.get(p.receipt_no)))))
+                    except InvalidField as exc:
+                        problems.append((p.line, exc.field, exc.message))
+                    except CreditRefused as exc:
+                        problems.append((p.line, exc.field, exc.message))
+                    except customers.InvalidInput as exc:
+                        problems.extend((p.line, k, v) for k, v in exc.errors.items())
+                    except (PermissionDenied, NotFound):
+                        problems.append((p.line, "row", f"This purchase cannot be recorded by {who}."))
+                    step(1)
             if problems or dry_run:
                 raise _Rollback
             audit.record(s, actor, "member.purchase_import", object_type="receipt",

@@ -128,7 +128,9 @@ def decide(s: Session, actor: Actor, application_id: int, *, approve: bool, note
         raise PermissionDenied(Action.CREDIT_DECIDE, f.file_no, "An application is decided by someone else.")
     if a.status != "pending":
         raise InvalidInput({"_form": "This application has already been decided."})
-    note = (note or "").strip()[:500]
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise InvalidInput({"note": "At most 500 characters."})
     if not approve and len(note) < 5:
         raise InvalidInput({"note": "Say why the application is refused."})
     a.status = "approved" if approve else "refused"

@@ -87,10 +87,12 @@ def record_payment(s: Session, actor: Actor, order_id: int, *, amount_fen: int, 
     receiver = s.scalar(select(User).where(User.username == (received_by or actor.username).strip()))
     if receiver is None:
         errors["received_by"] = "No such member of staff."
+    if len((reference or "").strip()) > 100:
+        errors["reference"] = "At most 100 characters."
     if errors:
         raise InvalidInput(errors)
     e = _append(s, actor, o, "payment", -amount_fen, on, method=method, received_by_id=receiver.id,
-                reference=(reference or "").strip()[:100])
+                reference=(reference or "").strip())
     audit.record(s, actor, Action.RECEIVABLE_COLLECT.value, object_type="customer", object_id=f.file_no,
                  detail=f"order {o.id} paid {amount_fen} fen {method} received by {receiver.username}")
     return e

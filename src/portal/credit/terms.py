@@ -99,9 +99,11 @@ def save_terms(s: Session, actor: Actor, terms: CreditTerms | Mapping[str, objec
         errors["effective_from"] = "A version already starts that day."
     if len((reason or "").strip()) < 5:
         errors["reason"] = "Give a reason (at least 5 characters)."
+    elif len(reason.strip()) > 500:
+        errors["reason"] = "At most 500 characters."
     if errors:
         raise InvalidInput(errors)
-    v = CreditTermsVersion(effective_from=effective_from, body=terms.to_json(), note=reason.strip()[:500],
+    v = CreditTermsVersion(effective_from=effective_from, body=terms.to_json(), note=reason.strip(),
                            created_by_id=actor.user_id, created_at=clock.now())
     s.add(v)
     s.flush()

@@ -252,7 +252,7 @@ def parse_birthday(raw: str, *, today: date | None = None) -> date:
     try:
         d = date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
     except ValueError:
-        raise InvalidField("birthday", "birthday.invalid", f"Birthday {s} is not a real date.") from None
+        raise InvalidField("birthday", "birthday.invalid", "The birthday is not a real date.") from None
     if d > _today(today):
         raise InvalidField("birthday", "birthday.future", "Birthday cannot be in the future.")
     if d < EARLIEST_BIRTHDAY:

@@ -114,7 +114,9 @@ def decide(s: Session, actor: Actor, export_id: int, approve: bool, note: str = 
         raise PermissionDenied(Action.EXPORT_DECIDE, str(export_id))
     if rec.status != "pending":
         raise InvalidExport({"export": "This export has already been decided."})
-    note = " ".join((note or "").split())[:500]
+    note = " ".join((note or "").split())
+    if len(note) > 500:
+        raise InvalidExport({"note": "At most 500 characters."})
     if not approve and len(note) < 5:
         raise InvalidExport({"note": "Give a reason for the refusal."})
     now = clock.now()

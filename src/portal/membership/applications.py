@@ -152,7 +152,9 @@ def review_application(s: Session, actor: Actor, application_id: int, *, approve
         member = membership_of(s, f.id)
         if member is not None and member.status == "active":
             raise InvalidInput({"application": "This customer is already a member."})
-        reason = (reason or "").strip()[:500]
+        reason = (reason or "").strip()
+        if len(reason) > 500:
+            raise InvalidInput({"reason": "At most 500 characters."})
         if app.joining_fee_fen > 0:
             if fee_method not in FEE_METHODS:
                 raise InvalidInput({"fee_method": "Record how the joining fee was paid."})

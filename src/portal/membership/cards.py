@@ -19,12 +19,17 @@ from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField, mask_name
 from ..customers.service import InvalidInput, NotFound, open_for
 from ..messages import outbox
-from ..policy import Action
+from ..policy import Action, PermissionDenied
 from ..vault import Vault
 from .members import event, new_card, region_code_for, require_reason
 from .models import CardAccount, MemberCard, MemberEvent, Membership
 from .outcomes import CardSummary
 from .rules import card_is_active, parse_card_number, programme_today, renew_card
+
+
+class CardNotYours(PermissionDenied):
+    """A card number of a member the user may not serve: most often a mistyped number. Still a
+    refusal (audited as one), but a form may say so plainly and keep what was typed."""
 
 
 class CardNotUsable(InvalidField):
@@ -66,7 +71,10 @@ def find_card(s: Session, actor: Actor, raw_number: str, action: Action, *, lock
         raise NotFound("no such card")
     account = s.get(CardAccount, card.account_id)
     m = s.get(Membership, account.membership_id)
-    f, grant_id = open_for(s, actor, m.customer_id, action)  # authorise before taking any lock
+    try:
+        f, grant_id = open_for(s, actor, m.customer_id, action)  # authorise before taking any lock
+    except PermissionDenied as exc:
+        raise CardNotYours(exc.action, exc.object_id, str(exc)) from None
     if lock:  # re-read under the lock: what was read above may already be stale
         account = s.get(CardAccount, card.account_id, with_for_update=True, populate_existing=True)
     return CardInHand(card=card, account=account, membership=m, file=f, grant_id=grant_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Callable
 
 from sqlalchemy import select
 
@@ -82,12 +83,17 @@ def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: D
             report.downgrades += 1
 
 
-def run_daily(db: Database, today: date | None = None) -> DailyReport:
+def run_daily(db: Database, today: date | None = None, *,
+              started: Callable[[int], None] | None = None, done: Callable[[int], None] | None = None) -> DailyReport:
+    """Every active member once, each in its own transaction. `started(n)` is told how many
+    members there are, `done(1)` after each (a command's progress bar)."""
     today = today or programme_today()
     actor = Actor.system("jobs.daily")
     report = DailyReport(day=today)
     with db.read() as s:
         ids = list(s.scalars(select(Membership.id).where(Membership.status == "active").order_by(Membership.id)))
+    if started is not None:
+        started(len(ids))
     for membership_id in ids:
         try:
             with db.write() as s:
@@ -95,4 +101,6 @@ def run_daily(db: Database, today: date | None = None) -> DailyReport:
         except Exception as exc:  # keep going; the next run retries this member
             log.exception("daily job failed for membership %s", membership_id)
             report.failures.append(f"membership {membership_id}: {type(exc).__name__}")
+        if done is not None:
+            done(1)
     return report

@@ -86,6 +86,45 @@ def _buyer(s: Session, actor: Actor, req: PurchaseRequest, action: Action, today
     return None, None, None, None
 
 
+def _member_state(vault: Vault, f: CustomerFile | None, m, account, today: date, settings):
+    """(whether the buyer is an active member, whether their card is cancelled, whether the card
+    gives its benefits, the buyer's state for pricing)."""
+    member_active = m is not None and m.status == "active" and account is not None \
+        and account.status != "cancelled"
+    # Seed 003: a member whose card is cancelled keeps the membership, but whether spend during
+    # the cancellation counts is management's decision (a setting) and the tier does not move.
+    cancelled = m is not None and m.status == "active" and not member_active
+    # Seed 004: "有效期满后需至会员卡中心办理续卡手续; 续卡成功后,会员卡及积分重新激活": an
+    # expired card gives no discount and no points by any path until it is renewed.
+    benefits = member_active and card_is_active(account.expires_on, today)
+    state = MemberState.for_member(
+        Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
+        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
+    return member_active, cancelled, benefits, state
+
+
+def _priced(lines, state: MemberState, cancelled: bool, on: date, settings, coupon=None):
+    """The lines priced for this buyer (a cancelled card's spend counted only if the settings say so)."""
+    priced = price_purchase(list(lines), state, on, settings, coupon=coupon)
+    if cancelled and not settings.cancelled_spend_counts:
+        priced = dataclasses.replace(priced, spend_counted_fen=0)
+    return priced
+
+
+def quote_purchase(s: Session, vault: Vault, actor: Actor, customer_id, lines, on: date | None = None):
+    """The purchase form's running figures before anything is recorded: the lines priced for this
+    buyer as ``record_purchase`` would price them (discount, paid total, points). Authorised like
+    the purchase; nothing is written and nothing personal is returned."""
+    today = programme_today()
+    on = min(on or today, today)
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_PURCHASE)
+    m = membership_of(s, f.id)
+    account = primary_account(s, m) if m is not None and m.status == "active" else None
+    settings = settings_on(s, on)
+    _active, cancelled, _benefits, state = _member_state(vault, f, m, account, today, settings)
+    return _priced(lines, state, cancelled, on, settings)
+
+
 def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest, *,
                     action: Action = Action.MEMBER_PURCHASE) -> PurchaseOutcome:
     today = programme_today()
@@ -102,17 +141,7 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
         raise InvalidField("receipt_no", "receipt.duplicate", "This receipt number is already recorded.")
     f, m, hand, account = _buyer(s, actor, req, action, today)
     settings = settings_on(s, on)
-    member_active = m is not None and m.status == "active" and account is not None \
-        and account.status != "cancelled"
-    # Seed 003: a member whose card is cancelled keeps the membership, but whether spend during
-    # the cancellation counts is management's decision (a setting) and the tier does not move.
-    cancelled = m is not None and m.status == "active" and not member_active
-    # Seed 004: "有效期满后需至会员卡中心办理续卡手续; 续卡成功后,会员卡及积分重新激活": an
-    # expired card gives no discount and no points by any path until it is renewed.
-    benefits = member_active and card_is_active(account.expires_on, today)
-    state = MemberState.for_member(
-        Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
-        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
+    member_active, cancelled, benefits, state = _member_state(vault, f, m, account, today, settings)
     birthday_read = state.birthday is not None
     birthday_check = _birthday_check(vault, f, state, on, settings, req.holder_check)
     if birthday_check not in (None, "verified"):
@@ -123,10 +152,8 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
             raise CouponRefused("coupon.no_benefits", "Coupons are used with a member's card that gives "
                                                       "benefits today.")
         coupon = coupons.coupon_for_purchase(s, m.id, req.coupon_code, Tier(m.tier), on)
-    priced = price_purchase(list(req.lines), state, on, settings,
-                            coupon=coupons.terms_of(coupon) if coupon is not None else None)
-    if cancelled and not settings.cancelled_spend_counts:
-        priced = dataclasses.replace(priced, spend_counted_fen=0)
+    priced = _priced(req.lines, state, cancelled, on, settings,
+                     coupon=coupons.terms_of(coupon) if coupon is not None else None)
     tender = None
     if req.payment_method == "points" or req.points_used:
         # Seed 001: points offset part of what a purchase costs, at the redemption rate, through
@@ -232,6 +259,31 @@ def _birthday_check(vault: Vault, f: CustomerFile | None, state: MemberState, on
     if not (given or "").strip():
         return "unverified"
     return "verified" if holder_matches(f, vault, given) else "mismatch"
+
+
+def recorded_outcome(s: Session, actor: Actor, customer_id, purchase_id: int, *, joined: bool = False,
+                     tier_changed_to: str | None = None, birthday_check: str | None = None) -> PurchaseOutcome | None:
+    """A purchase of this file as recorded, with the member's balances now (the page the form
+    redirects to); None if the purchase is not this file's. Authorised like the purchase."""
+    f, _grant = open_for(s, actor, customer_id, Action.MEMBER_PURCHASE)
+    p = s.get(Purchase, purchase_id)
+    if p is None or p.customer_id != f.id:
+        return None
+    m = membership_of(s, f.id)
+    active = m is not None and m.status == "active"
+    account = primary_account(s, m) if active else None
+    card = s.scalar(select(MemberCard).where(MemberCard.account_id == account.id, MemberCard.status == "current")) \
+        if account is not None else None
+    return PurchaseOutcome(
+        purchase_id=p.id, receipt_no=p.receipt_no, list_total_fen=p.list_total_fen,
+        discount_total_fen=p.discount_total_fen, paid_total_fen=p.paid_total_fen, rate_per_mille=p.rate_per_mille,
+        discount_reason=p.discount_reason, points_earned=p.points_earned,
+        points_balance=account.points_balance if account is not None else None,
+        stored_value_fen=account.stored_value_fen if account is not None else None,
+        tier=m.tier if active else None, card_number=card.number if card else None,
+        joined=joined and active, tier_changed_to=tier_changed_to if active else None,
+        coupon_discount_fen=p.coupon_discount_fen, points_paid=p.points_paid, points_paid_fen=p.points_paid_fen,
+        birthday_check=birthday_check)
 
 
 def _purchase_for(s: Session, actor: Actor, receipt_no: str, action: Action) -> tuple[Purchase, CustomerFile | None]:

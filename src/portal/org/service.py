@@ -14,9 +14,11 @@ CODE_RE = re.compile(r"^[0-9A-Za-z]{1,6}$")
 
 
 class OrgError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+    """A refused unit change: an English msgid with ``params`` (see ``i18n.error_text``)."""
+
+    def __init__(self, field: str, message: str, **params):
+        super().__init__(message % params if params else message)
+        self.field, self.message, self.params = field, message, params
 
 
 def add_unit(s: Session, code: str, name: str, parent_code: str | None = None, *,
@@ -27,12 +29,12 @@ def add_unit(s: Session, code: str, name: str, parent_code: str | None = None, *
     if not name or len(name) > 100:
         raise OrgError("name", "Unit name must be 1 to 100 characters.")
     if s.scalar(select(OrgUnit).where(OrgUnit.code == code)):
-        raise OrgError("code", f"Unit code {code} is already in use.")
+        raise OrgError("code", "Unit code %(code)s is already in use.", code=code)
     parent = None
     if parent_code:
         parent = unit_by_code(s, parent_code)
         if parent is None:
-            raise OrgError("parent", f"No unit with code {parent_code}.")
+            raise OrgError("parent", "No unit with code %(code)s.", code=parent_code)
     elif s.scalar(select(OrgUnit.id).where(OrgUnit.parent_id.is_(None)).limit(1)) is not None:
         raise OrgError("parent", "A company already exists; give the parent unit.")
     if parent is not None and parent.depth == 0 and not code.isdigit():

@@ -131,8 +131,10 @@ def erase_customer(s: Session, actor: Actor, f: CustomerFile, request_id: int | 
 
 def approve(s: Session, actor: Actor, request_id: int, note: str = "") -> ErasureRequest:
     req, f = _decidable(s, actor, request_id)
+    if len((note or "").strip()) > 500:
+        raise InvalidInput({"note": "At most 500 characters."})
     req.status, req.decided_by_id, req.decided_at = "approved", actor.user_id, clock.now()
-    req.decision_note = (note or "").strip()[:500]
+    req.decision_note = (note or "").strip()
     s.flush()
     erase_customer(s, actor, f, req.id)
     return req

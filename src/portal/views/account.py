@@ -106,7 +106,7 @@ def change_password(request: Request, data: Form) -> Response:
                                                stage=stage)
     except accounts.AccountError as exc:
         return render(request, "account/password.html", status=400, owed=owed, changed=False,
-                      errors={exc.field: i18n.gettext(str(exc))})
+                      errors={exc.field: i18n.error_text(exc)})
     if token:
         path = setup.STAGE_PATHS.get(stage, "/")
         return _with_session(request, Redirect(path=path, status_code=303), token)

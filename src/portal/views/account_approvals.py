@@ -44,7 +44,7 @@ def decide_account_change(request: Request, change_id: int, verdict: str, data: 
             approvals.decide(s, actor, change_id, verdict == "approve", data.get("note", ""))
     except approvals.ApprovalError as exc:
         return _queue(request, status=400 if exc.field == "note" else 409,
-                      errors={exc.field: i18n.gettext(str(exc))})
+                      errors={exc.field: i18n.error_text(exc)})
     except LookupError:
         return _queue(request, status=404, errors={"request": i18n.gettext("No such request.")})
     return Redirect(path="/account-approvals", status_code=303)

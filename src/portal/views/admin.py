@@ -59,7 +59,7 @@ def add_user(request: Request, data: Form) -> Response:
             outcome = approvals.create_account(s, actor, form["username"], form["role"], form["unit"],
                                                display_name=form["display_name"], reason=form["reason"])
     except accounts.AccountError as exc:
-        return _users_page(request, form=form, errors={exc.field: i18n.gettext(str(exc))}, status=400)
+        return _users_page(request, form=form, errors={exc.field: i18n.error_text(exc)}, status=400)
     return _code_page(request, outcome, "new")
 
 
@@ -91,8 +91,8 @@ def edit_user(request: Request, username: str, data: Form) -> Response:
                                 unit_code=form["unit"], reason=form["reason"])
     except accounts.AccountError as exc:
         if exc.field == "username":
-            return _users_page(request, errors={"state": i18n.gettext(str(exc))}, status=404)
-        return _edit_page(request, username, form=form, errors={exc.field: i18n.gettext(str(exc))},
+            return _users_page(request, errors={"state": i18n.error_text(exc)}, status=404)
+        return _edit_page(request, username, form=form, errors={exc.field: i18n.error_text(exc)},
                           status=400)
     return Redirect(path="/admin/users", status_code=303)
 
@@ -123,7 +123,7 @@ def set_user_state(request: Request, username: str, change: str) -> Response:
         with request.app.state.db.write() as s:
             accounts.set_active(s, username, change == "enable", by=actor)
     except accounts.AccountError as exc:
-        return _users_page(request, errors={"state": i18n.gettext(str(exc))}, status=400)
+        return _users_page(request, errors={"state": i18n.error_text(exc)}, status=400)
     return Redirect(path="/admin/users", status_code=303)
 
 
@@ -161,7 +161,7 @@ def add_unit(request: Request, data: Form) -> Response:
                          by=actor)
     except org.OrgError as exc:
         form = {k: data.get(k, "") for k in ("code", "name", "parent")}
-        return _units_page(request, form=form, errors={exc.field: i18n.gettext(str(exc))}, status=400)
+        return _units_page(request, form=form, errors={exc.field: i18n.error_text(exc)}, status=400)
     return Redirect(path="/admin/units", status_code=303)
 
 

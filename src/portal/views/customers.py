@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.response import Redirect
 
 from .. import i18n
 from ..access import service as access
+from ..accounts.service import USERNAME_CHARS
 from ..customers import listing, rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
@@ -186,8 +188,13 @@ ROUTES = [list_customers, search_customers, new_customer_form, create_customer, 
 
 
 @get("/customers/reassign", opt={"action": Action.CUSTOMER_REASSIGN})
-async def reassign_all_form(request: Request) -> Response:
-    return render(request, "customers/reassign.html", form={}, errors={}, moved=None)
+async def reassign_all_form(request: Request, moved: int | None = None, from_: str = Parameter(query="from", default=""),
+                            to: str = "") -> Response:
+    """The form; after a reassignment (POST/redirect/GET) also what it moved, from the address:
+    a count and two usernames, nothing about any customer."""
+    names_ok = all(n and set(n) <= USERNAME_CHARS for n in (from_, to))
+    return render(request, "customers/reassign.html", form={}, errors={},
+                  moved=moved if moved is not None and names_ok else None, moved_from=from_, moved_to=to)
 
 
 @post("/customers/reassign", opt={"action": Action.CUSTOMER_REASSIGN}, sync_to_thread=True)
@@ -201,8 +208,8 @@ def reassign_all(request: Request, data: Form) -> Response:
     except customers.InvalidInput as exc:
         return render(request, "customers/reassign.html", status=400, form=form,
                       errors=_t(exc.errors), moved=None)
-    return render(request, "customers/reassign.html", form={}, errors={}, moved=moved,
-                  moved_from=form["from"], moved_to=form["owner"])
+    done = urlencode({"moved": moved, "from": form["from"].strip().lower(), "to": form["owner"].strip().lower()})
+    return Redirect(path=f"/customers/reassign?{done}", status_code=303)
 
 
 ROUTES += [reassign_all_form, reassign_all]

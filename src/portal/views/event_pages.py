@@ -11,7 +11,9 @@ from ..audit import service as audit
 from ..customers.service import InvalidInput
 from ..events import invitations, planning, registrations, rules, summary
 from ..events.registrations import places_taken
+from ..membership.cards import CardNotYours
 from ..policy import Action, may_perform
+from .card_refusal import refuse_card_quietly
 from .events import Form, one, translated
 from .rendering import render
 from .security import current_actor
@@ -87,6 +89,9 @@ def register_member(request: Request, event_id: int, data: Form) -> Response:
     except InvalidInput as exc:
         return _event_page(request, event_id, errors=translated(exc), form={"card": one(data, "card")},
                            status=400)
+    except CardNotYours as exc:
+        return _event_page(request, event_id, errors={"card": refuse_card_quietly(request, exc)},
+                           form={"card": one(data, "card")}, status=400)
     return _back(event_id, done=out.status, n=out.position or None)
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Callable
 from uuid import UUID
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
@@ -24,20 +24,17 @@ from ..access import service as access
 from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
-from ..credit import sales as credit_sales
-from ..credit.rules import CreditRefused
 from ..customers.service import InvalidInput, NotFound
 from ..membership import cards, members, overview, points, programme, purchases, submissions
 from ..membership.ledger import InsufficientPoints
-from ..membership.outcomes import PAYMENT_METHODS, PurchaseRequest
-from ..membership.rules import PurchaseLine, programme_today, redemption_open
+from ..membership.outcomes import PAYMENT_METHODS
+from ..membership.rules import programme_today, redemption_open
 from ..membership.settings import Tier
 from ..policy import Action, PermissionDenied
 from .rendering import render
 from .security import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-LINE_ROWS = 5
 SECRET_FIELDS = ("_csrf", "pin", "id_number", "holder_check")  # never echoed back into a page
 _ = i18n.gettext  # messages raised here are literal _() calls, so extraction finds them
 _AMOUNT = re.compile(r"[+-]?[0-9]{1,10}(?:\.([0-9]+))?")
@@ -117,7 +114,7 @@ def file_context(s, actor, file_id: UUID) -> dict:
     panel = overview.panel(s, actor, f, grant_id)
     info = overview.non_member_info(s, actor, f, grant_id) if panel is None or panel.status != "active" else None
     return {"panel": panel, "info": info, "settings": settings, "next_tier": _next_tier(panel, settings),
-            "card_types": {c.code: c.name for c in settings.card_types}, "today": programme_today(),
+            "card_types": {c.code: i18n.data_label(c.name) for c in settings.card_types}, "today": programme_today(),
             "payment_methods": PAYMENT_METHODS, "file_id": f.id,
             "redemption_open": redemption_open(programme_today(), settings),
             "form": "", "errors": {}, "values": {}}
@@ -315,101 +312,6 @@ def suggest_receipt(today: date) -> str:
     return f"P{today:%Y%m%d}{secrets.randbelow(10_000):04d}"
 
 
-def purchase_request(data: dict[str, str], file_id: UUID) -> tuple[PurchaseRequest, list[int]]:
-    """The form as a PurchaseRequest and the form row of each line; InvalidInput naming form fields."""
-    errors: dict[str, str] = {}
-    lines, rows = [], []
-    for i in range(1, LINE_ROWS + 1):
-        product, price = data.get(f"product_{i}", "").strip(), data.get(f"price_{i}", "").strip()
-        if not product and not price:
-            continue  # a blank row
-        try:
-            quantity = whole_number(data.get(f"qty_{i}", "") or "1", f"qty_{i}")
-            if not 1 <= quantity <= 100_000:
-                raise InvalidField(f"qty_{i}", "quantity.invalid", _("Quantity must be a whole number of at least 1."))
-        except InvalidField as exc:
-            errors[exc.field], quantity = exc.message, 1
-        try:
-            price_fen = fen_of(price, f"price_{i}")
-        except InvalidField as exc:
-            errors[exc.field], price_fen = exc.message, 0
-        if not product:
-            errors[f"product_{i}"] = _("Name the product.")
-        lines.append(PurchaseLine(product[:200], quantity, price_fen, special_price=bool(data.get(f"special_{i}")),
-                                  group_buy=bool(data.get(f"group_{i}"))))
-        rows.append(i)
-    if not lines:
-        errors["lines"] = _("A purchase needs at least one line.")
-    on = None
-    try:
-        on = date.fromisoformat(data.get("purchased_on", "").strip())
-    except ValueError:
-        errors["purchased_on"] = _("Enter a date like 2026-03-10.")
-    points_used = None
-    if data.get("points_used", "").strip():
-        try:
-            points_used = whole_number(data["points_used"], "points_used")
-        except InvalidField as exc:
-            errors[exc.field] = exc.message
-    if errors:
-        raise InvalidInput(errors)
-    return PurchaseRequest(receipt_no=data.get("receipt_no", ""), lines=tuple(lines),
-                           payment_method=data.get("payment_method", ""), customer_id=file_id, purchased_on=on,
-                           pin=data.get("pin") or None,
-                           referrer_card=data.get("referrer_card", "").strip() or None,
-                           coupon_code=data.get("coupon_code", "").strip() or None, points_used=points_used,
-                           holder_check=data.get("holder_check", "").strip() or None), rows
-
-
-def _purchase_page(request: Request, file_id: UUID, *, form: dict[str, str] | None = None,
-                   errors: dict[str, str] | None = None, status: int = 200) -> Response:
-    actor = current_actor(request)
-    today = programme_today()
-    with request.app.state.db.read() as s:
-        f = customers.get_file_for(s, actor, file_id, Action.MEMBER_PURCHASE)
-        m = members.membership_of(s, f.id)
-        account = members.primary_account(s, m) if m is not None and m.status == "active" else None
-        card = members.current_card(s, account.id) if account is not None else None
-        settings = programme.current_settings(s)
-    form = form or {"receipt_no": suggest_receipt(today), "purchased_on": today.isoformat(),
-                    "payment_method": "cash"}
-    return render(request, "membership/purchase.html", status=status, file=f, member=m, account=account,
-                  member_card=card, form=form, errors=errors or {}, rows=range(1, LINE_ROWS + 1),
-                  payment_methods=PAYMENT_METHODS, today=today, settings=settings)
-
-
-@get(R + "/purchases/new", opt={"action": Action.MEMBER_PURCHASE}, sync_to_thread=True)
-def new_purchase_form(request: Request, file_id: UUID) -> Response:
-    return _purchase_page(request, file_id)
-
-
-@post(R + "/purchases/new", opt={"action": Action.MEMBER_PURCHASE}, sync_to_thread=True, status_code=200)
-def record_purchase(request: Request, file_id: UUID, data: Form) -> Response:
-    actor = current_actor(request)
-    st = request.app.state
-    with st.db.read() as s:  # authorise before reading (or echoing) anything
-        f = customers.get_file_for(s, actor, file_id, Action.MEMBER_PURCHASE)
-    rows: list[int] = []
-    try:
-        req, rows = purchase_request(data, file_id)
-        outcome = cards.guarded(st.db, actor, lambda s: credit_sales.record_sale(s, st.vault, actor, req))
-    except CreditRefused as exc:
-        return _purchase_page(request, file_id, form=_echo(data), errors={
-            "lines" if exc.field != "_form" else "payment_method": i18n.gettext(exc.template) % exc.params}, status=400)
-    except (InvalidInput, InvalidField) as exc:
-        rename = {"card_number": "_form", "customer": "_form", "points": "points_used"}
-        for n, row in enumerate(rows):
-            rename.update({f"lines[{n}].product": f"product_{row}", f"lines[{n}].quantity": f"qty_{row}",
-                           f"lines[{n}].unit_price_fen": f"price_{row}", f"lines[{n}]": "lines"})
-        fields = ("receipt_no", "purchased_on", "payment_method", "pin", "referrer_card", "lines",
-                  "coupon_code", "points_used", "holder_check",
-                  *(f"{k}_{i}" for i in range(1, LINE_ROWS + 1) for k in ("product", "qty", "price")))
-        return _purchase_page(request, file_id, form=_echo(data), errors=field_errors(exc, fields, rename),
-                              status=400)
-    return render(request, "membership/purchase_done.html", file=f, outcome=outcome)
-
-
 ROUTES = [freeze_card, unfreeze_card, report_card_lost, replace_card, renew_card, set_card_pin, cancel_card,
           restore_card, redeem_on_file, recharge_stored_value, spend_stored_value, adjust_points,
-          adjust_stored_value, return_purchase, set_member_tier, new_purchase_form,
-          record_purchase]
+          adjust_stored_value, return_purchase, set_member_tier]

@@ -30,7 +30,7 @@ def shown(settings: ProgrammeSettings, name: str) -> str:
     if name in MONEY_FIELDS:
         return "¥" + programme.yuan_text(value, grouping=True)
     if name in DISCOUNT_FIELDS:
-        return programme.zhe_text(value) + "折"
+        return i18n.discount_text(value)
     if isinstance(value, bool):
         return i18n.gettext("yes") if value else i18n.gettext("no")
     if name == "redemption_months":

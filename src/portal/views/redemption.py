@@ -9,8 +9,10 @@ from .. import i18n
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound
 from ..membership import cards, points, programme
+from ..membership.cards import CardNotYours
 from ..membership.rules import programme_today, redemption_open
 from ..policy import Action
+from .card_refusal import refuse_card_quietly
 from .membership import Form, _card_step, field_errors, whole_number
 from .rendering import render
 from .security import current_actor
@@ -49,6 +51,8 @@ def redeem(request: Request, data: Form) -> Response:
                 summary = cards.lookup_card(s, st.vault, actor, form["card"], action=Action.MEMBER_REDEEM)
     except NotFound:
         errors = {"card": _("No card has this number.")}
+    except CardNotYours as exc:
+        errors = {"card": refuse_card_quietly(request, exc)}
     except (InvalidInput, InvalidField) as exc:
         errors = field_errors(exc, ("card", "item"), {"card_number": "card", "points": "item"})
     else:

@@ -13,7 +13,7 @@ from litestar.params import Body
 
 from .. import i18n
 from ..audit import service as audit
-from ..customers.rules import Category
+from ..customers.rules import CATEGORY_LABELS
 from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from ..policy import Action
@@ -57,7 +57,8 @@ def build(request: Request, key: str, params) -> tuple[Report, ReportFilter, dic
 
 def filter_context(f: ReportFilter, errors: dict, units: list) -> dict:
     return {"f": f, "params": f.params, "errors": {k: i18n.gettext(v) for k, v in errors.items()},
-            "units": units, "tiers": [t.value for t in Tier], "categories": [c.value for c in Category],
+            "units": units, "tiers": [t.value for t in Tier], "categories": [(c.value, labels[1] if i18n.current_locale.get() == "zh_CN" else labels[0])
+                                                               for c, labels in CATEGORY_LABELS.items()],
             "query": urlencode(f.params)}
 
 

@@ -43,7 +43,7 @@ def _desk(request: Request, *, status: int = 200, summary=None, number: str = ""
     """The desk page (or, for HTMX, its body): ``form`` names the form the errors belong to."""
     actor = current_actor(request)
     with request.app.state.db.read() as s:
-        card_types = {c.code: c.name for c in programme.current_settings(s).card_types}
+        card_types = {c.code: i18n.data_label(c.name) for c in programme.current_settings(s).card_types}
     return render(request, "service/desk.html", fragment="service/_desk.html", status=status,
                   summary=summary, number=number, form=form, errors=errors or {}, values=values or {},
                   notice=notice, claimed=claimed, yuan=programme.yuan_text, card_types=card_types,

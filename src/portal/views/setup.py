@@ -38,7 +38,7 @@ def use_setup_code(request: Request, data: Form) -> Response:
     except AccountError as exc:
         # A wrong code writes nothing (no audit row for anonymous guesses; 100-bit codes).
         return render(request, "account/setup.html", status=400, form={"code": code},
-                      errors={exc.field: i18n.gettext(str(exc))}, hours=setup.SETUP_HOURS)
+                      errors={exc.field: i18n.error_text(exc)}, hours=setup.SETUP_HOURS)
     return Redirect(path="/setup/done", status_code=303)
 
 
