@@ -23,7 +23,7 @@ from .customers import rules
 from .customers.models import CustomerFile
 from .customers.rules import Category
 from .customers.service import CustomerInput, create_file
-from . import demo_service
+from . import demo_privacy, demo_service
 from .db import Database
 from .org import service as org
 from .org.models import OrgUnit
@@ -638,6 +638,7 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         summary.notes = programme_notes(s, vault)
         demo_service.seed(s, vault, summary)
         demo_messages.seed(s, vault, summary)
+        demo_privacy.seed(s, vault, summary)
         if summary.changed:
             audit.record(s, by, "demo.load", object_type="demo", object_id="demo",
                          detail=f"units={summary.units_created} users={len(summary.users_created)} "
