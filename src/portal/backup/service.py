@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from . import container, customer_keys, snapshot
 from .container import BackupError, Header
@@ -119,11 +120,13 @@ class RestoreReport:
 
 
 def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None,
-                   keys: list[customer_keys.KeyRow] | None = None) -> RestoreReport:
+                   keys: list[customer_keys.KeyRow] | Callable[[], list[customer_keys.KeyRow]] | None = None
+                   ) -> RestoreReport:
     """Decrypt and verify the backup, load it into the EMPTY database at `url`, then check it:
     the audit chain verifies and ends exactly at the manifest's head, no table holds fewer rows
-    than the manifest counted. `keys` (from the live database or a key backup) are the customers'
-    own data keys, which no backup holds: those of the restored customers are put in, and a
+    than the manifest counted. `keys` (from the live database or a key backup; or a function that
+    reads them, called once the backup is in) are the customers' own data keys, which no backup
+    holds: those of the restored customers are put in, and a
     customer erased since the backup was made is erased again. With the data key ring also that
     every encrypted value opens, the signed checkpoints hold and every card account's balances
     equal its ledgers."""
@@ -163,7 +166,7 @@ def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None,
                 report.problems.append(f"the restored log ends at entry {chain.count} ({chain.head_hash[:16]}…), "
                                        f"not at the manifest's head, entry {want_n} ({want_h[:16]}…)")
         if keys is not None:
-            report.keys = customer_keys.install(url, keys)
+            report.keys = customer_keys.install(url, keys() if callable(keys) else keys)
             if report.keys.missing:
                 report.problems.append(f"{report.keys.missing} customer file(s) are sealed with a key of "
                                        "their own that the key source does not hold (a key backup older "

@@ -153,11 +153,15 @@ def backup_restore(env: Env, file: Path, url: str, keys_from: str | None, keys_f
         raise BadInput("say where the customers' own data keys come from (backups never hold them): "
                        "--keys-from URL (the live database) or --keys FILE (a key backup)")
     ring = KeyRing.load(env.settings.key_file) if env.settings.key_file.exists() else None
+    def from_live():  # read (and recorded there) only once the backup is in
+        rows = customer_keys.read_database(keys_from)
+        _record_keys_copied(keys_from, f"{len(rows)} rows read to restore {file.name} into {_safe_url(url)}")
+        return rows
+
     with _plain_errors():
         bkey = _load_key(env)
         if keys_from is not None:
-            keys, source = customer_keys.read_database(keys_from), _safe_url(keys_from)
-            _record_keys_copied(keys_from, f"{len(keys)} rows read to restore {file.name} into {_safe_url(url)}")
+            keys, source = from_live, _safe_url(keys_from)
         else:
             keys, source = customer_keys.read_key_backup(keys_file, bkey)[1], keys_file.name
         report = restore_backup(file, bkey, url, ring=ring, keys=keys)
