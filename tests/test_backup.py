@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from portal.audit import service as audit
 from portal.backup import container, key as backup_key
 from portal.backup.checks import decrypt_everything
+from portal.backup.customer_keys import read_database
 from portal.backup.container import BackupError
 from portal.backup.service import create_backup, restore_backup, verify_backup
 from portal.backup.snapshot import SnapshotError, figures_of
@@ -124,9 +125,10 @@ def test_a_backup_made_while_alice_sells_restores_whole(db, vault, story, settin
     assert stat.S_IMODE(made.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(made.path.parent.stat().st_mode) == 0o700
 
-    report = restore_backup(made.path, bkey, fresh_url, ring=KeyRing.load(settings.key_file))
+    report = restore_backup(made.path, bkey, fresh_url, ring=KeyRing.load(settings.key_file),
+                            keys=read_database(settings.database_url))
     assert report.ok, report.problems
-    assert report.checked_values and report.checked_accounts
+    assert report.checked_values and report.checked_accounts and report.keys.copied
 
     # Checked here again, independently of the restore's own report:
     restored = Database(fresh_url)
@@ -235,7 +237,8 @@ def test_a_restore_that_loses_entries_is_reported_and_exits_non_zero(settings, b
 
     if not PG_URL:  # the command says so and fails (SQLite: a second fresh file is free)
         again = f"sqlite:///{tmp_path / 'again.db'}"
-        r = CliRunner().invoke(main, ["backup", "restore", str(short), "--to", again], env={
+        r = CliRunner().invoke(main, ["backup", "restore", str(short), "--to", again,
+                                      "--keys-from", settings.database_url], env={
             "PORTAL_BACKUP_KEY_FILE": str(tmp_path / "keys" / "backup-key.json"),
             "PORTAL_KEY_FILE": str(settings.key_file), "PORTAL_DATABASE_URL": settings.database_url})
         assert r.exit_code == 1
@@ -247,7 +250,8 @@ def test_a_restore_that_loses_entries_is_reported_and_exits_non_zero(settings, b
 def test_the_backup_commands_round_trip(settings, tmp_path, fresh_url):
     env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_KEY_FILE": str(settings.key_file),
            "PORTAL_BACKUP_KEY_FILE": str(tmp_path / "safe" / "backup-key.json"),
-           "PORTAL_BACKUP_DIR": str(tmp_path / "backups")}
+           "PORTAL_BACKUP_DIR": str(tmp_path / "backups"),
+           "PORTAL_KEY_BACKUP_DIR": str(tmp_path / "key-backups")}
 
     def run(*args):
         r = CliRunner().invoke(main, list(args), env=env)
@@ -260,27 +264,41 @@ def test_the_backup_commands_round_trip(settings, tmp_path, fresh_url):
     (path,) = (tmp_path / "backups").glob("portal-backup-*.pbk")
     verified = run("backup", "verify", str(path))
     assert verified.exit_code == 0 and "backup intact" in verified.output
-    restored = run("backup", "restore", str(path), "--to", fresh_url)
+    for _ in range(3):  # a key backup per run; the newest two are kept
+        keys = run("backup", "keys", "--keep", "2")
+        assert keys.exit_code == 0, keys.output
+    key_backups = sorted((tmp_path / "key-backups").glob("portal-keys-*.pbk"))
+    assert len(key_backups) == 2 and "deleted portal-keys-" in keys.output
+    assert run("backup", "verify", str(key_backups[-1])).exit_code == 0
+    no_keys = run("backup", "restore", str(path), "--to", fresh_url)
+    assert no_keys.exit_code != 0 and "--keys-from URL" in no_keys.output
+    swapped = run("backup", "restore", str(key_backups[-1]), "--to", fresh_url, "--keys", str(path))
+    assert swapped.exit_code == 1 and "is not a key backup" in swapped.output
+    restored = run("backup", "restore", str(path), "--to", fresh_url, "--keys", str(key_backups[-1]))
     assert restored.exit_code == 0, restored.output
-    assert "restore verified" in restored.output
-    again = run("backup", "restore", str(path), "--to", fresh_url)
+    assert "restore verified" in restored.output and "customer keys from portal-keys-" in restored.output
+    again = run("backup", "restore", str(path), "--to", fresh_url, "--keys-from", settings.database_url)
     assert again.exit_code == 1 and "not empty" in again.output
     assert run("backup", "prune", "--dry-run").exit_code == 0
     assert path.exists()
-    # Creating the backup was audited in the live database.
+    # Creating the backups, and copying the keys out, were audited in the live database.
     db = Database(settings.database_url)
     try:
         with db.read() as s:
-            assert s.execute(text("SELECT count(*) FROM audit_event WHERE action = 'backup.create'")).scalar() == 1
+            counts = dict(s.execute(text("SELECT action, count(*) FROM audit_event WHERE action LIKE 'backup.%' "
+                                         "GROUP BY action")).all())
     finally:
         db.dispose()
-    for args in (["backup", "--help"], ["backup", "create", "--help"], ["backup", "prune", "--help"]):
+    assert counts == {"backup.create": 1, "backup.keys": 3}  # not for the refused restore
+    for args in (["backup", "--help"], ["backup", "create", "--help"], ["backup", "prune", "--help"],
+                 ["backup", "keys", "--help"]):
         assert run(*args).exit_code == 0
 
 
-def test_no_key_travels_in_a_backup(settings, bkey, tmp_path):
-    """Only the database is copied: neither the data key file's secrets nor the backup key's are
-    anywhere in the decrypted contents."""
+def test_no_key_travels_in_a_backup(settings, bkey, tmp_path, fresh_url):
+    """Only the database is copied, and without the customers' own keys: neither the data key
+    file's secrets, nor the backup key, nor any customer's (wrapped) key is in the decrypted
+    contents, and a restore given no keys has none."""
     import base64
     made = backup_of(settings, bkey, tmp_path)
     plain = tmp_path / "plain"
@@ -292,3 +310,17 @@ def test_no_key_travels_in_a_backup(settings, bkey, tmp_path):
     for secret in secrets_:
         assert secret not in contents and base64.b64encode(secret) not in contents
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    wrapped = [r.key_ct for r in read_database(settings.database_url) if r.key_ct is not None]
+    assert wrapped and made.manifest["customer_keys"] == {"excluded": True, "rows": len(wrapped)}
+    if not PG_URL:  # (a pg_dump is compressed: the restore below shows it holds no key)
+        assert not any(w in contents for w in wrapped)
+
+    report = restore_backup(made.path, bkey, fresh_url)
+    assert any("no customer keys given" in p for p in report.problems)
+    assert figures_of(fresh_url)[3] == made.manifest["tables"]
+    engine = create_engine(fresh_url)
+    try:
+        with engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM customer_key")).scalar() == 0
+    finally:
+        engine.dispose()

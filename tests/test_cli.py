@@ -187,17 +187,33 @@ def test_demo_data_is_deterministic_and_valid():
     assert any("茅台" in c.data.notes for c in a)
 
 
-def test_demo_stored_files_decrypt(demo_env):
+def stored_demo_files(demo_env) -> dict:
+    """The demo's files as they decrypt, by mobile, but for the two the personal-data demo erased or
+    corrected (demo_privacy.py), each checked for that here."""
+    from portal.privacy.models import CorrectionRequest, ErasureRequest
     db = Database(demo_env.url)
     vault = Vault(KeyRing.load(demo_env.key_file))
     try:
         with db.read() as s:
-            stored = {current_input(vault, f).mobile: current_input(vault, f)
-                      for f in s.scalars(select(CustomerFile))}
+            erased = set(s.scalars(select(ErasureRequest.customer_id).where(ErasureRequest.status == "approved")))
+            corrected = set(s.scalars(select(CorrectionRequest.customer_id).where(CorrectionRequest.status == "answered")))
+            files = {f.id: current_input(vault, f) for f in s.scalars(select(CustomerFile))}
     finally:
         db.dispose()
+    assert len(erased) == len(corrected) == 1 and all(files[i].name == "" for i in erased)
+    assert all(files[i].address == "深圳市福田区福华三路88号2101室" for i in corrected)
+    return {c.mobile: c for i, c in files.items() if i not in erased | corrected}
+
+
+def demo_files_expected(stored: dict) -> dict:
     expected = {c.data.mobile: c.data for c in demo_data.demo_customers()}
-    assert stored == expected
+    assert len(expected) == len(stored) + 2
+    return {m: c for m, c in expected.items() if m in stored}
+
+
+def test_demo_stored_files_decrypt(demo_env):
+    stored = stored_demo_files(demo_env)
+    assert stored == demo_files_expected(stored)
 
 
 def test_demo_refuses_weak_password(env):
@@ -391,7 +407,7 @@ def test_audit_verify_detects_tampering(demo_env):
 # ---------------------------------------------------------------- keys
 
 def test_keys_rotate_reencrypts_and_retires(demo_env):
-    # Files are sealed with each customer's own key: rotation re-wraps those 300 keys, not the files.
+    # Files are sealed with each customer's own key: rotation re-wraps those keys, not the files.
     old_blob = demo_env.scalar("SELECT key_ct FROM customer_key ORDER BY customer_id LIMIT 1")
     file_blob = demo_env.scalar("SELECT name_ct FROM customer_file ORDER BY file_no LIMIT 1")
     r = invoke("keys", "rotate", "--batch", "70")
@@ -399,7 +415,8 @@ def test_keys_rotate_reencrypts_and_retires(demo_env):
     assert "new data key 2 is active (was 1)" in r.stdout
     # Every table with ciphertext is named (the demo's member-service records too).
     done = re.search(r"re-encrypted (\d+) row\(s\) under key 2: (.*)", r.stdout)
-    assert done and "300 customer_key" in done.group(2) and done.group(2).endswith("0 user_account")
+    # (300 files; the personal-data demo erased one: its key is gone, nothing to re-wrap)
+    assert done and "299 customer_key" in done.group(2) and done.group(2).endswith("0 user_account")
     assert re.search(r"^customer_key: \d+ row\(s\) re-encrypted, \d+ in all$", r.stdout, re.M)  # progress per batch
     assert "retired key(s) 1" in r.stdout
 
@@ -410,15 +427,8 @@ def test_keys_rotate_reencrypts_and_retires(demo_env):
     assert stat.S_IMODE(demo_env.key_file.stat().st_mode) == 0o600
     assert demo_env.scalar("SELECT key_ct FROM customer_key ORDER BY customer_id LIMIT 1") != old_blob
 
-    db = Database(demo_env.url)
-    vault = Vault(KeyRing.load(demo_env.key_file))
-    try:
-        with db.read() as s:
-            stored = {current_input(vault, f).mobile: current_input(vault, f)
-                      for f in s.scalars(select(CustomerFile))}
-    finally:
-        db.dispose()
-    assert stored == {c.data.mobile: c.data for c in demo_data.demo_customers()}
+    stored = stored_demo_files(demo_env)
+    assert stored == demo_files_expected(stored)
 
     (detail,) = demo_env.sql("SELECT detail FROM audit_event WHERE action = 'keys.rotate'")[0]
     assert "new_key=2" in detail and f"reencrypted={done.group(1)}" in detail

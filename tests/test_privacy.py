@@ -1,19 +1,24 @@
 """Personal data: erasure by crypto-shredding (a leader approves; the customer's own key is
-destroyed, in the database and in copies taken before), the subject access report, correction
-requests linked to the edit that answered them, retention, and moving old files to their own keys."""
+destroyed, and backups never hold it, so the database and a backup made before the erasure no
+longer open their fields), the subject access report, correction requests linked to the edit that
+answered them, retention, and moving old files to their own keys."""
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from portal.audit.models import AuditEvent
 from portal.audit.service import verify_chain
+from portal.backup import key as backup_key
+from portal.backup.customer_keys import read_database, read_key_backup, write_key_backup
+from portal.backup.service import create_backup, restore_backup
+from portal.cli import main
 from portal.customers import service as customers
 from portal.customers.models import CustomerFile
 from portal.customers.service import InvalidInput
@@ -27,6 +32,7 @@ from portal.vault import KeyRing, Vault, VaultError
 
 from .browser import csrf_of, post, signed_in
 from .factories import customer_input
+from .test_backup import fresh_url  # noqa: F401  (a fixture)
 from .test_key_rotation import cli
 from .test_membership_service import at, buy
 
@@ -36,41 +42,6 @@ def ledger_sums(db) -> tuple[int, int, int]:
         return (s.scalar(select(func.coalesce(func.sum(PointsEntryRow.points), 0))),
                 s.scalar(select(func.coalesce(func.sum(StoredValueEntryRow.amount_fen), 0))),
                 s.scalar(select(func.count()).select_from(PointsEntryRow)))
-
-
-def raw_copy(settings, db, tmp_path) -> dict:
-    """A stand-in for a backup made now: the SQLite files as they are on disk; on PostgreSQL the
-    rows a dump would hold (the file's blobs and the wrapped key)."""
-    path = sqlite_path(settings.database_url)
-    if path is not None:
-        for suffix in ("", "-wal"):
-            if Path(str(path) + suffix).exists():
-                shutil.copy(str(path) + suffix, tmp_path / f"copy.db{suffix}")
-        return {"url": f"sqlite:///{tmp_path / 'copy.db'}"}
-    with db.read() as s:
-        return {"rows": {f.id: bytes(f.name_ct) for f in s.scalars(select(CustomerFile))},
-                "keys": {k.customer_id: k.key_ct for k in s.scalars(select(CustomerKey))}}
-
-
-def names_in_copy(copy: dict, key_file, file_id: uuid.UUID):
-    """Open a file's name in the copy with the key file as it is now; VaultError when unreadable."""
-    vault = Vault(KeyRing.load(key_file))
-    if "url" in copy:
-        d = Database(copy["url"])
-        try:
-            with d.read() as s:
-                f = s.get(CustomerFile, file_id)
-                return vault.decrypt(f.name_ct, table="customer_file", column="name", row_id=f.id)
-        finally:
-            d.dispose()
-    # PostgreSQL: unwrap the copied key by hand, as someone holding the dump and the key file would.
-    import base64
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    wrapped = vault.decrypt(copy["keys"][file_id], table="customer_key", column="key", row_id=file_id)
-    blob = copy["rows"][file_id]
-    aad = f"customer_file\x1fname\x1f{file_id}".encode()
-    return AESGCM(base64.b64decode(wrapped)).decrypt(blob[17:29], blob[29:], aad).decode()
 
 
 def request_and_approve(db, story, fid, requester="alice", approver="bob") -> int:
@@ -83,8 +54,8 @@ def request_and_approve(db, story, fid, requester="alice", approver="bob") -> in
 
 # ---------------------------------------------------------------- erasure
 
-def test_an_erased_customer_is_unreadable_in_the_database_and_in_a_copy_taken_before(
-        settings, db, vault, story, clock_at, tmp_path):
+def test_an_erased_customer_is_unreadable_in_the_database_and_in_a_backup_made_before_the_erasure(
+        settings, db, vault, story, clock_at, tmp_path, fresh_url):
     clock_at(at(2025, 3, 1))
     fid = uuid.UUID(story.files["alice"][0])
     other = uuid.UUID(story.files["alice"][1])
@@ -93,40 +64,61 @@ def test_an_erased_customer_is_unreadable_in_the_database_and_in_a_copy_taken_be
     sums = ledger_sums(db)
     with db.read() as s:
         assert customers.current_input(vault, s.get(CustomerFile, fid)).name == "王小明"
-    copy = raw_copy(settings, db, tmp_path)
-    assert names_in_copy(copy, settings.key_file, fid) == "王小明"
+        wrapped = bytes(s.get(CustomerKey, fid).key_ct)
+    bkey = backup_key.create(tmp_path / "safe" / "backup-key.json")
+    before = create_backup(settings.database_url, bkey, tmp_path / "backups")
+    write_key_backup(settings.database_url, bkey, tmp_path / "key-backups")
 
     request_and_approve(db, story, fid)
 
+    # The database: ciphertext without a key, no blind index, nothing else that names them.
     with db.read() as s:
         f = s.get(CustomerFile, fid)
         assert f.erased_at is not None and f.file_no == "755 00001"
-        assert f.name_ct is not None and f.mobile_bidx is None and f.name_bidx is None  # ciphertext, no key
+        assert f.name_ct is not None and f.mobile_bidx is None and f.name_bidx is None
         assert s.get(CustomerKey, fid).key_ct is None
         assert customers.current_input(vault, f).name == ""  # nothing opens, nothing fails
         assert s.scalar(select(Membership.pin_hash).where(Membership.customer_id == fid)) is None
         assert customers.current_input(vault, s.get(CustomerFile, other)).name == "李娜"
-        assert verify_chain(s).ok
         details = " ".join(e.detail + e.reason + e.fields for e in s.scalars(select(AuditEvent)))
         assert "王小明" not in details
-    assert ledger_sums(db) == sums
     fresh = Vault(KeyRing.load(settings.key_file))  # another process: no key left to find
     with db.read() as s:
         assert fresh.decrypt(s.get(CustomerFile, fid).name_ct, table="customer_file", column="name",
                              row_id=fid) is None
+    path = sqlite_path(settings.database_url)
+    if path is not None:  # nor in the file's free space or its write-ahead log
+        for suffix in ("", "-wal"):
+            side = Path(str(path) + suffix)
+            left = side.exists() and wrapped in side.read_bytes()
+            assert not left, f"the destroyed key is still in {side.name}"
 
-    # The copy still holds the key wrapped under the ring key of its day: rotating the ring and
-    # retiring the old key (README, "Personal data") makes the copy unreadable as well.
-    r = cli(settings, "keys", "rotate")
-    assert r.exit_code == 0, r.output
-    assert set(KeyRing.load(settings.key_file).retired)  # the old ring key is gone
-    with pytest.raises((VaultError, KeyError)):
-        names_in_copy(copy, settings.key_file, fid)
-    with db.read() as s:
-        assert customers.current_input(Vault(KeyRing.load(settings.key_file)),
-                                       s.get(CustomerFile, other)).name == "李娜"
-        assert verify_chain(s).ok
-    assert cli(settings, "audit", "verify").exit_code == 0
+    # The next key backup rewrites the one made before the erasure without the key.
+    write_key_backup(settings.database_url, bkey, tmp_path / "key-backups")
+    for kb in (tmp_path / "key-backups").glob("*.pbk"):
+        assert [r.key_ct for r in read_key_backup(kb, bkey)[1] if r.customer_id == fid] == [None]
+
+    # The backup made before the erasure holds no customer key; restored with the keys there are,
+    # the customer is erased there too, while every other value opens and every ledger balances.
+    report = restore_backup(before.path, bkey, fresh_url, ring=KeyRing.load(settings.key_file),
+                            keys=read_database(settings.database_url))
+    assert report.ok, report.problems
+    assert report.keys.erased_again == ["755 00001"] and report.checked_values and report.checked_accounts
+    restored = Database(fresh_url)
+    try:
+        with restored.read() as s:
+            f = s.get(CustomerFile, fid)
+            assert f.erased_at is not None and f.name_bidx is None
+            assert fresh.decrypt(f.name_ct, table="customer_file", column="name", row_id=fid) is None
+            assert customers.current_input(fresh, s.get(CustomerFile, other)).name == "李娜"
+            assert s.get(CustomerKey, fid).key_ct is None
+        assert ledger_sums(restored) == sums  # and report.ok: every account equals its ledger
+    finally:
+        restored.dispose()
+    for url in (settings.database_url, fresh_url):
+        r = CliRunner().invoke(main, ["audit", "verify"], env={
+            "PORTAL_DATABASE_URL": url, "PORTAL_KEY_FILE": str(settings.key_file), "PORTAL_DEBUG": "0"})
+        assert r.exit_code == 0, r.output
     assert ledger_sums(db) == sums
 
 

@@ -51,6 +51,9 @@ class Settings:
     # the server and the backups) and where `portal backup create` writes by default.
     backup_key_file: Path = Path("./var/backup-key.json")
     backup_dir: Path = Path("./var/backups")
+    # Key backups (`portal backup keys`): the customers' own data keys, which backups never hold;
+    # a directory apart from the backups, kept only a few days (README, "Backups").
+    key_backup_dir: Path = Path("./var/key-backups")
     # Messages to members: e-mail through SMTP (none set: into the maildir mail_dir), SMS
     # through an HTTP gateway (none set: one JSON line per message into sms_file).
     smtp_host: str = ""
@@ -104,6 +107,7 @@ class Settings:
             grant_reason_min=int(_env("GRANT_REASON_MIN", _env("ALERT_GRANT_REASON_MIN", str(d.grant_reason_min)))),
             backup_key_file=Path(_env("BACKUP_KEY_FILE", str(d.backup_key_file))),
             backup_dir=Path(_env("BACKUP_DIR", str(d.backup_dir))),
+            key_backup_dir=Path(_env("KEY_BACKUP_DIR", str(d.key_backup_dir))),
             smtp_host=_env("SMTP_HOST", d.smtp_host),
             smtp_port=int(_env("SMTP_PORT", str(d.smtp_port))),
             smtp_starttls=_env("SMTP_STARTTLS", "1").lower() in ("1", "true", "yes"),

@@ -22,8 +22,7 @@ from .audit import service as audit
 from .customers.models import CustomerFile
 from .customers.rules import Category
 from .customers.service import CustomerInput, create_file
-from . import demo_service
-from . import demo_coupons
+from . import demo_coupons, demo_privacy, demo_service
 from .demo_programme import DEMO_PIN, _ensure_programme, programme_notes  # noqa: F401
 from .db import Database
 from .org import service as org
@@ -250,6 +249,7 @@ def load_demo(db: Database, vault: Vault, password: str = DEFAULT_PASSWORD) -> D
         demo_service.seed(s, vault, summary)
         demo_messages.seed(s, vault, summary)
         demo_coupons.seed(s, vault, summary)
+        demo_privacy.seed(s, vault, summary)
         if summary.changed:
             audit.record(s, by, "demo.load", object_type="demo", object_id="demo",
                          detail=f"units={summary.units_created} users={len(summary.users_created)} "

@@ -3,10 +3,15 @@
 A customer's personal fields are sealed (vault.py, blob version 2) with a random AES-256 key of
 their own. That key is kept in `customer_key`, itself sealed under the key ring's active key
 (the `key_ct` column is registered ciphertext, so `portal keys rotate` re-wraps it like any other
-value). Erasing the customer clears `key_ct` (the row stays as a tombstone saying when): every
-copy of the customer's fields, in the database, its WAL and its backups, is then ciphertext
-under a key that no longer exists anywhere, once the ring key that wrapped it in those copies
-is retired (see the README, "Personal data").
+value). Erasing the customer clears `key_ct` (the row stays as a tombstone saying when).
+
+Where the key must not survive:
+- backups: they never hold this table's rows (backup/snapshot.py leaves them out; a restore
+  takes the keys from the live database or a short-lived key backup, backup/customer_keys.py);
+- the live SQLite file: `secure_delete` (db.py) zeroes the freed bytes, and after the erasing
+  transaction commits the write-ahead log is checkpointed and truncated (below), so no older page
+  holding the key stays in the -wal file. PostgreSQL keeps the old row version until VACUUM (see
+  the README, "Personal data").
 
 Keys are read in the transaction the caller runs in (db.current_session()) and kept for the
 rest of that transaction only, so an erasure in one process holds at once in every other.
@@ -14,11 +19,13 @@ rest of that transaction only, so an erasure in one process holds at once in eve
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from datetime import datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, LargeBinary, select, update
+from sqlalchemy import Column, LargeBinary, event, select, update
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from . import clock
@@ -27,6 +34,8 @@ from .vault import Vault, VaultError
 
 TABLE = "customer_key"
 _CACHE = "subject_keys"
+_DESTROYED = "subject_keys_destroyed"
+log = logging.getLogger(__name__)
 
 
 class CustomerKey(SQLModel, table=True):
@@ -108,7 +117,41 @@ def destroy(s, customer_id: uuid.UUID) -> bool:
         s.add(CustomerKey(customer_id=customer_id, key_ct=None, created_at=now, erased_at=now))
     s.flush()
     s.info.setdefault(_CACHE, {})[customer_id] = None
+    s.info[_DESTROYED] = True
     return bool(n)
+
+
+def truncate_sqlite_wal(engine, busy_ms: int = 2000) -> bool | None:
+    """Checkpoint a SQLite database's write-ahead log into the database file and truncate it to
+    zero bytes, so no older copy of a page (a destroyed key, say) stays in the -wal file. True
+    when done, False when a reader still on an older snapshot prevented it (the nightly
+    `portal jobs retention` tries again), None for other databases."""
+    if engine.dialect.name != "sqlite":
+        return None
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        try:
+            busy, _log, _done = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+        return busy == 0
+    finally:
+        raw.close()
+
+
+@event.listens_for(Session, "after_commit")
+def _checkpoint_after_destroy(session: Session) -> None:
+    if not session.info.pop(_DESTROYED, False):
+        return
+    try:
+        if truncate_sqlite_wal(session.get_bind()) is False:
+            log.warning("erasure: the write-ahead log could not be truncated yet (a long read is "
+                        "open); `portal jobs retention` truncates it")
+    except Exception:  # noqa: BLE001 - the erasure itself is committed; the job tries again
+        log.exception("erasure: checkpointing the write-ahead log failed")
 
 
 def is_erased(s, customer_id: uuid.UUID) -> bool:

@@ -288,6 +288,7 @@ OTHER = {
     "member.pos": _("A POS terminal's call"),
     "backup.create": _("Made an encrypted backup of the database"),
     "backup.restore": _("Restored the database from a backup"),
+    "backup.keys": _("Copied the customers' own data keys (key backup or restore)"),
 }
 
 

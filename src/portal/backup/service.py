@@ -3,7 +3,8 @@
 The plaintext copy exists only in a private temporary directory (0700, removed at once);
 what lands in the output directory is the encrypted file, 0600. Neither the data key file nor
 the backup key file is ever put into a backup, and a backup directory that would hold either
-is refused, so copying that directory elsewhere never carries a key with it.
+is refused, so copying that directory elsewhere never carries a key with it. Nor does a backup
+hold the customers' own data keys (snapshot.py): a restore is given them (customer_keys.py).
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-from . import container, snapshot
+from . import container, customer_keys, snapshot
 from .container import BackupError, Header
 from .key import BackupKey
 
@@ -67,6 +69,8 @@ def create_backup(url: str, key: BackupKey, out_dir: Path, *, key_files: tuple[P
             "schema_revision": snap.schema_revision,
             "audit": {"count": snap.audit_count, "head_hash": snap.audit_head},
             "tables": snap.tables,
+            # Left out of the copy: a restore takes them from the live database or a key backup.
+            "customer_keys": {"excluded": True, "rows": snap.customer_keys},
             "portal_version": version,
         }
         name = backup_name(at)
@@ -84,9 +88,12 @@ def create_backup(url: str, key: BackupKey, out_dir: Path, *, key_files: tuple[P
 
 
 def verify_backup(path: Path, key: BackupKey) -> Header:
-    """Every chunk's tag and every file's SHA-256, against the manifest; raises BackupError."""
+    """Every chunk's tag and every file's SHA-256, against the manifest; raises BackupError.
+    Also checks a key backup (its manifest's "contents" says so)."""
     header = container.verify(Path(path), key)
     m = header.manifest
+    if m.get("contents") == customer_keys.CONTENTS:  # a key backup (customer_keys.py)
+        return header
     audit = m.get("audit")
     if m.get("database") not in ("sqlite", "postgresql") or not isinstance(audit, dict) \
             or not isinstance(audit.get("count"), int) or not audit.get("head_hash"):
@@ -105,22 +112,32 @@ class RestoreReport:
     problems: list[str] = field(default_factory=list)
     checked_values: int | None = None   # encrypted values opened (with the data key)
     checked_accounts: int | None = None  # card accounts whose ledgers balance
+    keys: customer_keys.Installed | None = None  # the customers' keys put in, from the key source
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None) -> RestoreReport:
+def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None,
+                   keys: list[customer_keys.KeyRow] | Callable[[], list[customer_keys.KeyRow]] | None = None
+                   ) -> RestoreReport:
     """Decrypt and verify the backup, load it into the EMPTY database at `url`, then check it:
     the audit chain verifies and ends exactly at the manifest's head, no table holds fewer rows
-    than the manifest counted; with the data key ring also that every encrypted value opens,
-    the signed checkpoints hold and every card account's balances equal its ledgers."""
+    than the manifest counted. `keys` (from the live database or a key backup; or a function that
+    reads them, called once the backup is in) are the customers' own data keys, which no backup
+    holds: those of the restored customers are put in, and a
+    customer erased since the backup was made is erased again. With the data key ring also that
+    every encrypted value opens, the signed checkpoints hold and every card account's balances
+    equal its ledgers."""
     from ..audit import service as audit
     from ..db import Database
 
     header = container.read_header(Path(path))
     kind = header.manifest.get("database")
+    if header.manifest.get("contents") == customer_keys.CONTENTS:
+        raise BackupError(f"{Path(path).name} is a key backup: name it with --keys, and the "
+                          "database backup as FILE")
     if kind not in ("sqlite", "postgresql"):
         raise BackupError("the manifest does not say which kind of database this is")
     snapshot.check_target(kind, url)  # before decrypting anything: the right kind, and empty
@@ -148,28 +165,21 @@ def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None) -> Restor
             elif chain.ok and (chain.count != want_n or chain.head_hash != want_h):
                 report.problems.append(f"the restored log ends at entry {chain.count} ({chain.head_hash[:16]}…), "
                                        f"not at the manifest's head, entry {want_n} ({want_h[:16]}…)")
-            if ring is not None:
-                from ..audit.checkpoints import public_keys_of, verify_checkpoints
-                from ..vault import Vault
-                from .checks import decrypt_everything, unbalanced_accounts
-                if chain.ok:
-                    cps = verify_checkpoints(s, public_keys_of(ring), chain.count)
-                    if not cps.ok:
-                        report.problems.append(f"signed checkpoint problem at entry {cps.bad_seq}: {cps.problem}")
-                dec = decrypt_everything(s, Vault(ring))
-                report.checked_values = dec.values
-                if dec.failures:
-                    t, c, r = dec.failures[0]
-                    report.problems.append(f"{len(dec.failures)} encrypted value(s) do not open with the "
-                                           f"data key (first: {t}.{c} of row {r})")
-                n, wrong = unbalanced_accounts(s)
-                report.checked_accounts = n
-                if wrong:
-                    report.problems.append(f"{len(wrong)} card account(s) whose balance differs from "
-                                           f"its ledger (first: account {wrong[0][0]})")
+        if keys is not None:
+            report.keys = customer_keys.install(url, keys() if callable(keys) else keys)
+            if report.keys.missing:
+                report.problems.append(f"{report.keys.missing} customer file(s) are sealed with a key of "
+                                       "their own that the key source does not hold (a key backup older "
+                                       "than this backup?)")
+        elif (m.get("customer_keys") or {}).get("rows"):
+            report.problems.append("no customer keys given (--keys-from or --keys): every customer "
+                                   "file on a key of its own stays sealed")
+        if ring is not None:
+            with db.read() as s:
+                _ring_checks(s, ring, chain, report)
     finally:
         db.dispose()
-    _, _, _, counts = snapshot.figures_of(url)
+    _, _, _, counts = snapshot.figures_of(url)  # the customer keys are not counted
     for table, want in sorted((m.get("tables") or {}).items()):
         got = counts.get(table)
         if got is None:
@@ -177,6 +187,27 @@ def restore_backup(path: Path, key: BackupKey, url: str, *, ring=None) -> Restor
         elif got < want:
             report.problems.append(f"table {table} holds {got} rows; the manifest counted {want}")
     return report
+
+
+def _ring_checks(s, ring, chain, report: RestoreReport) -> None:
+    from ..audit.checkpoints import public_keys_of, verify_checkpoints
+    from ..vault import Vault
+    from .checks import decrypt_everything, unbalanced_accounts
+    if chain.ok:
+        cps = verify_checkpoints(s, public_keys_of(ring), chain.count)
+        if not cps.ok:
+            report.problems.append(f"signed checkpoint problem at entry {cps.bad_seq}: {cps.problem}")
+    dec = decrypt_everything(s, Vault(ring))
+    report.checked_values = dec.values
+    if dec.failures:
+        t, c, r = dec.failures[0]
+        report.problems.append(f"{len(dec.failures)} encrypted value(s) do not open with the "
+                               f"data key (first: {t}.{c} of row {r})")
+    n, wrong = unbalanced_accounts(s)
+    report.checked_accounts = n
+    if wrong:
+        report.problems.append(f"{len(wrong)} card account(s) whose balance differs from "
+                               f"its ledger (first: account {wrong[0][0]})")
 
 
 def _one_database_file(header: Header) -> None:

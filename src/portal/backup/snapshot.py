@@ -6,6 +6,12 @@ manifest's figures are then read from the copy itself. PostgreSQL: a REPEATABLE 
 transaction exports its snapshot (`pg_export_snapshot()`), reads the audit head, the schema
 revision and the row counts in it, and `pg_dump --snapshot` dumps exactly that snapshot in
 custom format: the figures and the dump agree to the entry, however many processes write.
+
+Neither copy holds the customers' own data keys (`customer_key`, see subject_keys.py): pg_dump
+leaves that table's rows out, and the SQLite copy has them deleted (secure_delete) and is
+vacuumed before it is sealed, so no free page keeps them. A backup made before an erasure then
+holds nothing that opens the erased customer's fields; a restore takes the keys from the live
+database or a key backup (customer_keys.py).
 """
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from ..db import is_sqlite, sqlite_path
+from ..subject_keys import TABLE as KEY_TABLE
+
+# Tables whose rows never go into a backup (their schema does); not counted in the manifest.
+EXCLUDED_DATA = (KEY_TABLE,)
 
 
 class SnapshotError(Exception):
@@ -35,6 +45,7 @@ class Snapshot:
     audit_count: int
     audit_head: str
     tables: dict[str, int] = field(default_factory=dict)
+    customer_keys: int = 0         # rows of customer_key in the database, left out of the copy
 
 
 SQLITE_NAME = "portal.sqlite3"
@@ -56,12 +67,17 @@ def _quote(name: str) -> str:
 
 
 def _figures(conn, tables: list[str]) -> tuple[str, int, str, dict[str, int]]:
-    """(schema revision, audit entries, audit head hash, rows per table) on an open connection."""
+    """(schema revision, audit entries, audit head hash, rows per table but the excluded ones)
+    on an open connection."""
     rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or ""
     seq, head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
     counts = {t: int(conn.execute(text(f"SELECT count(*) FROM {_quote(t)}")).scalar())
-              for t in sorted(tables)}
+              for t in sorted(tables) if t not in EXCLUDED_DATA}
     return str(rev), int(seq), str(head), counts
+
+
+def _key_rows(conn, tables) -> int:
+    return int(conn.execute(text(f"SELECT count(*) FROM {KEY_TABLE}")).scalar()) if KEY_TABLE in tables else 0
 
 
 def figures_of(url: str) -> tuple[str, int, str, dict[str, int]]:
@@ -91,10 +107,25 @@ def sqlite_snapshot(url: str, workdir: Path) -> Snapshot:
         src.close()
     try:
         dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
+        keys = _drop_key_rows(dst)
     finally:
         dst.close()
     fig = figures_of(f"sqlite:///{dest}")
-    return Snapshot("sqlite", [(SQLITE_NAME, dest)], *fig)
+    return Snapshot("sqlite", [(SQLITE_NAME, dest)], *fig, customer_keys=keys)
+
+
+def _drop_key_rows(con: sqlite3.Connection) -> int:
+    """Delete the customers' keys from the copy, zeroing their bytes, and rebuild the file
+    (VACUUM) so that no free page still holds one. Returns how many rows there were."""
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                       (KEY_TABLE,)).fetchone():
+        return 0
+    con.isolation_level = None
+    con.execute("PRAGMA secure_delete=ON")
+    n = con.execute(f"SELECT count(*) FROM {KEY_TABLE}").fetchone()[0]
+    con.execute(f"DELETE FROM {KEY_TABLE}")
+    con.execute("VACUUM")
+    return int(n)
 
 
 def _is_empty_sqlite(path: Path) -> bool:
@@ -204,12 +235,14 @@ def pg_snapshot(url: str, workdir: Path) -> Snapshot:
             with conn.begin():
                 snap = conn.execute(text("SELECT pg_export_snapshot()")).scalar()
                 fig = _figures(conn, tables)
+                keys = _key_rows(conn, tables)
                 # The transaction stays open while pg_dump reads its snapshot.
                 _run([pg_tool("pg_dump"), "--format=custom", f"--snapshot={snap}",
+                      *(f"--exclude-table-data={t}" for t in EXCLUDED_DATA),
                       "--no-password", f"--file={dest}"], _libpq_env(url), "pg_dump")
     finally:
         engine.dispose()
-    return Snapshot("postgresql", [(PG_NAME, dest)], *fig)
+    return Snapshot("postgresql", [(PG_NAME, dest)], *fig, customer_keys=keys)
 
 
 def _pg_user_tables(url: str) -> int:

@@ -109,7 +109,17 @@ def _decidable(s: Session, actor: Actor, request_id: int) -> tuple[ErasureReques
 def erase_customer(s: Session, actor: Actor, f: CustomerFile, request_id: int | None = None) -> None:
     """Destroy the customer's key and everything that would still name them; audited."""
     had_key = subject_keys.destroy(s, f.id)
-    now = clock.now()
+    shred_remains(s, f, clock.now())
+    audit.record(s, actor, "privacy.erase", object_type="customer", object_id=f.file_no,
+                 fields=PERSONAL_FIELDS,
+                 detail=(f"request {request_id} " if request_id else "")
+                 + ("customer key destroyed" if had_key else "fields deleted (no own key yet)"))
+
+
+def shred_remains(s: Session, f: CustomerFile, erased_at: datetime) -> None:
+    """What an erasure does besides destroying the key: the blind indexes, values still under a
+    ring key, the PIN hash, open correction requests; the file is marked erased. Also used when
+    a backup made before an erasure is restored (backup/customer_keys.py)."""
     values: dict[str, object] = {c: None for c in BLIND_INDEXES}
     # A field still under a ring key (a file not yet moved to its own key) has no key of its
     # own to destroy: the value itself is deleted.
@@ -117,16 +127,12 @@ def erase_customer(s: Session, actor: Actor, f: CustomerFile, request_id: int | 
         blob = getattr(f, f"{c}_ct")
         if blob is not None and bytes(blob)[:1] != b"\x02":
             values[f"{c}_ct"] = None
-    values.update(erased_at=now, updated_at=now)
+    values.update(erased_at=erased_at, updated_at=clock.now())
     s.execute(update(CustomerFile).where(CustomerFile.id == f.id).values(**values))
     s.execute(update(Membership).where(Membership.customer_id == f.id).values(pin_hash=None))
     s.expire(f)
     from .corrections import forget_unreadable  # wording under the destroyed key
     forget_unreadable(s, f.id)
-    audit.record(s, actor, "privacy.erase", object_type="customer", object_id=f.file_no,
-                 fields=PERSONAL_FIELDS,
-                 detail=(f"request {request_id} " if request_id else "")
-                 + ("customer key destroyed" if had_key else "fields deleted (no own key yet)"))
 
 
 def approve(s: Session, actor: Actor, request_id: int, note: str = "") -> ErasureRequest:
