@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import DateTime, String, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -212,6 +212,26 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin(), _current(session):
             yield session
+
+    @contextmanager
+    def connect_read(self) -> Iterator[Connection]:
+        """A Core connection for the hot paths' prebuilt statements (no ORM session, no identity
+        map): one read transaction (a snapshot on PostgreSQL per statement, on SQLite from the
+        first read), rolled back on exit."""
+        with self.read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def connect_write(self) -> Iterator[Connection]:
+        """A Core connection in a short write transaction, committed on success and rolled back on
+        any error (on SQLite behind the writer gate, BEGIN IMMEDIATE). Never open it inside a
+        `write()` of the same thread: on SQLite the second connection would wait on the first."""
+        if self._gate is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._gate.held(), self.engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

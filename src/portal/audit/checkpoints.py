@@ -111,6 +111,17 @@ def _older_than(at: datetime, now: datetime, seconds: int) -> bool:
     return now - at >= timedelta(seconds=seconds) or at - now > timedelta(seconds=seconds)
 
 
+def may_be_due(signer: Signer, seq: int) -> bool:
+    """False when after_append() would certainly sign nothing for entry `seq` without asking the
+    database (the common case: not a multiple of `every`, and the newest checkpoint known fresh)."""
+    if signer.every and seq % signer.every == 0:
+        return True
+    if not signer.seconds:
+        return False
+    fresh = signer._fresh
+    return fresh is None or not (fresh[0] <= clock.now() < fresh[1])
+
+
 def after_append(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint | None:
     """Called by audit.record() right after entry `seq`, while its transaction holds the head's
     row lock (so a concurrent appender waits, then sees this checkpoint once committed)."""
