@@ -56,6 +56,27 @@ def test_serve_says_serving_on_once_the_port_answers(settings):
         proc.wait(timeout=20)
 
 
+def test_serve_hands_its_socket_to_a_supervisor_that_imports_no_command_line(settings, monkeypatch):
+    """`portal serve` execs (same process id) into portal.supervisor with the bound socket; that
+    module keeps neither the command line nor the database layer resident in the supervisor."""
+    from portal.cli import server as server_cli
+
+    execs = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: execs.append(argv))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = CliRunner().invoke(main, ["serve", "--port", str(port), "--workers", "2"], env=_env(settings))
+    [argv] = execs
+    assert argv[1:4] == ["-P", "-m", "portal.supervisor"] and argv[argv.index("--workers") + 1] == "2"
+    assert r.exit_code != 0  # execv did not replace this process: serve says it did not start
+    code = ("import sys, portal.supervisor; "
+            "print(sorted(m for m in sys.modules if m.startswith(('portal.cli', 'sqlalchemy', 'litestar'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert server_cli.hand_over is server_cli._exec_supervisor
+
+
 def test_demo_prints_the_address_it_is_given_and_none_it_cannot_know(settings):
     env = _env(settings)
     told = CliRunner().invoke(main, ["demo", "--url", "http://127.0.0.1:8123"], env=env)
