@@ -62,12 +62,13 @@ def test_serve_hands_its_socket_to_a_supervisor_that_imports_no_command_line(set
     from portal.cli import server as server_cli
 
     execs = []
-    monkeypatch.setattr(os, "execv", lambda path, argv: execs.append(argv))
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: execs.append((argv, env)))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     r = CliRunner().invoke(main, ["serve", "--port", str(port), "--workers", "2"], env=_env(settings))
-    [argv] = execs
+    [(argv, env)] = execs
+    assert env["MALLOC_ARENA_MAX"] == "2" and env["PORTAL_DATABASE_URL"] == settings.database_url
     assert argv[1:4] == ["-P", "-m", "portal.supervisor"] and argv[argv.index("--workers") + 1] == "2"
     assert r.exit_code != 0  # execv did not replace this process: serve says it did not start
     code = ("import sys, portal.supervisor; "

@@ -119,12 +119,12 @@ def _exec_supervisor(sock, host: str, port: int, workers: int, log_format: str, 
     import os
     import sys
 
-    from ..supervisor import command
+    from ..supervisor import command, server_environment
 
     sys.stdout.flush()
     sys.stderr.flush()
     argv = command(sock.fileno(), host, port, workers, log_format, log_level)
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, server_environment(os.environ))
     sock.close()  # reached only where execv is stubbed (tests)
     return False
 
