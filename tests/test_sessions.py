@@ -150,6 +150,29 @@ def test_disabling_a_user_ends_their_sessions_at_once(app, client, db, story):
     assert not is_signed_in(client)  # re-enabling does not bring old sessions back
 
 
+def test_every_request_asks_the_database_whether_the_account_is_still_active(settings, client, story):
+    """No cache between requests: an account switched off by another process (its session row
+    left in place) is refused on the very next request, and the unread count is read fresh."""
+    from sqlalchemy import text
+
+    from portal.db import Database
+    from portal.inbox.service import notify
+
+    signed_in(client, "alice")
+    other = Database(settings.database_url)  # another process, as it were
+    try:
+        with other.write() as s:
+            uid = s.scalar(select(User.id).where(User.username == "alice"))
+            notify(s, uid, "test", "A notice")
+        assert 'data-testid="unread">1<' in client.get("/customers").text
+        with other.write() as s:
+            s.execute(text("UPDATE user_account SET is_active = :f WHERE id = :u"), {"f": False, "u": uid})
+            assert s.scalar(select(func.count()).select_from(WebSession).where(WebSession.user_id == uid))
+        assert not is_signed_in(client)
+    finally:
+        other.dispose()
+
+
 def test_an_admin_disabling_a_user_in_the_web_ends_their_session(app, client, story):
     signed_in(client, "alice")
     with TestClient(app=app, base_url=BASE) as admin:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from .. import clock
 from ..inbox.models import Notice
@@ -82,22 +82,74 @@ def session_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def lookup(conn: Connection, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
-    """The session's user if the session is live (not idle-expired, not too old, user active)."""
+def _compiled(dialect) -> tuple[str, tuple[str, ...] | None]:
+    """LOOKUP as the driver's SQL text (compiled once per dialect) and, for drivers with
+    positional parameters, the order of the parameter names."""
+    cached = _SQL.get(dialect.name)
+    if cached is None:
+        c = LOOKUP.compile(dialect=dialect)
+        order = tuple(c.positiontup) if c.positional else None
+        if order is not None and set(order) != {"key"}:  # lookup_dbapi() binds :key alone
+            raise RuntimeError(f"unexpected parameters in the session lookup: {order}")
+        cached = _SQL[dialect.name] = (str(c), order)
+    return cached
+
+
+_SQL: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _utc(v) -> datetime:
+    """A stored UTC time as the driver returns it (SQLite: text; PostgreSQL: naive datetime)."""
+    if v.__class__ is str:
+        v = datetime.fromisoformat(v)
+    return v.replace(tzinfo=timezone.utc)
+
+
+def lookup_dbapi(dbapi_conn, dialect, token: str, *, idle_minutes: int,
+                 max_hours: int) -> LiveSession | None:
+    """The session's user if the session is live (not idle-expired, not too old, user active).
+
+    One statement on the driver's connection: the prebuilt LOOKUP, compiled once for the
+    dialect, with no per-call statement, result or type machinery around it."""
     if not token or len(token) > 100:
         return None
-    row = conn.execute(LOOKUP, {"key": session_key(token)}).first()
+    sql, order = _compiled(dialect)
+    key = session_key(token)
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, (key,) * len(order) if order is not None else {"key": key})
+        row = cur.fetchone()
+    finally:
+        cur.close()
     if row is None:
         return None
     (created_at, last_seen_at, stage, uid, username, display_name, role, unit_id, locale, tz,
      is_active, unit_path, unread) = row
     now = clock.now()
+    last_seen_at = _utc(last_seen_at)
     if (not is_active or now - last_seen_at > timedelta(minutes=idle_minutes)
-            or now - created_at > timedelta(hours=max_hours)):
+            or now - _utc(created_at) > timedelta(hours=max_hours)):
         return None
     user = SessionUser(uid, username, display_name, role, unit_id, locale, tz, unit_path or "")
     return LiveSession(user=user, touch=now - last_seen_at > TOUCH_AFTER, stage=stage,
                        unread=unread or 0)
+
+
+def lookup(conn: Connection, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
+    """lookup_dbapi() on a Core connection (inside its transaction)."""
+    return lookup_dbapi(conn.connection.dbapi_connection, conn.dialect, token,
+                        idle_minutes=idle_minutes, max_hours=max_hours)
+
+
+def resolve(engine: Engine, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
+    """lookup_dbapi() on a pooled connection of `engine`, returned to the pool at once. The one
+    SELECT is its own snapshot (SQLite runs it in autocommit; PostgreSQL's pool rolls back the
+    transaction it opened on return)."""
+    raw = engine.raw_connection()
+    try:
+        return lookup_dbapi(raw, engine.dialect, token, idle_minutes=idle_minutes, max_hours=max_hours)
+    finally:
+        raw.close()
 
 
 def touch(conn: Connection, token: str) -> None:

@@ -152,9 +152,8 @@ class SessionMiddleware:
             # Every request asks the database (one prebuilt statement: session, user, unit and
             # unread count): no cache, so a disabled user or an ended session is refused at once
             # by every process.
-            with db.connect_read() as conn:
-                live = sessions.lookup(conn, token, idle_minutes=settings.session_idle_minutes,
-                                       max_hours=settings.session_max_hours)
+            live = sessions.resolve(db.read_engine, token, idle_minutes=settings.session_idle_minutes,
+                                    max_hours=settings.session_max_hours)
             if live and live.touch:
                 with db.connect_write() as conn:
                     sessions.touch(conn, token)
