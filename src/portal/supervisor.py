@@ -4,8 +4,8 @@
 key file and binds the port, then replaces itself (exec, same process id) with
 `python -P -m portal.supervisor --fd N ...`. This module imports uvicorn and nothing of the
 command line: with --workers N the supervisor that stays resident for the server's lifetime
-holds uvicorn alone (about 25 MB instead of the whole command line's 75), and each worker
-imports only the web application (`portal.app:create_app_from_env`).
+holds uvicorn alone (about 25 MB instead of the whole command line's 75); its workers fork
+from it and import only the web application (`portal.app:create_app_from_env`).
 """
 from __future__ import annotations
 
@@ -40,7 +40,15 @@ def run(sock: socket.socket, host: str, port: int, workers: int, log_format: str
     logs.configure(log_format, log_level)
     cfg = config(host, port, workers)
     if workers > 1:
+        import multiprocessing
+
+        import uvicorn._subprocess
         from uvicorn.supervisors import Multiprocess
+
+        # Workers fork from this lean process (which imported uvicorn alone, no application):
+        # no second interpreter start-up per worker and no multiprocessing resource tracker
+        # (12 MB) beside them, as uvicorn's "spawn" brings. Each worker imports the app itself.
+        uvicorn._subprocess.spawn = multiprocessing.get_context("fork")
         Multiprocess(cfg, sockets=[sock]).run()
         return True
     cfg.load_app()
