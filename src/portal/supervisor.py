@@ -1,11 +1,11 @@
 """The `portal serve` process once its checks are done: uvicorn on the socket the command bound.
 
 `portal serve` (cli/server.py) runs the doctor's checks, secures the database files, creates the
-key file and binds the port, then replaces itself (exec, same process id) with
-`python -P -m portal.supervisor --fd N ...`. This module imports uvicorn and nothing of the
-command line: with --workers N the supervisor that stays resident for the server's lifetime
-holds uvicorn alone (about 25 MB instead of the whole command line's 75); its workers fork
-from it and import only the web application (`portal.app:create_app_from_env`).
+key file and binds the port; with one worker it then serves itself (run()), with several it
+replaces itself (exec, same process id) with `python -P -m portal.supervisor --fd N ...`. This
+module imports uvicorn and nothing of the command line: the supervisor that stays resident for
+the server's lifetime holds uvicorn alone (about 25 MB instead of the whole command line's 75);
+its workers fork from it and import only the web application (`portal.app:create_app_from_env`).
 """
 from __future__ import annotations
 

@@ -109,13 +109,18 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     KeyRing.load_or_create(env.settings.key_file)
     sock = bind_port(host, port)
     click.echo(f"serving on {serving_url(host, port)} ({workers} worker{'s' if workers > 1 else ''})")
-    if not hand_over(sock, host, port, workers, env.settings.log_format, env.settings.log_level):
+    # One worker: this process serves (the application's modules are mostly imported already,
+    # so it starts fastest). Several: it becomes the lean supervisor they fork from.
+    from ..supervisor import run
+    start = hand_over if workers > 1 else run
+    if not start(sock, host, port, workers, env.settings.log_format, env.settings.log_level):
         raise Failed("the portal did not start (see the messages above)")
 
 
 def _exec_supervisor(sock, host: str, port: int, workers: int, log_format: str, log_level: str) -> bool:
-    """Become the lean server process (portal/supervisor.py): same process id, same socket, none
-    of the command line's imports kept resident for the server's lifetime. Never returns."""
+    """Become the lean supervisor (portal/supervisor.py): same process id, same socket, none of
+    the command line's imports kept resident beside the workers for the server's lifetime.
+    Never returns."""
     import os
     import sys
 
