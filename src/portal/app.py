@@ -36,6 +36,7 @@ from .views import event_pages, events
 from .views import catalogue, credit
 from .views import messages
 from .views import ops
+from .views.nav import NavBar
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -56,6 +57,7 @@ def _jinja_env() -> Environment:
     env.filters["yuan"] = membership.yuan  # fen -> "¥1,234.50"
     # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
     env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
+    env.globals["nav"] = NavBar(env)  # templates/_nav.html, cached per role, language and section
     return env
 
 
