@@ -149,6 +149,9 @@ def render(results: dict) -> str:
                 extra.append(f"- `portal audit verify`: {v['entries']:,} entries in {v['seconds']:.2f} s = "
                              f"{v['entries_per_s']:,} entries/s (wall clock, start-up included); target ≥ "
                              f"200,000: {_mark(v['entries_per_s'] >= TARGETS['verify_entries_per_s'])}")
+            if "checkpoint" in row:
+                extra.append(f"- `portal jobs checkpoint` after the seeding (checks the entries since the newest "
+                             f"checkpoint, then signs the head): {row['checkpoint']['seconds']:.2f} s")
             if "purge_sessions" in row:
                 extra.append(f"- `portal jobs purge-sessions`: {row['purge_sessions']['seconds']:.2f} s")
             out += extra + [""]

@@ -150,7 +150,11 @@ def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCh
 
     newest = s.execute(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
     if seq - (newest or 0) > max(APPEND_CHECK_MAX, 2 * signer.every):  # too long to check in a request: the sweep checks
-        return None                              # it outside the lock, then signs (sweep())
+        # it outside the lock, then signs (sweep()); until then appends need not ask again on
+        # every entry (an optimisation only: the database decides at the next look).
+        now = clock.now()
+        signer._fresh = (now, now + timedelta(seconds=signer.seconds or 60))
+        return None
     check = verify_since_checkpoint(s, keys_of(signer), (seq, head_hash))
     if not check.ok:
         log.warning("audit checkpoint not signed: the chain breaks at entry %s", check.bad_seq)
