@@ -16,7 +16,8 @@ Parts (µs per operation):
 - aes_list: AES-GCM × 150: 50 customer keys unwrapped (and their AESGCM objects built), 100
   fields (name and mobile) opened;
 - find_mobile / find_id / find_name / find_surname: HMAC of the search term, the indexed read of
-  the matching rows (≤ 51), their keys and their names and mobiles opened;
+  the matching rows (≤ 51; a surname walked per arm of bob's scope, as the list walks it), their
+  keys, and their names and mobiles opened;
 - file_read / aes_file: the file, its key and its owner in one indexed read / its key unwrapped
   and its 8 fields opened;
 - audit_append: BEGIN, UPDATE audit_head ... RETURNING, SHA-256 of the entry (chain.entry_hash),
@@ -202,13 +203,31 @@ def measure(url: str, key_file, targets: dict, *, rounds: int = 5) -> dict:
     parts["team_walk"] = cpu_per_op(lambda: raw.all(team_sql, team_params))
 
     # Searches: HMAC, the indexed read of the matches, their keys, their names and mobiles.
-    def finder(column: str, value: str, extra: str = "", params: tuple = ()):
-        sql = f"SELECT {LIST_COLS} FROM {LIST_FROM} WHERE f.{column} = ? {extra} {ORDER}"
+    def finder(column: str, value, scope: str):
+        """The matches of `column = value`: "" directly (an exact blind index), "subtree" with the
+        leader's subtree as a filter (a selective index: a full name), "arms" walked per arm of
+        his scope (own files, each unit of his subtree) newest first and merged, as the list
+        walks a surname shared by many files."""
+        per_arm = scope == "arms"
+        if per_arm:
+            walks = " UNION ALL ".join(
+                f"SELECT * FROM (SELECT f.id FROM customer_file f WHERE f.{column} = ? AND {cond} {ORDER}) AS a{i}"
+                for i, (cond, _) in enumerate(arms))
+            sql = f"SELECT {LIST_COLS} FROM {LIST_FROM} WHERE f.id IN ({walks}) {ORDER}"
+        else:
+            extra = "AND f.unit_path >= ? AND f.unit_path < ?" if scope == "subtree" else ""
+            sql = f"SELECT {LIST_COLS} FROM {LIST_FROM} WHERE f.{column} = ? {extra} {ORDER}"
+
+        def params():
+            v = value()
+            if per_arm:
+                return tuple(x for _, p in arms for x in (v, p))
+            return (v, *subtree) if scope == "subtree" else (v,)
 
         def op():
-            found = raw.all(sql, (value(), *params))[:50]
+            found = raw.all(sql, params())[:50]
             return _open_rows(opener, found, _keys(raw, [r[0] for r in found]))
-        return op, len(raw.all(sql, (value(), *params))[:50])
+        return op, len(raw.all(sql, params())[:50])
 
     from ..customers import names, rules
     from ..vault import Vault
@@ -218,15 +237,13 @@ def measure(url: str, key_file, targets: dict, *, rounds: int = 5) -> dict:
     n_name = names.normalise(targets["name"])
     surname = names.surname_of(n_name)
     searches = {
-        "find_mobile": ("mobile_bidx", lambda: vault.blind_index("mobile", mobile), "", ()),
-        "find_id": ("id_number_bidx", lambda: vault.blind_index("id_number", id_number), "", ()),
-        "find_name": ("name_bidx", lambda: keyed_index(vault, "name", n_name),
-                      "AND f.unit_path >= ? AND f.unit_path < ?", subtree),
-        "find_surname": ("surname_bidx", lambda: keyed_index(vault, "surname", surname),
-                         "AND f.unit_path >= ? AND f.unit_path < ?", subtree),
+        "find_mobile": ("mobile_bidx", lambda: vault.blind_index("mobile", mobile), ""),
+        "find_id": ("id_number_bidx", lambda: vault.blind_index("id_number", id_number), ""),
+        "find_name": ("name_bidx", lambda: keyed_index(vault, "name", n_name), "subtree"),
+        "find_surname": ("surname_bidx", lambda: keyed_index(vault, "surname", surname), "arms"),
     }
-    for part, (column, value, extra, params) in searches.items():
-        op, n = finder(column, value, extra, params)
+    for part, (column, value, scope) in searches.items():
+        op, n = finder(column, value, scope)
         parts[part] = cpu_per_op(op)
         rows_found[part] = n
 
