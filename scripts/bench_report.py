@@ -109,18 +109,23 @@ def scaling_table(row: dict) -> list[str]:
     sc = row.get("scaling")
     if not sc:
         return []
-    out = ["Two workers (`portal serve --workers 2`) against one, audited pages:", "",
+    out = ["Two workers (`portal serve --workers 2`) against one, audited pages (cores used: the "
+           "server's CPU time over the run divided by its length, i.e. req/s × CPU per request):", "",
            f"| page | req/s, 1 worker | req/s, 2 workers | 2 / 1 (target ≥ {SCALING_TARGET:g}×) | "
-           "p50 ms, 2 workers | server CPU ms/request, 2 workers |",
-           "|---|---:|---:|---:|---:|---:|"]
+           "cores used, 1 → 2 workers | server CPU ms/request, 1 → 2 workers | p50 ms, 2 workers |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    pages = row.get("pages", {})
     for page in all_pages():
         p = sc.get(page.key)
         if not p or page.key == "healthz":
             continue
         one, sp = p.get("rps_one_worker"), p.get("speedup")
+        cpu1 = pages.get(page.key, {}).get("cpu_ms_per_request")
+        cpu2 = p.get("cpu_ms_per_request", 0)
+        cores = (f"{one * cpu1 / 1000:.2f} → {p['rps'] * cpu2 / 1000:.2f}" if one and cpu1 else "—")
         out.append(f"| {page.label} | {'—' if one is None else f'{one:,.0f}'} | {p['rps']:,.0f} | "
-                   f"{'—' if sp is None else f'{sp:.2f}× ' + _mark(sp >= SCALING_TARGET)} | "
-                   f"{p['p50_ms']:.2f} | {p.get('cpu_ms_per_request', 0):.2f} |")
+                   f"{'—' if sp is None else f'{sp:.2f}× ' + _mark(sp >= SCALING_TARGET)} | {cores} | "
+                   f"{'—' if cpu1 is None else f'{cpu1:.2f}'} → {cpu2:.2f} | {p['p50_ms']:.2f} |")
     rss, pss = row.get("rss_peak_mb"), row.get("pss_peak_mb")
     out += ["", f"Memory of `portal serve --workers 2` under that load (supervisor, resource tracker and "
             f"workers): peak {rss} MB RSS, {pss} MB PSS; target ≤ {RSS_TARGET_MB} MB RSS: "
