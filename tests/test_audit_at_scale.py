@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy import func, select
 
 from portal.audit import browse, incremental
@@ -145,6 +146,11 @@ def test_a_long_unsigned_stretch_is_checked_by_the_sweep_not_in_a_request(settin
         assert checkpoints(db) == []  # the story's entries (more than 3) were never signed
         append(db, 1)
         assert checkpoints(db) == []  # too long a stretch to check while appending
+        asked = []
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, *_a: asked.append(sql) if "audit_checkpoint" in sql else None)
+        append(db, 2)
+        assert asked == []  # nor do the next appends of the interval ask again (the sweep will)
         tamper(db, head(db)[0] - 1)
         with pytest.raises(incremental.ChainBroken):
             sweep(db)  # checked from the first entry, outside the lock: refused

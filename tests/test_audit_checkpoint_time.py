@@ -62,6 +62,20 @@ def test_a_log_without_checkpoints_is_signed_at_its_next_append(settings, story,
         db.dispose()
 
 
+def test_an_entry_appended_in_its_own_transaction_is_signed_when_due(settings, story, clock_at):
+    clock_at(T0)
+    db = timed_db(settings, every=3)
+    try:
+        first = audit.append_committed(db, Actor.system("test"), "test.entry").seq
+        assert [cp.seq for cp in checkpoints(db)] == [first]  # none yet: due at once
+        seqs = [audit.append_committed(db, Actor.system("test"), "test.entry").seq for _ in range(4)]
+        assert [cp.seq for cp in checkpoints(db)] == [first] + [s for s in seqs if s % 3 == 0]
+        chain, report = check(db, settings)
+        assert chain.ok and report.ok
+    finally:
+        db.dispose()
+
+
 def test_truncation_after_a_time_based_checkpoint_is_detected(settings, story, clock_at):
     clock_at(T0)
     db = timed_db(settings)

@@ -244,6 +244,48 @@ def test_concurrent_appends_form_one_unbroken_chain(db, story):
     assert details == {f"{n}/{i}" for n in range(8) for i in range(25)}
 
 
+def test_entries_appended_in_their_own_transaction_join_the_same_chain(db, story):
+    """append_committed (a page's short write after its snapshot read) and record (inside a use
+    case's transaction) racing from many threads still leave one unbroken line."""
+    before = verify(db)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(15):
+                if n % 2:
+                    e = audit.append_committed(db, Actor.system(f"w{n}"), "test.concurrent", detail=f"{n}/{i}")
+                    assert e.seq > before.count and len(e.hash) == 64
+                else:
+                    with db.write() as s:
+                        audit.record(s, Actor.system(f"w{n}"), "test.concurrent", detail=f"{n}/{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    report = verify(db)
+    assert report.ok, report.problem
+    assert report.count == before.count + 6 * 15
+
+
+def test_append_committed_is_committed_when_it_returns(fresh_db):
+    e = audit.append_committed(fresh_db, Actor(user_id=7, username="alice", role="salesperson"),
+                               "customer.list", object_type="customer", fields=["name"])
+    other = Database(fresh_db.url)  # another process, as it were
+    try:
+        with other.read() as s:
+            row = s.scalar(select(AuditEvent).where(AuditEvent.seq == e.seq))
+        assert (row.action, row.actor_username, row.fields, row.hash) == ("customer.list", "alice", "name", e.hash)
+    finally:
+        other.dispose()
+    assert verify(fresh_db).ok
+
+
 # ---------------------------------------------------------------- the auditor's pages
 
 ROW_RE = re.compile(r'<tr class="(allowed|denied)">(.*?)</tr>', re.S)

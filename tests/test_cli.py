@@ -482,6 +482,10 @@ def test_serve_runs_uvicorn_without_access_log(env, monkeypatch):
             pass
 
     monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    # In this process, not exec'd into the lean supervisor (as `portal serve` does for real).
+    from portal import supervisor
+    from portal.cli import server as server_cli
+    monkeypatch.setattr(server_cli, "hand_over", supervisor.run)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

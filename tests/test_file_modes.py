@@ -91,6 +91,8 @@ def test_serve_secures_the_database_before_the_workers_start(tmp_path, loose_uma
 
     # Everything up to the server itself runs: no port is bound and no app is started.
     monkeypatch.setattr(server_cli, "bind_port", lambda host, port: None)
+    from portal import supervisor
+    monkeypatch.setattr(server_cli, "hand_over", supervisor.run)  # in this process, not exec'd
     monkeypatch.setattr(uvicorn.Config, "load_app", lambda self: None)
 
     def started(self, sockets=None):

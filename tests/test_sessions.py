@@ -17,6 +17,7 @@ from portal.app import create_app
 from portal.audit.models import AuditEvent
 
 from .browser import csrf_of, post, sign_in, signed_in
+from .conftest import PG_URL
 from .factories import PASSWORD
 
 T0 = datetime(2030, 3, 4, 1, 0, tzinfo=timezone.utc)
@@ -149,6 +150,29 @@ def test_disabling_a_user_ends_their_sessions_at_once(app, client, db, story):
     assert not is_signed_in(client)  # re-enabling does not bring old sessions back
 
 
+def test_every_request_asks_the_database_whether_the_account_is_still_active(settings, client, story):
+    """No cache between requests: an account switched off by another process (its session row
+    left in place) is refused on the very next request, and the unread count is read fresh."""
+    from sqlalchemy import text
+
+    from portal.db import Database
+    from portal.inbox.service import notify
+
+    signed_in(client, "alice")
+    other = Database(settings.database_url)  # another process, as it were
+    try:
+        with other.write() as s:
+            uid = s.scalar(select(User.id).where(User.username == "alice"))
+            notify(s, uid, "test", "A notice")
+        assert 'data-testid="unread">1<' in client.get("/customers").text
+        with other.write() as s:
+            s.execute(text("UPDATE user_account SET is_active = :f WHERE id = :u"), {"f": False, "u": uid})
+            assert s.scalar(select(func.count()).select_from(WebSession).where(WebSession.user_id == uid))
+        assert not is_signed_in(client)
+    finally:
+        other.dispose()
+
+
 def test_an_admin_disabling_a_user_in_the_web_ends_their_session(app, client, story):
     signed_in(client, "alice")
     with TestClient(app=app, base_url=BASE) as admin:
@@ -169,6 +193,32 @@ def test_a_session_is_shared_by_every_app_process(settings, client, story):
         r = post(c, "/logout", from_page="/customers")
         assert r.status_code == 303
     assert not is_signed_in(client)  # signed out on one process: out on all
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only")
+def test_a_session_survives_the_database_dropping_an_idle_connection(client, story, monkeypatch):
+    """Pooled connections are pinged once idle (not on every checkout): one the server dropped
+    meanwhile is replaced, and the next request is still answered (and still checked)."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from portal import db as db_module
+
+    superuser = os.environ.get("PORTAL_TEST_POSTGRES_ADMIN_URL")
+    if not superuser:
+        pytest.skip("needs scripts/with-postgres's superuser to end the app's connections")
+    signed_in(client, "alice")
+    assert is_signed_in(client)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    name = make_url(client.app.state.db.url).database
+    admin = create_engine(superuser, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:  # what a server restart does to the pool's connections
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name})
+    admin.dispose()
+    assert is_signed_in(client)
 
 
 # ---------------------------------------------------------------- throttling

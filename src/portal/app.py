@@ -38,6 +38,7 @@ from .views import coupons as coupon_views
 from .views import messages
 from .views import ops
 from .views import purchase_form
+from .views.nav import NavBar
 from .views.rendering import base_context, format_datetime, is_htmx
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
@@ -60,6 +61,7 @@ def _jinja_env() -> Environment:
     env.filters["named"] = i18n.data_label  # a card type's or catalogue item's name, translated if known
     # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
     env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
+    env.globals["nav"] = NavBar(env)  # templates/_nav.html, cached per role, language and section
     return env
 
 

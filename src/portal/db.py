@@ -5,6 +5,7 @@ import fcntl
 import os
 import stat
 import threading
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import DateTime, String, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -119,6 +121,28 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+# A pooled PostgreSQL connection idle this long is pinged before use (a restarted server or a
+# dropped connection is then replaced, not handed to a request); a busy server reuses its
+# connections within milliseconds and pays no extra round trip per checkout (pool_pre_ping did).
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise sa_exc.DisconnectionError() from exc
+
+
 class _WriterGate:
     """Queues SQLite writers: a thread lock within the process, an flock(2) on a file beside the
     database across processes. SQLite itself lets one writer in at a time, but a writer that
@@ -194,7 +218,8 @@ class Database:
             db_file = make_url(url).database
             self._gate = _WriterGate(db_file + ".writelock" if db_file and db_file != ":memory:" else None)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=10, max_overflow=10)
+            _ping_after_idle(self.engine)
             self.read_engine = self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -215,6 +240,26 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin(), _current(session):
             yield session
+
+    @contextmanager
+    def connect_read(self) -> Iterator[Connection]:
+        """A Core connection for the hot paths' prebuilt statements (no ORM session, no identity
+        map): one read transaction (a snapshot on PostgreSQL per statement, on SQLite from the
+        first read), rolled back on exit."""
+        with self.read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def connect_write(self) -> Iterator[Connection]:
+        """A Core connection in a short write transaction, committed on success and rolled back on
+        any error (on SQLite behind the writer gate, BEGIN IMMEDIATE). Never open it inside a
+        `write()` of the same thread: on SQLite the second connection would wait on the first."""
+        if self._gate is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._gate.held(), self.engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

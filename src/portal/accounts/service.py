@@ -1,20 +1,21 @@
 """Staff accounts: creation, sign-in with throttling, server-side sessions shared by all processes."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .. import clock
 from ..audit import service as audit
 from ..org.models import OrgUnit
 from ..org.service import unit_by_code
+from . import sessions
 from .actor import Actor
 from .models import Role, User, WebSession
+from .sessions import LiveSession
 from .passwords import check_password_rule, hash_password, needs_rehash, verify_password
 from ..observe.metrics import SIGNINS_THROTTLED
 from .throttle import hold_attempts, is_throttled, record_attempt
@@ -137,9 +138,7 @@ def sign_in(s: Session, username: str, password: str, client_addr: str, **limits
 
 # ---------------------------------------------------------------- sessions
 
-def _session_key(token: str) -> str:
-    # The cookie value is a bearer secret; store only its hash so a database dump cannot replay it.
-    return hashlib.sha256(token.encode()).hexdigest()
+_session_key = sessions.session_key
 
 
 def start_session(s: Session, user: User, client_addr: str, *, replace_token: str | None = None,
@@ -167,37 +166,14 @@ def sign_out(s: Session, actor: Actor, token: str) -> None:
     audit.record(s, actor, "auth.sign_out", object_type="user", object_id=actor.username)
 
 
-@dataclass
-class LiveSession:
-    user: User
-    unit: OrgUnit | None
-    touch: bool  # last_seen should be refreshed
-    stage: str = "full"
-    unread: int = 0
-
-
 def resolve_session(s: Session, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
-    """The session's user if the session is live (not idle-expired, not too old, user active)."""
-    if not token or len(token) > 100:
-        return None
-    row = s.execute(select(WebSession, User, OrgUnit)
-                    .join(User, User.id == WebSession.user_id)
-                    .join(OrgUnit, OrgUnit.id == User.unit_id, isouter=True)
-                    .where(WebSession.id == _session_key(token))).first()
-    if row is None:
-        return None
-    ws, user, unit = row
-    now = clock.now()
-    if (not user.is_active or now - ws.last_seen_at > timedelta(minutes=idle_minutes)
-            or now - ws.created_at > timedelta(hours=max_hours)):
-        return None
-    return LiveSession(user=user, unit=unit, touch=now - ws.last_seen_at > timedelta(seconds=30),
-                       stage=ws.stage)
+    """The session's user if the session is live (not idle-expired, not too old, user active);
+    the prebuilt statement of sessions.py on the session's connection."""
+    return sessions.lookup(s.connection(), token, idle_minutes=idle_minutes, max_hours=max_hours)
 
 
 def touch_session(s: Session, token: str) -> None:
-    s.execute(update(WebSession).where(WebSession.id == _session_key(token))
-              .values(last_seen_at=clock.now()))
+    sessions.touch(s.connection(), token)
 
 
 def purge_sessions(s: Session, *, idle_minutes: int, max_hours: int) -> int:

@@ -111,6 +111,17 @@ def _older_than(at: datetime, now: datetime, seconds: int) -> bool:
     return now - at >= timedelta(seconds=seconds) or at - now > timedelta(seconds=seconds)
 
 
+def may_be_due(signer: Signer, seq: int) -> bool:
+    """False when after_append() would certainly sign nothing for entry `seq` without asking the
+    database (the common case: not a multiple of `every`, and the newest checkpoint known fresh)."""
+    if signer.every and seq % signer.every == 0:
+        return True
+    if not signer.seconds:
+        return False
+    fresh = signer._fresh
+    return fresh is None or not (fresh[0] <= clock.now() < fresh[1])
+
+
 def after_append(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCheckpoint | None:
     """Called by audit.record() right after entry `seq`, while its transaction holds the head's
     row lock (so a concurrent appender waits, then sees this checkpoint once committed)."""
@@ -139,7 +150,11 @@ def _write_here(s: Session, signer: Signer, seq: int, head_hash: str) -> AuditCh
 
     newest = s.execute(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
     if seq - (newest or 0) > max(APPEND_CHECK_MAX, 2 * signer.every):  # too long to check in a request: the sweep checks
-        return None                              # it outside the lock, then signs (sweep())
+        # it outside the lock, then signs (sweep()); until then appends need not ask again on
+        # every entry (an optimisation only: the database decides at the next look).
+        now = clock.now()
+        signer._fresh = (now, now + timedelta(seconds=signer.seconds or 60))
+        return None
     check = verify_since_checkpoint(s, keys_of(signer), (seq, head_hash))
     if not check.ok:
         log.warning("audit checkpoint not signed: the chain breaks at entry %s", check.bad_seq)

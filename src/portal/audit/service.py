@@ -6,7 +6,8 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Iterable
 
-from sqlalchemy import DateTime, String, column, create_engine, select, text
+from sqlalchemy import DateTime, String, column, create_engine, insert, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy import table as sql_table
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -22,6 +23,57 @@ ALLOWED = "allowed"
 DENIED = "denied"
 
 
+# The append, built once at import (SQLAlchemy compiles each once per dialect and reuses it):
+# lock the head and take the next number, insert the entry, move the head's hash.
+_EVENT = AuditEvent.__table__
+_HEAD_NEXT = text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+_HEAD_HASH = text("UPDATE audit_head SET hash = :h WHERE id = 1")
+_INSERT = insert(_EVENT)
+_APPENDS = {o: metrics.AUDIT_APPENDS.labels(o) for o in (ALLOWED, DENIED)}
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The entry just appended: its number and hash (the head of the chain after it)."""
+
+    seq: int
+    hash: str
+
+
+def _append(conn: Connection, session: Session | None, signer, actor: Actor | None, action: str,
+            outcome: str, object_type: str, object_id: str, fields: Iterable[str], reason: str,
+            detail: str, grant_id: int | None) -> Appended:
+    """UPDATE head + SHA-256 + INSERT + UPDATE head on `conn`, inside the caller's transaction."""
+    seq, prev = conn.execute(_HEAD_NEXT).one()
+    actor = actor or Actor.system("anonymous")
+    values = (seq, clock.now(), actor.user_id, actor.username[:64], actor.role, action, object_type,
+              object_id[:255], ",".join(fields)[:255], outcome, reason[:500], detail[:1000], grant_id,
+              (actor.client_addr or "")[:64])
+    h = entry_hash(values, prev)
+    row = dict(zip(CHAINED, values))
+    row["prev_hash"], row["hash"] = prev, h
+    conn.execute(_INSERT, row)
+    conn.execute(_HEAD_HASH, {"h": h})
+    # Every N entries, and once the newest checkpoint is a minute old, the head is signed in the
+    # same transaction (the Database hands its signer to each session), so a log cut short is
+    # caught, not only one edited.
+    if signer is not None:
+        from .checkpoints import after_append, may_be_due
+        if may_be_due(signer, seq):
+            if session is None:
+                # Joins the connection's transaction (commits with it, never on its own).
+                with Session(bind=conn, join_transaction_mode="rollback_only") as s:
+                    after_append(s, signer, seq, h)
+                    s.flush()
+            else:
+                after_append(session, signer, seq, h)
+    counter = _APPENDS.get(outcome)
+    (counter or metrics.AUDIT_APPENDS.labels(outcome)).inc()
+    if outcome == DENIED:
+        metrics.DENIALS.labels(action).inc()
+    return Appended(seq, h)
+
+
 def record(
     s: Session,
     actor: Actor | None,
@@ -34,49 +86,41 @@ def record(
     reason: str = "",
     detail: str = "",
     grant_id: int | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one entry in the caller's transaction (so it commits with, and before, the reveal).
 
     The UPDATE on audit_head takes the row lock first: appends from all processes are
-    serialised and the chain stays one unbroken line.
+    serialised and the chain stays one unbroken line. The caller's pending ORM changes are
+    flushed before (their row locks come first, the head's last, as everywhere).
     """
-    seq, prev = s.execute(
-        text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-    ).one()
-    actor = actor or Actor.system("anonymous")
-    ev = AuditEvent(
-        seq=seq,
-        at=clock.now(),
-        actor_id=actor.user_id,
-        actor_username=actor.username[:64],
-        actor_role=actor.role,
-        action=action,
-        object_type=object_type,
-        object_id=object_id[:255],
-        fields=",".join(fields)[:255],
-        outcome=outcome,
-        reason=reason[:500],
-        detail=detail[:1000],
-        grant_id=grant_id,
-        client_addr=(actor.client_addr or "")[:64],
-        prev_hash=prev,
-        hash="",
-    )
-    ev.hash = entry_hash({k: getattr(ev, k) for k in CHAINED}, prev)
-    s.add(ev)
     s.flush()
-    s.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": ev.hash})
-    # Every N entries, and once the newest checkpoint is a minute old, the head is signed in the
-    # same transaction (the Database hands its signer to each session), so a log cut short is
-    # caught, not only one edited.
-    signer = s.info.get("audit_signer")
-    if signer is not None:
-        from .checkpoints import after_append
-        after_append(s, signer, seq, ev.hash)
-    metrics.AUDIT_APPENDS.labels(outcome).inc()
-    if outcome == DENIED:
-        metrics.DENIALS.labels(action).inc()
-    return ev
+    return _append(s.connection(), s, s.info.get("audit_signer"), actor, action, outcome,
+                   object_type, object_id, fields, reason, detail, grant_id)
+
+
+def append_committed(
+    db,
+    actor: Actor | None,
+    action: str,
+    outcome: str = ALLOWED,
+    *,
+    object_type: str = "",
+    object_id: str = "",
+    fields: Iterable[str] = (),
+    reason: str = "",
+    detail: str = "",
+    grant_id: int | None = None,
+) -> Appended:
+    """Append one entry in its own short write transaction and commit it; return once committed.
+
+    For pages that read in a snapshot first (`db.read()` / `db.connect_read()`), then audit,
+    then render: on SQLite the writer lock is held for the append and its commit alone. Any
+    failure raises (rolled back), and the caller shows nothing: audit before reveal. `db` is a
+    `portal.db.Database`; never call this inside an open `db.write()` of the same thread.
+    """
+    with db.connect_write() as conn:
+        return _append(conn, None, db.audit_signer, actor, action, outcome, object_type,
+                       object_id, fields, reason, detail, grant_id)
 
 
 @dataclass

@@ -94,9 +94,6 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     already in use is said plainly (exit status 1). Choose another with --port (or
     `make run PORT=…`).
     """
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
     if env.settings.env == "production":
         from .. import doctor
         bad = doctor.dangers(doctor.run(env.settings))
@@ -111,28 +108,34 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     _secure_files(env.settings.database_url)
     KeyRing.load_or_create(env.settings.key_file)
     sock = bind_port(host, port)
-    from ..observe import logs
-    logs.configure(env.settings.log_format, env.settings.log_level)
-    config = uvicorn.Config(
-        "portal.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-        # No access log on purpose: URLs can carry personal data (search terms, file ids).
-        access_log=False,
-        # Forwarded headers are handled by the app itself (PORTAL_TRUST_PROXY), not uvicorn.
-        proxy_headers=False,
-        log_config=None,  # JSON lines from the portal's own handler (observe/logs.py)
-    )
     click.echo(f"serving on {serving_url(host, port)} ({workers} worker{'s' if workers > 1 else ''})")
-    if workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-        return
-    config.load_app()
-    server = uvicorn.Server(config=config)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
-    if not server.started:
+    # One worker: this process serves (the application's modules are mostly imported already,
+    # so it starts fastest). Several: it becomes the lean supervisor they fork from.
+    from ..supervisor import run
+    start = hand_over if workers > 1 else run
+    if not start(sock, host, port, workers, env.settings.log_format, env.settings.log_level):
         raise Failed("the portal did not start (see the messages above)")
+
+
+def _exec_supervisor(sock, host: str, port: int, workers: int, log_format: str, log_level: str) -> bool:
+    """Become the lean supervisor (portal/supervisor.py): same process id, same socket, none of
+    the command line's imports kept resident beside the workers for the server's lifetime.
+    Never returns."""
+    import os
+    import sys
+
+    from ..supervisor import command, server_environment
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = command(sock.fileno(), host, port, workers, log_format, log_level)
+    os.execve(argv[0], argv, server_environment(os.environ))
+    sock.close()  # reached only where execv is stubbed (tests)
+    return False
+
+
+# Tests serve in their own process instead (portal.supervisor.run), so nothing is exec'd there.
+hand_over = _exec_supervisor
 
 
 def serving_url(host: str, port: int) -> str:

@@ -17,10 +17,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import i18n
-from ..accounts import service as accounts
+from ..accounts import sessions
 from ..accounts.actor import Actor
 from ..audit import service as audit
-from ..inbox.service import unread_count
 from ..policy import Action, PermissionDenied, may_perform
 from ..pos import refusals, terminals
 
@@ -150,25 +149,23 @@ class SessionMiddleware:
         token = cookies.get(SESSION_COOKIE, "")
 
         def resolve():
-            if not token:
-                return None
-            with db.read() as s:
-                live = accounts.resolve_session(s, token, idle_minutes=settings.session_idle_minutes,
-                                                max_hours=settings.session_max_hours)
-                if live:
-                    live.unread = unread_count(s, live.user.id)
+            # Every request asks the database (one prebuilt statement: session, user, unit and
+            # unread count): no cache, so a disabled user or an ended session is refused at once
+            # by every process.
+            live = sessions.resolve(db.read_engine, token, idle_minutes=settings.session_idle_minutes,
+                                    max_hours=settings.session_max_hours)
             if live and live.touch:
-                with db.write() as s:
-                    accounts.touch_session(s, token)
+                with db.connect_write() as conn:
+                    sessions.touch(conn, token)
             return live
 
-        live = await anyio.to_thread.run_sync(resolve)
+        live = await anyio.to_thread.run_sync(resolve) if token and len(token) <= 100 else None
         anon = cookies.get(ANON_COOKIE, "")
         new_anon = ""
         if not live and (not anon or len(anon) > 64):
             anon = new_anon = secrets.token_urlsafe(24)
         user = live.user if live else None
-        who = accounts.actor_for(user, live.unit, addr) if live else None
+        who = live.actor(addr) if live else None
         # Only a full session acts; one that still owes a second factor reaches nothing else.
         actor = who if live and live.stage == "full" else None
         locale = i18n.negotiate(user.locale if user else cookies.get("portal_lang"),
@@ -176,7 +173,7 @@ class SessionMiddleware:
         v = Visitor(actor=actor, user=user, session_token=token if live else "", anon_token=anon,
                     client_addr=addr, https=is_https(scope, headers, settings.trust_proxy),
                     locale=locale, timezone=(user.timezone if user and user.timezone else settings.timezone),
-                    unread=getattr(live, "unread", 0) if live else 0,
+                    unread=live.unread if live else 0,
                     stage=live.stage if live else "", pending=who if actor is None else None)
         scope.setdefault("state", {})["visitor"] = v
         i18n.current_locale.set(locale)
