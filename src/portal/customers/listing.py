@@ -20,7 +20,9 @@ from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, case, literal, false, or_, select, true, tuple_, type_coerce, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import subject_keys
 from ..access.models import AccessRequest
@@ -161,6 +163,26 @@ _ROWS_FROM = (CustomerFile.__table__.outerjoin(Membership.__table__, _M.customer
               .outerjoin(subject_keys.CustomerKey.__table__, _K.customer_id == _F.id))
 
 
+class _no_index(ColumnElement):
+    """A column that no index may serve (SQLite's unary +; elsewhere the column itself)."""
+
+    inherit_cache = True
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_no_index)
+def _no_index_default(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_no_index, "sqlite")
+def _no_index_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.column, **kw)
+
+
 def _walk_from(sort: str):
     t = CustomerFile.__table__
     if sort == "tier":
@@ -200,23 +222,27 @@ def _statement(shape: _Shape):
         conds.append(tuple_(*key) < after if shape.desc else tuple_(*key) > after)
     cols = dict(owner=_F.owner_id, unit_path=_F.unit_path, file_id=_F.id)
     if shape.arms is None:
-        arms = [true()]
+        arms = [(None, true())]
     else:
         arms = []
         for rel in shape.arms:
-            if isinstance(rel, tuple):  # the led subtree, one unit at a time
-                led = arm_clause(Relation.LED, shape.grant_scopes, **cols)
-                arms += [led & (_F.unit_path == bindparam(f"unit{i}", required=True)) for i in range(rel[1])]
+            if isinstance(rel, tuple):
+                # The led subtree one unit at a time (the units are read within the subtree's
+                # range, see _Reader): each an equality that walks (…, unit_path, created_at, id).
+                arms += [(Relation.LED, _F.unit_path == bindparam(f"unit{i}", required=True)) for i in range(rel[1])]
             else:
-                arms.append(arm_clause(rel, shape.grant_scopes, **cols))
-        arms = arms or [false()]
-    terms = [(col, _F[col] == bindparam(f"term{i}", required=True)) for i, col in enumerate(shape.terms)]
-    selective = [t for col, t in terms if col in search.SELECTIVE]
-    walked = [t for col, t in terms if col not in search.SELECTIVE]
-    pairs = [(or_(*arms), or_(*selective))] if selective else []
-    pairs += [(arm, t) for t in walked for arm in arms]
+                arms.append((rel, arm_clause(rel, shape.grant_scopes, **cols)))
+        arms = arms or [(None, false())]
+    terms = [(col, bindparam(f"term{i}", required=True)) for i, col in enumerate(shape.terms)]
+    selective = [_F[col] == value for col, value in terms if col in search.SELECTIVE]
+    walked = [(col, value) for col, value in terms if col not in search.SELECTIVE]
+    pairs = [(or_(*(clause for _, clause in arms)), or_(*selective))] if selective else []
+    # A file granted to the actor is found by its id among the grants, never by walking all the
+    # files that share a surname or the mobile's last digits (the index a planner may prefer).
+    pairs += [(clause, (_no_index(_F[col]) if rel is Relation.GRANTED else _F[col]) == value)
+              for col, value in walked for rel, clause in arms]
     if not terms:
-        pairs = [(arm, true()) for arm in arms]
+        pairs = [(clause, true()) for _, clause in arms]
     if len(pairs) == 1:
         arm, term = pairs[0]
         stmt = select(*_ROW).select_from(_ROWS_FROM).where(arm, term, *conds)
