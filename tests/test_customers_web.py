@@ -405,3 +405,47 @@ def test_a_region_needs_a_numeric_code_because_it_starts_file_numbers(client, db
         r = post(gz, "/customers/new", FORM)
         assert r.status_code == 303
         assert get_file(db, UUID_PATH.match(r.headers["location"]).group(1)).file_no == "020 00001"
+
+
+# ---------------------------------------------------------------- audit before reveal
+
+def test_nothing_personal_is_shown_when_the_audit_entry_cannot_be_written(client, db, vault, story, monkeypatch):
+    """The pages read first (a snapshot), then append and commit the audit entry, then render:
+    if the append fails, the answer is an error page with none of what was read."""
+    from portal.audit import service as audit_service
+    signed_in(client, "alice")
+    fid = story.files["alice"][0]
+    plain = opened(db, vault, fid)
+    listed = client.get("/customers").text
+    shown = file_nos(listed)
+    assert shown and plain.name in client.get(f"/customers/{fid}").text
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', listed).group(1)
+    with db.read() as s:
+        entries = s.scalar(select(func.count()).select_from(AuditEvent))
+    record = audit_service.record
+
+    def failing(s, actor, action, *args, **kwargs):
+        if action in ("customer.list", "customer.search", "customer.view", "customer.edit"):
+            raise RuntimeError("the audit log is full")
+        return record(s, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit_service, "record", failing)
+    append = audit_service.append_committed  # the pages' own short audit transaction
+
+    def failing_append(db_, actor, action, *args, **kwargs):
+        if action in ("customer.list", "customer.search", "customer.view", "customer.edit"):
+            raise RuntimeError("the audit log is full")
+        return append(db_, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit_service, "append_committed", failing_append)
+    answers = [client.get("/customers"), client.get("/customers", headers={"HX-Request": "true"}),
+               client.post("/customers/search", data={"q": plain.mobile, "_csrf": csrf}),
+               client.get(f"/customers/{fid}"), client.get(f"/customers/{fid}/edit"),
+               client.get(f"/customers/{fid}/fields/mobile"), client.get(f"/customers/{fid}/fields/name?edit=true")]
+    masked_mobile = plain.mobile[:3] + "****" + plain.mobile[-4:]
+    for r in answers:
+        assert r.status_code == 500, (r.request.url, r.status_code)
+        for value in (*shown, plain.name, plain.mobile, masked_mobile, plain.id_number, plain.address):
+            assert value not in r.text, (r.request.url, value)
+    with db.read() as s:  # and none of them left an entry (the ones refused for a colleague's file do)
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == entries

@@ -157,3 +157,37 @@ def test_surname_of(name, surname):
     ("王建国先生", {"王建国先生", "王建国"}, set()), ("小李", {"小李"}, {"李"}), ("1234", set(), set())])
 def test_query_terms(q, full, surnames):
     assert names.query_terms(q) == (full, surnames)
+
+
+def test_a_file_under_a_grant_is_found_by_every_kind_of_search_until_the_grant_ends(db, vault, story):
+    """The grant arm of the scope finds its files by id among the grants (never by walking
+    everyone's files of that surname), for each kind of search."""
+    from datetime import timedelta
+
+    from portal import clock
+    from portal.access.models import AccessRequest
+    from portal.customers import listing
+
+    fid = uuid.UUID(story.files["charlie"][0])  # 刘洋 …0003
+    alice = story.actor(db, "alice")
+
+    def ids(q):
+        with db.read() as s:
+            return [str(r.id) for r in listing.read_page(s.connection(), vault, alice, q=q).rows]
+
+    assert ids("刘") == []
+    now = clock.now()
+    with db.write() as s:
+        f = s.get(CustomerFile, fid)
+        grant = AccessRequest(requester_id=story.users["alice"], file_id=fid, file_no=f.file_no,
+                              unit_path=f.unit_path, reason="a client asked for a colleague", scope="view",
+                              hours_requested=1, created_at=now, status="approved",
+                              expires_at=now + timedelta(hours=1))
+        s.add(grant)
+    for q in ("刘", "刘总", "刘洋", "0003", "13800130003", f.file_no):
+        assert ids(q) == [str(fid)], q
+    with db.write() as s:
+        s.execute(update(AccessRequest).where(AccessRequest.file_id == fid)
+                  .values(expires_at=now - timedelta(seconds=1)))
+    for q in ("刘", "刘洋", "0003", "13800130003"):
+        assert ids(q) == [], q

@@ -30,6 +30,7 @@ from portal.accounts import service as accounts
 from portal.accounts.actor import Actor
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
+from portal.customers import listing
 from portal.customers import service as customers
 from portal.customers.models import PERSONAL_FIELDS, CustomerFile
 from portal.org import service as org
@@ -440,6 +441,9 @@ def test_can_and_customer_scope_agree_on_generated_organisations(db, vault, stor
                            if can(actor, action, owner_id=owner_id, unit_path=path,
                                   grant=grant_relation(active_grant(s, user.id, fid)))}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)
+                if action is Action.CUSTOMER_LIST:  # the list page's own statements (scope arms per unit)
+                    listed = {r.id for r in listing.read_page(s.connection(), vault, actor, limit=500).rows}
+                    assert listed == decided, (user.username, user.role, unit.path, "list page")
 
 
 MEMBER_SCOPED = [Action.MEMBER_LISTS, Action.MEMBER_VIEW]

@@ -180,7 +180,7 @@ def test_a_server_error_leaks_no_traceback(client, story, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database exploded near 13800130000 in /srv/portal/secret.py")
 
-    monkeypatch.setattr(customers_listing, "list_files", broken)
+    monkeypatch.setattr(customers_listing, "read_page", broken)
     signed_in(client, "alice")
     r = client.get("/customers")
     _assert_plain_error(r, 500)

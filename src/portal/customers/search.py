@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..vault import Vault, VaultError, keyed_index
+from ..vault import Vault, keyed_index
 from . import names, rules
 from .models import CustomerFile
 
@@ -51,14 +51,21 @@ def index_values(vault: Vault, name: str | None, mobile: str | None) -> dict[str
     }
 
 
+# Columns whose value picks out a few files (an exact mobile, ID number, file number or full
+# name): a search on them walks their own index, with the whole scope as a filter. The others
+# (a surname, the mobile's last four digits) are shared by many files: they are walked per scope
+# arm with the (column, owner or unit, created_at, id) indexes.
+SELECTIVE = frozenset({"mobile_bidx", "id_number_bidx", "file_no", "name_bidx"})
+
+
 @dataclass
 class Query:
     """The search box, read: ``kind`` is "", "file_no", "mobile", "id_number", "name",
-    "mobile_tail" or "unsupported"; a file matches if any of ``alternatives`` holds, and, for
-    "mobile_tail", its decrypted mobile ends with ``tail``."""
+    "mobile_tail" or "unsupported"; a file matches if any of ``terms`` (column, value) holds,
+    and, for "mobile_tail", its decrypted mobile ends with ``tail``."""
 
     kind: str
-    alternatives: list = field(default_factory=list)
+    terms: list[tuple[str, str]] = field(default_factory=list)
     tail: str | None = None
 
     @property
@@ -72,32 +79,23 @@ def read_query(vault: Vault, q: str) -> Query:
         return Query("")
     # A mobile number also has a file number's shape (6 + 5 digits): try it first.
     if rules.looks_like_mobile(q):
-        return Query("mobile", [CustomerFile.mobile_bidx == vault.blind_index("mobile", rules.normalise_mobile(q))])
+        return Query("mobile", [("mobile_bidx", vault.blind_index("mobile", rules.normalise_mobile(q)))])
     if rules.looks_like_id_number(q):
-        return Query("id_number", [CustomerFile.id_number_bidx == vault.blind_index(
-            "id_number", rules.normalise_id_number(q))])
+        return Query("id_number", [("id_number_bidx", vault.blind_index(
+            "id_number", rules.normalise_id_number(q)))])
     parsed = rules.parse_file_number(q)
     if parsed:
-        return Query("file_no", [CustomerFile.file_no == rules.format_file_number(*parsed)])
+        return Query("file_no", [("file_no", rules.format_file_number(*parsed))])
     tail = names.mobile_tail(q)
     if tail:
-        return Query("mobile_tail", [CustomerFile.mobile_tail_bidx == tail_index(vault, tail)], tail=tail)
+        return Query("mobile_tail", [("mobile_tail_bidx", tail_index(vault, tail))], tail=tail)
     if names.looks_like_name(q):
         full, surnames = names.query_terms(q)
-        alts = [CustomerFile.name_bidx == name_index(vault, n) for n in sorted(full)]
-        alts += [CustomerFile.surname_bidx == surname_index(vault, sn) for sn in sorted(surnames)]
-        if alts:
-            return Query("name", alts)
+        terms = [("name_bidx", name_index(vault, n)) for n in sorted(full)]
+        terms += [("surname_bidx", surname_index(vault, sn)) for sn in sorted(surnames)]
+        if terms:
+            return Query("name", terms)
     return Query("unsupported")
-
-
-def mobile_ends_with(vault: Vault, row, tail: str) -> bool:
-    """Confirm a truncated-index candidate: decrypt its mobile (within the caller's scope)."""
-    try:
-        mobile = vault.decrypt(row.mobile_ct, table=TABLE, column="mobile", row_id=row.id)
-    except VaultError:
-        return False
-    return bool(mobile) and mobile.endswith(tail)
 
 
 # ---------------------------------------------------------------- keeping the indexes filled

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -18,6 +18,7 @@ from ..membership.models import Membership
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
+from ..subject_keys import CustomerKey
 from ..vault import Vault
 from . import rules, search
 from .models import PERSONAL_FIELDS, CustomerFile
@@ -198,21 +199,77 @@ def allowed_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: int | N
             if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path, grant=rel)}
 
 
+@dataclass(frozen=True)
+class AuditNote:
+    """What a read will be audited as (audit.record's arguments; no personal data)."""
+
+    action: str
+    object_type: str = ""
+    object_id: str = ""
+    fields: tuple[str, ...] = ()
+    detail: str = ""
+    grant_id: int | None = None
+
+    def record(self, s: Session, actor: Actor) -> None:
+        audit.record(s, actor, self.action, object_type=self.object_type, object_id=self.object_id,
+                     fields=self.fields, detail=self.detail, grant_id=self.grant_id)
+
+
+_F = CustomerFile.__table__.c
+_K = CustomerKey.__table__.c
+_CTS = tuple(_F[f"{c}_ct"] for c in PERSONAL_FIELDS)
+# A file with its owner's name, its unit's name and its customer's wrapped key, in one read.
+_CARD = (select(_F.id, _F.file_no, _F.category, _F.gender, _F.owner_id, _F.unit_id, _F.unit_path, _F.created_at,
+                _F.updated_at, _F.erased_at, User.__table__.c.username, OrgUnit.__table__.c.name,
+                _K.customer_id.label("key_row"), _K.key_ct, *_CTS)
+         .select_from(CustomerFile.__table__
+                      .outerjoin(User.__table__, User.__table__.c.id == _F.owner_id)
+                      .outerjoin(OrgUnit.__table__, OrgUnit.__table__.c.id == _F.unit_id)
+                      .outerjoin(CustomerKey.__table__, _K.customer_id == _F.id))
+         .where(_F.id == bindparam("file_id", required=True)))
+
+
+def read_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
+              action: Action = Action.CUSTOMER_VIEW, purpose: str = "") -> tuple[FileCard, AuditNote]:
+    """Authorise and read a file in full (one statement on the Core connection), with the audit
+    entry the caller must append and commit before showing any of it. Reads only; raises
+    NotFound or PermissionDenied."""
+    try:
+        fid = file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound("no such file") from None
+    row = s.connection().execute(_CARD, {"file_id": fid}).first()
+    if row is None:
+        raise NotFound("no such file")
+    grant = None
+    if not can(actor, action, owner_id=row.owner_id, unit_path=row.unit_path):
+        grant = active_grant(s, actor.user_id, fid)
+        if grant is None or not can(actor, action, owner_id=row.owner_id, unit_path=row.unit_path,
+                                    grant=grant_relation(grant)):
+            raise PermissionDenied(action, row.file_no)
+    rel = grant_relation(grant)
+    allowed = {a.value for a in (Action.CUSTOMER_VIEW, Action.CUSTOMER_EDIT, Action.CUSTOMER_REASSIGN)
+               if can(actor, a, owner_id=row.owner_id, unit_path=row.unit_path, grant=rel)}
+    fields = tuple(fields)
+    blobs = [row[14 + PERSONAL_FIELDS.index(c)] for c in fields]
+    opened = vault.open_row(TABLE, fid, fields, blobs, key_read=row.key_row is not None, wrapped_key=row.key_ct)
+    card = FileCard(id=fid, file_no=row.file_no, category=row.category, gender=row.gender,
+                    owner_id=row.owner_id, owner=row.username or "?", unit=row.name or "?",
+                    created_at=row.created_at, updated_at=row.updated_at, fields=dict(zip(fields, opened)),
+                    allowed=allowed, erased_at=row.erased_at,
+                    grant_reason=grant.reason if grant else "", grant_ends=grant.expires_at if grant else None)
+    note = AuditNote(action.value, object_type="customer", object_id=row.file_no, fields=fields,
+                     detail=purpose, grant_id=grant.id if grant else None)
+    return card, note
+
+
 def view_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
               action: Action = Action.CUSTOMER_VIEW, purpose: str = "") -> FileCard:
-    """Authorise, write the audit entry, then decrypt: nothing is revealed unless the entry is written."""
-    f, grant_id = open_for(s, actor, file_id, action)
-    audit.record(s, actor, action.value, object_type="customer", object_id=f.file_no,
-                 fields=fields, detail=purpose, grant_id=grant_id)
-    owner = s.get(User, f.owner_id)
-    unit = s.get(OrgUnit, f.unit_id)
-    grant = s.get(AccessRequest, grant_id) if grant_id else None
-    return FileCard(id=f.id, file_no=f.file_no, category=f.category, gender=f.gender,
-                    owner_id=f.owner_id, owner=owner.username if owner else "?",
-                    unit=unit.name if unit else "?", created_at=f.created_at,
-                    updated_at=f.updated_at, fields=_open(vault, f, fields),
-                    allowed=allowed_actions(s, actor, f, grant_id), erased_at=f.erased_at,
-                    grant_reason=grant.reason if grant else "", grant_ends=grant.expires_at if grant else None)
+    """read_file() and its audit entry, in the caller's (write) transaction: nothing is revealed
+    unless the entry commits with it."""
+    card, note = read_file(s, vault, actor, file_id, fields=fields, action=action, purpose=purpose)
+    note.record(s, actor)
+    return card
 
 
 # ---------------------------------------------------------------- writes

@@ -1,6 +1,7 @@
 """Customer file pages and their HTMX fragments; each goes through the policy and the audit log."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlencode
 from uuid import UUID
@@ -13,13 +14,15 @@ from litestar.response import Redirect
 from .. import i18n
 from ..access import service as access
 from ..accounts.service import USERNAME_CHARS
+from ..audit import service as audit
 from ..customers import listing, rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
+from ..customers.service import AuditNote
 from ..policy import Action
 from . import membership as member_views
-from .rendering import render
-from .security import current_actor
+from .rendering import local_time, render
+from .security import current_actor, visitor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 EDITABLE = ("name", "gender", "mobile", "id_number", "birthday", "address", "employer",
@@ -30,17 +33,54 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
     return {k: i18n.gettext(v) for k, v in errors.items()}
 
 
-def _list(request: Request, q: str, after: str | None, params) -> Response:
-    actor = current_actor(request)
-    st = request.app.state
+def reveal(db, actor, note: AuditNote) -> None:
+    """Append and commit a read's audit entry in its own short write transaction (on SQLite the
+    writer lock is held for the append alone, not for the page's reads). It raises if the entry
+    cannot be written, and then nothing is shown: audit before reveal."""
+    audit.append_committed(db, actor, note.action, object_type=note.object_type, object_id=note.object_id,
+                           fields=note.fields, detail=note.detail, grant_id=note.grant_id)
+
+
+@lru_cache(maxsize=4)
+def list_labels(locale: str) -> dict:
+    """The words of the list page, looked up once per locale instead of once per row."""
+    _ = i18n.translations(locale).gettext
+    return {"male": _("Male"), "female": _("Female"), "erased": _("Erased"),
+            "categories": {c.value: labels[1] if locale == "zh_CN" else labels[0]
+                           for c, labels in rules.CATEGORY_LABELS.items()},
+            "tiers": {"regular": _("Regular"), "silver": _("Silver"), "gold": _("Gold"), "platinum": _("Platinum")},
+            "sorts": {"created": _("Created"), "file_no": _("File no."), "category": _("Category"),
+                      "tier": _("Tier"), "owner": _("Owner")}}
+
+
+def list_table(rows, labels: dict, tz: str) -> list[tuple]:
+    """Each row with its gender, category and tier in words and its time in the viewer's zone,
+    in one pass (the zone looked up once): the template only prints them."""
+    male, female, categories, tiers = labels["male"], labels["female"], labels["categories"], labels["tiers"]
+    when = local_time(tz)
+    return [(r, male if r.gender == "M" else female, categories.get(r.category, ""),
+             tiers.get(r.tier, r.tier) if r.tier else "—", when(r.created_at)) for r in rows]
+
+
+def list_context(st, actor, q: str, after: str | None, params, *, locale: str, tz: str) -> dict:
+    """The list page: read in a snapshot (a read transaction), then its audit entry appended and
+    committed, then (by the caller) rendered."""
     lq = listing.ListQuery.from_params(params)
-    with st.db.write() as s:
-        page = listing.list_files(s, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size,
-                                  query=lq)
-        owners = listing.owner_choices(s, actor)
-    return render(request, "customers/list.html", fragment="customers/_results.html", page=page,
-                  q=q, categories=rules.CATEGORY_LABELS, after=after, lq=lq, owners=owners,
-                  tiers=listing.TIERS, sorts=listing.SORTS)
+    with st.db.read() as s:
+        conn = s.connection()
+        page = listing.read_page(conn, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size, query=lq)
+        owners = listing.owner_choices(conn, actor)
+    reveal(st.db, actor, page.audit)
+    labels = list_labels(locale)
+    return dict(page=page, q=q, after=after, lq=lq, owners=owners, tiers=listing.TIERS, sorts=listing.SORTS,
+                labels=labels, table=list_table(page.rows, labels, tz))
+
+
+def _list(request: Request, q: str, after: str | None, params) -> Response:
+    v = visitor(request)
+    context = list_context(request.app.state, current_actor(request), q, after, params, locale=v.locale,
+                           tz=v.timezone)
+    return render(request, "customers/list.html", fragment="customers/_results.html", **context)
 
 
 @get("/customers", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True)
@@ -83,28 +123,34 @@ def create_customer(request: Request, data: Form) -> Response:
     return Redirect(path=f"/customers/{f.id}", status_code=303)
 
 
-@get("/customers/{file_id:uuid}", opt={"action": Action.CUSTOMER_VIEW}, sync_to_thread=True)
-def view_customer(request: Request, file_id: UUID) -> Response:
-    actor = current_actor(request)
-    st = request.app.state
-    with st.db.write() as s:
-        card = customers.view_file(s, st.vault, actor, file_id)
+def file_context(st, actor, file_id: UUID) -> dict:
+    """The file page: read in a snapshot, then its audit entry appended and committed, then (by
+    the caller) rendered."""
+    with st.db.read() as s:
+        card, note = customers.read_file(s, st.vault, actor, file_id)
         # The owner and the leaders above see who holds (or asks for) access, and until when.
         grants = (access.grants_on_file(s, card.id)
                   if card.owner_id == actor.user_id or "customer.reassign" in card.allowed else None)
-        # The membership section, read in the transaction that audited the view.
+        # The membership section, read in the same snapshot.
         membership = member_views.file_context(s, actor, file_id)
-    return render(request, "customers/detail.html", fragment="customers/_card.html", card=card,
-                  categories=rules.CATEGORY_LABELS, grants=grants, membership=membership)
+    reveal(st.db, actor, note)
+    return dict(card=card, categories=rules.CATEGORY_LABELS, grants=grants, membership=membership)
+
+
+@get("/customers/{file_id:uuid}", opt={"action": Action.CUSTOMER_VIEW}, sync_to_thread=True)
+def view_customer(request: Request, file_id: UUID) -> Response:
+    context = file_context(request.app.state, current_actor(request), file_id)
+    return render(request, "customers/detail.html", fragment="customers/_card.html", **context)
 
 
 @get("/customers/{file_id:uuid}/edit", opt={"action": Action.CUSTOMER_EDIT}, sync_to_thread=True)
 def edit_customer_form(request: Request, file_id: UUID) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:
-        card = customers.view_file(s, st.vault, actor, file_id, action=Action.CUSTOMER_EDIT,
-                                   purpose="edit form")
+    with st.db.read() as s:
+        card, note = customers.read_file(s, st.vault, actor, file_id, action=Action.CUSTOMER_EDIT,
+                                         purpose="edit form")
+    reveal(st.db, actor, note)
     form = {**{k: v or "" for k, v in card.fields.items()}, "gender": card.gender,
             "category": card.category}
     return render(request, "customers/form.html", form=form, errors={}, file=card,
@@ -137,9 +183,10 @@ def field_fragment(request: Request, file_id: UUID, field: str, edit: bool = Fal
     actor = current_actor(request)
     st = request.app.state
     action = Action.CUSTOMER_EDIT if edit else Action.CUSTOMER_VIEW
-    with st.db.write() as s:
-        card = customers.view_file(s, st.vault, actor, file_id, fields=(field,), action=action,
-                                   purpose="inline edit" if edit else "")
+    with st.db.read() as s:
+        card, note = customers.read_file(s, st.vault, actor, file_id, fields=(field,), action=action,
+                                         purpose="inline edit" if edit else "")
+    reveal(st.db, actor, note)
     return render(request, "customers/_field.html", field=field, value=card.fields[field] or "",
                   card=card, editing=edit, error="")
 
