@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import PASSWORD, TOTP_SECRETS, enrol, shot, sign_in
+from .conftest import PASSWORD, TOTP_SECRETS, confirm, enrol, shot, sign_in
 
 
 def _reset_by_admin(new_context, username: str) -> None:
@@ -16,6 +16,7 @@ def _reset_by_admin(new_context, username: str) -> None:
     sign_in(erin, "erin")
     erin.goto("/admin/users")
     erin.locator(f"form[action='/admin/users/{username}/reset-2fa'] button").click()
+    confirm(erin)  # the reset asks first
     expect(erin.locator(f"form[action='/admin/users/{username}/reset-2fa']")).to_have_count(0)
     erin.context.close()
     TOTP_SECRETS.pop(username, None)
