@@ -69,7 +69,7 @@ def test_every_bad_figure_is_named_at_its_field_and_nothing_is_saved(db, story, 
     save(db, story)
     with pytest.raises(InvalidInput) as exc:
         save(db, story, individual_boxes="9")
-    assert exc.value.errors == {"effective_from": "A version already starts that day."}
+    assert exc.value.errors == {"effective_from": "A version already starts on that day: choose another day."}
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(CreditTermsVersion)) == 1
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .. import versions as versions_
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
@@ -33,13 +34,12 @@ NO_PERIOD = "The account period is at least one day."
 
 
 def terms_on(s: Session, on: date) -> CreditTerms:
-    v = s.scalar(select(CreditTermsVersion).where(CreditTermsVersion.effective_from <= on)
-                 .order_by(CreditTermsVersion.effective_from.desc()).limit(1))
+    v = versions_.in_force(s, CreditTermsVersion, on)
     return CreditTerms.from_json(v.body) if v is not None else CreditTerms()
 
 
 def versions(s: Session) -> list[CreditTermsVersion]:
-    return list(s.scalars(select(CreditTermsVersion).order_by(CreditTermsVersion.effective_from.desc())))
+    return versions_.newest_first(s, CreditTermsVersion)
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,8 @@ def save_terms(s: Session, actor: Actor, terms: CreditTerms | Mapping[str, objec
         errors.update(exc.errors)
     if effective_from is None:
         errors["effective_from"] = "Enter a date like 2026-03-10."
-    elif effective_from < today:
-        errors["effective_from"] = "A new version starts today or later: the past is never rewritten."
-    elif s.scalar(select(CreditTermsVersion.id).where(CreditTermsVersion.effective_from == effective_from)):
-        errors["effective_from"] = "A version already starts that day."
+    else:
+        versions_.check_start(s, CreditTermsVersion, effective_from, today, errors)
     if len((reason or "").strip()) < 5:
         errors["reason"] = "Give a reason (at least 5 characters)."
     elif len(reason.strip()) > 500:
@@ -105,8 +103,7 @@ def save_terms(s: Session, actor: Actor, terms: CreditTerms | Mapping[str, objec
         raise InvalidInput(errors)
     v = CreditTermsVersion(effective_from=effective_from, body=terms.to_json(), note=reason.strip(),
                            created_by_id=actor.user_id, created_at=clock.now())
-    s.add(v)
-    s.flush()
+    versions_.add(s, v)
     audit.record(s, actor, Action.CREDIT_TERMS.value, object_type="credit_terms", object_id=str(v.id),
                  reason=v.note, detail=f"from {effective_from}: {terms.to_json()}")
     return v

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .. import versions as versions_
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
@@ -90,13 +90,8 @@ _AT_LEAST_ONE = ("join_window_months", "tier_window_months", "lapse_after_months
 
 def settings_on(s: Session, day: date) -> ProgrammeSettings:
     """The stored version in effect on ``day`` (latest ``effective_from <= day``), else the defaults."""
-    body = s.execute(
-        select(ProgrammeVersion.body)
-        .where(ProgrammeVersion.effective_from <= day)
-        .order_by(ProgrammeVersion.effective_from.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return DEFAULT_SETTINGS if body is None else settings_from_json(body)
+    v = versions_.in_force(s, ProgrammeVersion, day)
+    return DEFAULT_SETTINGS if v is None else settings_from_json(v.body)
 
 
 def current_settings(s: Session) -> ProgrammeSettings:
@@ -154,11 +149,7 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     note = (note or "").strip()
     day = new_settings.effective_from
     errors: dict[str, str] = {}
-    if day < programme_today():
-        errors["effective_from"] = "The effective date must be today or later."
-    elif s.execute(select(ProgrammeVersion.id).where(ProgrammeVersion.effective_from == day)).first():
-        errors["effective_from"] = ("A version already takes effect on this date and versions are "
-                                    "never replaced: choose another date.")
+    versions_.check_start(s, ProgrammeVersion, day, programme_today(), errors)
     check_note(note, errors)
     in_use = set(s.execute(select(CardAccount.card_type).distinct()).scalars())
     # A pending application would fail on approval if its card type disappeared.
@@ -173,13 +164,7 @@ def save_version(s: Session, actor: Actor, new_settings: ProgrammeSettings, note
     changed = changed_fields(before, new_settings)
     row = ProgrammeVersion(effective_from=day, body=settings_to_json(new_settings), note=note,
                            created_by_id=actor.user_id, created_at=clock.now())
-    try:
-        with s.begin_nested():
-            s.add(row)
-            s.flush()
-    except IntegrityError:  # another administrator saved the same date a moment ago
-        raise InvalidInput({"effective_from": "A version already takes effect on this date and versions "
-                                              "are never replaced: choose another date."}) from None
+    versions_.add(s, row)  # another administrator may have saved the same date a moment ago
     detail = "; ".join(f"{name}: {_plain(getattr(before, name))} -> {_plain(getattr(new_settings, name))}"
                        for name in changed)
     audit.record(s, actor, "programme.edit", object_type="programme", object_id=day.isoformat(),

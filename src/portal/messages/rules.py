@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .. import versions as versions_
 from ..audit import service as audit
 from ..accounts.actor import Actor
 from .models import MessageSettingsVersion
@@ -86,8 +86,7 @@ DEFAULT_RULES = MessageRules()
 
 def rules_at(s: Session, at: datetime | None = None) -> MessageRules:
     at = at or clock.now()
-    row = s.scalars(select(MessageSettingsVersion).where(MessageSettingsVersion.effective_from <= at)
-                    .order_by(MessageSettingsVersion.effective_from.desc()).limit(1)).first()
+    row = versions_.in_force(s, MessageSettingsVersion, at)
     if row is None:
         return DEFAULT_RULES
     known = {f.name for f in fields(MessageRules)}
@@ -100,8 +99,7 @@ def save_rules(s: Session, actor: Actor, rules: MessageRules, *, note: str,
     now = clock.now()
     row = MessageSettingsVersion(effective_from=effective_from or now, body=json.dumps(asdict(rules)),
                                  note=note[:500], created_by_id=actor.user_id, created_at=now)
-    s.add(row)
-    s.flush()
+    versions_.add(s, row)
     audit.record(s, actor, "messages.settings", object_type="message_settings", object_id=str(row.id),
                  detail=json.dumps(asdict(rules), sort_keys=True)[:1000])
     return row

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .. import versions as versions_
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.models import CustomerFile
@@ -34,13 +35,12 @@ class RetentionSetting:
 
 def current(s: Session, today: date | None = None) -> RetentionSetting:
     today = today or clock.now().date()
-    v = s.scalar(select(RetentionVersion).where(RetentionVersion.effective_from <= today)
-                 .order_by(RetentionVersion.effective_from.desc()).limit(1))
+    v = versions_.in_force(s, RetentionVersion, today)
     return RetentionSetting(v.lapsed_member_days, v.effective_from) if v else RetentionSetting(DEFAULT_DAYS, None)
 
 
 def history(s: Session) -> list[RetentionVersion]:
-    return list(s.scalars(select(RetentionVersion).order_by(RetentionVersion.effective_from.desc())))
+    return versions_.newest_first(s, RetentionVersion)
 
 
 def set_retention(s: Session, actor: Actor, days: str, effective_from: str, note: str) -> RetentionVersion:
@@ -58,22 +58,18 @@ def set_retention(s: Session, actor: Actor, days: str, effective_from: str, note
     today = clock.now().date()
     try:
         start = date.fromisoformat((effective_from or "").strip()) if (effective_from or "").strip() else today
-        if start < today:
-            errors["effective_from"] = "A new version starts today or later."
+        versions_.check_start(s, RetentionVersion, start, today, errors)
     except ValueError:
         errors["effective_from"] = "A date such as 2026-01-31."
         start = today
     note = (note or "").strip()
     if len(note) > 500:
         errors["note"] = "At most 500 characters."
-    if not errors and s.scalar(select(RetentionVersion.id).where(RetentionVersion.effective_from == start)):
-        errors["effective_from"] = "A version already starts on that day."
     if errors:
         raise InvalidInput(errors)
     v = RetentionVersion(effective_from=start, lapsed_member_days=n, note=note,
                          created_by_id=actor.user_id, created_at=clock.now())
-    s.add(v)
-    s.flush()
+    versions_.add(s, v)
     audit.record(s, actor, "privacy.retention", object_type="setting", object_id="retention",
                  detail=f"lapsed_member_days={n} from {start.isoformat()}")
     return v

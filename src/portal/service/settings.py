@@ -14,11 +14,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock
+from .. import versions as versions_
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.service import InvalidInput
@@ -61,9 +60,8 @@ def from_json(body: str) -> ServiceSettings:
 
 
 def settings_on(s: Session, day: date) -> ServiceSettings:
-    body = s.scalar(select(ServiceSettingsVersion.body).where(ServiceSettingsVersion.effective_from <= day)
-                    .order_by(ServiceSettingsVersion.effective_from.desc()).limit(1))
-    return DEFAULTS if body is None else from_json(body)
+    v = versions_.in_force(s, ServiceSettingsVersion, day)
+    return DEFAULTS if v is None else from_json(v.body)
 
 
 def current(s: Session) -> ServiceSettings:
@@ -123,29 +121,20 @@ def form_values(st: ServiceSettings) -> dict[str, str]:
 
 def save_version(s: Session, actor: Actor, st: ServiceSettings, effective_from: date, note: str) -> ServiceSettingsVersion:
     """A new version from ``effective_from`` (today or later), with a reason; audited."""
-    errors = {}
-    if effective_from < programme_today():
-        errors["effective_from"] = "A new version starts today or later."
+    errors: dict[str, str] = {}
+    versions_.check_start(s, ServiceSettingsVersion, effective_from, programme_today(), errors)
     note = (note or "").strip()
     if len(note) < 5 or len(note) > 500:
         errors["note"] = "Give a reason of 5 to 500 characters."
-    if not errors and s.scalar(select(ServiceSettingsVersion.id).where(
-            ServiceSettingsVersion.effective_from == effective_from)) is not None:
-        errors["effective_from"] = "A version already starts on that day: choose another day."
     if errors:
         raise InvalidInput(errors)
     v = ServiceSettingsVersion(effective_from=effective_from, body=to_json(st), note=note,
                                created_by_id=actor.user_id, created_at=clock.now())
-    try:
-        with s.begin_nested():
-            s.add(v)
-            s.flush()
-    except IntegrityError:
-        raise InvalidInput({"effective_from": "A version already starts on that day: choose another day."}) from None
+    versions_.add(s, v)
     audit.record(s, actor, "servicerules.edit", object_type="service_settings", object_id=str(v.id),
                  reason=note, detail=f"from {effective_from.isoformat()}")
     return v
 
 
 def versions(s: Session) -> list[ServiceSettingsVersion]:
-    return list(s.scalars(select(ServiceSettingsVersion).order_by(ServiceSettingsVersion.effective_from.desc())))
+    return versions_.newest_first(s, ServiceSettingsVersion)
