@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..accounts.actor import Actor
 from ..audit import service as audit
+from ..customers.birthday import birthday_of
 from ..customers.models import CustomerFile
 from ..customers.service import InvalidInput, NotFound
 from ..policy import Action, PermissionDenied, can, may_perform
@@ -168,14 +169,6 @@ def campaigns_in_reach(s: Session, actor: Actor, limit: int = 50) -> list[Campai
 
 # ---------------------------------------------------------------- the tier's birthday coupon
 
-def _birthday(vault: Vault, f: CustomerFile) -> date | None:
-    raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
 def issue_birthday_coupons(s: Session, vault: Vault, today: date) -> int:
     """Today's birthday coupons: the tier's amount (settings; 0 = none), valid from today for
     ``birthday_coupon_days`` days, once a year per member (``benefit_key``)."""
@@ -190,7 +183,7 @@ def issue_birthday_coupons(s: Session, vault: Vault, today: date) -> int:
     issued: list[Coupon] = []
     for m, f in rows:
         amount = settings.birthday_coupon_fen(Tier(m.tier))
-        born = _birthday(vault, f)
+        born = birthday_of(vault, f)
         if not amount or born is None or not birthday_applies(born, today):
             continue
         terms = CouponTerms(kind=CouponKind.AMOUNT, valid_from=today,

@@ -19,6 +19,7 @@ from .. import clock
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
+from ..customers.birthday import birthday_of
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField
 from ..customers.service import NotFound, open_for
@@ -50,14 +51,6 @@ def normalise_receipt(raw: str) -> str:
         raise InvalidField("receipt_no", "receipt.invalid",
                            "A receipt number is 1 to 40 letters, digits, '.', '_', '/' or '-'.")
     return value
-
-
-def _birthday(vault: Vault, f: CustomerFile) -> date | None:
-    raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _buyer(s: Session, actor: Actor, req: PurchaseRequest, action: Action, today: date):
@@ -99,7 +92,7 @@ def _member_state(vault: Vault, f: CustomerFile | None, m, account, today: date,
     benefits = member_active and card_is_active(account.expires_on, today)
     state = MemberState.for_member(
         Tier(m.tier) if benefits else None, frozen=bool(account and account.status == "frozen"),
-        birthday=_birthday(vault, f) if f is not None and benefits else None, settings=settings)
+        birthday=birthday_of(vault, f) if f is not None and benefits else None, settings=settings)
     return member_active, cancelled, benefits, state
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..audit import service as audit
 from ..accounts.actor import Actor
+from ..customers.birthday import birthday_of
 from ..customers.models import CustomerFile
 from ..customers.rules import mask_name
 from ..membership.members import current_card
@@ -45,14 +46,6 @@ def benefit_texts(per_mille: int) -> dict:
     return {"benefit_zh": f"{per_mille / 100:g}折优惠", "benefit_en": f"{(1000 - per_mille) / 10:g}% off"}
 
 
-def _birthday(vault: Vault, f: CustomerFile) -> date | None:
-    raw = vault.decrypt(f.birthday_ct, table="customer_file", column="birthday", row_id=f.id)
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
 def enqueue_birthdays(s: Session, vault: Vault, today: date) -> tuple[int, int]:
     settings = settings_on(s, today)
     written = skipped = 0
@@ -60,7 +53,7 @@ def enqueue_birthdays(s: Session, vault: Vault, today: date) -> tuple[int, int]:
                      .where(Membership.status == "active", CustomerFile.birthday_ct.is_not(None))
                      .order_by(Membership.id)).all()
     for m, f in rows:
-        born = _birthday(vault, f)
+        born = birthday_of(vault, f)
         if born is None or not birthday_applies(born, today):
             continue
         account = s.scalars(select(CardAccount).where(CardAccount.membership_id == m.id,
