@@ -434,12 +434,13 @@ def test_can_and_customer_scope_agree_on_generated_organisations(db, vault, stor
         people = list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)))
         for user, unit in people:
             actor = accounts.actor_for(user, unit)
+            # The decision side reads each file's active grant as open_for() does (once per file:
+            # a grant does not depend on the action).
+            grants = {fid: grant_relation(active_grant(s, user.id, fid)) for fid, _o, _p in files}
             for action in SCOPED_ACTIONS:
                 in_scope = set(s.scalars(select(CustomerFile.id).where(customer_scope(actor, action))))
-                # The decision side reads each file's active grant as open_for() does.
                 decided = {fid for fid, owner_id, path in files
-                           if can(actor, action, owner_id=owner_id, unit_path=path,
-                                  grant=grant_relation(active_grant(s, user.id, fid)))}
+                           if can(actor, action, owner_id=owner_id, unit_path=path, grant=grants[fid])}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)
                 if action is Action.CUSTOMER_LIST:  # the list page's own statements (scope arms per unit)
                     listed = {r.id for r in listing.read_page(s.connection(), vault, actor, limit=500).rows}
@@ -470,11 +471,11 @@ def test_can_and_member_scope_agree_on_generated_organisations(db, vault, story,
         people = list(s.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.unit_id)))
         for user, unit in people:
             actor = accounts.actor_for(user, unit)
+            grants = {fid: grant_relation(active_grant(s, user.id, fid)) for _m, fid, _o, _p in rows}
             for action in MEMBER_SCOPED:
                 in_scope = set(s.scalars(select(Membership.id).where(member_scope(actor, action))))
                 decided = {mid for mid, fid, owner_id, path in rows
-                           if can(actor, action, owner_id=owner_id, unit_path=path,
-                                  grant=grant_relation(active_grant(s, user.id, fid)))}
+                           if can(actor, action, owner_id=owner_id, unit_path=path, grant=grants[fid])}
                 assert in_scope == decided, (user.username, user.role, unit.path, action)
 
 
