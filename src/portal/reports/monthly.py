@@ -45,11 +45,11 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     bought = and_(Purchase.membership_id == Membership.id, Purchase.status == "complete",
                   Purchase.purchased_on >= p.start, Purchase.purchased_on <= p.end)
     # Whole months within the owner and unit arms of the scope: from report_month (rollup.py).
-    summary = rollup.summary_where(actor, f)
-    if summary is not None:
+    rolled = rollup.summary_where(actor, f)
+    if rolled is not None:
         spend, purchases, buyers, earned, redeemed = (int(v) for v in s.execute(
             select(total(RM.spend_fen), total(RM.purchases), total(rollup.buyers_of(p)), total(RM.points_earned),
-                   total(RM.points_redeemed)).where(*summary)).one())
+                   total(RM.points_redeemed)).where(*rolled)).one())
     else:
         spend, purchases, buyers = s.execute(
             select(func.coalesce(func.sum(Purchase.paid_total_fen), 0), func.count(Purchase.id),
@@ -67,7 +67,7 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     moves = dict(s.execute(
         select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
         .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
-    if summary is None:
+    if rolled is None:
         pts = dict(s.execute(
             select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
             .join(CardAccount, CardAccount.id == PointsEntryRow.account_id)
@@ -98,10 +98,10 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
                             summary, translate=("figure",)))
 
     # Per unit: where the spend came from.
-    if summary is not None:
+    if rolled is not None:
         rows = [(c, n, int(b), int(k), int(v)) for c, n, b, k, v in s.execute(
             select(OrgUnit.code, OrgUnit.name, total(rollup.buyers_of(p)), total(RM.purchases), total(RM.spend_fen))
-            .join(OrgUnit, OrgUnit.path == RM.unit_path).where(*summary)
+            .join(OrgUnit, OrgUnit.path == RM.unit_path).where(*rolled)
             .group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all() if b]
     else:
         rows = s.execute(

@@ -95,13 +95,14 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
 
     # Spend and purchase frequency per tier (complete purchases in the period).
     # Whole months within the owner and unit arms of the scope: from report_month (rollup.py).
-    summary = rollup.summary_where(actor, f)
+    rolled = rollup.summary_where(actor, f)
     bought = and_(Purchase.status == "complete", Purchase.purchased_on >= p.start, Purchase.purchased_on <= p.end)
     n_members = func.count(distinct(Purchase.membership_id))
-    if summary is not None:
-        rows = [(t, int(n), int(k), int(fen), int(fen) // int(n), int(k) * 100 // int(n)) for t, n, k, fen in s.execute(
-            select(RM.tier, total(rollup.buyers_of(p)), total(RM.purchases), total(RM.spend_fen))
-            .where(*summary).group_by(RM.tier)).all() if n]
+    if rolled is not None:
+        n, k, fen = total(rollup.buyers_of(p)), total(RM.purchases), total(RM.spend_fen)
+        rows = [(t, int(n), int(k), int(fen), per, freq) for t, n, k, fen, per, freq in s.execute(
+            select(RM.tier, n, k, fen, fen / func.nullif(n, 0), k * 100 / func.nullif(n, 0))
+            .where(*rolled).group_by(RM.tier)).all() if n]
     else:
         rows = s.execute(select(Membership.tier, n_members, func.count(Purchase.id),
                                 func.coalesce(func.sum(Purchase.paid_total_fen), 0),
@@ -122,9 +123,9 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
 
     # Spend per month (a line): all tiers together.
     p_month = month_of(Purchase.purchased_on)
-    if summary is not None:
+    if rolled is not None:
         rows = [(m, int(n), int(fen)) for m, n, fen in s.execute(
-            select(RM.month, total(RM.buyers), total(RM.spend_fen)).where(*summary).group_by(RM.month)).all() if n]
+            select(RM.month, total(RM.buyers), total(RM.spend_fen)).where(*rolled).group_by(RM.month)).all() if n]
     else:
         rows = s.execute(select(p_month, n_members, func.sum(Purchase.paid_total_fen))
                          .join(Membership, Membership.id == Purchase.membership_id)
@@ -140,9 +141,9 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
 
     # The points ledger in the period, and what is outstanding now.
     acct_in_scope = select(CardAccount.id).join(Membership, Membership.id == CardAccount.membership_id).where(*drive)
-    if summary is not None:
+    if rolled is not None:
         earned, redeemed, expired = (int(v) for v in s.execute(
-            select(total(RM.points_earned), total(RM.points_redeemed), total(RM.points_expired)).where(*summary)).one())
+            select(total(RM.points_earned), total(RM.points_redeemed), total(RM.points_expired)).where(*rolled)).one())
     else:
         rows = s.execute(select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
                          .where(PointsEntryRow.account_id.in_(acct_in_scope), PointsEntryRow.on >= p.start,
