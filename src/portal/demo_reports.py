@@ -15,12 +15,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from .reports import rollup
 from . import clock
 from .accounts import service as accounts
 from .accounts.models import User
 from .customers.models import CustomerFile
 from .org.models import OrgUnit
+from .reports import rollup
 from .vault import Vault
 
 SEED = 20260113

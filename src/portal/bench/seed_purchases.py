@@ -31,7 +31,6 @@ from typing import Callable
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..reports import rollup
 from .. import demo
 from ..accounts import service as accounts
 from ..accounts.models import Role, User
@@ -46,6 +45,7 @@ from ..membership.rules import (CARD_SEQ_MAX, card_expires_on, format_card_numbe
 from ..membership.settings import Tier
 from ..org import service as org
 from ..org.models import OrgUnit
+from ..reports import rollup
 from .seed import BY
 
 COMPANY_LEADER = "lhq"
