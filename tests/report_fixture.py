@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import select
 
 from portal.customers.models import CustomerFile
+from portal.reports import rollup
 from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                                       PurchaseLineRow, TierChange)
 
@@ -119,4 +120,6 @@ def build_book(db, story) -> dict[str, int]:
                              at=at(day)))
         for key, kind, points, day in POINTS:
             s.add(PointsEntryRow(account_id=accounts[key], kind=kind, points=points, on=day, created_at=at(day)))
+        s.flush()
+        rollup.rebuild(s)  # written in bulk, as a seeder does: the summary from the facts
     return ids

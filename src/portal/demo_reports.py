@@ -20,6 +20,7 @@ from .accounts import service as accounts
 from .accounts.models import User
 from .customers.models import CustomerFile
 from .org.models import OrgUnit
+from .reports import rollup
 from .vault import Vault
 
 SEED = 20260113
@@ -121,6 +122,8 @@ def seed(s: Session, vault: Vault, summary) -> None:
         summary.members_created += len(joined)
     finally:
         clock.set_now(previous)
+    s.flush()
+    rollup.rebuild(s)  # the purchases above were written in bulk: the report summary from the facts
     _send_last_month(s)
 
 

@@ -355,8 +355,13 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     f.updated_at = clock.now()
     s.flush()
     # A membership copies its file's owner and unit so member lists scope like file lists.
+    from ..reports import rollup  # reports read customers: imported at call time
+    m = s.scalar(select(Membership).where(Membership.customer_id == f.id))
+    old_key = rollup.key_of(m) if m is not None else None
     s.execute(update(Membership).where(Membership.customer_id == f.id)
               .values(owner_id=new_owner.id, unit_path=unit.path))
+    if m is not None:  # its report figures move with it, in this transaction
+        rollup.member_moved(s, m.id, old_key, (new_owner.id, unit.path, old_key[2]))
     audit.record(s, actor, "customer.reassign", object_type="customer", object_id=f.file_no,
                  fields=["owner"], reason=reason,
                  detail=f"from {old.username if old else '?'} to {new_owner.username}")

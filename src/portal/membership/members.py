@@ -22,6 +22,7 @@ from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
+from ..reports import rollup
 from .models import (ENDED, CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                      TierChange)
 from .programme import settings_on
@@ -156,7 +157,9 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         s.add(m)
         s.flush()
     else:
+        old_key = rollup.key_of(m)
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
+        rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
         m.last_purchase_on = None  # the 24 months without a purchase count from the new joining
         if referrer is not None and m.referrer_id is None:
             m.referrer_id = referrer.id
@@ -267,8 +270,9 @@ def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months:
 def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "",
                 on: date | None = None) -> None:
     f = s.get(CustomerFile, m.customer_id)
-    old = m.tier
+    old, old_key = m.tier, rollup.key_of(m)
     m.tier, m.updated_at = Tier(tier).value, clock.now()
+    rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
     tier_history(s, m, on or programme_today(), old, m.tier, cause)
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,

@@ -18,6 +18,7 @@ from ..audit import service as audit
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput
 from ..policy import Action
+from ..reports import rollup
 from ..vault import Vault
 from . import ledger
 from .cards import CardInHand, check_holder, check_usable, find_card
@@ -65,6 +66,7 @@ def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[led
         account.points_balance += e.points
     account.updated_at = now
     s.flush()
+    rollup.points_written(s, account, written)
     return written
 
 

@@ -25,6 +25,7 @@ from ..customers.rules import InvalidField
 from ..customers.service import NotFound, open_for
 from ..org.models import OrgUnit
 from ..policy import Action, PermissionDenied, can, may_perform
+from ..reports import rollup
 from ..vault import Vault
 from . import ledger
 from . import coupons
@@ -208,6 +209,8 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
             m = enrol(s, actor, f.id, cause=cause, on=today, referrer=referrer, pay_referral=False)
             purchase.membership_id = m.id
             joined = True
+    if purchase.membership_id is not None:  # before a tier change moves the member's months
+        rollup.purchase_counted(s, purchase)
     if m is not None and m.status == "active":
         if m.last_purchase_on is None or on > m.last_purchase_on:
             m.last_purchase_on = on
@@ -342,6 +345,7 @@ def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, rea
                 append_stored_value(s, actor, account, ledger.refund_stored_value(
                     sv, owed, today, ref=p.receipt_no, note=reason))
                 refunded = owed
+    rollup.purchase_uncounted(s, p)
     p.status, p.returned_at = "returned", clock.now()
     audit.record(s, actor, "member.return", object_type="customer" if f else "receipt",
                  object_id=f.file_no if f else p.receipt_no, reason=reason,
@@ -376,6 +380,7 @@ def claim_missed_points(s: Session, actor: Actor, receipt_no: str, card_number: 
     points = (eligible // 100) * settings.points_per_yuan(Tier(hand.membership.tier))
     p.customer_id, p.membership_id, p.account_id = hand.file.id, hand.membership.id, hand.account.id
     p.card_number, p.claimed_at, p.points_earned, p.spend_counted_fen = hand.card.number, clock.now(), points, counted
+    rollup.purchase_counted(s, p)
     if points:
         credit_points(s, actor, hand.account, points, kind="earn", on=today, ref=p.receipt_no,
                       note=f"missed points claim: {reason}")

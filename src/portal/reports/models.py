@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ..db import PATH_TYPE, UTCDateTime
@@ -26,3 +26,28 @@ class SentMonthlyReport(SQLModel, table=True):
     sent_by_id: int = Field(foreign_key="user_account.id")
     sent_by_username: str = Field(max_length=64)
     sent_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ReportMonth(SQLModel, table=True):
+    """The purchase and points figures of a month, per (owner, unit path, tier) of the members as
+    they stand now: the same keys the live reports group and scope by. Written only by
+    ``reports.rollup``, in the transaction of each fact; a member's rows move with them when the
+    file is reassigned or the tier changes. Buyers: members with a purchase in the month
+    (``buyers``), and those whose first purchase of the quarter or year falls in it
+    (``first_of_quarter``, ``first_of_year``), so that a quarter or year adds its months up."""
+    __tablename__ = "report_month"
+    __table_args__ = (Index("ix_report_month_unit", "unit_path", "month"),
+                      Index("ix_report_month_owner", "owner_id", "month"))
+
+    month: str = Field(max_length=7, primary_key=True)   # YYYY-MM
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    purchases: int = 0
+    spend_fen: int = Field(default=0, sa_type=BigInteger)
+    buyers: int = 0
+    first_of_quarter: int = 0
+    first_of_year: int = 0
+    points_earned: int = Field(default=0, sa_type=BigInteger)   # earn, referral, event
+    points_redeemed: int = Field(default=0, sa_type=BigInteger)  # redeem (positive)
+    points_expired: int = Field(default=0, sa_type=BigInteger)   # expire (positive)

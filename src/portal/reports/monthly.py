@@ -22,7 +22,9 @@ from ..policy import Action, PermissionDenied, can
 from ..policy.scope import subtree_range
 from .filters import Period, ReportFilter, UnitChoice, month_period
 from .model import _, Chart, Col, Report, Table, member_filters, members_driving, suppress
-from .models import SentMonthlyReport
+from . import rollup
+from .models import ReportMonth as RM, SentMonthlyReport
+from .rollup import total
 from .overview import tier_rank
 
 TOP_PRODUCTS = 10
@@ -42,10 +44,17 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     lo, hi = p.utc_bounds()
     bought = and_(Purchase.membership_id == Membership.id, Purchase.status == "complete",
                   Purchase.purchased_on >= p.start, Purchase.purchased_on <= p.end)
-    spend, purchases, buyers = s.execute(
-        select(func.coalesce(func.sum(Purchase.paid_total_fen), 0), func.count(Purchase.id),
-               func.count(distinct(Purchase.membership_id))).select_from(Membership).join(Purchase, bought)
-        .where(*drive)).one()
+    # Whole months within the owner and unit arms of the scope: from report_month (rollup.py).
+    rolled = rollup.summary_where(actor, f)
+    if rolled is not None:
+        spend, purchases, buyers, earned, redeemed = (int(v) for v in s.execute(
+            select(total(RM.spend_fen), total(RM.purchases), total(rollup.buyers_of(p)), total(RM.points_earned),
+                   total(RM.points_redeemed)).where(*rolled)).one())
+    else:
+        spend, purchases, buyers = s.execute(
+            select(func.coalesce(func.sum(Purchase.paid_total_fen), 0), func.count(Purchase.id),
+                   func.count(distinct(Purchase.membership_id))).select_from(Membership).join(Purchase, bought)
+            .where(*drive)).one()
     members = s.scalar(select(func.count()).select_from(Membership).where(*where, Membership.status == "active"))
     joined = s.scalar(select(func.count()).select_from(Membership).where(
         *where, Membership.joined_on >= p.start, Membership.joined_on <= p.end))
@@ -58,12 +67,14 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     moves = dict(s.execute(
         select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
         .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
-    pts = dict(s.execute(
-        select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
-        .join(CardAccount, CardAccount.id == PointsEntryRow.account_id)
-        .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*drive, PointsEntryRow.on >= p.start, PointsEntryRow.on <= p.end)
-        .group_by(PointsEntryRow.kind)).all())
+    if rolled is None:
+        pts = dict(s.execute(
+            select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
+            .join(CardAccount, CardAccount.id == PointsEntryRow.account_id)
+            .join(Membership, Membership.id == CardAccount.membership_id)
+            .where(*drive, PointsEntryRow.on >= p.start, PointsEntryRow.on <= p.end)
+            .group_by(PointsEntryRow.kind)).all())
+        earned, redeemed = sum(pts.get(k, 0) for k in ("earn", "referral", "event")), -pts.get("redeem", 0)
     summary = [
         {"figure": _("Active members"), "value": members},
         {"figure": _("New members"), "value": joined},
@@ -74,8 +85,8 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
         {"figure": _("Purchases"), "value": purchases},
         {"figure": _("Buying members"), "value": buyers},
         {"figure": _("Spend"), "value": spend, "_kind": "fen"},
-        {"figure": _("Points earned"), "value": sum(pts.get(k, 0) for k in ("earn", "referral", "event"))},
-        {"figure": _("Points redeemed"), "value": -pts.get("redeem", 0)},
+        {"figure": _("Points earned"), "value": earned},
+        {"figure": _("Points redeemed"), "value": redeemed},
     ]
     if 0 < buyers < 3:  # the spend of one or two members
         for row in summary:
@@ -87,11 +98,17 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
                             summary, translate=("figure",)))
 
     # Per unit: where the spend came from.
-    rows = s.execute(
-        select(OrgUnit.code, OrgUnit.name, func.count(distinct(Purchase.membership_id)), func.count(Purchase.id),
-               func.coalesce(func.sum(Purchase.paid_total_fen), 0))
-        .select_from(Membership).join(Purchase, bought).join(OrgUnit, OrgUnit.path == Membership.unit_path)
-        .where(*drive).group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
+    if rolled is not None:
+        rows = [(c, n, int(b), int(k), int(v)) for c, n, b, k, v in s.execute(
+            select(OrgUnit.code, OrgUnit.name, total(rollup.buyers_of(p)), total(RM.purchases), total(RM.spend_fen))
+            .join(OrgUnit, OrgUnit.path == RM.unit_path).where(*rolled)
+            .group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all() if b]
+    else:
+        rows = s.execute(
+            select(OrgUnit.code, OrgUnit.name, func.count(distinct(Purchase.membership_id)), func.count(Purchase.id),
+                   func.coalesce(func.sum(Purchase.paid_total_fen), 0))
+            .select_from(Membership).join(Purchase, bought).join(OrgUnit, OrgUnit.path == Membership.unit_path)
+            .where(*drive).group_by(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
     cols = [Col("unit", _("Unit"), "text"), Col("name", _("Name"), "text"), Col("members", _("Buying members"), "count"),
             Col("purchases", _("Purchases"), "int"), Col("spend", _("Spend"), "fen")]
     units = suppress([{"unit": c, "name": n, "members": b, "purchases": k, "spend": v} for c, n, b, k, v in rows], cols)

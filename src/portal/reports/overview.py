@@ -11,7 +11,10 @@ from ..membership.programme import settings_on
 from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from .filters import ReportFilter
+from . import rollup
 from .model import _, Chart, Col, Report, Table, member_filters, members_driving, per_mille, suppress
+from .models import ReportMonth as RM
+from .rollup import total
 from .sqlfn import SHANGHAI_HOURS, month_of
 from .tiers import tier_over_time
 
@@ -91,14 +94,22 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
         (_("Downgrades"), [down_m.get(m, 0) for m in months])]))
 
     # Spend and purchase frequency per tier (complete purchases in the period).
+    # Whole months within the owner and unit arms of the scope: from report_month (rollup.py).
+    rolled = rollup.summary_where(actor, f)
     bought = and_(Purchase.status == "complete", Purchase.purchased_on >= p.start, Purchase.purchased_on <= p.end)
     n_members = func.count(distinct(Purchase.membership_id))
-    rows = s.execute(select(Membership.tier, n_members, func.count(Purchase.id),
-                            func.coalesce(func.sum(Purchase.paid_total_fen), 0),
-                            func.coalesce(func.sum(Purchase.paid_total_fen), 0) / func.nullif(n_members, 0),
-                            func.count(Purchase.id) * 100 / func.nullif(n_members, 0))
-                     .join(Purchase, Purchase.membership_id == Membership.id)
-                     .where(*drive, bought).group_by(Membership.tier)).all()
+    if rolled is not None:
+        n, k, fen = total(rollup.buyers_of(p)), total(RM.purchases), total(RM.spend_fen)
+        rows = [(t, int(n), int(k), int(fen), per, freq) for t, n, k, fen, per, freq in s.execute(
+            select(RM.tier, n, k, fen, fen / func.nullif(n, 0), k * 100 / func.nullif(n, 0))
+            .where(*rolled).group_by(RM.tier)).all() if n]
+    else:
+        rows = s.execute(select(Membership.tier, n_members, func.count(Purchase.id),
+                                func.coalesce(func.sum(Purchase.paid_total_fen), 0),
+                                func.coalesce(func.sum(Purchase.paid_total_fen), 0) / func.nullif(n_members, 0),
+                                func.count(Purchase.id) * 100 / func.nullif(n_members, 0))
+                         .join(Purchase, Purchase.membership_id == Membership.id)
+                         .where(*drive, bought).group_by(Membership.tier)).all()
     got = {r[0]: r for r in rows}
     cols = [Col("tier", _("Tier"), "text"), Col("members", _("Buying members"), "count"),
             Col("purchases", _("Purchases"), "int"), Col("spend", _("Spend"), "fen"),
@@ -112,9 +123,13 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
 
     # Spend per month (a line): all tiers together.
     p_month = month_of(Purchase.purchased_on)
-    rows = s.execute(select(p_month, n_members, func.sum(Purchase.paid_total_fen))
-                     .join(Membership, Membership.id == Purchase.membership_id)
-                     .where(*drive, bought).group_by(p_month)).all()
+    if rolled is not None:
+        rows = [(m, int(n), int(fen)) for m, n, fen in s.execute(
+            select(RM.month, total(RM.buyers), total(RM.spend_fen)).where(*rolled).group_by(RM.month)).all() if n]
+    else:
+        rows = s.execute(select(p_month, n_members, func.sum(Purchase.paid_total_fen))
+                         .join(Membership, Membership.id == Purchase.membership_id)
+                         .where(*drive, bought).group_by(p_month)).all()
     per_month = {m: (n, fen) for m, n, fen in rows}
     monthly = suppress([{"month": m, "members": per_month.get(m, (0, 0))[0], "spend": per_month.get(m, (0, 0))[1]}
                         for m in months], [Col("members", "", "count"), Col("spend", "", "fen")])
@@ -126,13 +141,17 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
 
     # The points ledger in the period, and what is outstanding now.
     acct_in_scope = select(CardAccount.id).join(Membership, Membership.id == CardAccount.membership_id).where(*drive)
-    rows = s.execute(select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
-                     .where(PointsEntryRow.account_id.in_(acct_in_scope), PointsEntryRow.on >= p.start,
-                            PointsEntryRow.on <= p.end).group_by(PointsEntryRow.kind)).all()
-    kinds = dict(rows)
-    earned = sum(kinds.get(k, 0) for k in ("earn", "referral", "event"))
-    redeemed = -kinds.get("redeem", 0)
-    expired = -kinds.get("expire", 0)
+    if rolled is not None:
+        earned, redeemed, expired = (int(v) for v in s.execute(
+            select(total(RM.points_earned), total(RM.points_redeemed), total(RM.points_expired)).where(*rolled)).one())
+    else:
+        rows = s.execute(select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
+                         .where(PointsEntryRow.account_id.in_(acct_in_scope), PointsEntryRow.on >= p.start,
+                                PointsEntryRow.on <= p.end).group_by(PointsEntryRow.kind)).all()
+        kinds = dict(rows)
+        earned = sum(kinds.get(k, 0) for k in ("earn", "referral", "event"))
+        redeemed = -kinds.get("redeem", 0)
+        expired = -kinds.get("expire", 0)
     outstanding, stored, holders = s.execute(
         select(func.coalesce(func.sum(CardAccount.points_balance), 0),
                func.coalesce(func.sum(CardAccount.stored_value_fen), 0), func.count(distinct(Membership.id)))

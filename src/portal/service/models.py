@@ -46,7 +46,8 @@ class Complaint(SQLModel, table=True):
     __tablename__ = "complaint"
     __table_args__ = (Index("ix_complaint_status_promised", "status", "promised_on"),
                       Index("ix_complaint_customer", "customer_id", "id"),
-                      Index("ix_complaint_month", "recorded_month"))
+                      Index("ix_complaint_month", "recorded_month"),
+                      Index("ix_complaint_recorded_at", "recorded_at"))  # reports: a period's complaints
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key="customer_file.id")
@@ -87,6 +88,7 @@ class MemberVisit(SQLModel, table=True):
 
     __tablename__ = "member_visit"
     __table_args__ = (Index("ix_member_visit_customer", "customer_id", "visited_on"),
+                      Index("ix_member_visit_on", "visited_on"),  # reports: a period's visits
                       CheckConstraint("satisfaction BETWEEN 1 AND 5", name="ck_member_visit_satisfaction"))
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,0 +1,131 @@
+"""report_month, the reports' summary, kept in the transactions of the facts: after a seeded mix of
+purchases, joinings, returns, missed-points claims, tier changes, reassignments and the daily job,
+it equals the summary rebuilt from the facts for every key, and the overview and the monthly unit
+report give the same figures from it as the live queries."""
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from portal.customers import service as customers
+from portal.customers.rules import InvalidField
+from portal.customers.service import InvalidInput
+from portal.membership import jobs, members, purchases
+from portal.membership.models import Membership, Purchase
+from portal.membership.outcomes import PurchaseRequest
+from portal.membership.rules import PurchaseLine
+from portal.reports import monthly, overview, rollup
+from portal.reports.filters import Period, ReportFilter, month_period
+from portal.policy import PermissionDenied
+from portal.reports.models import ReportMonth
+
+REFUSED = (InvalidField, InvalidInput, PermissionDenied)
+
+
+def _summary(s) -> dict:
+    rows = s.scalars(select(ReportMonth)).all()
+    return {(r.month, r.owner_id, r.unit_path, r.tier): tuple(int(getattr(r, f)) for f in rollup.FIGURES)
+            for r in rows if any(getattr(r, f) for f in rollup.FIGURES)}
+
+
+def _play(db, vault, story, clock_at, seed: int) -> list[str]:
+    """A seeded mix of the use cases over five months (crossing a quarter); the months touched."""
+    rnd = random.Random(seed)
+    files = [uuid.UUID(f) for f in story.files["alice"]]
+    owner = {f: "alice" for f in files}
+    cards: dict[uuid.UUID, str] = {}
+    receipts: list[tuple[str, uuid.UUID | None]] = []
+    day, n = datetime(2026, 1, 5, 4, tzinfo=timezone.utc), 0
+    months = set()
+    done: set[str] = set()
+    for _step in range(60):
+        day += timedelta(days=rnd.randint(0, 4))
+        clock_at(day)
+        today = day.date()
+        n += 1
+        f = rnd.choice(files)
+        who = story.actor(db, owner[f])
+        op = rnd.random()
+        kind = ("sale" if op < 0.45 else "return" if op < 0.55 and receipts else "claim" if op < 0.65 and cards
+                else "tier" if op < 0.78 else "reassign" if op < 0.9 else "daily")
+        on = today - timedelta(days=rnd.choice((0, 0, 3, 12)))
+        months.add(f"{on:%Y-%m}")
+        try:
+            with db.write() as s:
+                if kind == "sale":  # a sale to the file (the card when it has one; may make it a member)
+                    yuan = rnd.choice((120, 400, 700, 2_000, 9_000))
+                    req = PurchaseRequest(receipt_no=f"RU-{n}", lines=(PurchaseLine("茅台", 1, yuan * 100),),
+                                          payment_method="cash", purchased_on=on,
+                                          card_number=cards.get(f), customer_id=None if f in cards else f)
+                    out = purchases.record_purchase(s, vault, who, req)
+                    if out.card_number:
+                        cards[f] = out.card_number
+                    receipts.append((out.receipt_no, f))
+                elif kind == "return":
+                    receipt, rf = rnd.choice(receipts)
+                    purchases.return_purchase(s, vault, story.actor(db, owner[rf]) if rf else who, receipt,
+                                              "customer changed mind")
+                elif kind == "claim":  # a sale without the card, its points claimed afterwards
+                    req = PurchaseRequest(receipt_no=f"RU-{n}", lines=(PurchaseLine("茅台", 1, 80_000),),
+                                          payment_method="cash", purchased_on=on)
+                    purchases.record_purchase(s, vault, who, req)
+                    cf = rnd.choice(sorted(cards))
+                    s.flush()
+                    purchases.claim_missed_points(s, story.actor(db, "cathy"), f"RU-{n}", cards[cf],
+                                                  "forgot the card")
+                    receipts.append((f"RU-{n}", cf))
+                elif kind == "tier":  # a leader's decision
+                    members.set_tier(s, story.actor(db, "bob"), f, tier=rnd.choice(("regular", "silver", "gold",
+                                                                                      "platinum")),
+                                     reason="a leader's decision")
+                elif kind == "reassign":  # the file changes hands (and back)
+                    to = "bob" if owner[f] == "alice" else "alice"
+                    customers.reassign_file(s, story.actor(db, "bob"), f, to, "covering for a colleague")
+                    owner[f] = to
+                else:  # the daily job (expiry, tier reviews, endings), each member in its own transaction
+                    jobs.run_daily(db, today)
+        except REFUSED:
+            continue
+        done.add(kind)
+    assert done == {"sale", "return", "claim", "tier", "reassign", "daily"}
+    return sorted(months)
+
+
+def _figures(rep, keys):
+    return {k: rep.table(k).rows for k in keys}
+
+
+def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, vault, story, clock_at,
+                                                                             monkeypatch):
+    months = _play(db, vault, story, clock_at, seed=13)
+    with db.read() as s:
+        kept = _summary(s)
+        assert s.scalar(select(Purchase.id).where(Purchase.status == "returned")) is not None
+    with db.write() as s:
+        rollup.rebuild(s)
+    with db.read() as s:
+        assert _summary(s) == kept and kept
+
+    periods = [Period("year", date(2026, 1, 1), date(2026, 12, 31)),
+               Period("quarter", date(2026, 1, 1), date(2026, 3, 31))]
+    periods += [month_period(int(m[:4]), int(m[5:])) for m in months]
+    live = lambda *a, **k: None  # noqa: E731
+    for reader in ("bob", "alice", "grace"):
+        for p in periods:
+            for tier in ("", "gold"):
+                f = ReportFilter(p, tier=tier)
+                with db.read() as s:
+                    actor = story.actor(db, reader)
+                    assert rollup.summary_where(actor, f) is not None
+                    got = (_figures(overview.overview(s, actor, f), ("spend", "spend_month", "points")),
+                           _figures(monthly.monthly(s, actor, f), ("summary", "units")))
+                    with monkeypatch.context() as mp:
+                        mp.setattr(rollup, "summary_where", live)
+                        want = (_figures(overview.overview(s, actor, f), ("spend", "spend_month", "points")),
+                                _figures(monthly.monthly(s, actor, f), ("summary", "units")))
+                for a, b in zip(got, want):
+                    for k in a:
+                        assert a[k] == b[k], (reader, p, tier, k)
