@@ -123,3 +123,22 @@ def test_portal_db_grant_says_sqlite_has_no_roles(settings):
     env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_KEY_FILE": str(settings.key_file)}
     r = CliRunner().invoke(main, ["db", "grant", "--app-role", "portal_app"], env=env)
     assert r.exit_code == 2 and "SQLite has no roles" in r.output
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only (PORTAL_TEST_POSTGRES=1)")
+def test_the_portals_postgresql_connections_run_without_jit(settings):
+    """JIT compiling cost the report queries about a second each (db._no_jit): every connection
+    the portal opens, writer and reader, has it off; the server's default is on."""
+    from portal.db import Database
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            assert s.scalar(text("SHOW jit")) == "off"
+        with database.read() as s:
+            assert s.scalar(text("SHOW jit")) == "off"
+    finally:
+        database.dispose()
+    eng = create_engine(settings.database_url, poolclass=NullPool)
+    with eng.connect() as c:
+        assert c.execute(text("SHOW jit")).scalar() == "on"
+    eng.dispose()

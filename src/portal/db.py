@@ -143,6 +143,21 @@ def _ping_after_idle(engine: Engine) -> None:
             raise sa_exc.DisconnectionError() from exc
 
 
+def _no_jit(engine: Engine) -> None:
+    """PostgreSQL's JIT compiles a query whose estimated cost is high before running it: the
+    report queries over a scope of many members cost ~1 s of compiling to save a few ms of
+    running (measured: the visit coverage at 10k files, 1.1 s of 1.2 s). The portal's queries are
+    short and indexed, so each connection turns it off (a SET, so a pooler in session mode keeps it)."""
+    @event.listens_for(engine, "connect")
+    def _set(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SET jit = off")
+        finally:
+            cur.close()
+        dbapi_conn.commit()
+
+
 class _WriterGate:
     """Queues SQLite writers: a thread lock within the process, an flock(2) on a file beside the
     database across processes. SQLite itself lets one writer in at a time, but a writer that
@@ -220,6 +235,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10)
             _ping_after_idle(self.engine)
+            _no_jit(self.engine)
             self.read_engine = self.engine
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
