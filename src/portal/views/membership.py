@@ -25,7 +25,7 @@ from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound
-from ..membership import cards, members, overview, points, programme, purchases, submissions
+from ..membership import cards, members, overview, points, purchases, submissions
 from ..membership.ledger import InsufficientPoints
 from ..membership.outcomes import PAYMENT_METHODS
 from ..membership.rules import programme_today, redemption_open
