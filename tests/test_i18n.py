@@ -403,3 +403,25 @@ def test_messages_with_values_and_shipped_names_are_said_in_the_readers_language
         assert i18n.discount_text(955) == "4.5% off"
     finally:
         i18n.current_locale.reset(token)
+
+
+def test_the_templates_underscore_renders_as_jinja2s_newstyle_gettext():
+    """`_()` in templates is called directly (views/rendering.template_gettext): same text, same
+    escaping of the variables, same %% handling as jinja2's alias, in both languages."""
+    from jinja2.ext import _gettext_alias
+
+    from portal.app import _jinja_env
+    from portal.views import rendering
+    env = _jinja_env()
+    src = ('{{ _("Application of %(when)s for a %(card)s:", when="<b>", card="x&y") }}|'
+           '{{ _("Membership") }}|{{ _("100%% <i>") }}')
+    for locale in i18n.LOCALES:
+        token = i18n.current_locale.set(locale)
+        try:
+            env.globals["_"] = rendering.template_gettext
+            ours = env.from_string(src).render()
+            env.globals["_"] = _gettext_alias
+            theirs = env.from_string(src).render()
+        finally:
+            i18n.current_locale.reset(token)
+        assert ours == theirs and "&lt;b&gt;" in ours and "x&amp;y" in ours and "100% <i>" in ours

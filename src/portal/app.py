@@ -39,7 +39,7 @@ from .views import messages
 from .views import ops
 from .views import purchase_form
 from .views.nav import NavBar
-from .views.rendering import base_context, format_datetime, is_htmx
+from .views.rendering import base_context, format_datetime, is_htmx, template_gettext
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
 
@@ -53,6 +53,7 @@ def _jinja_env() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)
+    env.globals["_"] = template_gettext  # the same as the alias above, without its three context calls
     env.filters["dt"] = format_datetime
     env.filters["mask_name"] = mask_name
     env.filters["mask_mobile"] = mask_mobile

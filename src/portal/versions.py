@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,17 @@ IN_THE_PAST = "A new version starts today or later: the past is never rewritten.
 DAY_TAKEN = "A version already starts on that day: choose another day."
 
 
+# The statement of each model, built once (the file page reads the programme's on every view).
+_IN_FORCE: dict[type, object] = {}
+
+
 def in_force(s: Session, model: type[V], at: date | datetime) -> V | None:
     """The newest version with ``effective_from <= at``, or None (the defaults apply)."""
-    return s.scalar(select(model).where(model.effective_from <= at)
-                    .order_by(model.effective_from.desc()).limit(1))
+    stmt = _IN_FORCE.get(model)
+    if stmt is None:
+        stmt = _IN_FORCE[model] = (select(model).where(model.effective_from <= bindparam("at"))
+                                   .order_by(model.effective_from.desc()).limit(1))
+    return s.scalar(stmt, {"at": at})
 
 
 def newest_first(s: Session, model: type[V]) -> list[V]:

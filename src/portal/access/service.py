@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -283,14 +283,16 @@ def approval_queue(s: Session, actor: Actor, limit: int = 200) -> list[RequestVi
     return _views(s, rows)
 
 
+# Built once (the file page reads it on every view of its owner or a leader), bound per call.
+_ON_FILE = select(AccessRequest).where(
+    AccessRequest.file_id == bindparam("fid"),
+    or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
+        & (AccessRequest.expires_at > bindparam("now")))).order_by(AccessRequest.id.desc())
+
+
 def grants_on_file(s: Session, file_id: uuid.UUID) -> list[RequestView]:
     """Who holds (or asks for) access to a file, shown to its owner and leaders."""
-    rows = list(s.scalars(select(AccessRequest).where(
-        AccessRequest.file_id == file_id,
-        or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
-            & (AccessRequest.expires_at > clock.now())))
-        .order_by(AccessRequest.id.desc())))
-    return _views(s, rows)
+    return _views(s, list(s.scalars(_ON_FILE, {"fid": file_id, "now": clock.now()})))
 
 
 MOVED_REASON = "The file moved to another unit."

@@ -160,6 +160,10 @@ class FileCard:
     grant_reason: str = ""
     grant_ends: datetime | None = None
     erased_at: datetime | None = None  # the customer's personal data was erased
+    # How it was opened, for further decisions on the same page (open_card_for): its unit, and
+    # the grant that decided (None: ownership or leadership did).
+    unit_path: str = ""
+    grant: AccessRequest | None = None
 
 
 def _load(s: Session, file_id: uuid.UUID | str) -> CustomerFile:
@@ -185,6 +189,20 @@ def open_for(s: Session, actor: Actor, file_id, action: Action) -> tuple[Custome
                                  grant=grant_relation(grant)):
         return f, grant.id
     raise PermissionDenied(action, f.file_no)
+
+
+def open_card_for(s: Session, actor: Actor, card: FileCard, action: Action) -> tuple[FileCard, int | None]:
+    """open_for() on a file that read_file() has just read and authorised in this transaction:
+    the same decision (ownership or leadership, else an active grant) without reading the file,
+    or the grant read_file found, again. Returns the card (it has the file's ``id``, ``owner_id``
+    and ``unit_path``) and the grant's id when the grant decided."""
+    if can(actor, action, owner_id=card.owner_id, unit_path=card.unit_path):
+        return card, None
+    grant = card.grant if card.grant is not None else active_grant(s, actor.user_id, card.id)
+    if grant is not None and can(actor, action, owner_id=card.owner_id, unit_path=card.unit_path,
+                                 grant=grant_relation(grant)):
+        return card, grant.id
+    raise PermissionDenied(action, card.file_no)
 
 
 def get_file_for(s: Session, actor: Actor, file_id, action: Action) -> CustomerFile:
@@ -256,7 +274,7 @@ def read_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
     card = FileCard(id=fid, file_no=row.file_no, category=row.category, gender=row.gender,
                     owner_id=row.owner_id, owner=row.username or "?", unit=row.name or "?",
                     created_at=row.created_at, updated_at=row.updated_at, fields=dict(zip(fields, opened)),
-                    allowed=allowed, erased_at=row.erased_at,
+                    allowed=allowed, erased_at=row.erased_at, unit_path=row.unit_path, grant=grant,
                     grant_reason=grant.reason if grant else "", grant_ends=grant.expires_at if grant else None)
     note = AuditNote(action.value, object_type="customer", object_id=row.file_no, fields=fields,
                      detail=purpose, grant_id=grant.id if grant else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -23,10 +23,10 @@ from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound, open_for
 from ..inbox.service import notify
 from ..policy import Action, PermissionDenied, customer_scope, may_perform
-from .members import enrol, membership_of, referrer_by_card, require_reason
-from .models import CardAccount, MemberCard, MembershipApplication, Purchase
+from .members import enrol, membership_of, referrer_by_card, require_reason, window_spend_fen
+from .models import CardAccount, MemberCard, MembershipApplication
 from .programme import settings_on
-from .rules import ProgrammeSettings, programme_today, window_start
+from .rules import ProgrammeSettings, programme_today
 
 # How a joining fee can be paid at the service desk (stored value and credit need a card).
 FEE_METHODS = ("cash", "cheque", "bank_transfer", "wire")
@@ -35,15 +35,15 @@ FEE_METHODS = ("cash", "cheque", "bank_transfer", "wire")
 def joining_condition(s: Session, customer_id, today: date, settings: ProgrammeSettings) -> str | None:
     """"single_purchase" or "cumulative" when the file's kept purchases meet the joining
     condition in the joining window (counted spend), else None."""
-    start = window_start(today, settings.join_window_months)
-    biggest, total = s.execute(
-        select(func.coalesce(func.max(Purchase.spend_counted_fen), 0),
-               func.coalesce(func.sum(Purchase.spend_counted_fen), 0))
-        .where(Purchase.customer_id == customer_id, Purchase.status == "complete",
-               Purchase.purchased_on > start, Purchase.purchased_on <= today)).one()
-    if int(biggest) >= settings.join_single_purchase_fen:
+    return condition_met(window_spend_fen(s, customer_id, today, settings.join_window_months), settings)
+
+
+def condition_met(window: tuple[int, int], settings: ProgrammeSettings) -> str | None:
+    """The joining condition for (the biggest, the total) counted spend in the joining window."""
+    biggest, total = window
+    if biggest >= settings.join_single_purchase_fen:
         return "single_purchase"
-    if int(total) >= settings.join_cumulative_fen:
+    if total >= settings.join_cumulative_fen:
         return "cumulative"
     return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -41,8 +41,11 @@ def require_reason(reason: str, field: str = "reason") -> str:
     return reason
 
 
+_MEMBERSHIP_OF = select(Membership).where(Membership.customer_id == bindparam("cid"))
+
+
 def membership_of(s: Session, customer_id: uuid.UUID) -> Membership | None:
-    return s.scalar(select(Membership).where(Membership.customer_id == customer_id))
+    return s.scalar(_MEMBERSHIP_OF, {"cid": customer_id})
 
 
 def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int | None = None,
@@ -254,17 +257,33 @@ def tier_points(s: Session, m: Membership, today: date, settings, *, since: date
     return max(0, int(total or 0))
 
 
+def _window_statement(since: bool):
+    p = Purchase.__table__.c
+    q = select(func.coalesce(func.max(p.spend_counted_fen), 0), func.coalesce(func.sum(p.spend_counted_fen), 0)
+               ).where(p.customer_id == bindparam("cid"), p.status == "complete",
+                       p.purchased_on > bindparam("start"), p.purchased_on <= bindparam("today"))
+    return q.where(p.purchased_on >= bindparam("since")) if since else q
+
+
+# Built once (the file page reads them on every view), bound per call.
+_WINDOW = {False: _window_statement(False), True: _window_statement(True)}
+
+
+def window_spend_fen(s: Session, customer_id: uuid.UUID, today: date, months: int,
+                     since: date | None = None) -> tuple[int, int]:
+    """(the biggest, the total) counted spend (special-price lines excluded) of kept purchases in
+    the window, and on or after ``since`` when given (a membership's ``spend_counted_from``)."""
+    params = {"cid": customer_id, "start": window_start(today, months), "today": today}
+    if since is not None:
+        params["since"] = since
+    biggest, total = s.execute(_WINDOW[since is not None], params).one()
+    return int(biggest or 0), int(total or 0)
+
+
 def spend_in_window_fen(s: Session, customer_id: uuid.UUID, today: date, months: int,
                         since: date | None = None) -> int:
-    """Counted spend (special-price lines excluded) of kept purchases in the window, and on or
-    after ``since`` when given (a membership's ``spend_counted_from``)."""
-    start = window_start(today, months)
-    q = select(func.coalesce(func.sum(Purchase.spend_counted_fen), 0)).where(
-        Purchase.customer_id == customer_id, Purchase.status == "complete",
-        Purchase.purchased_on > start, Purchase.purchased_on <= today)
-    if since is not None:
-        q = q.where(Purchase.purchased_on >= since)
-    return int(s.scalar(q) or 0)
+    """Counted spend of kept purchases in the window (see ``window_spend_fen``)."""
+    return window_spend_fen(s, customer_id, today, months, since)[1]
 
 
 def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str, reason: str = "",

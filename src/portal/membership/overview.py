@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..access.models import AccessRequest
@@ -22,16 +22,16 @@ from ..customers.rules import mask_name
 from ..policy import Action, can
 from ..policy.scope import member_scope
 from ..vault import Vault
-from .applications import joining_condition
+from .applications import condition_met, joining_condition
 from .cards import cards_of
 from .coupons import coupons_of
-from .members import membership_of, spend_in_window_fen, tier_points
+from .members import membership_of, spend_in_window_fen, tier_points, window_spend_fen
 from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
                      Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
 from .outcomes import LedgerLine, MemberPanel
 from .points import expiring_lots, redeemable
 from .programme import settings_on
-from .rules import birthday_applies, programme_today
+from .rules import ProgrammeSettings, birthday_applies, programme_today
 
 MEMBER_ACTIONS = (Action.MEMBER_PURCHASE, Action.MEMBER_REDEEM, Action.MEMBER_STORED_VALUE,
                   Action.MEMBER_ADJUST, Action.MEMBER_APPLY, Action.MEMBER_TIER, Action.CARD_MANAGE,
@@ -44,14 +44,53 @@ def allowed_member_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: 
             if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path, grant=rel)}
 
 
-def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> MemberPanel | None:
-    """The membership section of a file the caller has already authorised (and audited) the view of."""
-    m = membership_of(s, f.id)
-    allowed = allowed_member_actions(s, actor, f, grant_id)
-    if m is None:
-        return None
+# Built once: the file page reads them on every view.
+_PENDING = (select(MembershipApplication).where(MembershipApplication.customer_id == bindparam("cid"))
+            .order_by(MembershipApplication.id.desc()).limit(1))
+_PURCHASES = (select(Purchase).where(Purchase.customer_id == bindparam("cid"))
+              .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30))
+_LINES = (select(PurchaseLineRow).where(PurchaseLineRow.purchase_id.in_(bindparam("ids", expanding=True)))
+          .order_by(PurchaseLineRow.purchase_id, PurchaseLineRow.line_no))
+
+
+def _purchases(s: Session, customer_id) -> list[dict]:
+    """The 30 latest purchases with their lines (two statements, not one per purchase)."""
+    purchases = list(s.scalars(_PURCHASES, {"cid": customer_id}))
+    lines: dict[int, list] = {p.id: [] for p in purchases}
+    if purchases:
+        for line in s.scalars(_LINES, {"ids": list(lines)}):
+            lines[line.purchase_id].append(line)
+    return [{"purchase": p, "lines": lines[p.id]} for p in purchases]
+
+
+def file_section(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
+                 ) -> tuple[MemberPanel | None, dict | None, ProgrammeSettings]:
+    """The membership section of a file the caller has already authorised (and audited) the
+    view of: (the member's panel or None, the non-member's figures or None, the settings in
+    effect), each row read once. ``f`` needs only ``id``, ``owner_id`` and ``unit_path``."""
     today = programme_today()
     settings = settings_on(s, today)
+    m = membership_of(s, f.id)
+    allowed = allowed_member_actions(s, actor, f, grant_id)
+    member = _panel(s, f, m, allowed, today, settings) if m is not None else None
+    info = (_non_member(s, f, m, allowed, today, settings)
+            if member is None or member.status != "active" else None)
+    return member, info, settings
+
+
+def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> MemberPanel | None:
+    """The membership section of a file the caller has already authorised (and audited) the view of."""
+    return file_section(s, actor, f, grant_id)[0]
+
+
+def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:
+    """For a file that is not (or no longer) a member: spend so far, pending application, allowed actions."""
+    today = programme_today()
+    return _non_member(s, f, membership_of(s, f.id), allowed_member_actions(s, actor, f, grant_id), today,
+                       settings_on(s, today))
+
+
+def _panel(s: Session, f, m: Membership, allowed: set[str], today: date, settings: ProgrammeSettings) -> MemberPanel:
     accounts = []
     for account, cards in cards_of(s, m.id):
         points = [LedgerLine(r.id, r.kind, r.points, r.on, r.ref, r.note, r.expires_on)
@@ -73,37 +112,22 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
     history = [{"at": e.at, "kind": e.kind, "from": e.from_value, "to": e.to_value, "cause": e.cause,
                 "reason": e.reason, "by": who.get(e.actor_id, "?") if e.actor_id else "system"}
                for e in events]
-    purchases = []
-    for p in s.scalars(select(Purchase).where(Purchase.customer_id == f.id)
-                       .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30)):
-        lines = list(s.scalars(select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id)
-                               .order_by(PurchaseLineRow.line_no)))
-        purchases.append({"purchase": p, "lines": lines})
     return MemberPanel(
         membership_id=m.id, tier=m.tier, tier_floor=m.tier_floor, tier_ceiling=m.tier_ceiling,
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
         points_12m=tier_points(s, m, today, settings, since=m.spend_counted_from),
         spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months, m.spend_counted_from),
-        accounts=accounts, history=history, purchases=purchases, allowed=allowed,
+        accounts=accounts, history=history, purchases=_purchases(s, f.id), allowed=allowed,
         coupons=coupons_of(s, m.id))
 
 
-def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:
-    """For a file that is not (or no longer) a member: spend so far, pending application, allowed actions."""
-    today = programme_today()
-    settings = settings_on(s, today)
-    pending = s.scalar(select(MembershipApplication).where(MembershipApplication.customer_id == f.id)
-                       .order_by(MembershipApplication.id.desc()).limit(1))
-    purchases = []
-    for p in s.scalars(select(Purchase).where(Purchase.customer_id == f.id)
-                       .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30)):
-        purchases.append({"purchase": p, "lines": list(s.scalars(
-            select(PurchaseLineRow).where(PurchaseLineRow.purchase_id == p.id).order_by(PurchaseLineRow.line_no)))})
-    return {"spend_window_fen": spend_in_window_fen(s, f.id, today, settings.join_window_months),
-            "condition": joining_condition(s, f.id, today, settings),
-            "settings": settings, "application": pending, "purchases": purchases,
-            "allowed": allowed_member_actions(s, actor, f, grant_id),
-            "membership": membership_of(s, f.id)}
+def _non_member(s: Session, f, m: Membership | None, allowed: set[str], today: date,
+                settings: ProgrammeSettings) -> dict:
+    # One read of the joining window gives both the spend shown and the condition it meets.
+    window = window_spend_fen(s, f.id, today, settings.join_window_months)
+    return {"spend_window_fen": window[1], "condition": condition_met(window, settings),
+            "settings": settings, "application": s.scalar(_PENDING, {"cid": f.id}), "purchases": _purchases(s, f.id),
+            "allowed": allowed, "membership": m}
 
 
 # ---------------------------------------------------------------- reminder lists

@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -88,10 +89,18 @@ _AT_LEAST_ONE = ("join_window_months", "tier_window_months", "lapse_after_months
 # ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=32)
+def _parsed(body: str) -> ProgrammeSettings:
+    """A stored body, parsed once per process: the row is still read on every call (a new version
+    is seen at once, in every process); only the JSON of a body already seen is not parsed again
+    (ProgrammeSettings and its records are frozen)."""
+    return settings_from_json(body)
+
+
 def settings_on(s: Session, day: date) -> ProgrammeSettings:
     """The stored version in effect on ``day`` (latest ``effective_from <= day``), else the defaults."""
     v = versions_.in_force(s, ProgrammeVersion, day)
-    return DEFAULT_SETTINGS if v is None else settings_from_json(v.body)
+    return DEFAULT_SETTINGS if v is None else _parsed(v.body)
 
 
 def current_settings(s: Session) -> ProgrammeSettings:

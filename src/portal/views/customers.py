@@ -132,7 +132,7 @@ def file_context(st, actor, file_id: UUID) -> dict:
         grants = (access.grants_on_file(s, card.id)
                   if card.owner_id == actor.user_id or "customer.reassign" in card.allowed else None)
         # The membership section, read in the same snapshot.
-        membership = member_views.file_context(s, actor, file_id)
+        membership = member_views.file_context(s, actor, file_id, card)
     reveal(st.db, actor, note)
     return dict(card=card, categories=rules.CATEGORY_LABELS, grants=grants, membership=membership)
 

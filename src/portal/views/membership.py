@@ -25,7 +25,7 @@ from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound
-from ..membership import cards, members, overview, points, programme, purchases, submissions
+from ..membership import cards, members, overview, points, purchases, submissions
 from ..membership.ledger import InsufficientPoints
 from ..membership.outcomes import PAYMENT_METHODS
 from ..membership.rules import programme_today, redemption_open
@@ -103,20 +103,23 @@ def _next_tier(panel, settings) -> dict | None:
     return None
 
 
-def file_context(s, actor, file_id: UUID) -> dict:
+def file_context(s, actor, file_id: UUID, card=None) -> dict:
     """The membership section for a file page whose view was just authorised and audited;
-    empty when the viewer may not see membership on this file."""
+    empty when the viewer may not see membership on this file. ``card``: the file as
+    customers.read_file() read it in this transaction (then it is not read again)."""
     try:
-        f, grant_id = customers.open_for(s, actor, file_id, Action.MEMBER_VIEW)
+        if card is not None:
+            f, grant_id = customers.open_card_for(s, actor, card, Action.MEMBER_VIEW)
+        else:
+            f, grant_id = customers.open_for(s, actor, file_id, Action.MEMBER_VIEW)
     except PermissionDenied:
         return {}
-    settings = programme.current_settings(s)
-    panel = overview.panel(s, actor, f, grant_id)
-    info = overview.non_member_info(s, actor, f, grant_id) if panel is None or panel.status != "active" else None
+    panel, info, settings = overview.file_section(s, actor, f, grant_id)
+    today = programme_today()
     return {"panel": panel, "info": info, "settings": settings, "next_tier": _next_tier(panel, settings),
-            "card_types": {c.code: i18n.data_label(c.name) for c in settings.card_types}, "today": programme_today(),
+            "card_types": {c.code: i18n.data_label(c.name) for c in settings.card_types}, "today": today,
             "payment_methods": PAYMENT_METHODS, "file_id": f.id,
-            "redemption_open": redemption_open(programme_today(), settings),
+            "redemption_open": redemption_open(today, settings),
             "form": "", "errors": {}, "values": {}}
 
 
