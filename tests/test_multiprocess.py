@@ -67,6 +67,19 @@ def _log_of(proc) -> str:
     return proc.stderr.read().decode(errors="replace")[-2000:]
 
 
+_PROCS: list = []  # the module's servers, for their logs when a test fails
+
+
+def _errors_of_servers() -> str:
+    """The servers' log lines that are not a plain request (errors, tracebacks), for a failure."""
+    lines = []
+    for proc in _PROCS:
+        proc.stderr.seek(0)
+        lines += [ln for ln in proc.stderr.read().decode(errors="replace").splitlines()
+                  if '"status": 200' not in ln and '"status":200' not in ln]
+    return "\n".join(lines[-60:])
+
+
 @pytest.fixture(scope="module")
 def servers(env):
     """Four `portal serve` processes on their own ports, sharing the database and the key file."""
@@ -77,6 +90,7 @@ def servers(env):
         procs.append(subprocess.Popen([PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)],
                                       env=env, stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile()))
         bases.append(f"http://127.0.0.1:{port}")
+    _PROCS[:] = procs
     try:
         deadline = time.time() + 60
         for proc, base in zip(procs, bases):
@@ -227,6 +241,6 @@ def test_fifty_concurrent_viewers_on_four_processes_leave_one_unbroken_chain(env
 
     with ThreadPoolExecutor(max_workers=VIEWERS) as pool:
         statuses = [s for result in pool.map(viewer, range(VIEWERS)) for s in result]
-    assert statuses == [200] * (VIEWERS * VIEWS_EACH)
+    assert statuses == [200] * (VIEWERS * VIEWS_EACH), _errors_of_servers()
     # Every view appended exactly one entry, and the entries from four processes form one chain.
     assert _verified_count(env) == before + VIEWERS * VIEWS_EACH
