@@ -62,20 +62,21 @@ def env(tmp_path_factory):
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+_LOGS: dict = {}  # each server process -> the file its log goes to
+
+
 def _log_of(proc) -> str:
-    proc.stderr.seek(0)
-    return proc.stderr.read().decode(errors="replace")[-2000:]
-
-
-_PROCS: list = []  # the module's servers, for their logs when a test fails
+    log = _LOGS[proc]
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
 
 
 def _errors_of_servers() -> str:
     """The servers' log lines that are not a plain request (errors, tracebacks), for a failure."""
     lines = []
-    for proc in _PROCS:
-        proc.stderr.seek(0)
-        lines += [ln for ln in proc.stderr.read().decode(errors="replace").splitlines()
+    for log in _LOGS.values():
+        log.seek(0)
+        lines += [ln for ln in log.read().decode(errors="replace").splitlines()
                   if '"status": 200' not in ln and '"status":200' not in ln]
     return "\n".join(lines[-60:])
 
@@ -87,10 +88,11 @@ def servers(env):
     for _ in range(PROCESSES):
         port = _free_port()
         # The log (a JSON line per request) goes to a file: a pipe nobody reads would fill and stall.
+        log = tempfile.TemporaryFile()
         procs.append(subprocess.Popen([PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile()))
+                                      env=env, stdout=subprocess.DEVNULL, stderr=log))
+        _LOGS[procs[-1]] = log
         bases.append(f"http://127.0.0.1:{port}")
-    _PROCS[:] = procs
     try:
         deadline = time.time() + 60
         for proc, base in zip(procs, bases):
