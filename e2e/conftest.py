@@ -235,6 +235,26 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"e2e_rep_{rep.when}", rep)
+    srv = getattr(item, "funcargs", {}).get("server")
+    if rep.failed and rep.when == "call" and isinstance(srv, Server):
+        # The server's side of a failure: its last lines that are not a plain 200 (errors,
+        # tracebacks), and the slowest requests it logged.
+        rep.sections.append(("portal server log", _server_log_tail(srv.log)))
+
+
+def _server_log_tail(log: Path, n: int = 40) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no log: {exc})"
+    odd = [ln for ln in lines if not re.search(r'"status": ?200\b', ln)]
+    timed = []
+    for ln in lines:
+        m = re.search(r'"duration_ms": ?([0-9.]+)', ln)
+        if m:
+            timed.append((float(m.group(1)), ln))
+    slow = [ln for _ms, ln in sorted(timed, reverse=True)[:5]]
+    return "\n".join(["-- not 200:", *odd[-n:], "-- slowest:", *slow])
 
 
 @pytest.fixture(autouse=True)

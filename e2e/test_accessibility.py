@@ -73,6 +73,10 @@ def _visible_text(page: Page) -> str:
 def test_main_pages_are_accessible_in_both_languages_and_chinese_pages_speak_chinese(new_context, server, user):
     context = new_context()
     context.add_init_script(path=str(AXE))
+    # Every navigation here also evaluates axe-core (about 0.5 MB) before its load event, and the
+    # English pass sends each request through a route handler: on a busy CI machine a page can
+    # take longer than the other tests' 10 s (seen on PostgreSQL with both xdist workers busy).
+    context.set_default_navigation_timeout(30_000)
     page = context.new_page()
     sign_in(page, user)  # the browser asks for zh-CN
     file_id, _ = first_file_of(server, "alice")
