@@ -66,6 +66,15 @@ def _add_member(s: Session, key: Key, status: str, figs: dict[str, int], sign: i
               **{f: sign * figs.get(f, 0) for f in MEMBER_FIGURES}}])
 
 
+def _locked_key(s: Session, membership_id: int) -> tuple[Key, str] | None:
+    """The member's key and status as committed now, the membership locked until commit (PostgreSQL):
+    a balance written and a member moved are counted one after the other, each under the right key.
+    Lock order as the till's: card accounts (locked by the writers of balances) before the membership."""
+    row = s.execute(select(Membership.owner_id, Membership.unit_path, Membership.tier, Membership.status)
+                    .where(Membership.id == membership_id).with_for_update()).first()
+    return None if row is None else ((row[0], row[1], row[2]), row[3])
+
+
 def member_restated(s: Session, membership_id: int, old: Key | None, old_status: str, new: Key,
                     new_status: str) -> None:
     """The member's owner, unit, tier or status changed (``old`` None: a new membership): their
@@ -73,6 +82,7 @@ def member_restated(s: Session, membership_id: int, old: Key | None, old_status:
     if (old, old_status) == (new, new_status):
         return
     s.flush()
+    _locked_key(s, membership_id)
     figs = _holding(s, membership_id)
     if old is not None:
         _add_member(s, old, old_status, figs, -1)
@@ -82,10 +92,10 @@ def member_restated(s: Session, membership_id: int, old: Key | None, old_status:
 def balances_changed(s: Session, membership_id: int, *, points: int = 0, stored_fen: int = 0,
                      holders: int = 0) -> None:
     """Points or stored value written to one of the member's accounts, or their first account opened."""
-    m = s.get(Membership, membership_id)
-    if m is not None:
-        _add_member(s, (m.owner_id, m.unit_path, m.tier), m.status,
-                    {"points_balance": points, "stored_value_fen": stored_fen, "holders": holders})
+    s.flush()
+    now = _locked_key(s, membership_id)
+    if now is not None:
+        _add_member(s, now[0], now[1], {"points_balance": points, "stored_value_fen": stored_fen, "holders": holders})
 
 
 def account_opened(s: Session, membership_id: int) -> None:
