@@ -1,6 +1,6 @@
 """report_month and its siblings (report_product, report_member, report_flow), the reports'
 summaries, kept in the transactions of the facts: after a seeded mix of purchases, joinings,
-returns, missed-points claims, stored-value recharges, tier changes, reassignments, the daily job,
+returns, missed-points claims, stored-value recharges, card replacements, tier changes, reassignments, the daily job,
 memberships ended and one restarted, they equal the summaries rebuilt from the facts for every key,
 and the overview and the monthly unit report give the same figures from them as the live queries."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from portal.customers import service as customers
 from portal.customers.rules import InvalidField
 from portal.customers.service import InvalidInput
-from portal.membership import jobs, members, points, purchases
+from portal.membership import cards as cards_, jobs, members, points, purchases
 from portal.membership.models import Membership, Purchase
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
@@ -59,7 +59,7 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
         who = story.actor(db, owner[f])
         op = rnd.random()
         kind = ("sale" if op < 0.42 else "return" if op < 0.52 and receipts else "claim" if op < 0.6 and cards
-                else "recharge" if op < 0.66 and cards else "tier" if op < 0.78 else "reassign" if op < 0.9
+                else "recharge" if op < 0.63 and cards else "replace" if op < 0.66 and cards else "tier" if op < 0.78 else "reassign" if op < 0.9
                 else "daily")
         on = today - timedelta(days=rnd.choice((0, 0, 3, 12)))
         months.add(f"{on:%Y-%m}")
@@ -89,6 +89,9 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
                     receipts.append((f"RU-{n}", cf))
                 elif kind == "recharge":  # stored value on a card
                     points.recharge_stored_value(s, who, cards[rnd.choice(sorted(cards))], rnd.choice((5_000, 20_000)))
+                elif kind == "replace":  # a new card number on the same account
+                    cf = rnd.choice(sorted(cards))
+                    cards[cf] = cards_.replace(s, story.actor(db, owner[cf]), cards[cf], "the card is worn out").number
                 elif kind == "tier":  # a leader's decision
                     members.set_tier(s, story.actor(db, "bob"), f, tier=rnd.choice(("regular", "silver", "gold",
                                                                                       "platinum")),
@@ -102,7 +105,7 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
         except REFUSED:
             continue
         done.add(kind)
-    assert done == {"sale", "return", "claim", "recharge", "tier", "reassign", "daily"}
+    assert done == {"sale", "return", "claim", "recharge", "replace", "tier", "reassign", "daily"}
     # Two years without a purchase end the memberships; a sale restarts one (a new joining month).
     day += timedelta(days=800)
     clock_at(day)
@@ -138,6 +141,7 @@ def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, 
         assert any(k[0] == "report_member" and k[4] == "ended" for k in kept)
         assert any(k[0] == "report_member" and v[3] for k, v in kept.items())  # stored value held
         assert any(k[0] == "report_flow" and k[5] == "move" for k in kept)
+        assert any(k[0] == "report_flow" and k[5:7] == ("card", "replacement") for k in kept)
     # Migration 0028's backfill (self-contained SQL) gives the same rows.
     path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0028_report_members_flows_products.py"
     spec = importlib.util.spec_from_file_location("report_summaries_migration", path)

@@ -1,5 +1,5 @@
 """report_member, report_flow and report_product: the overview's and the monthly report's member
-counts, balances, joinings, tier moves, tiers over time and top products, kept by the domain's use
+counts, balances, joinings, tier moves, tiers over time, new cards and top products, kept by the domain's use
 cases in the same transaction as the facts (see portal.reports.summaries and .products)
 
 Revision ID: 0028
@@ -32,6 +32,7 @@ def _backfill(dialect: str) -> list[str]:
     jm = "to_char(joined_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', joined_on)"
     em = """to_char("at" + interval '8 hours', 'YYYY-MM')""" if pg else """strftime('%Y-%m', "at", '+8 hours')"""
     tm = "to_char(changed_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', changed_on)"
+    cm = "to_char(c.issued_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', c.issued_on)"
     pm = "to_char(p.purchased_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', p.purchased_on)"
     return [f"""
 INSERT INTO report_member (owner_id, unit_path, tier, status, members, holders, points_balance, stored_value_fen)
@@ -53,6 +54,9 @@ FROM (
   FROM member_event WHERE kind = 'tier'
   UNION ALL
   SELECT membership_id, {tm}, 'tc', from_tier, to_tier FROM tier_change
+  UNION ALL
+  SELECT a.membership_id, {cm}, 'card', CASE WHEN c.replaces_id IS NULL THEN 'new' ELSE 'replacement' END, ''
+  FROM member_card c JOIN card_account a ON a.id = c.account_id
 ) f JOIN membership m ON m.id = f.mid
 GROUP BY f.month, m.owner_id, m.unit_path, m.tier, f.kind, f.a, f.b""", f"""
 WITH pl AS (

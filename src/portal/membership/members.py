@@ -92,6 +92,7 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
                       created_at=clock.now())
     s.add(card)
     s.flush()
+    summaries.card_issued(s, account.membership_id, on, replaces is not None)  # the reports' new cards
     return card
 
 

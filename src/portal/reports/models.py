@@ -74,7 +74,8 @@ class ReportFlow(SQLModel, table=True):
     """Counts of a month's member events per (owner, unit path, tier) of the members as they stand
     now: ``join`` (a = the cause; the month of ``joined_on``), ``ref`` (a referred member's
     joining), ``move`` (a tier event: a = up | down, b = its cause; the Shanghai month of ``at``)
-    and ``tc`` (a tier_change row: a = from, b = to; the month of ``changed_on``). Written only by
+    ``tc`` (a tier_change row: a = from, b = to; the month of ``changed_on``) and ``card`` (a card
+    issued: a = new | replacement; the month of ``issued_on``). Written only by
     ``reports.summaries``; a member's rows move with them like ``report_month``'s."""
     __tablename__ = "report_flow"
     __table_args__ = (Index("ix_report_flow_unit", "kind", "unit_path", "month"),

@@ -67,11 +67,16 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     else:
         joined = s.scalar(select(func.count()).select_from(Membership).where(
             *where, Membership.joined_on >= p.start, Membership.joined_on <= p.end))
-    cards = dict(s.execute(
-        select(MemberCard.replaces_id.is_(None), func.count()).join(CardAccount, CardAccount.id == MemberCard.account_id)
-        .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
-        .group_by(MemberCard.replaces_id.is_(None))).all())
+    flows = summaries.flow_where(actor, f, "card")
+    if flows is not None:
+        cards = {a == "new": int(n) for a, n in s.execute(select(RF.a, total(RF.n)).where(*flows).group_by(RF.a))}
+    else:
+        cards = dict(s.execute(
+            select(MemberCard.replaces_id.is_(None), func.count())
+            .join(CardAccount, CardAccount.id == MemberCard.account_id)
+            .join(Membership, Membership.id == CardAccount.membership_id)
+            .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
+            .group_by(MemberCard.replaces_id.is_(None))).all())
     flows = summaries.flow_where(actor, f, "move")
     if flows is not None:
         moves = {a == "up": int(n) for a, n in s.execute(select(RF.a, total(RF.n)).where(*flows).group_by(RF.a))}

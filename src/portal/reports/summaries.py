@@ -6,8 +6,9 @@ card account, and their points and stored-value balances (the overview's members
 status and its outstanding balances; the monthly report's active members).
 
 ``report_flow``: per month and (owner, unit path, tier) as they stand now, the joinings by cause,
-the referred joinings, the tier events by direction and cause, and the tier_change rows by (from,
-to) pair (new members, upgrades and downgrades, referrals, and the tiers at each month's end).
+the referred joinings, the tier events by direction and cause, the tier_change rows by (from, to)
+pair and the cards issued, new or replacements (new members, upgrades and downgrades, referrals,
+the tiers at each month's end, new cards).
 A member's rows move with them (owner, unit or tier changed); a restarted membership moves its
 joining to the new month and cause.
 """
@@ -20,7 +21,7 @@ from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..membership.models import CardAccount, MemberEvent, Membership, TierChange
+from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership, TierChange
 from ..membership.settings import Tier
 from ..policy import Action
 from ..policy.actions import Relation
@@ -147,6 +148,10 @@ def flow_history(s: Session, membership_id: int) -> dict[FlowKey, int]:
     for on, frm, to in s.execute(select(TierChange.changed_on, TierChange.from_tier, TierChange.to_tier)
                                  .where(TierChange.membership_id == membership_id)):
         out[(_month(on), "tc", frm or "", to)] += 1
+    for on, replaces in s.execute(select(MemberCard.issued_on, MemberCard.replaces_id)
+                                  .join(CardAccount, CardAccount.id == MemberCard.account_id)
+                                  .where(CardAccount.membership_id == membership_id)):
+        out[(_month(on), "card", "new" if replaces is None else "replacement", "")] += 1
     return out
 
 
@@ -175,6 +180,13 @@ def tier_event(s: Session, m: Membership, at: datetime, from_tier: str, to_tier:
                {(_shanghai_month(at), "move", direction(from_tier, to_tier), cause or ""): 1})
 
 
+def card_issued(s: Session, membership_id: int, on: date, replacement: bool) -> None:
+    """A member_card issued (a first card or a replacement), under the member's key."""
+    now = _locked_key(s, membership_id)
+    if now is not None:
+        _add_flows(s, now[0], {(_month(on), "card", "replacement" if replacement else "new", ""): 1})
+
+
 def tier_changed(s: Session, m: Membership, on: date, from_tier: str, to_tier: str) -> None:
     """A tier_change row, under the member's key."""
     _add_flows(s, (m.owner_id, m.unit_path, m.tier), {(_month(on), "tc", from_tier or "", to_tier): 1})
@@ -191,6 +203,7 @@ def rebuild_sql(dialect: str) -> list[str]:
     jm = "to_char(joined_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', joined_on)"
     em = """to_char("at" + interval '8 hours', 'YYYY-MM')""" if pg else """strftime('%Y-%m', "at", '+8 hours')"""
     tm = "to_char(changed_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', changed_on)"
+    cm = "to_char(c.issued_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', c.issued_on)"
     members = """
 INSERT INTO report_member (owner_id, unit_path, tier, status, members, holders, points_balance, stored_value_fen)
 SELECT m.owner_id, m.unit_path, m.tier, m.status, count(*), sum(CASE WHEN a.n > 0 THEN 1 ELSE 0 END),
@@ -212,6 +225,9 @@ FROM (
   FROM member_event WHERE kind = 'tier'
   UNION ALL
   SELECT membership_id, {tm}, 'tc', from_tier, to_tier FROM tier_change
+  UNION ALL
+  SELECT a.membership_id, {cm}, 'card', CASE WHEN c.replaces_id IS NULL THEN 'new' ELSE 'replacement' END, ''
+  FROM member_card c JOIN card_account a ON a.id = c.account_id
 ) f JOIN membership m ON m.id = f.mid
 GROUP BY f.month, m.owner_id, m.unit_path, m.tier, f.kind, f.a, f.b"""
     return [members, flows]
