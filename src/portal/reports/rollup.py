@@ -205,8 +205,8 @@ GROUP BY facts.month, m.owner_id, m.unit_path, m.tier"""
 
 def rebuild(conn) -> None:
     """Recompute the whole summary, and report_product, report_member and report_flow, from the
-    facts (a bulk load, the demo, a test's fixture), in
-    the database: one INSERT ... SELECT, no rows through Python. ``conn``: a Session or Connection."""
+    facts (a bulk load, the demo, a test's fixture), in the database: INSERT ... SELECT, no rows
+    through Python. ``conn``: a Session or Connection."""
     conn.execute(RM.__table__.delete())
     conn.execute(text(_rebuild_sql(conn.get_bind().dialect.name if isinstance(conn, Session)
                                    else conn.dialect.name)))

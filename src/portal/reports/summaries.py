@@ -285,7 +285,3 @@ def flow_where(actor: Actor, f, kind: str, *, tier: bool = True, opening: bool =
         return None
     months = f.period.months()
     return [RF.kind == kind, *(() if opening else (RF.month >= months[0],)), RF.month <= months[-1], *conds]
-
-
-def total(col):
-    return func.coalesce(func.sum(col), 0)
