@@ -126,9 +126,9 @@ def points_written(s: Session, account: CardAccount, rows: list[PointsEntryRow])
             figs["points_redeemed"] -= r.points
         elif r.kind == "expire":
             figs["points_expired"] -= r.points
-    m = s.get(Membership, account.membership_id)
-    if m is not None:
-        _add(s, key_of(m), months)
+    now = summaries.locked_key(s, account.membership_id)  # as committed, locked (summaries.py)
+    if now is not None:
+        _add(s, now[0], months)
 
 
 def member_history(s: Session, membership_id: int) -> Months:

@@ -67,7 +67,7 @@ def _add_member(s: Session, key: Key, status: str, figs: dict[str, int], sign: i
               **{f: sign * figs.get(f, 0) for f in MEMBER_FIGURES}}])
 
 
-def _locked_key(s: Session, membership_id: int) -> tuple[Key, str] | None:
+def locked_key(s: Session, membership_id: int) -> tuple[Key, str] | None:
     """The member's key and status as committed now, the membership locked until commit (PostgreSQL):
     a balance written and a member moved are counted one after the other, each under the right key.
     Lock order as the till's: card accounts (locked by the writers of balances) before the membership."""
@@ -83,7 +83,7 @@ def member_restated(s: Session, membership_id: int, old: Key | None, old_status:
     if (old, old_status) == (new, new_status):
         return
     s.flush()
-    _locked_key(s, membership_id)
+    locked_key(s, membership_id)
     figs = _holding(s, membership_id)
     if old is not None:
         _add_member(s, old, old_status, figs, -1)
@@ -94,7 +94,7 @@ def balances_changed(s: Session, membership_id: int, *, points: int = 0, stored_
                      holders: int = 0) -> None:
     """Points or stored value written to one of the member's accounts, or their first account opened."""
     s.flush()
-    now = _locked_key(s, membership_id)
+    now = locked_key(s, membership_id)
     if now is not None:
         _add_member(s, now[0], now[1], {"points_balance": points, "stored_value_fen": stored_fen, "holders": holders})
 
@@ -174,22 +174,28 @@ def join_replaced(s: Session, key: Key, old: tuple[date, str, bool], new: tuple[
     _add_flows(s, key, _join_flows(*new))
 
 
+def _add_member_flows(s: Session, membership_id: int, flows: dict[FlowKey, int]) -> None:
+    """Flows of one member under their key as it stands (locked: a concurrent move of the member
+    either sees these facts or is seen by them)."""
+    s.flush()
+    now = locked_key(s, membership_id)
+    if now is not None:
+        _add_flows(s, now[0], flows)
+
+
 def tier_event(s: Session, m: Membership, at: datetime, from_tier: str, to_tier: str, cause: str) -> None:
     """A member_event of kind "tier", under the member's (new) key."""
-    _add_flows(s, (m.owner_id, m.unit_path, m.tier),
-               {(_shanghai_month(at), "move", direction(from_tier, to_tier), cause or ""): 1})
+    _add_member_flows(s, m.id, {(_shanghai_month(at), "move", direction(from_tier, to_tier), cause or ""): 1})
 
 
 def card_issued(s: Session, membership_id: int, on: date, replacement: bool) -> None:
     """A member_card issued (a first card or a replacement), under the member's key."""
-    now = _locked_key(s, membership_id)
-    if now is not None:
-        _add_flows(s, now[0], {(_month(on), "card", "replacement" if replacement else "new", ""): 1})
+    _add_member_flows(s, membership_id, {(_month(on), "card", "replacement" if replacement else "new", ""): 1})
 
 
 def tier_changed(s: Session, m: Membership, on: date, from_tier: str, to_tier: str) -> None:
     """A tier_change row, under the member's key."""
-    _add_flows(s, (m.owner_id, m.unit_path, m.tier), {(_month(on), "tc", from_tier or "", to_tier): 1})
+    _add_member_flows(s, m.id, {(_month(on), "tc", from_tier or "", to_tier): 1})
 
 
 # ---------------------------------------------------------------- bulk: rebuilt from the facts
