@@ -1,0 +1,119 @@
+"""The audit analytics' summary: counts per (Shanghai day, actor) of the audit log's entries up to
+a sequence number (audit_day_head), caught up from the log, never written by the append.
+
+The log is append-only and its sequence numbers are consecutive and committed in order (each
+append locks audit_head), so every entry up to audit_head's committed seq is visible and never
+changes: counting the entries after the summary's seq and adding them with increments keeps the
+summary exact. The analytics read the summary's days plus, live, the entries after its seq, in
+one statement (one snapshot), so a catch-up committed meanwhile is never counted twice.
+Catching up: ``catch_up`` in a write transaction (the page does it when the tail is long, a
+job may do it), under the summary head's row lock on PostgreSQL (SQLite has one writer).
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, case, func, select, true, union_all
+from sqlalchemy.orm import Session
+
+from ..audit.models import AuditEvent, AuditHead
+from .models import AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH
+from .sqlfn import SHANGHAI_HOURS, day_of, hour_of
+
+VIEW = AuditEvent.action == "customer.view"
+ALLOWED = AuditEvent.outcome == "allowed"
+EXPORT = AuditEvent.action.in_(("customer.export", "audit.export", "report.export"))
+DENIED = AuditEvent.outcome == "denied"
+GRANT = and_(AuditEvent.action == "access.approve", ALLOWED)
+KEYS = ("day", "actor_id", "actor_username", "actor_role")
+# The page catches the summary up first when more entries than this wait after its seq.
+CATCH_UP_AT = 2_000
+
+
+def _flag(cond):
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _grouped(*where, rowid_range: bool = False):
+    """The summary's rows computed from the log's entries matching ``where``: GROUP BY (day,
+    hour, actor), then the hours folded into the day's columns."""
+    inner = (select(day_of(AuditEvent.at, SHANGHAI_HOURS).label("day"),
+                    hour_of(AuditEvent.at, SHANGHAI_HOURS).label("hour"),
+                    func.coalesce(AuditEvent.actor_id, 0).label("actor_id"),
+                    AuditEvent.actor_username.label("actor_username"), AuditEvent.actor_role.label("actor_role"),
+                    func.count().label("entries"), _flag(and_(VIEW, ALLOWED)).label("views"),
+                    _flag(and_(EXPORT, ALLOWED)).label("exports"), _flag(DENIED).label("denials"),
+                    _flag(GRANT).label("grants"), _flag(VIEW).label("vany"))
+             .where(*where).group_by("day", "hour", "actor_id", AuditEvent.actor_username, AuditEvent.actor_role))
+    if rowid_range:  # SQLite: the seq range (rowid), not the period's index on at: the tail is short
+        inner = inner.with_hint(AuditEvent, "NOT INDEXED", "sqlite")
+    inner = inner.subquery("h")
+    c = inner.c
+    cols = [func.sum(c[n]).label(n) for n in ("entries", "views", "exports", "denials", "grants")]
+    cols += [func.sum(case((c.hour == h, c.vany), else_=0)).label(name) for h, name in enumerate(VIEW_HOURS)]
+    return (select(c.day, c.actor_id, c.actor_username, c.actor_role, *cols).where(true())
+            .group_by(c.day, c.actor_id, c.actor_username, c.actor_role))
+
+
+def summary_seq(s: Session) -> int:
+    return s.scalar(select(ADH.c.seq).where(ADH.c.id == 1)) or 0
+
+
+def head_seq(s: Session) -> int:
+    return s.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+
+
+def _insert(s: Session):
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def catch_up(s: Session, *, limit: int | None = None) -> int:
+    """Add the entries after the summary's seq (up to the committed head, at most ``limit`` of
+    them) to the summary, in the caller's write transaction; the number of entries added."""
+    insert = _insert(s)
+    s.execute(insert(ADH).values(id=1, seq=0).on_conflict_do_nothing(index_elements=["id"]))
+    since = s.scalar(select(ADH.c.seq).where(ADH.c.id == 1).with_for_update())
+    top = head_seq(s)
+    if limit is not None:
+        top = min(top, since + limit)
+    if top <= since:
+        return 0
+    rows = _grouped(AuditEvent.seq > since, AuditEvent.seq <= top)
+    stmt = insert(AD).from_select([*KEYS, *AUDIT_DAY_FIGURES], rows)
+    stmt = stmt.on_conflict_do_update(index_elements=list(KEYS),
+                                      set_={n: AD.c[n] + stmt.excluded[n] for n in AUDIT_DAY_FIGURES})
+    s.execute(stmt)
+    s.execute(ADH.update().where(ADH.c.id == 1).values(seq=top))
+    return top - since
+
+
+def rebuild(s: Session) -> None:
+    """Forget the summary and count the whole log again (tests; a repair)."""
+    s.execute(AD.delete())
+    s.execute(ADH.delete())
+    catch_up(s)
+
+
+def catch_up_if_behind(db) -> int:
+    """What the page does before reading: a write transaction only when the tail is long."""
+    with db.read() as s:
+        behind = head_seq(s) - summary_seq(s)
+    if behind <= CATCH_UP_AT:
+        return 0
+    with db.write() as s:
+        return catch_up(s)
+
+
+def cube(s: Session, lo, hi, first_day: str, last_day: str):
+    """Rows (day, actor_id, username, role, entries, views, exports, denials, grants, vh00..vh23)
+    for the Shanghai days first_day..last_day (UTC instants [lo, hi)): the summary's rows and the
+    entries after its seq, in one statement. A (day, actor) may come twice: add them up."""
+    done = summary_seq(s)  # a bound for the planner; the statement reads the seq itself
+    seq_now = func.coalesce(select(ADH.c.seq).where(ADH.c.id == 1).scalar_subquery(), 0)
+    kept = select(*(AD.c[k] for k in KEYS), *(AD.c[n] for n in AUDIT_DAY_FIGURES)).where(
+        AD.c.day >= first_day, AD.c.day <= last_day)
+    tail = _grouped(AuditEvent.seq > done, AuditEvent.seq > seq_now, AuditEvent.at >= lo, AuditEvent.at < hi,
+                    rowid_range=True)
+    return s.execute(union_all(kept, tail)).all()

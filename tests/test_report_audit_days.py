@@ -1,0 +1,89 @@
+"""audit_day, the audit analytics' summary caught up from the log: after a seeded mix of entries
+(days, hours, weekends, users, outcomes, entries without an actor) with catch-ups at random points,
+the summary equals one counted from the whole log, and the report from it (summary plus the live
+tail) equals the report from the log alone, for several periods and working hours."""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.audit import service as audit
+from portal.reports import audit_days, audit_stats
+from portal.reports.filters import Period, ReportFilter, month_period
+from portal.reports.models import audit_day, audit_day_head
+
+ACTIONS = ("customer.view", "customer.view", "customer.view", "customer.list", "customer.export",
+           "report.export", "access.approve", "auth.login")
+
+
+def _summary(s) -> dict:
+    return {tuple(r[:4]): tuple(r[4:]) for r in s.execute(select(audit_day)).all() if any(r[4:])}
+
+
+def _play(db, story, seed: int) -> None:
+    rnd = random.Random(seed)
+    users = ("alice", "bob", "charlie", "dave", "frank")
+    t = datetime(2025, 11, 20, 1, tzinfo=timezone.utc)
+    try:
+        for step in range(160):
+            t += timedelta(minutes=rnd.choice((7, 50, 200, 600)))
+            clock.set_now(t)
+            who = rnd.choice(users)
+            with db.write() as s:
+                audit.record(s, None if rnd.random() < 0.05 else story.actor(db, who), rnd.choice(ACTIONS),
+                             "denied" if rnd.random() < 0.15 else "allowed", object_type="customer",
+                             object_id=f"755 {rnd.randint(1, 30):05d}")
+            if rnd.random() < 0.08:
+                with db.write() as s:
+                    audit_days.catch_up(s, limit=rnd.choice((None, 5, 40)))
+    finally:
+        clock.set_now(None)
+
+
+def test_the_summary_equals_the_log_and_the_report_equals_the_live_one(db, story):
+    _play(db, story, seed=13)
+    filters = [ReportFilter(month_period(2025, 11)), ReportFilter(month_period(2025, 12)),
+               ReportFilter(Period("custom", date(2025, 11, 29), date(2025, 12, 2))),
+               ReportFilter(Period("year", date(2025, 1, 1), date(2025, 12, 31)))]
+    hours = [audit_stats.Unusual(), audit_stats.Unusual(work_start_hour=10, work_end_hour=17, denials=2)]
+
+    def reports():
+        with db.read() as s:
+            return [audit_stats.audit_stats(s, f, u) for f in filters for u in hours]
+
+    with db.read() as s:
+        assert 0 < audit_days.summary_seq(s) < audit_days.head_seq(s)  # summarised in part, a live tail left
+    mixed = reports()
+    with db.write() as s:
+        audit_days.catch_up(s)
+    with db.read() as s:
+        kept = _summary(s)
+        assert audit_days.summary_seq(s) == audit_days.head_seq(s)
+    caught_up = reports()
+    with db.write() as s:  # from the whole log at once; then nothing summarised: all live
+        audit_days.rebuild(s)
+        assert _summary(s) == kept
+        s.execute(audit_day.delete())
+        s.execute(audit_day_head.delete())
+    live = reports()
+    for a, b, c in zip(mixed, caught_up, live):
+        for ta, tb, tc in zip(a.tables, b.tables, c.tables):
+            assert ta.rows == tb.rows == tc.rows, ta.key
+        assert [ch.series for ch in a.charts] == [ch.series for ch in c.charts]
+    assert any(r["views"] for r in live[0].table("days").rows)
+    assert any(r["kind"] == "Views outside working hours" for r in live[3].table("unusual").rows)
+
+
+def test_the_page_catches_up_only_a_long_tail(db, story, monkeypatch):
+    with db.write() as s:
+        audit_days.catch_up(s)
+    with db.write() as s:
+        audit.record(s, story.actor(db, "alice"), "customer.view", object_type="customer", object_id="755 00001")
+    assert audit_days.catch_up_if_behind(db) == 0
+    monkeypatch.setattr(audit_days, "CATCH_UP_AT", 0)
+    assert audit_days.catch_up_if_behind(db) == 1
+    with db.read() as s:
+        assert audit_days.summary_seq(s) == audit_days.head_seq(s)
