@@ -39,6 +39,14 @@ def _play(db, story, seed: int) -> None:
             if rnd.random() < 0.08:
                 with db.write() as s:
                     audit_days.catch_up(s, limit=rnd.choice((None, 5, 40)))
+        clock.set_now(datetime(2025, 12, 29, 3, tzinfo=timezone.utc))
+        for i in range(14):  # charlie's burst of files, summarised in part (a file in both parts)
+            with db.write() as s:
+                audit.record(s, story.actor(db, "charlie"), "customer.view", object_type="customer",
+                             object_id=f"755 9{i % 12:04d}")
+            if i == 6:
+                with db.write() as s:
+                    audit_days.catch_up(s)
     finally:
         clock.set_now(None)
 
@@ -75,6 +83,8 @@ def test_the_summary_equals_the_log_and_the_report_equals_the_live_one(db, story
         assert [ch.series for ch in a.charts] == [ch.series for ch in c.charts]
     assert any(r["views"] for r in live[0].table("days").rows)
     assert any(r["kind"] == "Views outside working hours" for r in live[3].table("unusual").rows)
+    many = [r for r in live[2].table("unusual").rows if r["kind"] == "Many more files than usual"]
+    assert [(r["user"], r["count"]) for r in many] == [("charlie", 12)]
 
 
 def test_the_page_catches_up_only_a_long_tail(db, story, monkeypatch):

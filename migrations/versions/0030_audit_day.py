@@ -1,5 +1,6 @@
-"""audit_day: the audit analytics' counts per (Shanghai day, actor) up to a sequence number, caught
-up from the log by the reports (never by the append); an index for sales on terms by day
+"""audit_day: the audit analytics' counts per (Shanghai day, actor) up to a sequence number, and
+audit_view_day: who viewed which file on which day, both caught up from the log by the reports
+(never by the append); an index for a period's sales on terms
 
 Revision ID: 0030
 Revises: 0027
@@ -63,14 +64,27 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('audit_view_day',
+    sa.Column('actor_username', sa.String(length=64), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('object_id', sa.String(length=255), nullable=False),
+    sa.PrimaryKeyConstraint('actor_username', 'day', 'object_id')
+    )
     op.create_index('ix_credit_order_ordered_on', 'credit_order', ['ordered_on'], unique=False)
     bind = op.get_bind()
     bind.execute(sa.text("INSERT INTO audit_day_head (id, seq) "
                          "SELECT 1, coalesce((SELECT seq FROM audit_head WHERE id = 1), 0)"))
     bind.execute(sa.text(_backfill_sql(bind.dialect.name)))
+    day = ("to_char(e.at + interval '8 hours', 'YYYY-MM-DD')" if bind.dialect.name == "postgresql"
+           else "strftime('%Y-%m-%d', e.at, '+8 hours')")
+    bind.execute(sa.text(f"INSERT INTO audit_view_day (actor_username, day, object_id) "
+                         f"SELECT DISTINCT e.actor_username, {day}, e.object_id FROM audit_event e "
+                         f"WHERE e.action = 'customer.view' AND e.outcome = 'allowed' "
+                         f"AND e.seq <= (SELECT seq FROM audit_day_head WHERE id = 1)"))
 
 
 def downgrade() -> None:
     op.drop_index('ix_credit_order_ordered_on', table_name='credit_order')
+    op.drop_table('audit_view_day')
     op.drop_table('audit_day_head')
     op.drop_table('audit_day')

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..audit.models import AuditEvent, AuditHead
-from .models import AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH
+from .models import AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH, audit_view_day as AV
 from .sqlfn import SHANGHAI_HOURS, day_of, hour_of
 
 VIEW = AuditEvent.action == "customer.view"
@@ -85,6 +85,9 @@ def catch_up(s: Session, *, limit: int | None = None) -> int:
     stmt = stmt.on_conflict_do_update(index_elements=list(KEYS),
                                       set_={n: AD.c[n] + stmt.excluded[n] for n in AUDIT_DAY_FIGURES})
     s.execute(stmt)
+    views = (select(AuditEvent.actor_username, day_of(AuditEvent.at, SHANGHAI_HOURS), AuditEvent.object_id)
+             .where(AuditEvent.seq > since, AuditEvent.seq <= top, VIEW, ALLOWED).distinct())
+    s.execute(insert(AV).from_select(["actor_username", "day", "object_id"], views).on_conflict_do_nothing())
     s.execute(ADH.update().where(ADH.c.id == 1).values(seq=top))
     return top - since
 
@@ -92,6 +95,7 @@ def catch_up(s: Session, *, limit: int | None = None) -> int:
 def rebuild(s: Session) -> None:
     """Forget the summary and count the whole log again (tests; a repair)."""
     s.execute(AD.delete())
+    s.execute(AV.delete())
     s.execute(ADH.delete())
     catch_up(s)
 
@@ -111,9 +115,25 @@ def cube(s: Session, lo, hi, first_day: str, last_day: str):
     for the Shanghai days first_day..last_day (UTC instants [lo, hi)): the summary's rows and the
     entries after its seq, in one statement. A (day, actor) may come twice: add them up."""
     done = summary_seq(s)  # a bound for the planner; the statement reads the seq itself
-    seq_now = func.coalesce(select(ADH.c.seq).where(ADH.c.id == 1).scalar_subquery(), 0)
+    seq_now = _seq_now()
     kept = select(*(AD.c[k] for k in KEYS), *(AD.c[n] for n in AUDIT_DAY_FIGURES)).where(
         AD.c.day >= first_day, AD.c.day <= last_day)
     tail = _grouped(AuditEvent.seq > done, AuditEvent.seq > seq_now, AuditEvent.at >= lo, AuditEvent.at < hi,
                     rowid_range=True)
     return s.execute(union_all(kept, tail)).all()
+
+
+def _seq_now():
+    return func.coalesce(select(ADH.c.seq).where(ADH.c.id == 1).scalar_subquery(), 0)
+
+
+def viewed_files(s: Session, lo, hi, first_day: str, last_day: str):
+    """A subquery (actor_username, day, object_id) of the allowed views of the Shanghai days
+    first_day..last_day ([lo, hi) in UTC): the summary's and, live, those after its seq (a
+    (user, day, file) may come twice: count distinct files)."""
+    kept = select(AV.c.actor_username, AV.c.day, AV.c.object_id).where(AV.c.day >= first_day, AV.c.day <= last_day)
+    tail = (select(AuditEvent.actor_username, day_of(AuditEvent.at, SHANGHAI_HOURS).label("day"), AuditEvent.object_id)
+            .where(AuditEvent.seq > summary_seq(s), AuditEvent.seq > _seq_now(), VIEW, ALLOWED,
+                   AuditEvent.at >= lo, AuditEvent.at < hi)
+            .with_hint(AuditEvent, "NOT INDEXED", "sqlite"))
+    return union_all(kept, tail).subquery("viewed")

@@ -111,15 +111,17 @@ def unusual(s: Session, f: ReportFilter, u: Unusual, *, off_hours: dict[str, int
         return "/audit?" + urlencode(q)
 
     # A user viewing far more files than usual: the last 7 days against the 8 weeks before.
-    recent_lo, base_lo = hi - timedelta(days=7), hi - timedelta(days=63)
-    recent = func.count(distinct(case((AuditEvent.at >= recent_lo, AuditEvent.object_id))))
-    before = func.count(distinct(case((AuditEvent.at < recent_lo, AuditEvent.object_id))))
+    base_lo = hi - timedelta(days=63)
+    end = f.period.end
+    recent_day, base_day = (end - timedelta(days=6)).isoformat(), (end - timedelta(days=62)).isoformat()
+    v = audit_days.viewed_files(s, base_lo, hi, base_day, end.isoformat())
+    recent = func.count(distinct(case((v.c.day >= recent_day, v.c.object_id))))
+    before = func.count(distinct(case((v.c.day < recent_day, v.c.object_id))))
     for who, n, b in s.execute(
-            select(AuditEvent.actor_username, recent, before)
-            .where(VIEW, AuditEvent.outcome == "allowed", AuditEvent.at >= base_lo, AuditEvent.at < hi)
-            .group_by(AuditEvent.actor_username)
+            select(v.c.actor_username, recent, before)
+            .group_by(v.c.actor_username)
             .having(and_(recent >= u.files_min, recent * 8 > u.files_factor * before))
-            .order_by(recent.desc())):
+            .order_by(recent.desc(), v.c.actor_username)):
         found.append({"user": who, "kind": _("Many more files than usual"), "count": n,
                       "_link": link(actor=who, action="customer.view",
                                     since=(f.period.end - timedelta(days=6)).isoformat(), until=until)})

@@ -74,3 +74,12 @@ audit_day_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False, default=0),
 )
+
+# Who viewed which file on which Shanghai day (allowed customer.view entries up to audit_day_head's
+# seq, once per day): the "many more files than usual" check counts distinct files from it.
+audit_view_day = Table(
+    "audit_view_day", SQLModel.metadata,
+    Column("actor_username", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("object_id", String(255), primary_key=True),
+)
