@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('object_id', sa.String(length=255), nullable=False),
     sa.PrimaryKeyConstraint('actor_username', 'day', 'object_id')
     )
+    op.create_index('ix_audit_view_day_file', 'audit_view_day', ['object_id', 'actor_username', 'day'], unique=False)
     op.create_index('ix_credit_order_ordered_on', 'credit_order', ['ordered_on'], unique=False)
     bind = op.get_bind()
     bind.execute(sa.text("INSERT INTO audit_day_head (id, seq) "

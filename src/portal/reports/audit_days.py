@@ -11,7 +11,7 @@ job may do it), under the summary head's row lock on PostgreSQL (SQLite has one 
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, select, true, union_all
+from sqlalchemy import and_, case, distinct, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..audit.models import AuditEvent, AuditHead
@@ -32,7 +32,14 @@ def _flag(cond):
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-def _grouped(*where, rowid_range: bool = False):
+def _in_span(lo, hi):
+    """at in [lo, hi), written so that SQLite cannot pick the index on at (a period's range, long)
+    over the seq range (the short tail after the summary) that comes with it."""
+    at = func.coalesce(AuditEvent.at, AuditEvent.at)
+    return and_(at >= lo, at < hi)
+
+
+def _grouped(*where):
     """The summary's rows computed from the log's entries matching ``where``: GROUP BY (day,
     hour, actor), then the hours folded into the day's columns."""
     inner = (select(day_of(AuditEvent.at, SHANGHAI_HOURS).label("day"),
@@ -43,8 +50,6 @@ def _grouped(*where, rowid_range: bool = False):
                     _flag(and_(EXPORT, ALLOWED)).label("exports"), _flag(DENIED).label("denials"),
                     _flag(GRANT).label("grants"), _flag(VIEW).label("vany"))
              .where(*where).group_by("day", "hour", "actor_id", AuditEvent.actor_username, AuditEvent.actor_role))
-    if rowid_range:  # SQLite: the seq range (rowid), not the period's index on at: the tail is short
-        inner = inner.with_hint(AuditEvent, "NOT INDEXED", "sqlite")
     inner = inner.subquery("h")
     c = inner.c
     cols = [func.sum(c[n]).label(n) for n in ("entries", "views", "exports", "denials", "grants")]
@@ -118,8 +123,7 @@ def cube(s: Session, lo, hi, first_day: str, last_day: str):
     seq_now = _seq_now()
     kept = select(*(AD.c[k] for k in KEYS), *(AD.c[n] for n in AUDIT_DAY_FIGURES)).where(
         AD.c.day >= first_day, AD.c.day <= last_day)
-    tail = _grouped(AuditEvent.seq > done, AuditEvent.seq > seq_now, AuditEvent.at >= lo, AuditEvent.at < hi,
-                    rowid_range=True)
+    tail = _grouped(AuditEvent.seq > done, AuditEvent.seq > seq_now, _in_span(lo, hi))
     return s.execute(union_all(kept, tail)).all()
 
 
@@ -127,13 +131,32 @@ def _seq_now():
     return func.coalesce(select(ADH.c.seq).where(ADH.c.id == 1).scalar_subquery(), 0)
 
 
-def viewed_files(s: Session, lo, hi, first_day: str, last_day: str):
-    """A subquery (actor_username, day, object_id) of the allowed views of the Shanghai days
-    first_day..last_day ([lo, hi) in UTC): the summary's and, live, those after its seq (a
-    (user, day, file) may come twice: count distinct files)."""
-    kept = select(AV.c.actor_username, AV.c.day, AV.c.object_id).where(AV.c.day >= first_day, AV.c.day <= last_day)
-    tail = (select(AuditEvent.actor_username, day_of(AuditEvent.at, SHANGHAI_HOURS).label("day"), AuditEvent.object_id)
-            .where(AuditEvent.seq > summary_seq(s), AuditEvent.seq > _seq_now(), VIEW, ALLOWED,
-                   AuditEvent.at >= lo, AuditEvent.at < hi)
-            .with_hint(AuditEvent, "NOT INDEXED", "sqlite"))
-    return union_all(kept, tail).subquery("viewed")
+def files_viewed(s: Session, lo, hi, base_day: str, recent_day: str, last_day: str):
+    """A subquery (actor_username, recent, before): per user, the distinct files viewed (allowed)
+    on the Shanghai days recent_day..last_day and base_day..the day before recent_day ([lo, hi)
+    in UTC for the whole span). The summary's distinct files, plus the files of the entries after
+    its seq that the summary does not hold for that window (one statement, one snapshot)."""
+    recent = func.count(distinct(case((AV.c.day >= recent_day, AV.c.object_id))))
+    before = func.count(distinct(case((AV.c.day < recent_day, AV.c.object_id))))
+    kept = (select(AV.c.actor_username, recent.label("recent"), before.label("before"))
+            .where(AV.c.day >= base_day, AV.c.day <= last_day).group_by(AV.c.actor_username))
+    day = day_of(AuditEvent.at, SHANGHAI_HOURS)
+    pairs = (select(AuditEvent.actor_username, AuditEvent.object_id,
+                    func.max(case((day >= recent_day, 1), else_=0)).label("rec"),
+                    func.max(case((day < recent_day, 1), else_=0)).label("bef"))
+             .where(AuditEvent.seq > summary_seq(s), AuditEvent.seq > _seq_now(), VIEW, ALLOWED, _in_span(lo, hi))
+             .group_by(AuditEvent.actor_username, AuditEvent.object_id).subquery("pairs"))
+
+    def held(first: str, last: str | None):
+        return (select(AV.c.day).where(AV.c.actor_username == pairs.c.actor_username,
+                                       AV.c.object_id == pairs.c.object_id, AV.c.day >= first,
+                                       *((AV.c.day <= last,) if last else (AV.c.day < recent_day,)))
+                .exists())
+    new = (select(pairs.c.actor_username,
+                  func.sum(case((and_(pairs.c.rec == 1, ~held(recent_day, last_day)), 1), else_=0)).label("recent"),
+                  func.sum(case((and_(pairs.c.bef == 1, ~held(base_day, None)), 1), else_=0)).label("before"))
+           .group_by(pairs.c.actor_username))
+    both = union_all(kept, new).subquery("both")
+    return (select(both.c.actor_username, func.sum(both.c.recent).label("recent"),
+                   func.sum(both.c.before).label("before"))
+            .group_by(both.c.actor_username).subquery("files"))

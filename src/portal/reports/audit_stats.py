@@ -114,14 +114,11 @@ def unusual(s: Session, f: ReportFilter, u: Unusual, *, off_hours: dict[str, int
     base_lo = hi - timedelta(days=63)
     end = f.period.end
     recent_day, base_day = (end - timedelta(days=6)).isoformat(), (end - timedelta(days=62)).isoformat()
-    v = audit_days.viewed_files(s, base_lo, hi, base_day, end.isoformat())
-    recent = func.count(distinct(case((v.c.day >= recent_day, v.c.object_id))))
-    before = func.count(distinct(case((v.c.day < recent_day, v.c.object_id))))
+    v = audit_days.files_viewed(s, base_lo, hi, base_day, recent_day, end.isoformat())
     for who, n, b in s.execute(
-            select(v.c.actor_username, recent, before)
-            .group_by(v.c.actor_username)
-            .having(and_(recent >= u.files_min, recent * 8 > u.files_factor * before))
-            .order_by(recent.desc(), v.c.actor_username)):
+            select(v.c.actor_username, v.c.recent, v.c.before)
+            .where(v.c.recent >= u.files_min, v.c.recent * 8 > u.files_factor * v.c.before)
+            .order_by(v.c.recent.desc(), v.c.actor_username)):
         found.append({"user": who, "kind": _("Many more files than usual"), "count": n,
                       "_link": link(actor=who, action="customer.view",
                                     since=(f.period.end - timedelta(days=6)).isoformat(), until=until)})

@@ -82,4 +82,5 @@ audit_view_day = Table(
     Column("actor_username", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("object_id", String(255), primary_key=True),
+    Index("ix_audit_view_day_file", "object_id", "actor_username", "day"),  # is a file held for a window?
 )
