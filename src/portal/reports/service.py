@@ -98,9 +98,12 @@ def _coverage(s: Session, actor: Actor, f: ReportFilter, rep: Report) -> None:
     got = {t: [n, int(d), 0, 0] for t, n, d in s.execute(
         select(Membership.tier, func.count(), one(unvisited_due)).where(*members).group_by(Membership.tier))}
     ever = select(MemberVisit.customer_id).where(MemberVisit.visited_on <= p.end)
+    # From the visited members (customer_id's index), not the members' standing index: status || ''.
+    visited_members = (*member_filters(actor, f), (Membership.status + "") == "active", Membership.joined_on <= p.end,
+                       Membership.customer_id.in_(ever))
     for t, naive, d, v, c in s.execute(
             select(Membership.tier, one(unvisited_due), one(due), one(visited), one(and_(due, visited)))
-            .where(*members, Membership.customer_id.in_(ever)).group_by(Membership.tier)):
+            .where(*visited_members).group_by(Membership.tier)):
         row = got.setdefault(t, [0, 0, 0, 0])
         row[1] += int(d) - int(naive)
         row[2], row[3] = int(v), int(c)
