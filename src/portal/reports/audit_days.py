@@ -24,8 +24,10 @@ EXPORT = AuditEvent.action.in_(("customer.export", "audit.export", "report.expor
 DENIED = AuditEvent.outcome == "denied"
 GRANT = and_(AuditEvent.action == "access.approve", ALLOWED)
 KEYS = ("day", "actor_id", "actor_username", "actor_role")
-# The page catches the summary up first when more entries than this wait after its seq.
+# The page catches the summary up first when more entries than this wait after its seq, at most
+# CATCH_UP_MAX of them per request (the rest is read live, and caught up by the next requests).
 CATCH_UP_AT = 2_000
+CATCH_UP_MAX = 500_000
 
 
 def _flag(cond):
@@ -112,7 +114,7 @@ def catch_up_if_behind(db) -> int:
     if behind <= CATCH_UP_AT:
         return 0
     with db.write() as s:
-        return catch_up(s)
+        return catch_up(s, limit=CATCH_UP_MAX)
 
 
 def cube(s: Session, lo, hi, first_day: str, last_day: str):
