@@ -4,16 +4,19 @@ the summary equals one counted from the whole log, and the report from it (summa
 tail) equals the report from the log alone, for several periods and working hours."""
 from __future__ import annotations
 
+import importlib.util
 import random
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from pathlib import Path
+
+from sqlalchemy import select, text
 
 from portal import clock
 from portal.audit import service as audit
 from portal.reports import audit_days, audit_stats
 from portal.reports.filters import Period, ReportFilter, month_period
-from portal.reports.models import audit_day, audit_day_head
+from portal.reports.models import audit_day, audit_day_head, audit_view_day
 
 ACTIONS = ("customer.view", "customer.view", "customer.view", "customer.list", "customer.export",
            "report.export", "access.approve", "auth.login")
@@ -75,6 +78,7 @@ def test_the_summary_equals_the_log_and_the_report_equals_the_live_one(db, story
         audit_days.rebuild(s)
         assert _summary(s) == kept
         s.execute(audit_day.delete())
+        s.execute(audit_view_day.delete())
         s.execute(audit_day_head.delete())
     live = reports()
     for a, b, c in zip(mixed, caught_up, live):
@@ -97,3 +101,25 @@ def test_the_page_catches_up_only_a_long_tail(db, story, monkeypatch):
     assert audit_days.catch_up_if_behind(db) == 1
     with db.read() as s:
         assert audit_days.summary_seq(s) == audit_days.head_seq(s)
+
+
+def _views(s) -> set:
+    return set(s.execute(select(audit_view_day)).all())
+
+
+def test_the_migrations_backfill_counts_as_the_catch_up_does(db, story):
+    _play(db, story, seed=5)
+    with db.write() as s:
+        audit_days.rebuild(s)
+        kept, views = _summary(s), _views(s)
+        s.execute(audit_day.delete())
+        s.execute(audit_view_day.delete())
+        s.execute(audit_day_head.update().values(seq=audit_days.head_seq(s)))
+        path = Path(__file__).parents[1] / "migrations" / "versions" / "0030_audit_day.py"
+        spec = importlib.util.spec_from_file_location("m0030", path)
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        dialect = s.get_bind().dialect.name
+        s.execute(text(m._backfill_sql(dialect)))
+        s.execute(text(m._view_days_sql(dialect)))
+        assert _summary(s) == kept and _views(s) == views and views

@@ -50,6 +50,15 @@ FROM (
 GROUP BY h.day, h.actor_id, h.actor_username, h.actor_role"""
 
 
+def _view_days_sql(dialect: str) -> str:
+    day = ("to_char(e.at + interval '8 hours', 'YYYY-MM-DD')" if dialect == "postgresql"
+           else "strftime('%Y-%m-%d', e.at, '+8 hours')")
+    return (f"INSERT INTO audit_view_day (actor_username, day, object_id) "
+            f"SELECT DISTINCT e.actor_username, {day}, e.object_id FROM audit_event e "
+            f"WHERE e.action = 'customer.view' AND e.outcome = 'allowed' "
+            f"AND e.seq <= (SELECT seq FROM audit_day_head WHERE id = 1)")
+
+
 def upgrade() -> None:
     op.create_table('audit_day',
     sa.Column('day', sa.String(length=10), nullable=False),
@@ -78,12 +87,7 @@ def upgrade() -> None:
     bind.execute(sa.text("INSERT INTO audit_day_head (id, seq) "
                          "SELECT 1, coalesce((SELECT seq FROM audit_head WHERE id = 1), 0)"))
     bind.execute(sa.text(_backfill_sql(bind.dialect.name)))
-    day = ("to_char(e.at + interval '8 hours', 'YYYY-MM-DD')" if bind.dialect.name == "postgresql"
-           else "strftime('%Y-%m-%d', e.at, '+8 hours')")
-    bind.execute(sa.text(f"INSERT INTO audit_view_day (actor_username, day, object_id) "
-                         f"SELECT DISTINCT e.actor_username, {day}, e.object_id FROM audit_event e "
-                         f"WHERE e.action = 'customer.view' AND e.outcome = 'allowed' "
-                         f"AND e.seq <= (SELECT seq FROM audit_day_head WHERE id = 1)"))
+    bind.execute(sa.text(_view_days_sql(bind.dialect.name)))
 
 
 def downgrade() -> None:
