@@ -123,3 +123,21 @@ def test_the_migrations_backfill_counts_as_the_catch_up_does(db, story):
         s.execute(text(m._backfill_sql(dialect)))
         s.execute(text(m._view_days_sql(dialect)))
         assert _summary(s) == kept and _views(s) == views and views
+
+
+def test_the_page_shows_this_months_figures_from_the_summary_and_the_tail(client, db, story):
+    from .browser import signed_in
+    for i in range(3):
+        with db.write() as s:
+            audit.record(s, story.actor(db, "alice"), "customer.view", object_type="customer", object_id=f"755 0000{i}")
+        if i == 0:
+            with db.write() as s:
+                audit_days.catch_up(s)
+    f = ReportFilter(Period("month", *(lambda d: (d.replace(day=1), d))(clock.now().astimezone(timezone(timedelta(hours=8))).date())))
+    with db.read() as s:
+        rep = audit_stats.audit_stats(s, f)
+    figures = [v for t in rep.tables for r in t.rows for k, v in r.items() if k in ("entries", "views", "count")]
+    assert figures and all(type(v) is int for v in figures)  # not Decimal (PostgreSQL's sums): JSON for the charts
+    signed_in(client, "dave")
+    r = client.get("/reports/audit")
+    assert r.status_code == 200 and "data-chart" in r.text

@@ -11,7 +11,7 @@ job may do it), under the summary head's row lock on PostgreSQL (SQLite has one 
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, case, distinct, func, select, true, union_all
+from sqlalchemy import Integer, and_, case, cast, distinct, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..audit.models import AuditEvent, AuditHead
@@ -54,8 +54,10 @@ def _grouped(*where):
              .where(*where).group_by("day", "hour", "actor_id", AuditEvent.actor_username, AuditEvent.actor_role))
     inner = inner.subquery("h")
     c = inner.c
-    cols = [func.sum(c[n]).label(n) for n in ("entries", "views", "exports", "denials", "grants")]
-    cols += [func.sum(case((c.hour == h, c.vany), else_=0)).label(name) for h, name in enumerate(VIEW_HOURS)]
+    # integers on both databases (PostgreSQL sums a bigint as numeric: Decimal in Python)
+    cols = [cast(func.sum(c[n]), Integer).label(n) for n in ("entries", "views", "exports", "denials", "grants")]
+    cols += [cast(func.sum(case((c.hour == h, c.vany), else_=0)), Integer).label(name)
+             for h, name in enumerate(VIEW_HOURS)]
     return (select(c.day, c.actor_id, c.actor_username, c.actor_role, *cols).where(true())
             .group_by(c.day, c.actor_id, c.actor_username, c.actor_role))
 
@@ -159,6 +161,6 @@ def files_viewed(s: Session, lo, hi, base_day: str, recent_day: str, last_day: s
                   func.sum(case((and_(pairs.c.bef == 1, ~held(base_day, None)), 1), else_=0)).label("before"))
            .group_by(pairs.c.actor_username))
     both = union_all(kept, new).subquery("both")
-    return (select(both.c.actor_username, func.sum(both.c.recent).label("recent"),
-                   func.sum(both.c.before).label("before"))
+    return (select(both.c.actor_username, cast(func.sum(both.c.recent), Integer).label("recent"),
+                   cast(func.sum(both.c.before), Integer).label("before"))
             .group_by(both.c.actor_username).subquery("files"))

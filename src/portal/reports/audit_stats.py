@@ -59,7 +59,7 @@ def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
     weekend: dict[str, bool] = {}
     for d, actor_id, who, role, *figures in audit_days.cube(s, lo, hi, f.period.start.isoformat(),
                                                              f.period.end.isoformat()):
-        figures, hours = figures[:5], figures[5:]
+        figures, hours = [int(v or 0) for v in figures[:5]], [int(v or 0) for v in figures[5:]]
         for bucket in (days.setdefault(d, [0] * 5), users.setdefault((who, role), [0] * 5),
                        by_unit.setdefault(units.get(actor_id, "-"), [0] * 5)):
             for i, v in enumerate(figures):
