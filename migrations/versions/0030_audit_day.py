@@ -1,6 +1,6 @@
 """audit_day: the audit analytics' counts per (Shanghai day, actor) up to a sequence number, and
 audit_view_day: who viewed which file on which day, both caught up from the log by the reports
-(never by the append); indexes for a period's sales on terms and for members per tier and standing
+(never by the append); an index for a period's sales on terms
 
 Revision ID: 0030
 Revises: 0027
@@ -80,8 +80,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('actor_username', 'day', 'object_id')
     )
     op.create_index('ix_audit_view_day_file', 'audit_view_day', ['object_id', 'actor_username', 'day'], unique=False)
-    op.create_index('ix_membership_standing', 'membership', ['status', 'tier', 'joined_on', 'unit_path', 'owner_id'],
-                    unique=False)
     op.create_index('ix_credit_order_ordered_on', 'credit_order', ['ordered_on'], unique=False)
     bind = op.get_bind()
     bind.execute(sa.text("INSERT INTO audit_day_head (id, seq) "
@@ -92,7 +90,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_credit_order_ordered_on', table_name='credit_order')
-    op.drop_index('ix_membership_standing', table_name='membership')
     op.drop_table('audit_view_day')
     op.drop_table('audit_day_head')
     op.drop_table('audit_day')

@@ -38,9 +38,7 @@ class Membership(SQLModel, table=True):
     """A customer file's membership: tier (with a leader's floor/ceiling) and standing."""
 
     __tablename__ = "membership"
-    __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),
-                      # 0030: the service report's members per tier joined by a day, counted from the index alone
-                      Index("ix_membership_standing", "status", "tier", "joined_on", "unit_path", "owner_id"))
+    __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key="customer_file.id", unique=True)

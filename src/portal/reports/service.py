@@ -98,7 +98,7 @@ def _coverage(s: Session, actor: Actor, f: ReportFilter, rep: Report) -> None:
     got = {t: [n, int(d), 0, 0] for t, n, d in s.execute(
         select(Membership.tier, func.count(), one(unvisited_due)).where(*members).group_by(Membership.tier))}
     ever = select(MemberVisit.customer_id).where(MemberVisit.visited_on <= p.end)
-    # From the visited members (customer_id's index), not the members' standing index: status || ''.
+    # From the visited members (customer_id's index), not a scan of the members in scope: status || ''.
     visited_members = (*member_filters(actor, f), (Membership.status + "") == "active", Membership.joined_on <= p.end,
                        Membership.customer_id.in_(ever))
     for t, naive, d, v, c in s.execute(
