@@ -465,6 +465,10 @@ def test_purge_sessions(demo_env):
     r = invoke("jobs", "purge-sessions")
     assert r.exit_code == 0 and "purged 1 expired session(s)" in r.stdout
     assert demo_env.sql("SELECT id FROM web_session") == [("new",)]
+    r = invoke("jobs", "audit-summary")  # the demo's log: counted once (the migration or the page did some)
+    assert r.exit_code == 0 and "audit summary:" in r.stdout
+    assert demo_env.scalar("SELECT seq FROM audit_day_head") == demo_env.scalar("SELECT seq FROM audit_head")
+    assert invoke("jobs", "audit-summary").stdout.strip() == "audit summary: 0 new entries counted"
 
 
 def test_serve_runs_uvicorn_without_access_log(env, monkeypatch):
@@ -520,6 +524,7 @@ def test_errors_are_one_line_without_traceback(env):
     ["user"], ["user", "add"], ["user", "disable"], ["user", "enable"], ["user", "list"],
     ["customers", "import"], ["audit", "verify"], ["keys", "rotate"], ["keys", "retire"],
     ["keys", "status"], ["jobs", "purge-sessions"], ["jobs", "checkpoint"], ["user", "reset-2fa"],
+    ["jobs", "audit-summary"],
 ])
 def test_every_command_has_help(args):
     r = invoke(*args, "--help")

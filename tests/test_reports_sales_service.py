@@ -227,3 +227,46 @@ def test_the_two_report_pages_show_and_export_within_scope(client, db, story, bo
     assert done.count("report.view") == 3 and done.count("report.export") == 1  # the export read the page first
     signed_in(client, "erin")
     assert client.get("/reports/sales").status_code == 403 and client.get("/reports/service").status_code == 403
+
+
+def _coverage_live(s, actor, f):
+    """The coverage counted member by member (the query the page ran before its split)."""
+    from sqlalchemy import and_, case, exists, false, func, or_
+    from portal.reports.model import member_filters
+    from portal.service.settings import settings_on
+    p = f.period
+    st = settings_on(s, p.end)
+    last = (select(func.max(MemberVisit.visited_on))
+            .where(MemberVisit.customer_id == Membership.customer_id, MemberVisit.visited_on < p.start)
+            .correlate(Membership).scalar_subquery())
+    base = func.coalesce(last, Membership.joined_on)
+    arms = [and_(Membership.tier == t, base <= p.end - timedelta(days=d)) for t, d in st.visit_every_days.items() if d > 0]
+    due = or_(*arms) if arms else false()
+    visited = exists().where(MemberVisit.customer_id == Membership.customer_id, MemberVisit.visited_on >= p.start,
+                             MemberVisit.visited_on <= p.end)
+    one = (lambda cond: func.sum(case((cond, 1), else_=0)))
+    q = (select(Membership.tier, func.count(), one(due), one(visited), one(and_(due, visited)))
+         .where(*member_filters(actor, f), Membership.status == "active", Membership.joined_on <= p.end)
+         .group_by(Membership.tier))
+    return {t: (n, int(d or 0), int(v or 0), int(c or 0)) for t, n, d, v, c in s.execute(q)}
+
+
+def test_visit_coverage_equals_counting_each_member(db, story, book):
+    periods = [YEAR_2026, ReportFilter(Period("month", date(2026, 3, 1), date(2026, 3, 31))),
+               ReportFilter(Period("quarter", date(2026, 4, 1), date(2026, 6, 30))),
+               ReportFilter(Period("custom", date(2025, 11, 15), date(2026, 4, 20))),
+               ReportFilter(Period("year", date(2027, 1, 1), date(2027, 12, 31)))]
+    seen = set()
+    with db.read() as s:
+        for who in ("alice", "bob", "grace", "charlie"):
+            actor = story.actor(db, who)
+            for f in periods:
+                rep = service.Report("service", "")
+                service._coverage(s, actor, f, rep)
+                live = _coverage_live(s, actor, f)
+                got = {r["tier"]: (r["members"], r["due"], r["visited"], r["covered"]) for r in rep.table("coverage").rows}
+                want = {t: live.get(t, (0, 0, 0, 0)) for t in got}
+                want = {t: tuple(None if 0 < v < 3 or (0 < w[0] < 3) else v for v in w) for t, w in want.items()}
+                assert got == want, (who, f.period)
+                seen |= {w for w in live.values()}
+    assert any(d != v for _n, d, v, _c in seen)  # some due and visited figures differ: the split matters

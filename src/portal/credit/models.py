@@ -86,6 +86,7 @@ class CreditOrder(SQLModel, table=True):
         CheckConstraint("balance_fen >= 0", name="ck_credit_order_balance"),
         Index("ix_credit_order_customer", "customer_id", "settled_at"),
         Index("ix_credit_order_open", "settled_at", "due_on"),
+        Index("ix_credit_order_ordered_on", "ordered_on"),  # 0030: reports, a period's sales on terms
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,7 +4,7 @@ no personal data (file numbers appear only behind the links into the log)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import and_, case, distinct, func, or_, select
@@ -13,15 +13,15 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..audit.models import AuditEvent
 from ..org.models import OrgUnit
+from . import audit_days
 from .filters import ReportFilter
 from .model import _, Chart, Col, Report, Table
-from .sqlfn import SHANGHAI_HOURS, day_of, hour_of, weekday_of
+from .sqlfn import SHANGHAI_HOURS, hour_of, weekday_of
 
 VIEW = AuditEvent.action == "customer.view"
 EXPORT = AuditEvent.action.in_(("customer.export", "audit.export", "report.export"))
 DENIED = AuditEvent.outcome == "denied"
 GRANT = and_(AuditEvent.action == "access.approve", AuditEvent.outcome == "allowed")
-MEASURES = (("views", VIEW), ("exports", EXPORT), ("denials", DENIED), ("grants", GRANT))
 TOP_USERS = 50
 
 
@@ -34,16 +34,6 @@ class Unusual:
     files_factor: int = 3      # ... and more than this many times the user's weekly usual (8 weeks before)
 
 
-def _sums():
-    return [func.count().label("entries"), *_measures()]
-
-
-def _measures():
-    return [func.coalesce(func.sum(case((cond & (AuditEvent.outcome == "allowed") if name != "denials" else cond, 1),
-                                        else_=0)), 0).label(name)
-            for name, cond in MEASURES]
-
-
 def _off_hours(u: Unusual):
     """A view outside working hours (Shanghai time) or at a weekend."""
     hour, wd = hour_of(AuditEvent.at, SHANGHAI_HOURS), weekday_of(AuditEvent.at, SHANGHAI_HOURS)
@@ -51,32 +41,32 @@ def _off_hours(u: Unusual):
 
 
 def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
-    """One pass over the period's entries, grouped by day and user (a few thousand groups at
-    most), gives the tables per day, per user and per unit, and two of the unusual-activity
-    checks; the third (many distinct files) reads the views of the last nine weeks."""
+    """The period's counts per (day, user) (the summary's closed part and, live, the entries after
+    it: reports.audit_days) give the tables per day, per user and per unit, and two of the
+    unusual-activity checks; the third (many distinct files) reads the views of the last nine weeks."""
     lo, hi = f.period.utc_bounds()
-    span = and_(AuditEvent.at >= lo, AuditEvent.at < hi)
     rep = Report("audit", _("Audit analytics"))
     cols = [Col("entries", _("Entries"), "int"), Col("views", _("Views"), "int"), Col("exports", _("Exports"), "int"), Col("denials", _("Refusals"), "int"),
             Col("grants", _("Grants"), "int")]
     keys = [c.key for c in cols]
 
-    day = day_of(AuditEvent.at, SHANGHAI_HOURS).label("day")
-    off = func.coalesce(func.sum(case((_off_hours(u), 1), else_=0)), 0).label("off")
-    cube = s.execute(select(day, AuditEvent.actor_id, AuditEvent.actor_username, AuditEvent.actor_role, *_sums(), off)
-                     .where(span).group_by("day", AuditEvent.actor_id, AuditEvent.actor_username,
-                                           AuditEvent.actor_role)).all()
     units = dict(s.execute(select(User.id, OrgUnit.code).join(OrgUnit, OrgUnit.id == User.unit_id)).all())
     days: dict[str, list[int]] = {}
     users: dict[tuple[str, str], list[int]] = {}
     by_unit: dict[str, list[int]] = {}
     off_hours: dict[str, int] = {}
-    for d, actor_id, who, role, *figures in cube:
-        figures, n_off = figures[:-1], figures[-1]
+    off_at = [h for h in range(24) if h < u.work_start_hour or h >= u.work_end_hour]
+    weekend: dict[str, bool] = {}
+    for d, actor_id, who, role, *figures in audit_days.cube(s, lo, hi, f.period.start.isoformat(),
+                                                             f.period.end.isoformat()):
+        figures, hours = [int(v or 0) for v in figures[:5]], [int(v or 0) for v in figures[5:]]
         for bucket in (days.setdefault(d, [0] * 5), users.setdefault((who, role), [0] * 5),
                        by_unit.setdefault(units.get(actor_id, "-"), [0] * 5)):
             for i, v in enumerate(figures):
                 bucket[i] += v or 0
+        if d not in weekend:
+            weekend[d] = date.fromisoformat(d).weekday() >= 5
+        n_off = sum(hours) if weekend[d] else sum(hours[h] for h in off_at)
         if n_off:
             off_hours[who] = off_hours.get(who, 0) + n_off
 
@@ -121,15 +111,14 @@ def unusual(s: Session, f: ReportFilter, u: Unusual, *, off_hours: dict[str, int
         return "/audit?" + urlencode(q)
 
     # A user viewing far more files than usual: the last 7 days against the 8 weeks before.
-    recent_lo, base_lo = hi - timedelta(days=7), hi - timedelta(days=63)
-    recent = func.count(distinct(case((AuditEvent.at >= recent_lo, AuditEvent.object_id))))
-    before = func.count(distinct(case((AuditEvent.at < recent_lo, AuditEvent.object_id))))
+    base_lo = hi - timedelta(days=63)
+    end = f.period.end
+    recent_day, base_day = (end - timedelta(days=6)).isoformat(), (end - timedelta(days=62)).isoformat()
+    v = audit_days.files_viewed(s, base_lo, hi, base_day, recent_day, end.isoformat())
     for who, n, b in s.execute(
-            select(AuditEvent.actor_username, recent, before)
-            .where(VIEW, AuditEvent.outcome == "allowed", AuditEvent.at >= base_lo, AuditEvent.at < hi)
-            .group_by(AuditEvent.actor_username)
-            .having(and_(recent >= u.files_min, recent * 8 > u.files_factor * before))
-            .order_by(recent.desc())):
+            select(v.c.actor_username, v.c.recent, v.c.before)
+            .where(v.c.recent >= u.files_min, v.c.recent * 8 > u.files_factor * v.c.before)
+            .order_by(v.c.recent.desc(), v.c.actor_username)):
         found.append({"user": who, "kind": _("Many more files than usual"), "count": n,
                       "_link": link(actor=who, action="customer.view",
                                     since=(f.period.end - timedelta(days=6)).isoformat(), until=until)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ..db import PATH_TYPE, UTCDateTime
@@ -109,3 +109,34 @@ class ReportProduct(SQLModel, table=True):
     first_of_year: int = 0
     quantity: int = Field(default=0, sa_type=BigInteger)
     paid_fen: int = Field(default=0, sa_type=BigInteger)
+# The audit analytics' summary (reports.audit_days): per Shanghai day and actor, the counts of the
+# audited entries up to a sequence number; views per hour of the day, so that "outside working
+# hours" follows the configured hours. A Core table: 24 hour columns.
+VIEW_HOURS = tuple(f"vh{h:02d}" for h in range(24))
+AUDIT_DAY_FIGURES = ("entries", "views", "exports", "denials", "grants", *VIEW_HOURS)
+
+audit_day = Table(
+    "audit_day", SQLModel.metadata,
+    Column("day", String(10), primary_key=True),            # YYYY-MM-DD, Asia/Shanghai
+    Column("actor_id", Integer, primary_key=True),          # 0: no actor
+    Column("actor_username", String(64), primary_key=True),
+    Column("actor_role", String(32), primary_key=True),
+    *(Column(name, Integer, nullable=False, default=0) for name in AUDIT_DAY_FIGURES),
+)
+
+# One row (id 1): audit_day holds exactly the entries with seq <= this one.
+audit_day_head = Table(
+    "audit_day_head", SQLModel.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False, default=0),
+)
+
+# Who viewed which file on which Shanghai day (allowed customer.view entries up to audit_day_head's
+# seq, once per day): the "many more files than usual" check counts distinct files from it.
+audit_view_day = Table(
+    "audit_view_day", SQLModel.metadata,
+    Column("actor_username", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("object_id", String(255), primary_key=True),
+    Index("ix_audit_view_day_file", "object_id", "actor_username", "day"),  # is a file held for a window?
+)

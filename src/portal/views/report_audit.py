@@ -13,6 +13,7 @@ from .. import i18n
 from ..audit import service as audit
 from ..membership.rules import programme_today
 from ..policy import Action
+from ..reports import audit_days
 from ..reports.audit_stats import Unusual, audit_stats
 from ..reports.exporting import FORMATS, export_report
 from ..reports.filters import parse_filter
@@ -35,6 +36,7 @@ def _build(request: Request, params):
     if "period" not in params:
         params.update(DEFAULTS)
     f, errors = parse_filter(params, programme_today(), [])
+    audit_days.catch_up_if_behind(request.app.state.db)
     with request.app.state.db.read() as s:
         rep = audit_stats(s, f, _unusual(request))
     return rep, f, errors
