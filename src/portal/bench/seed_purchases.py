@@ -45,7 +45,7 @@ from ..membership.rules import (CARD_SEQ_MAX, card_expires_on, format_card_numbe
 from ..membership.settings import Tier
 from ..org import service as org
 from ..org.models import OrgUnit
-from ..reports import rollup
+from ..reports import card_rollup, class_window, rollup
 from .seed import BY
 
 COMPANY_LEADER = "lhq"
@@ -276,11 +276,14 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
             progress(len(files))
     with db.write() as s:  # the report summary of what is there, from the facts, in the database
         rollup.rebuild(s)
+        card_rollup.rebuild(s)
+        class_window.rebuild(s, today)
     if not db.sqlite:
         # Fresh planner statistics after a bulk load (the owner's right: the application role is skipped).
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             for table in ("membership", "card_account", "member_card", "member_event", "tier_change",
-                          "purchase", "purchase_line", "points_entry", "report_month"):
+                          "purchase", "purchase_line", "points_entry", "report_month", "card_month",
+                          "class_member", "class_count"):
                 c.exec_driver_sql(f"ANALYZE {table}")
     report.seconds = time.perf_counter() - t0
     return report

@@ -22,7 +22,7 @@ from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
-from ..reports import rollup
+from ..reports import card_rollup, class_window, rollup
 from .models import (ENDED, CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                      TierChange)
 from .programme import settings_on
@@ -55,6 +55,7 @@ def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int
                      to_value=to_value[:64], cause=cause[:32], reason=reason[:500],
                      actor_id=actor.user_id, at=clock.now())
     s.add(ev)
+    card_rollup.step_added(s, m, kind, ev.at)
     return ev
 
 
@@ -89,6 +90,7 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
                       created_at=clock.now())
     s.add(card)
     s.flush()
+    card_rollup.card_issued(s, account, on)
     return card
 
 
@@ -105,6 +107,7 @@ def issue_card(s: Session, actor: Actor, m: Membership, f: CustomerFile, *, card
                           updated_at=now)
     s.add(account)
     s.flush()
+    card_rollup.expiry_set(s, m.id, None, account.expires_on)
     card = new_card(s, account, region_code_for(s, f), on)
     event(s, m, actor, "card_issued", account_id=account.id, to_value=card.number, cause=card_type)
     audit.record(s, actor, "card.issue", object_type="card", object_id=card.number,
@@ -159,10 +162,13 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
                        referrer_id=referrer.id if referrer else None, created_at=now, updated_at=now)
         s.add(m)
         s.flush()
+        class_window.refresh(s, m.id)
     else:
         old_key = rollup.key_of(m)
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
         rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+        card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+        class_window.refresh(s, m.id)
         m.last_purchase_on = None  # the 24 months without a purchase count from the new joining
         if referrer is not None and m.referrer_id is None:
             m.referrer_id = referrer.id
@@ -292,6 +298,8 @@ def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str,
     old, old_key = m.tier, rollup.key_of(m)
     m.tier, m.updated_at = Tier(tier).value, clock.now()
     rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+    card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+    class_window.refresh(s, m.id)
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
     tier_history(s, m, on or programme_today(), old, m.tier, cause)
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,
