@@ -11,17 +11,19 @@ from sqlalchemy import select
 
 from portal.membership import cards as card_steps, jobs, members
 from portal.membership.models import MemberCard, Membership
-from portal.reports import card_rollup, cards, class_window, classes
+from portal.reports import card_rollup, cards, class_window, classes, summary_scope
 from portal.reports.filters import Period, ReportFilter, month_period
-from portal.reports.models import CardMonth, ClassCount, ClassMember, ClassState
+from portal.reports.models import CardIssue, CardMonth, ClassCount, ClassMember, ClassState
 
 from .test_report_rollup import REFUSED, _play
 
 SH = timezone(timedelta(hours=8))
 
 
-def _cards_summary(s) -> dict:
-    return {(r.month, r.owner_id, r.unit_path, r.tier, r.kind): r.n for r in s.scalars(select(CardMonth)) if r.n}
+def _cards_summary(s) -> tuple:
+    return ({(r.month, r.owner_id, r.unit_path, r.tier, r.kind): r.n for r in s.scalars(select(CardMonth)) if r.n},
+            {r.card_id: (r.membership_id, r.issued_on, r.number, r.owner_id, r.unit_path, r.tier)
+             for r in s.scalars(select(CardIssue))})
 
 
 def _class_summary(s) -> tuple:
@@ -76,7 +78,7 @@ def test_the_card_and_class_summaries_equal_the_facts_and_the_pages_read_the_sam
     with db.read() as s:
         kept_cards, kept_classes = _cards_summary(s), _class_summary(s)
         as_of = s.get(ClassState, 1).as_of
-        assert any(k[4] == "freeze" for k in kept_cards) and kept_classes[0]
+        assert any(k[4] == "freeze" for k in kept_cards[0]) and kept_cards[1] and kept_classes[0]
     with db.write() as s:
         card_rollup.rebuild(s)
         class_window.rebuild(s, as_of)
@@ -100,6 +102,7 @@ def test_the_card_and_class_summaries_equal_the_facts_and_the_pages_read_the_sam
                     assert got_classes.extra["from_summary"] == (p.start <= as_of <= p.end)
                     with monkeypatch.context() as mp:
                         mp.setattr(cards, "_summary_where", lambda *a, **k: None)
+                        mp.setattr(summary_scope, "scope_arms", lambda *a, **k: None)
                         mp.setattr(class_window, "current", lambda *a, **k: False)
                         want_cards = cards.cards(s, actor, f)
                         want_classes = classes.classes(s, actor, f)

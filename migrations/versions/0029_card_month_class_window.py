@@ -1,5 +1,5 @@
 """card_month (card tracking's counts per month, owner, unit path, tier and kind, kept with the card
-steps) and the class window summary (class_state, class_member, class_count: classes A-D and RFM as
+steps), card_issue (the card issue list's walk by day and number within scope) and the class window summary (class_state, class_member, class_count: classes A-D and RFM as
 of a day, rebuilt by the daily job and kept by the use cases in between)
 
 Revision ID: 0029
@@ -57,6 +57,19 @@ def upgrade() -> None:
     )
     op.create_index('ix_card_month_unit', 'card_month', ['unit_path', 'month'], unique=False)
     op.create_index('ix_card_month_owner', 'card_month', ['owner_id', 'month'], unique=False)
+    op.create_table('card_issue',
+    sa.Column('card_id', sa.Integer(), nullable=False),
+    sa.Column('membership_id', sa.Integer(), nullable=False),
+    sa.Column('issued_on', sa.Date(), nullable=False),
+    sa.Column('number', sa.String(length=16), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=False),
+    sa.Column('unit_path', PATH, nullable=False),
+    sa.Column('tier', sa.String(length=16), nullable=False),
+    sa.PrimaryKeyConstraint('card_id')
+    )
+    op.create_index('ix_card_issue_walk', 'card_issue', ['issued_on', 'number', 'owner_id', 'unit_path', 'tier'],
+                    unique=False)
+    op.create_index('ix_card_issue_member', 'card_issue', ['membership_id'], unique=False)
     op.create_table('class_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
@@ -100,6 +113,10 @@ def upgrade() -> None:
     op.create_index('ix_class_count_unit', 'class_count', ['unit_path'], unique=False)
     bind = op.get_bind()
     bind.execute(sa.text(_backfill_sql(bind.dialect.name)))
+    bind.execute(sa.text("""
+INSERT INTO card_issue (card_id, membership_id, issued_on, number, owner_id, unit_path, tier)
+SELECT c.id, m.id, c.issued_on, c.number, m.owner_id, m.unit_path, m.tier
+FROM member_card c JOIN card_account a ON a.id = c.account_id JOIN membership m ON m.id = a.membership_id"""))
 
 
 def downgrade() -> None:
@@ -109,6 +126,9 @@ def downgrade() -> None:
     op.drop_index('ix_class_member_rank', table_name='class_member')
     op.drop_table('class_member')
     op.drop_table('class_state')
+    op.drop_index('ix_card_issue_member', table_name='card_issue')
+    op.drop_index('ix_card_issue_walk', table_name='card_issue')
+    op.drop_table('card_issue')
     op.drop_index('ix_card_month_owner', table_name='card_month')
     op.drop_index('ix_card_month_unit', table_name='card_month')
     op.drop_table('card_month')

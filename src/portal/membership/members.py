@@ -90,7 +90,7 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
                       created_at=clock.now())
     s.add(card)
     s.flush()
-    card_rollup.card_issued(s, account, on)
+    card_rollup.card_issued(s, account, card)
     return card
 
 

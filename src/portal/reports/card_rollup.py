@@ -1,7 +1,8 @@
 """The card_month summary (card tracking and the card issue list's total): card steps per (month,
 owner, unit path, tier, kind) of the members as they stand now. Written where the facts are:
 a card step appended to a member's history (``members.event``), a card account's expiry set or
-moved (issue, renewal), a card number issued (``members.new_card``); a member's counts move with
+moved (issue, renewal), a card number issued (``members.new_card``, also listed in card_issue for
+the issue list); a member's counts and card_issue rows move with
 them when the owner, unit or tier changes; bulk loads rebuild it from the facts in one INSERT ... SELECT.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership
-from .models import CardMonth as CM
+from .models import CardIssue as CI, CardMonth as CM
 from .sqlfn import SHANGHAI_HOURS, month_of
 
 # member_event kinds that are card steps (the tracking table's columns, with "expired" and the
@@ -71,10 +72,13 @@ def expiry_set(s: Session, membership_id: int, old: date | None, new: date | Non
     _add(s, key_of(m), counts)
 
 
-def card_issued(s: Session, account: CardAccount, on: date) -> None:
+def card_issued(s: Session, account: CardAccount, card: MemberCard) -> None:
     """A card number was issued on an account (a first card or a replacement)."""
     m = s.get(Membership, account.membership_id)
-    _add(s, key_of(m), {(_month(on), CARD): 1})
+    _add(s, key_of(m), {(_month(card.issued_on), CARD): 1})
+    s.execute(CI.__table__.insert().values(card_id=card.id, membership_id=m.id, issued_on=card.issued_on,
+                                           number=card.number, owner_id=m.owner_id, unit_path=m.unit_path,
+                                           tier=m.tier))
 
 
 def _facts(where=()):
@@ -104,6 +108,8 @@ def member_moved(s: Session, membership_id: int, old: Key, new: Key) -> None:
     history = member_history(s, membership_id)
     _add(s, old, history, -1)
     _add(s, new, history, 1)
+    s.execute(CI.__table__.update().where(CI.membership_id == membership_id)
+              .values(owner_id=new[0], unit_path=new[1], tier=new[2]))
 
 
 def rebuild(conn) -> None:
@@ -114,3 +120,10 @@ def rebuild(conn) -> None:
          .join(Membership, Membership.id == f.c.mid)
          .group_by(f.c.month, Membership.owner_id, Membership.unit_path, Membership.tier, f.c.kind))
     conn.execute(CM.__table__.insert().from_select(["month", "owner_id", "unit_path", "tier", "kind", "n"], q))
+    conn.execute(CI.__table__.delete())
+    conn.execute(CI.__table__.insert().from_select(
+        ["card_id", "membership_id", "issued_on", "number", "owner_id", "unit_path", "tier"],
+        select(MemberCard.id, Membership.id, MemberCard.issued_on, MemberCard.number, Membership.owner_id,
+               Membership.unit_path, Membership.tier)
+        .join(CardAccount, CardAccount.id == MemberCard.account_id)
+        .join(Membership, Membership.id == CardAccount.membership_id)))

@@ -121,3 +121,20 @@ class ClassCount(SQLModel, table=True):
     members: int = 0
     spend_fen: int = Field(default=0, sa_type=BigInteger)
     purchases: int = 0
+
+
+class CardIssue(SQLModel, table=True):
+    """Each card number issued, with its member's owner, unit path and tier as they stand now (see
+    ``reports.card_rollup``): the card issue list walks the covering index by (day, number) and
+    tests the scope on the index alone, then reads the details of the cards it lists."""
+    __tablename__ = "card_issue"
+    __table_args__ = (Index("ix_card_issue_walk", "issued_on", "number", "owner_id", "unit_path", "tier"),
+                      Index("ix_card_issue_member", "membership_id"))
+
+    card_id: int = Field(primary_key=True)
+    membership_id: int
+    issued_on: date
+    number: str = Field(max_length=16)
+    owner_id: int
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    tier: str = Field(max_length=16)
