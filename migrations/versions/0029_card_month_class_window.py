@@ -45,6 +45,12 @@ FROM (
 GROUP BY f.month, m.owner_id, m.unit_path, m.tier, f.kind"""
 
 
+CARD_ISSUE_SQL = """
+INSERT INTO card_issue (card_id, membership_id, issued_on, number, owner_id, unit_path, tier)
+SELECT c.id, m.id, c.issued_on, c.number, m.owner_id, m.unit_path, m.tier
+FROM member_card c JOIN card_account a ON a.id = c.account_id JOIN membership m ON m.id = a.membership_id"""
+
+
 def upgrade() -> None:
     op.create_table('card_month',
     sa.Column('month', sa.String(length=7), nullable=False),
@@ -113,10 +119,7 @@ def upgrade() -> None:
     op.create_index('ix_class_count_unit', 'class_count', ['unit_path'], unique=False)
     bind = op.get_bind()
     bind.execute(sa.text(_backfill_sql(bind.dialect.name)))
-    bind.execute(sa.text("""
-INSERT INTO card_issue (card_id, membership_id, issued_on, number, owner_id, unit_path, tier)
-SELECT c.id, m.id, c.issued_on, c.number, m.owner_id, m.unit_path, m.tier
-FROM member_card c JOIN card_account a ON a.id = c.account_id JOIN membership m ON m.id = a.membership_id"""))
+    bind.execute(sa.text(CARD_ISSUE_SQL))
 
 
 def downgrade() -> None:
