@@ -103,32 +103,26 @@ def cards(s: Session, actor: Actor, f: ReportFilter) -> Report:
     old = aliased(MemberCard)
     step = and_(MemberEvent.membership_id == Membership.id, MemberEvent.to_value == MemberCard.number,
                 or_(MemberEvent.kind == "card_issued", MemberEvent.kind == "replace"))
-    shown = (MemberCard.issued_on, MemberCard.number, CardAccount.card_type, OrgUnit.code,
-             func.coalesce(issuer.username, "system"), old.number)
+    listed = (select(MemberCard.issued_on, MemberCard.number, CardAccount.card_type, OrgUnit.code,
+                     func.coalesce(issuer.username, "system"), old.number)
+              .join(CardAccount, CardAccount.id == MemberCard.account_id)
+              .join(Membership, Membership.id == CardAccount.membership_id)
+              .join(OrgUnit, OrgUnit.path == Membership.unit_path)
+              .outerjoin(MemberEvent, step).outerjoin(issuer, issuer.id == MemberEvent.actor_id)
+              .outerjoin(old, old.id == MemberCard.replaces_id)
+              .order_by(MemberCard.issued_on, MemberCard.number))
     arms = None if f.category else summary_scope.scope_arms(actor, CI.owner_id, CI.unit_path)
     if arms is not None:
         # The first cards by (day, number) from card_issue's covering index, the scope tested on
-        # the index alone; then the details of those cards only.
-        first = (select(CI.card_id, CI.issued_on, CI.number)
-                 .where(or_(*arms), *summary_scope.filters(f, CI.unit_path, CI.tier),
-                        CI.issued_on >= p.start, CI.issued_on <= p.end)
-                 .order_by(CI.issued_on, CI.number).limit(ISSUE_LIST_LIMIT).subquery())
-        q = (select(*shown).select_from(first).join(MemberCard, MemberCard.id == first.c.card_id)
-             .join(CardAccount, CardAccount.id == MemberCard.account_id)
-             .join(Membership, Membership.id == CardAccount.membership_id)
-             .join(OrgUnit, OrgUnit.path == Membership.unit_path)
-             .outerjoin(MemberEvent, step).outerjoin(issuer, issuer.id == MemberEvent.actor_id)
-             .outerjoin(old, old.id == MemberCard.replaces_id)
-             .order_by(first.c.issued_on, first.c.number))
+        # the index alone; then the details of those cards only (by id: PostgreSQL would otherwise
+        # join every card of the table before keeping these).
+        first = list(s.scalars(select(CI.card_id)
+                               .where(or_(*arms), *summary_scope.filters(f, CI.unit_path, CI.tier),
+                                      CI.issued_on >= p.start, CI.issued_on <= p.end)
+                               .order_by(CI.issued_on, CI.number).limit(ISSUE_LIST_LIMIT)))
+        q = listed.where(MemberCard.id.in_(first))
     else:
-        q = (select(*shown)
-             .join(CardAccount, CardAccount.id == MemberCard.account_id)
-             .join(Membership, Membership.id == CardAccount.membership_id)
-             .join(OrgUnit, OrgUnit.path == Membership.unit_path)
-             .outerjoin(MemberEvent, step).outerjoin(issuer, issuer.id == MemberEvent.actor_id)
-             .outerjoin(old, old.id == MemberCard.replaces_id)
-             .where(*member_filters(actor, f), MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
-             .order_by(MemberCard.issued_on, MemberCard.number))
+        q = listed.where(*member_filters(actor, f), MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)
     if total is None:
         total = s.scalar(select(func.count()).select_from(MemberCard)  # the same cards, without the list's joins
                          .join(CardAccount, CardAccount.id == MemberCard.account_id)
