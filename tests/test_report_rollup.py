@@ -1,34 +1,43 @@
-"""report_month, the reports' summary, kept in the transactions of the facts: after a seeded mix of
-purchases, joinings, returns, missed-points claims, tier changes, reassignments and the daily job,
-it equals the summary rebuilt from the facts for every key, and the overview and the monthly unit
-report give the same figures from it as the live queries."""
+"""report_month and its siblings (report_product, report_member, report_flow), the reports'
+summaries, kept in the transactions of the facts: after a seeded mix of purchases, joinings,
+returns, missed-points claims, stored-value recharges, card replacements, tier changes, reassignments, the daily job,
+memberships ended and one restarted, they equal the summaries rebuilt from the facts for every key,
+and the overview and the monthly unit report give the same figures from them as the live queries."""
 from __future__ import annotations
 
+import importlib.util
 import random
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal.customers import service as customers
 from portal.customers.rules import InvalidField
 from portal.customers.service import InvalidInput
-from portal.membership import jobs, members, purchases
+from portal.membership import cards as cards_, jobs, members, points, purchases
 from portal.membership.models import Membership, Purchase
 from portal.membership.outcomes import PurchaseRequest
 from portal.membership.rules import PurchaseLine
-from portal.reports import monthly, overview, rollup
+from portal.reports import monthly, overview, products, rollup, summaries
 from portal.reports.filters import Period, ReportFilter, month_period
 from portal.policy import PermissionDenied
-from portal.reports.models import ReportMonth
+from portal.reports.models import ReportFlow, ReportMember, ReportMonth, ReportProduct
 
 REFUSED = (InvalidField, InvalidInput, PermissionDenied)
 
 
 def _summary(s) -> dict:
-    rows = s.scalars(select(ReportMonth)).all()
-    return {(r.month, r.owner_id, r.unit_path, r.tier): tuple(int(getattr(r, f)) for f in rollup.FIGURES)
-            for r in rows if any(getattr(r, f) for f in rollup.FIGURES)}
+    """Every summary's non-zero rows by key."""
+    out = {}
+    for table, figures in ((ReportMonth, rollup.FIGURES), (ReportProduct, products.FIGURES),
+                           (ReportMember, summaries.MEMBER_FIGURES), (ReportFlow, ("n",))):
+        keys = [c.name for c in table.__table__.primary_key.columns]
+        for r in s.scalars(select(table)).all():
+            if any(getattr(r, f) for f in figures):
+                out[(table.__tablename__, *(getattr(r, k) for k in keys))] = tuple(int(getattr(r, f)) for f in figures)
+    return out
 
 
 def _play(db, vault, story, clock_at, seed: int) -> list[str]:
@@ -49,8 +58,9 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
         f = rnd.choice(files)
         who = story.actor(db, owner[f])
         op = rnd.random()
-        kind = ("sale" if op < 0.45 else "return" if op < 0.55 and receipts else "claim" if op < 0.65 and cards
-                else "tier" if op < 0.78 else "reassign" if op < 0.9 else "daily")
+        kind = ("sale" if op < 0.42 else "return" if op < 0.52 and receipts else "claim" if op < 0.6 and cards
+                else "recharge" if op < 0.63 and cards else "replace" if op < 0.66 and cards else "tier" if op < 0.78 else "reassign" if op < 0.9
+                else "daily")
         on = today - timedelta(days=rnd.choice((0, 0, 3, 12)))
         months.add(f"{on:%Y-%m}")
         try:
@@ -77,6 +87,11 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
                     purchases.claim_missed_points(s, story.actor(db, "cathy"), f"RU-{n}", cards[cf],
                                                   "forgot the card")
                     receipts.append((f"RU-{n}", cf))
+                elif kind == "recharge":  # stored value on a card
+                    points.recharge_stored_value(s, who, cards[rnd.choice(sorted(cards))], rnd.choice((5_000, 20_000)))
+                elif kind == "replace":  # a new card number on the same account
+                    cf = rnd.choice(sorted(cards))
+                    cards[cf] = cards_.replace(s, story.actor(db, owner[cf]), cards[cf], "the card is worn out").number
                 elif kind == "tier":  # a leader's decision
                     members.set_tier(s, story.actor(db, "bob"), f, tier=rnd.choice(("regular", "silver", "gold",
                                                                                       "platinum")),
@@ -90,12 +105,26 @@ def _play(db, vault, story, clock_at, seed: int) -> list[str]:
         except REFUSED:
             continue
         done.add(kind)
-    assert done == {"sale", "return", "claim", "tier", "reassign", "daily"}
+    assert done == {"sale", "return", "claim", "recharge", "replace", "tier", "reassign", "daily"}
+    # Two years without a purchase end the memberships; a sale restarts one (a new joining month).
+    day += timedelta(days=800)
+    clock_at(day)
+    jobs.run_daily(db, day.date())
+    with db.write() as s:
+        f = files[0]
+        req = PurchaseRequest(receipt_no="RU-restart", lines=(PurchaseLine("茅台", 1, 900_000),),
+                              payment_method="cash", purchased_on=day.date(), customer_id=f)
+        purchases.record_purchase(s, vault, story.actor(db, owner[f]), req)
+    months.add(f"{day:%Y-%m}")
     return sorted(months)
 
 
 def _figures(rep, keys):
     return {k: rep.table(k).rows for k in keys}
+
+
+OVERVIEW = ("members", "tiers_over_time", "joined", "moves", "spend", "spend_month", "points", "liability")
+MONTHLY = ("summary", "units", "products")
 
 
 def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, vault, story, clock_at,
@@ -108,6 +137,23 @@ def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, 
         rollup.rebuild(s)
     with db.read() as s:
         assert _summary(s) == kept and kept
+        assert {k[0] for k in kept} == {"report_month", "report_product", "report_member", "report_flow"}
+        assert any(k[0] == "report_member" and k[4] == "ended" for k in kept)
+        assert any(k[0] == "report_member" and v[3] for k, v in kept.items())  # stored value held
+        assert any(k[0] == "report_flow" and k[5] == "move" for k in kept)
+        assert any(k[0] == "report_flow" and k[5:7] == ("card", "replacement") for k in kept)
+    # Migration 0028's backfill (self-contained SQL) gives the same rows.
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0028_report_members_flows_products.py"
+    spec = importlib.util.spec_from_file_location("report_summaries_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with db.write() as s:
+        for table in ("report_member", "report_flow", "report_product"):
+            s.execute(text(f"DELETE FROM {table}"))
+        for sql in migration._backfill(s.get_bind().dialect.name):
+            s.execute(text(sql))
+    with db.read() as s:
+        assert _summary(s) == kept
 
     periods = [Period("year", date(2026, 1, 1), date(2026, 12, 31)),
                Period("quarter", date(2026, 1, 1), date(2026, 3, 31))]
@@ -120,12 +166,15 @@ def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, 
                 with db.read() as s:
                     actor = story.actor(db, reader)
                     assert rollup.summary_where(actor, f) is not None
-                    got = (_figures(overview.overview(s, actor, f), ("spend", "spend_month", "points")),
-                           _figures(monthly.monthly(s, actor, f), ("summary", "units")))
+                    assert summaries.flow_where(actor, f, "join") is not None
+                    got = (_figures(overview.overview(s, actor, f), OVERVIEW),
+                           _figures(monthly.monthly(s, actor, f), MONTHLY))
                     with monkeypatch.context() as mp:
-                        mp.setattr(rollup, "summary_where", live)
-                        want = (_figures(overview.overview(s, actor, f), ("spend", "spend_month", "points")),
-                                _figures(monthly.monthly(s, actor, f), ("summary", "units")))
+                        for mod, name in ((rollup, "summary_where"), (summaries, "member_where"),
+                                          (summaries, "flow_where")):
+                            mp.setattr(mod, name, live)
+                        want = (_figures(overview.overview(s, actor, f), OVERVIEW),
+                                _figures(monthly.monthly(s, actor, f), MONTHLY))
                 for a, b in zip(got, want):
                     for k in a:
                         assert a[k] == b[k], (reader, p, tier, k)

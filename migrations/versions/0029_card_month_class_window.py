@@ -3,7 +3,7 @@ steps), card_issue (the card issue list's walk by day and number within scope) a
 of a day, rebuilt by the daily job and kept by the use cases in between)
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-11-27 08:30:00
 
 card_month is filled from the existing facts (one INSERT ... SELECT; see portal.reports.card_rollup).
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0029'
-down_revision = '0027'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 

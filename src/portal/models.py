@@ -30,6 +30,6 @@ from .subject_keys import CustomerKey  # noqa: F401
 from .service.models import (  # noqa: F401
     CareRecord, Complaint, ComplaintStep, MemberVisit, ServiceSettingsVersion, SurveyAnswer,
 )
-from .reports.models import SentMonthlyReport  # noqa: F401
+from .reports.models import ReportFlow, ReportMember, ReportProduct, SentMonthlyReport  # noqa: F401
 
 metadata = SQLModel.metadata

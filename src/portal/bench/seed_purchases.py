@@ -282,8 +282,9 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
         # Fresh planner statistics after a bulk load (the owner's right: the application role is skipped).
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             for table in ("membership", "card_account", "member_card", "member_event", "tier_change",
-                          "purchase", "purchase_line", "points_entry", "report_month", "card_month",
-                          "class_member", "class_count"):
+                          "purchase", "purchase_line", "points_entry", "report_month", "report_product",
+                          "report_member", "report_flow", "card_month", "card_issue", "class_member",
+                          "class_count"):
                 c.exec_driver_sql(f"ANALYZE {table}")
     report.seconds = time.perf_counter() - t0
     return report

@@ -60,6 +60,8 @@ def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: D
     settings = settings_on(s, today)
     if membership_lapsed(m.last_purchase_on or m.joined_on, today, settings):
         m.status = "ended"
+        from ..reports import rollup, summaries  # reports read membership: imported at call time
+        summaries.member_restated(s, m.id, rollup.key_of(m), "active", rollup.key_of(m), "ended")
         event(s, m, actor, "ended", from_value=m.tier, cause="no_purchase",
               reason=f"no purchase for {settings.lapse_after_months} months")
         tier_history(s, m, today, m.tier, ENDED, "no_purchase")

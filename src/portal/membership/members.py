@@ -22,7 +22,7 @@ from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
-from ..reports import card_rollup, class_window, rollup
+from ..reports import card_rollup, class_window, rollup, summaries
 from .models import (ENDED, CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                      TierChange)
 from .programme import settings_on
@@ -55,6 +55,8 @@ def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int
                      to_value=to_value[:64], cause=cause[:32], reason=reason[:500],
                      actor_id=actor.user_id, at=clock.now())
     s.add(ev)
+    if kind == "tier":  # the reports' upgrades and downgrades, in this transaction
+        summaries.tier_event(s, m, ev.at, ev.from_value, ev.to_value, cause)
     card_rollup.step_added(s, m, kind, ev.at)
     return ev
 
@@ -64,6 +66,7 @@ def tier_history(s: Session, m: Membership, on: date, from_tier: str, to_tier: s
     transaction: joining ("" or "ended" -> regular), a tier change, and the end (tier -> "ended")."""
     s.add(TierChange(membership_id=m.id, changed_on=on, from_tier=from_tier, to_tier=to_tier,
                      cause=cause[:32], at=clock.now()))
+    summaries.tier_changed(s, m, on, from_tier, to_tier)  # the reports' tiers over time
 
 
 # ---------------------------------------------------------------- cards
@@ -90,6 +93,7 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
                       created_at=clock.now())
     s.add(card)
     s.flush()
+    summaries.card_issued(s, account.membership_id, on, replaces is not None)  # the reports' new cards
     card_rollup.card_issued(s, account, card)
     return card
 
@@ -107,6 +111,7 @@ def issue_card(s: Session, actor: Actor, m: Membership, f: CustomerFile, *, card
                           updated_at=now)
     s.add(account)
     s.flush()
+    summaries.account_opened(s, m.id)
     card_rollup.expiry_set(s, m.id, None, account.expires_on)
     card = new_card(s, account, region_code_for(s, f), on)
     event(s, m, actor, "card_issued", account_id=account.id, to_value=card.number, cause=card_type)
@@ -162,16 +167,22 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
                        referrer_id=referrer.id if referrer else None, created_at=now, updated_at=now)
         s.add(m)
         s.flush()
+        summaries.member_restated(s, m.id, None, "", rollup.key_of(m), m.status)
+        summaries.joined(s, m)
         class_window.refresh(s, m.id)
     else:
-        old_key = rollup.key_of(m)
+        old_key, old_status = rollup.key_of(m), m.status
+        old_join = (m.joined_on, m.join_cause, m.referrer_id is not None)
         m.status, m.tier, m.joined_on, m.join_cause, m.updated_at = "active", Tier.REGULAR.value, on, cause, now
-        rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
-        card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
-        class_window.refresh(s, m.id)
         m.last_purchase_on = None  # the 24 months without a purchase count from the new joining
         if referrer is not None and m.referrer_id is None:
             m.referrer_id = referrer.id
+        # The report summaries: the joining moves to its new month and cause, then the member's
+        # rows move to the new key (tier regular, status active).
+        summaries.join_replaced(s, old_key, old_join, (m.joined_on, m.join_cause, m.referrer_id is not None))
+        rollup.member_moved(s, m.id, old_key, rollup.key_of(m), old_status=old_status)
+        card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+        class_window.refresh(s, m.id)
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
     tier_history(s, m, on, before, m.tier, cause)
     # Lock order: card accounts before the audit head (audit.record locks it until commit), so

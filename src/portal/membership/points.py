@@ -18,7 +18,7 @@ from ..audit import service as audit
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput
 from ..policy import Action
-from ..reports import rollup
+from ..reports import rollup, summaries
 from ..vault import Vault
 from . import ledger
 from .cards import CardInHand, check_holder, check_usable, find_card
@@ -67,6 +67,7 @@ def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[led
     account.updated_at = now
     s.flush()
     rollup.points_written(s, account, written)
+    summaries.balances_changed(s, account.membership_id, points=sum(e.points for e in new))
     return written
 
 
@@ -240,6 +241,7 @@ def append_stored_value(s: Session, actor: Actor, account: CardAccount,
     account.stored_value_fen += entry.amount_fen
     account.updated_at = now
     s.flush()
+    summaries.balances_changed(s, account.membership_id, stored_fen=entry.amount_fen)
     return row
 
 

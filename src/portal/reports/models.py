@@ -54,6 +54,64 @@ class ReportMonth(SQLModel, table=True):
     points_expired: int = Field(default=0, sa_type=BigInteger)   # expire (positive)
 
 
+class ReportMember(SQLModel, table=True):
+    """The members as they stand now per (owner, unit path, tier, status), with what they hold:
+    how many have a card account, and their points and stored-value balances. Written only by
+    ``reports.summaries`` in the transaction that changes a membership or a balance."""
+    __tablename__ = "report_member"
+    __table_args__ = (Index("ix_report_member_unit", "unit_path"),)
+
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    status: str = Field(max_length=16, primary_key=True)
+    members: int = 0
+    holders: int = 0                                              # members with a card account
+    points_balance: int = Field(default=0, sa_type=BigInteger)
+    stored_value_fen: int = Field(default=0, sa_type=BigInteger)
+
+
+class ReportFlow(SQLModel, table=True):
+    """Counts of a month's member events per (owner, unit path, tier) of the members as they stand
+    now: ``join`` (a = the cause; the month of ``joined_on``), ``ref`` (a referred member's
+    joining), ``move`` (a tier event: a = up | down, b = its cause; the Shanghai month of ``at``)
+    ``tc`` (a tier_change row: a = from, b = to; the month of ``changed_on``) and ``card`` (a card
+    issued: a = new | replacement; the month of ``issued_on``). Written only by
+    ``reports.summaries``; a member's rows move with them like ``report_month``'s."""
+    __tablename__ = "report_flow"
+    __table_args__ = (Index("ix_report_flow_unit", "kind", "unit_path", "month"),
+                      Index("ix_report_flow_owner", "kind", "owner_id", "month"))
+
+    month: str = Field(max_length=7, primary_key=True)
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    kind: str = Field(max_length=8, primary_key=True)
+    a: str = Field(max_length=32, primary_key=True)
+    b: str = Field(max_length=32, primary_key=True)
+    n: int = 0
+
+
+class ReportProduct(SQLModel, table=True):
+    """Each product's complete purchase lines of a month per (owner, unit path, tier) of the
+    members as they stand now: distinct buying members (per month, and first of the quarter /
+    year, as in ``report_month``), quantity and money paid. Written only by ``reports.rollup``."""
+    __tablename__ = "report_product"
+    __table_args__ = (Index("ix_report_product_unit", "unit_path", "month"),
+                      Index("ix_report_product_owner", "owner_id", "month"))
+
+    month: str = Field(max_length=7, primary_key=True)
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    product: str = Field(max_length=200, primary_key=True)
+    buyers: int = 0
+    first_of_quarter: int = 0
+    first_of_year: int = 0
+    quantity: int = Field(default=0, sa_type=BigInteger)
+    paid_fen: int = Field(default=0, sa_type=BigInteger)
+
+
 class CardMonth(SQLModel, table=True):
     """Card steps per (month, owner, unit path, tier, kind) of the members as they stand now (see
     ``reports.card_rollup``): member_event card kinds by the Shanghai month of the step, ``expired``

@@ -22,8 +22,8 @@ from ..policy import Action, PermissionDenied, can
 from ..policy.scope import subtree_range
 from .filters import Period, ReportFilter, UnitChoice, month_period
 from .model import _, Chart, Col, Report, Table, member_filters, members_driving, suppress
-from . import rollup
-from .models import ReportMonth as RM, SentMonthlyReport
+from . import rollup, summaries
+from .models import ReportFlow as RF, ReportMember as RMB, ReportMonth as RM, ReportProduct as RP, SentMonthlyReport
 from .rollup import total
 from .overview import tier_rank
 
@@ -55,18 +55,37 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
             select(func.coalesce(func.sum(Purchase.paid_total_fen), 0), func.count(Purchase.id),
                    func.count(distinct(Purchase.membership_id))).select_from(Membership).join(Purchase, bought)
             .where(*drive)).one()
-    members = s.scalar(select(func.count()).select_from(Membership).where(*where, Membership.status == "active"))
-    joined = s.scalar(select(func.count()).select_from(Membership).where(
-        *where, Membership.joined_on >= p.start, Membership.joined_on <= p.end))
-    cards = dict(s.execute(
-        select(MemberCard.replaces_id.is_(None), func.count()).join(CardAccount, CardAccount.id == MemberCard.account_id)
-        .join(Membership, Membership.id == CardAccount.membership_id)
-        .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
-        .group_by(MemberCard.replaces_id.is_(None))).all())
-    up = (tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)).label("up")
-    moves = dict(s.execute(
-        select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
-        .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi).group_by("up")).all())
+    # Members as they stand now (report_member), joinings and tier moves (report_flow): summaries.py.
+    held = summaries.member_where(actor, f)
+    if held is not None:
+        members = int(s.scalar(select(total(RMB.members)).where(*held, RMB.status == "active")))
+    else:
+        members = s.scalar(select(func.count()).select_from(Membership).where(*where, Membership.status == "active"))
+    flows = summaries.flow_where(actor, f, "join")
+    if flows is not None:
+        joined = int(s.scalar(select(total(RF.n)).where(*flows)))
+    else:
+        joined = s.scalar(select(func.count()).select_from(Membership).where(
+            *where, Membership.joined_on >= p.start, Membership.joined_on <= p.end))
+    flows = summaries.flow_where(actor, f, "card")
+    if flows is not None:
+        cards = {a == "new": int(n) for a, n in s.execute(select(RF.a, total(RF.n)).where(*flows).group_by(RF.a))}
+    else:
+        cards = dict(s.execute(
+            select(MemberCard.replaces_id.is_(None), func.count())
+            .join(CardAccount, CardAccount.id == MemberCard.account_id)
+            .join(Membership, Membership.id == CardAccount.membership_id)
+            .where(*where, MemberCard.issued_on >= p.start, MemberCard.issued_on <= p.end)  # from the month's cards
+            .group_by(MemberCard.replaces_id.is_(None))).all())
+    flows = summaries.flow_where(actor, f, "move")
+    if flows is not None:
+        moves = {a == "up": int(n) for a, n in s.execute(select(RF.a, total(RF.n)).where(*flows).group_by(RF.a))}
+    else:
+        up = (tier_rank(MemberEvent.to_value) > tier_rank(MemberEvent.from_value)).label("up")
+        moves = dict(s.execute(
+            select(up, func.count()).join(Membership, Membership.id == MemberEvent.membership_id)
+            .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
+            .group_by("up")).all())
     if rolled is None:
         pts = dict(s.execute(
             select(PointsEntryRow.kind, func.sum(PointsEntryRow.points))
@@ -115,18 +134,33 @@ def monthly(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.tables.append(Table("units", _("Spend per unit"), cols, units))
 
     # Top products by money paid.
-    paid = func.sum(PurchaseLineRow.paid_fen)
-    rows = s.execute(
-        select(PurchaseLineRow.product, func.count(distinct(Purchase.membership_id)), func.sum(PurchaseLineRow.quantity), paid)
-        .select_from(Membership).join(Purchase, bought).join(PurchaseLineRow, PurchaseLineRow.purchase_id == Purchase.id)
-        .where(*drive).group_by(PurchaseLineRow.product).order_by(paid.desc(), PurchaseLineRow.product)
-        .limit(TOP_PRODUCTS)).all()
+    if rolled is not None:  # report_product (products.py), within the same scope and months as report_month
+        conds = summaries.keyed_where(actor, f, RP.owner_id, RP.unit_path, RP.tier)
+        months = p.months()
+        paid = total(RP.paid_fen)
+        rows = [(n, int(b), int(q), int(v)) for n, b, q, v in s.execute(
+            select(RP.product, total(_product_buyers(p)), total(RP.quantity), paid)
+            .where(*conds, RP.month >= months[0], RP.month <= months[-1]).group_by(RP.product)
+            .order_by(paid.desc(), RP.product).limit(TOP_PRODUCTS)).all()]
+    else:
+        paid = func.sum(PurchaseLineRow.paid_fen)
+        rows = s.execute(
+            select(PurchaseLineRow.product, func.count(distinct(Purchase.membership_id)),
+                   func.sum(PurchaseLineRow.quantity), paid)
+            .select_from(Membership).join(Purchase, bought)
+            .join(PurchaseLineRow, PurchaseLineRow.purchase_id == Purchase.id)
+            .where(*drive).group_by(PurchaseLineRow.product).order_by(paid.desc(), PurchaseLineRow.product)
+            .limit(TOP_PRODUCTS)).all()
     cols = [Col("product", _("Product"), "text"), Col("members", _("Buying members"), "count"),
             Col("quantity", _("Quantity"), "int"), Col("paid", _("Paid"), "fen")]
     top = suppress([{"product": n, "members": b, "quantity": q, "paid": v} for n, b, q, v in rows], cols)
     rep.tables.append(Table("products", _("Top products"), cols, top))
     rep.charts = charts_of(rep)
     return rep
+
+
+def _product_buyers(period):
+    return {"month": RP.buyers, "quarter": RP.first_of_quarter, "year": RP.first_of_year}[period.kind]
 
 
 def charts_of(rep: Report) -> list[Chart]:

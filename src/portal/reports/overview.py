@@ -11,9 +11,9 @@ from ..membership.programme import settings_on
 from ..membership.rules import programme_today
 from ..membership.settings import Tier
 from .filters import ReportFilter
-from . import rollup
+from . import rollup, summaries
 from .model import _, Chart, Col, Report, Table, member_filters, members_driving, per_mille, suppress
-from .models import ReportMonth as RM
+from .models import ReportFlow as RF, ReportMember as RMB, ReportMonth as RM
 from .rollup import total
 from .sqlfn import SHANGHAI_HOURS, month_of
 from .tiers import tier_over_time
@@ -39,8 +39,13 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep = Report("overview", _("Programme overview"))
 
     # Members by tier and status (as they stand now; the filter's tier is today's tier).
-    rows = s.execute(select(Membership.tier, Membership.status, func.count())
-                     .where(*where).group_by(Membership.tier, Membership.status)).all()
+    held = summaries.member_where(actor, f)  # report_member answers unless the scope or filter needs the files
+    if held is not None:
+        rows = [(t, st, int(n)) for t, st, n in s.execute(
+            select(RMB.tier, RMB.status, total(RMB.members)).where(*held).group_by(RMB.tier, RMB.status)).all()]
+    else:
+        rows = s.execute(select(Membership.tier, Membership.status, func.count())
+                         .where(*where).group_by(Membership.tier, Membership.status)).all()
     by_tier = {t: {"tier": t, "active": 0, "ended": 0} for t in TIERS}
     for tier, status, n in rows:
         by_tier.setdefault(tier, {"tier": tier, "active": 0, "ended": 0})[status if status in ("active", "ended") else "active"] += n
@@ -56,10 +61,15 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.charts.append(chart)
 
     # New members per month, by cause of joining.
-    month = month_of(Membership.joined_on)
-    rows = s.execute(select(month, Membership.join_cause, func.count())
-                     .where(*where, Membership.joined_on >= p.start, Membership.joined_on <= p.end)
-                     .group_by(month, Membership.join_cause).order_by(month)).all()
+    flows = summaries.flow_where(actor, f, "join")  # report_flow, for whole months
+    if flows is not None:
+        rows = [(m, c, int(n)) for m, c, n in s.execute(
+            select(RF.month, RF.a, total(RF.n)).where(*flows).group_by(RF.month, RF.a)).all() if n]
+    else:
+        month = month_of(Membership.joined_on)
+        rows = s.execute(select(month, Membership.join_cause, func.count())
+                         .where(*where, Membership.joined_on >= p.start, Membership.joined_on <= p.end)
+                         .group_by(month, Membership.join_cause).order_by(month)).all()
     causes = sorted({c for _m, c, _n in rows})
     months = p.months()
     grid = {(m, c): n for m, c, n in rows}
@@ -76,10 +86,17 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
     ev_month = ev_month.label("month")
     # Grouped by the output names: a CASE with bound values repeated in GROUP BY is a different
     # expression to PostgreSQL.
-    rows = s.execute(select(ev_month, direction, MemberEvent.cause, func.count())
-                     .join(Membership, Membership.id == MemberEvent.membership_id)
-                     .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
-                     .group_by("month", "direction", MemberEvent.cause).order_by("month")).all()
+    flows = summaries.flow_where(actor, f, "move")
+    if flows is not None:
+        rows = [(m, _("Upgrade") if a == "up" else _("Downgrade"), c, int(n)) for m, a, c, n in s.execute(
+            select(RF.month, RF.a, RF.b, total(RF.n)).where(*flows).group_by(RF.month, RF.a, RF.b)
+            .order_by(RF.month, RF.a, RF.b)).all() if n]
+    else:
+        rows = s.execute(select(ev_month, direction, MemberEvent.cause, func.count())
+                         .join(Membership, Membership.id == MemberEvent.membership_id)
+                         .where(*drive, MemberEvent.kind == "tier", MemberEvent.at >= lo, MemberEvent.at < hi)
+                         .group_by("month", "direction", MemberEvent.cause)
+                         .order_by("month", "direction", MemberEvent.cause)).all()
     moves = [{"month": m, "direction": d, "cause": c or "-", "count": n} for m, d, c, n in rows]
     rep.tables.append(Table("moves", _("Upgrades and downgrades per month"), [
         Col("month", _("Month"), "month"), Col("direction", _("Direction"), "text"), Col("cause", _("Cause"), "text"),
@@ -152,14 +169,22 @@ def overview(s: Session, actor: Actor, f: ReportFilter) -> Report:
         earned = sum(kinds.get(k, 0) for k in ("earn", "referral", "event"))
         redeemed = -kinds.get("redeem", 0)
         expired = -kinds.get("expire", 0)
-    outstanding, stored, holders = s.execute(
-        select(func.coalesce(func.sum(CardAccount.points_balance), 0),
-               func.coalesce(func.sum(CardAccount.stored_value_fen), 0), func.count(distinct(Membership.id)))
-        .join(Membership, Membership.id == CardAccount.membership_id).where(*drive)).one()
+    if held is not None:
+        outstanding, stored, holders = (int(v) for v in s.execute(
+            select(total(RMB.points_balance), total(RMB.stored_value_fen), total(RMB.holders)).where(*held)).one())
+    else:
+        outstanding, stored, holders = s.execute(
+            select(func.coalesce(func.sum(CardAccount.points_balance), 0),
+                   func.coalesce(func.sum(CardAccount.stored_value_fen), 0), func.count(distinct(Membership.id)))
+            .join(Membership, Membership.id == CardAccount.membership_id).where(*drive)).one()
     per_k = points_value_fen_per_1000(settings_on(s, p.end))
-    referrals = s.scalar(select(func.count()).select_from(Membership).where(
-        *where, Membership.referrer_id.is_not(None), Membership.joined_on >= p.start,
-        Membership.joined_on <= p.end)) or 0
+    flows = summaries.flow_where(actor, f, "ref")
+    if flows is not None:
+        referrals = int(s.scalar(select(total(RF.n)).where(*flows)))
+    else:
+        referrals = s.scalar(select(func.count()).select_from(Membership).where(
+            *where, Membership.referrer_id.is_not(None), Membership.joined_on >= p.start,
+            Membership.joined_on <= p.end)) or 0
     cols = [Col("figure", _("Figure"), "text"), Col("value", _("Value"), "int")]
     points = [{"figure": _("Points earned"), "value": earned}, {"figure": _("Points redeemed"), "value": redeemed},
               {"figure": _("Points expired"), "value": expired},

@@ -20,6 +20,7 @@ from ..membership.models import CardAccount, Membership, PointsEntryRow, Purchas
 from ..policy import Action
 from ..policy.actions import Relation
 from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
+from . import products, summaries
 from .models import ReportMonth as RM
 
 FIGURES = ("purchases", "spend_fen", "buyers", "first_of_quarter", "first_of_year",
@@ -100,6 +101,7 @@ def _purchase_change(s: Session, p: Purchase, sign: int) -> None:
     with_p = without + [(p.purchased_on, p.paid_total_fen)]
     delta = _minus(_purchase_figures(with_p), _purchase_figures(without))
     _add(s, key_of(m), delta, sign)
+    products.purchase_change(s, p, key_of(m), sign)
 
 
 def purchase_counted(s: Session, p: Purchase) -> None:
@@ -124,9 +126,9 @@ def points_written(s: Session, account: CardAccount, rows: list[PointsEntryRow])
             figs["points_redeemed"] -= r.points
         elif r.kind == "expire":
             figs["points_expired"] -= r.points
-    m = s.get(Membership, account.membership_id)
-    if m is not None:
-        _add(s, key_of(m), months)
+    now = summaries.locked_key(s, account.membership_id)  # as committed, locked (summaries.py)
+    if now is not None:
+        _add(s, now[0], months)
 
 
 def member_history(s: Session, membership_id: int) -> Months:
@@ -149,14 +151,19 @@ def member_history(s: Session, membership_id: int) -> Months:
     return out
 
 
-def member_moved(s: Session, membership_id: int, old: Key, new: Key) -> None:
-    """The member's owner, unit or tier changed: their months go from the old key to the new."""
+def member_moved(s: Session, membership_id: int, old: Key, new: Key, *, old_status: str | None = None) -> None:
+    """The member's owner, unit or tier (or, ``old_status`` given, status) changed: their months,
+    and their rows of the member summaries (summaries.py), go from the old key to the new."""
+    m = s.get(Membership, membership_id)
+    summaries.member_restated(s, membership_id, old, m.status if old_status is None else old_status, new, m.status)
     if old == new:
         return
     _lock_member(s, membership_id)
     history = member_history(s, membership_id)
     _add(s, old, history, -1)
     _add(s, new, history, 1)
+    summaries.flows_moved(s, membership_id, old, new)
+    products.member_moved(s, membership_id, old, new)
 
 
 # ---------------------------------------------------------------- bulk: rebuilt from the facts
@@ -197,11 +204,14 @@ GROUP BY facts.month, m.owner_id, m.unit_path, m.tier"""
 
 
 def rebuild(conn) -> None:
-    """Recompute the whole summary from the facts (a bulk load, the demo, a test's fixture), in
-    the database: one INSERT ... SELECT, no rows through Python. ``conn``: a Session or Connection."""
+    """Recompute the whole summary, and report_product, report_member and report_flow, from the
+    facts (a bulk load, the demo, a test's fixture), in the database: INSERT ... SELECT, no rows
+    through Python. ``conn``: a Session or Connection."""
     conn.execute(RM.__table__.delete())
     conn.execute(text(_rebuild_sql(conn.get_bind().dialect.name if isinstance(conn, Session)
                                    else conn.dialect.name)))
+    products.rebuild(conn)
+    summaries.rebuild(conn)
 
 
 # ---------------------------------------------------------------- reading

@@ -18,7 +18,9 @@ from ..accounts.actor import Actor
 from ..membership.models import ENDED, Membership, TierChange
 from ..membership.settings import Tier
 from .filters import ReportFilter
+from . import summaries
 from .model import _, Chart, Col, Table, members_driving, suppress
+from .models import ReportFlow as RF
 from .sqlfn import month_of
 
 TIERS = [t.value for t in Tier]
@@ -33,12 +35,21 @@ def month_end_counts(s: Session, actor: Actor, f: ReportFilter, today: date) -> 
     months = [m for m in p.months() if m <= f"{end:%Y-%m}"]
     if not months:
         return []
-    bucket = case((TierChange.changed_on < p.start, literal("")),
-                  else_=month_of(TierChange.changed_on)).label("bucket")
-    rows = s.execute(select(bucket, TierChange.from_tier, TierChange.to_tier, func.count())
-                     .join(Membership, Membership.id == TierChange.membership_id)
-                     .where(*members_driving(actor, f, tier=False), TierChange.changed_on <= end)
-                     .group_by("bucket", TierChange.from_tier, TierChange.to_tier)).all()
+    rolled = summaries.flow_where(actor, f, "tc", tier=False, opening=True)
+    if rolled is not None:
+        # report_flow's tier_change counts per month (tier changes are never dated after today, so
+        # the current month's row holds the changes up to today).
+        bucket = case((RF.month < months[0], literal("")), else_=RF.month).label("bucket")
+        rows = [(b, frm, to, int(n)) for b, frm, to, n in s.execute(
+            select(bucket, RF.a, RF.b, func.coalesce(func.sum(RF.n), 0))
+            .where(*rolled, RF.month <= months[-1]).group_by("bucket", RF.a, RF.b)).all()]
+    else:
+        bucket = case((TierChange.changed_on < p.start, literal("")),
+                      else_=month_of(TierChange.changed_on)).label("bucket")
+        rows = s.execute(select(bucket, TierChange.from_tier, TierChange.to_tier, func.count())
+                         .join(Membership, Membership.id == TierChange.membership_id)
+                         .where(*members_driving(actor, f, tier=False), TierChange.changed_on <= end)
+                         .group_by("bucket", TierChange.from_tier, TierChange.to_tier)).all()
     delta: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for b, frm, to, n in rows:
         delta[b][to] += n
