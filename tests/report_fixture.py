@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import select
 
 from portal.customers.models import CustomerFile
-from portal.reports import rollup
+from portal.reports import card_rollup, rollup
 from portal.membership.models import (CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                                       PurchaseLineRow, TierChange)
 
@@ -121,5 +121,6 @@ def build_book(db, story) -> dict[str, int]:
         for key, kind, points, day in POINTS:
             s.add(PointsEntryRow(account_id=accounts[key], kind=kind, points=points, on=day, created_at=at(day)))
         s.flush()
-        rollup.rebuild(s)  # written in bulk, as a seeder does: the summary from the facts
+        rollup.rebuild(s)  # written in bulk, as a seeder does: the summaries from the facts
+        card_rollup.rebuild(s)
     return ids

@@ -20,7 +20,7 @@ from .accounts import service as accounts
 from .accounts.models import User
 from .customers.models import CustomerFile
 from .org.models import OrgUnit
-from .reports import rollup
+from .reports import card_rollup, class_window, rollup
 from .vault import Vault
 
 SEED = 20260113
@@ -124,6 +124,8 @@ def seed(s: Session, vault: Vault, summary) -> None:
         clock.set_now(previous)
     s.flush()
     rollup.rebuild(s)  # the purchases above were written in bulk: the report summary from the facts
+    card_rollup.rebuild(s)
+    class_window.rebuild(s, today)
     _send_last_month(s)
 
 

@@ -45,7 +45,7 @@ from ..membership.rules import (CARD_SEQ_MAX, card_expires_on, format_card_numbe
 from ..membership.settings import Tier
 from ..org import service as org
 from ..org.models import OrgUnit
-from ..reports import audit_days, rollup
+from ..reports import audit_days, card_rollup, class_window, rollup
 from .seed import BY
 
 COMPANY_LEADER = "lhq"
@@ -276,6 +276,8 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
             progress(len(files))
     with db.write() as s:  # the report summary of what is there, from the facts, in the database
         rollup.rebuild(s)
+        card_rollup.rebuild(s)
+        class_window.rebuild(s, today)
     with db.write() as s:  # the audit analytics' summary of the log seeded with the files
         audit_days.catch_up(s)
     if not db.sqlite:
@@ -283,7 +285,8 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             for table in ("membership", "card_account", "member_card", "member_event", "tier_change",
                           "purchase", "purchase_line", "points_entry", "report_month", "report_product",
-                          "report_member", "report_flow", "audit_day", "audit_view_day"):
+                          "report_member", "report_flow", "card_month", "card_issue", "class_member",
+                          "class_count", "audit_day", "audit_view_day"):
                 c.exec_driver_sql(f"ANALYZE {table}")
     report.seconds = time.perf_counter() - t0
     return report

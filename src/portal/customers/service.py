@@ -380,6 +380,9 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
               .values(owner_id=new_owner.id, unit_path=unit.path))
     if m is not None:  # its report figures move with it, in this transaction
         rollup.member_moved(s, m.id, old_key, (new_owner.id, unit.path, old_key[2]))
+        from ..reports import card_rollup, class_window
+        card_rollup.member_moved(s, m.id, old_key, (new_owner.id, unit.path, old_key[2]))
+        class_window.refresh(s, m.id)
     audit.record(s, actor, "customer.reassign", object_type="customer", object_id=f.file_no,
                  fields=["owner"], reason=reason,
                  detail=f"from {old.username if old else '?'} to {new_owner.username}")

@@ -284,6 +284,8 @@ def renew(s: Session, actor: Actor, number: str, reason: str) -> CardAccount:
     today = programme_today()
     before = hand.account.expires_on
     hand.account.expires_on = renew_card(before, today, settings_on(s, today))
+    from ..reports import card_rollup  # reports read membership: imported at call time
+    card_rollup.expiry_set(s, hand.membership.id, before, hand.account.expires_on)
     _step(s, actor, hand, "renew", reason, from_value=before.isoformat(),
           to_value=hand.account.expires_on.isoformat())
     return hand.account

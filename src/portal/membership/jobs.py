@@ -65,6 +65,8 @@ def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: D
         event(s, m, actor, "ended", from_value=m.tier, cause="no_purchase",
               reason=f"no purchase for {settings.lapse_after_months} months")
         tier_history(s, m, today, m.tier, ENDED, "no_purchase")
+        from ..reports import class_window  # reports read membership: imported at call time
+        class_window.refresh(s, m.id)
         f = s.get(CustomerFile, m.customer_id)
         audit.record(s, actor, "member.end", object_type="customer", object_id=f.file_no,
                      detail=f"no purchase since {(m.last_purchase_on or m.joined_on).isoformat()}")
@@ -105,4 +107,12 @@ def run_daily(db: Database, today: date | None = None, *,
             report.failures.append(f"membership {membership_id}: {type(exc).__name__}")
         if done is not None:
             done(1)
+    # Classes A-D and RFM slide with the day: their summary is rebuilt as of today (reports/class_window.py).
+    from ..reports import class_window  # reports read membership: imported at call time
+    try:
+        with db.write() as s:
+            class_window.rebuild(s, today)
+    except Exception as exc:  # the classes page reads the facts until the next run
+        log.exception("daily job: the class window summary failed")
+        report.failures.append(f"class window: {type(exc).__name__}")
     return report

@@ -22,7 +22,7 @@ from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action
-from ..reports import rollup, summaries
+from ..reports import card_rollup, class_window, rollup, summaries
 from .models import (ENDED, CardAccount, MemberCard, MemberEvent, Membership, PointsEntryRow, Purchase,
                      TierChange)
 from .programme import settings_on
@@ -57,6 +57,7 @@ def event(s: Session, m: Membership, actor: Actor, kind: str, *, account_id: int
     s.add(ev)
     if kind == "tier":  # the reports' upgrades and downgrades, in this transaction
         summaries.tier_event(s, m, ev.at, ev.from_value, ev.to_value, cause)
+    card_rollup.step_added(s, m, kind, ev.at)
     return ev
 
 
@@ -93,6 +94,7 @@ def new_card(s: Session, account: CardAccount, region_code: str, on: date,
     s.add(card)
     s.flush()
     summaries.card_issued(s, account.membership_id, on, replaces is not None)  # the reports' new cards
+    card_rollup.card_issued(s, account, card)
     return card
 
 
@@ -110,6 +112,7 @@ def issue_card(s: Session, actor: Actor, m: Membership, f: CustomerFile, *, card
     s.add(account)
     s.flush()
     summaries.account_opened(s, m.id)
+    card_rollup.expiry_set(s, m.id, None, account.expires_on)
     card = new_card(s, account, region_code_for(s, f), on)
     event(s, m, actor, "card_issued", account_id=account.id, to_value=card.number, cause=card_type)
     audit.record(s, actor, "card.issue", object_type="card", object_id=card.number,
@@ -166,6 +169,7 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         s.flush()
         summaries.member_restated(s, m.id, None, "", rollup.key_of(m), m.status)
         summaries.joined(s, m)
+        class_window.refresh(s, m.id)
     else:
         old_key, old_status = rollup.key_of(m), m.status
         old_join = (m.joined_on, m.join_cause, m.referrer_id is not None)
@@ -177,6 +181,8 @@ def enrol(s: Session, actor: Actor, customer_id: uuid.UUID, *, cause: str, card_
         # rows move to the new key (tier regular, status active).
         summaries.join_replaced(s, old_key, old_join, (m.joined_on, m.join_cause, m.referrer_id is not None))
         rollup.member_moved(s, m.id, old_key, rollup.key_of(m), old_status=old_status)
+        card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+        class_window.refresh(s, m.id)
     event(s, m, actor, "joined", to_value=Tier.REGULAR.value, cause=cause)
     tier_history(s, m, on, before, m.tier, cause)
     # Lock order: card accounts before the audit head (audit.record locks it until commit), so
@@ -303,6 +309,8 @@ def change_tier(s: Session, actor: Actor, m: Membership, tier: Tier, cause: str,
     old, old_key = m.tier, rollup.key_of(m)
     m.tier, m.updated_at = Tier(tier).value, clock.now()
     rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+    card_rollup.member_moved(s, m.id, old_key, rollup.key_of(m))
+    class_window.refresh(s, m.id)
     event(s, m, actor, "tier", from_value=old, to_value=m.tier, cause=cause, reason=reason)
     tier_history(s, m, on or programme_today(), old, m.tier, cause)
     audit.record(s, actor, "member.tier", object_type="customer", object_id=f.file_no,

@@ -25,7 +25,7 @@ from ..customers.rules import InvalidField
 from ..customers.service import NotFound, open_for
 from ..org.models import OrgUnit
 from ..policy import Action, PermissionDenied, can, may_perform
-from ..reports import rollup
+from ..reports import class_window, rollup
 from ..vault import Vault
 from . import ledger
 from . import coupons
@@ -211,6 +211,7 @@ def record_purchase(s: Session, vault: Vault, actor: Actor, req: PurchaseRequest
             joined = True
     if purchase.membership_id is not None:  # before a tier change moves the member's months
         rollup.purchase_counted(s, purchase)
+        class_window.refresh(s, purchase.membership_id)
     if m is not None and m.status == "active":
         if m.last_purchase_on is None or on > m.last_purchase_on:
             m.last_purchase_on = on
@@ -347,6 +348,7 @@ def return_purchase(s: Session, vault: Vault, actor: Actor, receipt_no: str, rea
                 refunded = owed
     rollup.purchase_uncounted(s, p)
     p.status, p.returned_at = "returned", clock.now()
+    class_window.refresh(s, p.membership_id)
     audit.record(s, actor, "member.return", object_type="customer" if f else "receipt",
                  object_id=f.file_no if f else p.receipt_no, reason=reason,
                  detail=f"receipt {p.receipt_no} points -{reversed_points} shortfall {shortfall} "
@@ -381,6 +383,7 @@ def claim_missed_points(s: Session, actor: Actor, receipt_no: str, card_number: 
     p.customer_id, p.membership_id, p.account_id = hand.file.id, hand.membership.id, hand.account.id
     p.card_number, p.claimed_at, p.points_earned, p.spend_counted_fen = hand.card.number, clock.now(), points, counted
     rollup.purchase_counted(s, p)
+    class_window.refresh(s, p.membership_id)
     if points:
         credit_points(s, actor, hand.account, points, kind="earn", on=today, ref=p.receipt_no,
                       note=f"missed points claim: {reason}")

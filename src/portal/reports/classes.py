@@ -1,5 +1,7 @@
 """Customer classes A/B/C/D (seed 002) and RFM segments, computed in SQL over each member's
-purchases in the class window (``class_window_months`` before the period's end).
+purchases in the class window (``class_window_months`` to the period's last day, or to today while
+the period runs: the page then says "as of today"), read from the class window summary
+(class_window.py) when it is as of that day.
 
 Class (averages per year over the window; thresholds are programme settings, see settings.py):
 A: spend >= X and purchases >= class_a_purchases; B: spend >= X1 (or >= X buying less often);
@@ -9,19 +11,21 @@ C: spend >= X2; D: below X2 (or no purchase). The strategy per class is seed 002
 """
 from __future__ import annotations
 
-import calendar
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..customers.models import CustomerFile
 from ..membership.models import Membership, Purchase
 from ..membership.programme import settings_on
+from ..membership.rules import programme_today
+from . import class_window, summary_scope
+from .class_window import Thresholds, Window, paid_in, scores_sql, window_for  # noqa: F401 (window_for: callers)
 from .filters import ReportFilter
 from .model import _, Chart, Col, Report, Table, member_filters, suppress
+from .models import ClassCount as CC, ClassMember as CMB
 
 CLASSES = ("A", "B", "C", "D")
 # Seed 002 (VIP顾客关怀): A phone follow-ups and coupons or gifts; B e-mail/SMS invitations to product
@@ -36,46 +40,75 @@ SEGMENTS = (_("Champions"), _("Loyal"), _("New"), _("At risk"), _("Hibernating")
 LIST_LIMIT = 100
 
 
-@dataclass(frozen=True)
-class Window:
-    start: date
-    end: date
-    months: int
-
-
-def window_for(end: date, months: int) -> Window:
-    y, m = end.year, end.month - months
-    while m < 1:
-        y, m = y - 1, m + 12
-    start = date(y, m, min(end.day, calendar.monthrange(y, m)[1])) + timedelta(days=1)
-    return Window(start, end, months)
+def class_end(p, today: date) -> date:
+    """The class window ends on the period's last day, or today while the period runs (as of today)."""
+    return today if p.start <= today <= p.end else p.end
 
 
 def _per_member(actor: Actor, f: ReportFilter, w: Window):
     """One row per member in scope: spend and purchases in the window, last purchase day."""
-    paid = and_(Purchase.membership_id == Membership.id, Purchase.status == "complete",
-                Purchase.purchased_on >= w.start, Purchase.purchased_on <= w.end)
     return (select(Membership.id.label("mid"), Membership.customer_id.label("cid"), Membership.tier.label("tier"),
                    func.coalesce(func.sum(Purchase.paid_total_fen), 0).label("spend"),
                    func.count(Purchase.id).label("n"), func.max(Purchase.purchased_on).label("last"))
-            .select_from(Membership).outerjoin(Purchase, paid)
+            .select_from(Membership).outerjoin(Purchase, paid_in(w))
             .where(*member_filters(actor, f), Membership.status == "active")
             .group_by(Membership.id, Membership.customer_id, Membership.tier).subquery())
 
 
-def _class_of(per, st, w: Window):
-    yearly_spend, yearly_n, W = per.c.spend * 12, per.c.n * 12, w.months
-    return case((and_(yearly_spend >= st.class_a_spend_fen * W, yearly_n >= st.class_a_purchases * W), "A"),
-                (yearly_spend >= st.class_b_spend_fen * W, "B"),
-                (yearly_spend >= st.class_c_spend_fen * W, "C"), else_="D")
+def _window(s: Session, f: ReportFilter):
+    end = class_end(f.period, programme_today())
+    st = settings_on(s, end)
+    return st, Thresholds.of_settings(st), window_for(end, st.class_window_months)
 
 
 def member_classes(s: Session, actor: Actor, f: ReportFilter):
     """(membership id, class) for every active member in scope: for the follow-up schedule."""
-    st = settings_on(s, f.period.end)
-    w = window_for(f.period.end, st.class_window_months)
+    _st, t, w = _window(s, f)
     per = _per_member(actor, f, w)
-    return select(per.c.mid, _class_of(per, st, w).label("class"))
+    return select(per.c.mid, scores_sql(per.c.spend, per.c.n, per.c.last, t, w)[0].label("class"))
+
+
+def _live(s: Session, actor: Actor, f: ReportFilter, t: Thresholds, w: Window):
+    """(class, r, f, members, spend, purchases) rows and the lists, from the members' purchases."""
+    per = _per_member(actor, f, w)
+    cls, r, fq = scores_sql(per.c.spend, per.c.n, per.c.last, t, w)
+    cls = cls.label("cls")
+    cube = s.execute(select(cls, r.label("r"), fq.label("f"), func.count(), func.sum(per.c.spend), func.sum(per.c.n))
+                     .group_by("cls", "r", "f")).all()
+    # The lists: the first LIST_LIMIT of classes A to C by spend, ranked in one pass.
+    rank = func.row_number().over(partition_by=cls, order_by=(per.c.spend.desc(), CustomerFile.file_no))
+    ranked = (select(per.c.cid, CustomerFile.file_no, cls, rank.label("rn"))
+              .join(CustomerFile, CustomerFile.id == per.c.cid).where(cls.in_(CLASSES[:3])).subquery())
+    lists: dict[str, list] = {c: [] for c in CLASSES[:3]}
+    for fid, no, c, _rn in s.execute(select(ranked).where(ranked.c.rn <= LIST_LIMIT)
+                                     .order_by(ranked.c.cls, ranked.c.rn)):
+        lists[c].append((str(fid), no))
+    return cube, lists
+
+
+def _summary(s: Session, actor: Actor, f: ReportFilter, t: Thresholds, w: Window):
+    """The same from class_count and class_member (class_window.py), or None when they cannot
+    answer: another day or other thresholds than the summary's, a category, single-file grants."""
+    if f.category or not class_window.current(s, w.end, t):
+        return None
+    arms = summary_scope.scope_arms(actor, CMB.owner_id, CMB.unit_path)
+    if arms is None:
+        return None
+    count_arms = summary_scope.scope_arms(actor, CC.owner_id, CC.unit_path)
+    cube = s.execute(select(CC.cls, CC.r, CC.f, func.sum(CC.members), func.sum(CC.spend_fen), func.sum(CC.purchases))
+                     .where(or_(*count_arms), *summary_scope.filters(f, CC.unit_path, CC.tier))
+                     .group_by(CC.cls, CC.r, CC.f)).all()
+    cube = [(c, r, fq, int(n), int(spend or 0), int(k or 0)) for c, r, fq, n, spend, k in cube]
+    extra = summary_scope.filters(f, CMB.unit_path, CMB.tier)
+    lists: dict[str, list] = {c: [] for c in CLASSES[:3]}
+    for c in CLASSES[:3]:
+        # Each arm of the scope walks the class's index by spend (LIST_LIMIT rows at most), then the arms merge.
+        parts = [select(CMB.customer_id, CMB.file_no, CMB.spend_fen).where(CMB.cls == c, arm, *extra)
+                 .order_by(CMB.spend_fen.desc(), CMB.file_no).limit(LIST_LIMIT).subquery() for arm in arms]
+        u = parts[0] if len(parts) == 1 else union(*(select(p) for p in parts)).subquery()
+        lists[c] = [(str(fid), no) for fid, no, _fen in s.execute(
+            select(u).order_by(u.c.spend_fen.desc(), u.c.file_no).limit(LIST_LIMIT))]
+    return cube, lists
 
 
 def _segment(r: int, fq: int) -> str:
@@ -94,17 +127,12 @@ def _segment(r: int, fq: int) -> str:
 
 
 def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
-    """Two passes over the members' purchases in the window: one GROUP BY (class, recency score,
-    frequency score) gives the classes, the RFM segments and the grid; one ranks the lists."""
-    st = settings_on(s, f.period.end)
-    w = window_for(f.period.end, st.class_window_months)
-    per = _per_member(actor, f, w)
-    cls = _class_of(per, st, w).label("cls")
-    # RFM: recency, frequency, monetary, each scored 1..3 on fixed bands.
-    r = case((per.c.last >= w.end - timedelta(days=90), 3), (per.c.last >= w.end - timedelta(days=365), 2), else_=1)
-    fq = case((per.c.n * 12 >= st.class_a_purchases * w.months, 3), (per.c.n * 12 >= 2 * w.months, 2), else_=1)
-    cube = s.execute(select(cls, r.label("r"), fq.label("f"), func.count(), func.sum(per.c.spend), func.sum(per.c.n))
-                     .group_by("cls", "r", "f")).all()
+    """One GROUP BY (class, recency score, frequency score) gives the classes, the RFM segments and
+    the grid, and the lists rank each class by spend: from the class window summary when it is as
+    of the window's end, else from the members' purchases (two passes)."""
+    st, t, w = _window(s, f)
+    got_summary = _summary(s, actor, f, t, w)
+    cube, lists = got_summary if got_summary is not None else _live(s, actor, f, t, w)
     rows: dict[str, list[int]] = {}
     got: dict[str, list[int]] = {}
     grid: dict[tuple[int, int], int] = {}
@@ -128,16 +156,7 @@ def classes(s: Session, actor: Actor, f: ReportFilter) -> Report:
     rep.tables.append(Table("classes", _("Classes A, B, C and D"), cols, table, translate=("strategy",)))
     rep.charts.append(Chart("classes", _("Members per class"), "bar", list(CLASSES),
                             [(_("Members"), [r["members"] for r in table])]))
-    # The lists: file numbers only (the file page, itself audited, shows the rest); the first
-    # LIST_LIMIT of classes A to C by spend, ranked in one pass.
-    rank = func.row_number().over(partition_by=cls, order_by=(per.c.spend.desc(), CustomerFile.file_no))
-    ranked = (select(per.c.cid, CustomerFile.file_no, cls, rank.label("rn"))
-              .join(CustomerFile, CustomerFile.id == per.c.cid).where(cls.in_(CLASSES[:3])).subquery())
-    lists: dict[str, list] = {c: [] for c in CLASSES[:3]}
-    for fid, no, c, _rn in s.execute(select(ranked).where(ranked.c.rn <= LIST_LIMIT)
-                                     .order_by(ranked.c.cls, ranked.c.rn)):
-        lists[c].append((str(fid), no))
-    rep.extra.update(lists=lists, strategy=STRATEGY, window=w, settings=st)
+    rep.extra.update(lists=lists, strategy=STRATEGY, window=w, settings=st, from_summary=got_summary is not None)
 
     cols = [Col("segment", _("Segment"), "text"), Col("members", _("Members"), "count"),
             Col("spend", _("Spend in the window"), "fen")]

@@ -2,9 +2,10 @@
 and a SHA-256 of the frozen body (also written to the hash-chained audit log)."""
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from ..db import PATH_TYPE, UTCDateTime
@@ -109,6 +110,8 @@ class ReportProduct(SQLModel, table=True):
     first_of_year: int = 0
     quantity: int = Field(default=0, sa_type=BigInteger)
     paid_fen: int = Field(default=0, sa_type=BigInteger)
+
+
 # The audit analytics' summary (reports.audit_days): per Shanghai day and actor, the counts of the
 # audited entries up to a sequence number; views per hour of the day, so that "outside working
 # hours" follows the configured hours. A Core table: 24 hour columns.
@@ -140,3 +143,91 @@ audit_view_day = Table(
     Column("object_id", String(255), primary_key=True),
     Index("ix_audit_view_day_file", "object_id", "actor_username", "day"),  # is a file held for a window?
 )
+
+
+
+
+class CardMonth(SQLModel, table=True):
+    """Card steps per (month, owner, unit path, tier, kind) of the members as they stand now (see
+    ``reports.card_rollup``): member_event card kinds by the Shanghai month of the step, ``expired``
+    by the card account's expiry month, ``card`` by the month a card number was issued (the issue
+    list's total). Written in the transaction of each step; a member's counts move with them."""
+    __tablename__ = "card_month"
+    __table_args__ = (Index("ix_card_month_unit", "unit_path", "month"),
+                      Index("ix_card_month_owner", "owner_id", "month"))
+
+    month: str = Field(max_length=7, primary_key=True)
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    kind: str = Field(max_length=16, primary_key=True)
+    n: int = 0
+
+
+class ClassState(SQLModel, table=True):
+    """The day the class window summary is as of, and the thresholds it was classified with (see
+    ``reports.class_window``); one row (id 1), rewritten by the daily refresh."""
+    __tablename__ = "class_state"
+
+    id: int = Field(default=1, primary_key=True)
+    as_of: date
+    window_months: int
+    a_spend_fen: int = Field(sa_type=BigInteger)
+    b_spend_fen: int = Field(sa_type=BigInteger)
+    c_spend_fen: int = Field(sa_type=BigInteger)
+    a_purchases: int
+
+
+class ClassMember(SQLModel, table=True):
+    """One active member's window as of ``class_state.as_of``: spend, purchases and last purchase
+    in the class window, class and RFM scores, and the keys the reports scope by (as they stand now)."""
+    __tablename__ = "class_member"
+    __table_args__ = (Index("ix_class_member_rank", "cls", text("spend_fen DESC"), "file_no"),
+                      Index("ix_class_member_owner", "owner_id", "cls", text("spend_fen DESC"), "file_no"))
+
+    membership_id: int = Field(primary_key=True)
+    customer_id: uuid.UUID
+    file_no: str = Field(max_length=16)
+    owner_id: int
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    tier: str = Field(max_length=16)
+    spend_fen: int = Field(default=0, sa_type=BigInteger)
+    purchases: int = 0
+    last_on: date | None = None
+    cls: str = Field(max_length=1)
+    r: int
+    f: int
+
+
+class ClassCount(SQLModel, table=True):
+    """Members, spend and purchases per (owner, unit path, tier, class, recency, frequency) of
+    ``class_member``: what the classes and RFM tables add up."""
+    __tablename__ = "class_count"
+    __table_args__ = (Index("ix_class_count_unit", "unit_path"),)
+
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    tier: str = Field(max_length=16, primary_key=True)
+    cls: str = Field(max_length=1, primary_key=True)
+    r: int = Field(primary_key=True)
+    f: int = Field(primary_key=True)
+    members: int = 0
+    spend_fen: int = Field(default=0, sa_type=BigInteger)
+    purchases: int = 0
+
+
+class CardIssue(SQLModel, table=True):
+    """Each card number issued, with its member's owner, unit path and tier as they stand now (see
+    ``reports.card_rollup``): the card issue list walks the covering index by (day, number) and
+    tests the scope on the index alone, then reads the details of the cards it lists."""
+    __tablename__ = "card_issue"
+    __table_args__ = (Index("ix_card_issue_walk", "issued_on", "number", "owner_id", "unit_path", "tier"),
+                      Index("ix_card_issue_member", "membership_id"))
+
+    card_id: int = Field(primary_key=True)
+    membership_id: int
+    issued_on: date
+    number: str = Field(max_length=16)
+    owner_id: int
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    tier: str = Field(max_length=16)
