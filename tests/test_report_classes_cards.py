@@ -126,7 +126,7 @@ def test_the_daily_job_moves_the_class_window_to_its_day(db, vault, story, clock
 
 
 def test_the_migrations_backfill_writes_what_the_rebuild_writes(db, story):
-    """Migration 0029's self-contained SQL fills card_month and card_issue as card_rollup.rebuild does."""
+    """Migration 0031's self-contained SQL fills card_month and card_issue as card_rollup.rebuild does."""
     import importlib.util
     from pathlib import Path
 
@@ -134,8 +134,8 @@ def test_the_migrations_backfill_writes_what_the_rebuild_writes(db, story):
 
     from .report_fixture import build_book
     build_book(db, story)  # rebuilds the summaries from the facts
-    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0029_card_month_class_window.py"
-    spec = importlib.util.spec_from_file_location("m0029", path)
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0031_card_month_class_window.py"
+    spec = importlib.util.spec_from_file_location("m0031", path)
     mig = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mig)
     with db.read() as s:
