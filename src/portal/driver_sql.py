@@ -34,12 +34,15 @@ class _Compiled:
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 self.binds[c.escaped_bind_names.get(name, name)] = proc
+        # Conversions of the columns a SELECT returns (a text() statement's values come as the
+        # driver gives them).
         self.results = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None)
-                             for col in stmt.selected_columns)
+                             for col in getattr(stmt, "selected_columns", ()))
 
 
 class Prebuilt:
-    """`Prebuilt(stmt).all(conn, params)`: `conn.execute(stmt, params).all()` as plain tuples."""
+    """`Prebuilt(stmt).all(conn, params)`: `conn.execute(stmt, params).all()` as plain tuples;
+    `.run(conn, params)`: `conn.execute(stmt, params)` for a statement that returns no rows."""
 
     __slots__ = ("stmt", "_by_dialect")
 
@@ -53,7 +56,7 @@ class Prebuilt:
             c = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect)
         return c
 
-    def all(self, conn: Connection, params: dict[str, Any]) -> list[tuple]:
+    def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
         c = self._compiled(conn.dialect)
         if not conn.in_transaction():
             conn.begin()  # the caller's transaction (on SQLite its BEGIN: one snapshot for the page)
@@ -65,9 +68,16 @@ class Prebuilt:
         cur = conn.connection.dbapi_connection.cursor()
         try:
             cur.execute(c.sql, tuple(values[n] for n in c.order) if c.order is not None else values)
-            rows = cur.fetchall()
+            return c, cur.fetchall() if fetch else []
         finally:
             cur.close()
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> None:
+        """An INSERT or UPDATE without RETURNING: `conn.execute(stmt, params)`."""
+        self._execute(conn, params, fetch=False)
+
+    def all(self, conn: Connection, params: dict[str, Any] | None = None) -> list[tuple]:
+        c, rows = self._execute(conn, params or {}, fetch=True)
         procs = [(i, p) for i, p in enumerate(c.results) if p is not None]
         if not procs:
             return [tuple(r) for r in rows]
