@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 
@@ -65,10 +66,21 @@ class Prebuilt:
             v = values.get(name)
             if v is not None:
                 values[name] = proc(v)
-        cur = conn.connection.dbapi_connection.cursor()
+        dbapi_conn = conn.connection.dbapi_connection
+        cur = dbapi_conn.cursor()
         try:
             cur.execute(c.sql, tuple(values[n] for n in c.order) if c.order is not None else values)
             return c, cur.fetchall() if fetch else []
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy raises it (sqlalchemy.exc.OperationalError, IntegrityError, ...; no
+            # parameters in the message), and a lost connection is not handed out again.
+            lost = conn.dialect.is_disconnect(exc, dbapi_conn, cur)
+            err = sa_exc.DBAPIError.instance(c.sql, None, exc, conn.dialect.loaded_dbapi.Error,
+                                             hide_parameters=True, connection_invalidated=lost,
+                                             dialect=conn.dialect, ismulti=False)
+            if lost:
+                conn.invalidate(err)
+            raise err from exc
         finally:
             cur.close()
 
