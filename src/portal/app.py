@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import traceback
@@ -241,4 +242,10 @@ def create_app_from_env() -> Litestar:
     """Factory for `uvicorn --factory` (several worker processes)."""
     settings = Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    # What the server has built so far (modules, routes, statements; ~200,000 objects) lives as
+    # long as the process: out of the cycle collector's way, so that its full collections, which
+    # run every few hundred requests, do not walk all of it again (about 100 ms of CPU each).
+    gc.collect()
+    gc.freeze()
+    return app
