@@ -260,8 +260,8 @@ def _statement(shape: _Shape) -> Prebuilt:
     return stmt
 
 
-_UNITS = (select(_O.path).where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True))
-          .order_by(_O.path))
+_UNITS = Prebuilt(select(_O.path).where(_O.path >= bindparam("lo", required=True),
+                                        _O.path < bindparam("hi", required=True)).order_by(_O.path))
 
 
 class _Reader:
@@ -278,7 +278,7 @@ class _Reader:
             arms = []
             for rel in rels:
                 if rel is Relation.LED:
-                    paths = list(conn.execute(_UNITS, {"lo": params["scope_lo"], "hi": params["scope_hi"]}).scalars())
+                    paths = [p for (p,) in _UNITS.all(conn, {"lo": params["scope_lo"], "hi": params["scope_hi"]})]
                     params.update({f"unit{i}": p for i, p in enumerate(paths)})
                     arms.append(("led", len(paths)))
                 else:
@@ -391,10 +391,10 @@ def list_files(s: Session, vault: Vault, actor: Actor, *, q: str = "", cursor: s
     return page
 
 
-_OWNERS = (select(_U.username).select_from(User.__table__.join(OrgUnit.__table__, _O.id == _U.unit_id))
-           .where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True),
-                  _U.role.in_([literal("salesperson"), literal("leader")]))
-           .order_by(_U.username))
+_OWNERS = Prebuilt(select(_U.username).select_from(User.__table__.join(OrgUnit.__table__, _O.id == _U.unit_id))
+                   .where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True),
+                          _U.role.in_([literal("salesperson"), literal("leader")]))
+                   .order_by(_U.username))
 
 
 def owner_choices(conn: Connection | Session, actor: Actor) -> list[str]:
@@ -403,7 +403,7 @@ def owner_choices(conn: Connection | Session, actor: Actor) -> list[str]:
         return []
     lo, hi = subtree_range(actor.unit_path)
     conn = conn.connection() if isinstance(conn, Session) else conn
-    return list(conn.execute(_OWNERS, {"lo": lo, "hi": hi}).scalars())
+    return [name for (name,) in _OWNERS.all(conn, {"lo": lo, "hi": hi})]
 
 
 def find_by_contact(s: Session, vault: Vault, *, mobile: str | None, id_number: str | None) -> list[CustomerFile]:
