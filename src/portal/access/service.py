@@ -299,6 +299,7 @@ _ANY_ON_FILE = Prebuilt(select(AccessRequest.id).where(*_ON_FILE_WHERE).limit(1)
 def grants_on_file(s: Session, file_id: uuid.UUID) -> list[RequestView]:
     """Who holds (or asks for) access to a file, shown to its owner and leaders."""
     params = {"fid": file_id, "now": clock.now()}
+    s.flush()  # as the ORM query would (autoflush): requests this session added are seen
     if not _ANY_ON_FILE.all(s.connection(), params):
         return []
     return _views(s, list(s.scalars(_ON_FILE, params)))
