@@ -49,12 +49,13 @@ class Prebuilt:
 
     def __init__(self, stmt):
         self.stmt = stmt
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[tuple[str, str, str], _Compiled] = {}
 
     def _compiled(self, dialect) -> _Compiled:
-        c = self._by_dialect.get(dialect.name)
+        key = (dialect.name, dialect.driver, dialect.paramstyle)  # the SQL text depends on all three
+        c = self._by_dialect.get(key)
         if c is None:
-            c = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect)
+            c = self._by_dialect[key] = _Compiled(self.stmt, dialect)
         return c
 
     def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
