@@ -112,6 +112,26 @@ def test_a_cursor_of_another_order_starts_from_the_top(db, vault, story):
     assert [r.id for r in other.rows] == [r.id for r in top.rows]
 
 
+@pytest.mark.parametrize("sort", listing.SORTS)
+def test_the_driver_cursor_reads_what_sqlalchemy_reads(db, vault, story, tiers, sort):
+    """A page's statement runs on the driver's cursor (driver_sql.Prebuilt): the same rows, the
+    same values and types, as SQLAlchemy's execution of it, first page and next."""
+    from portal.customers import search
+    grace = story.actor(db, "grace")
+    for lq in (listing.ListQuery(sort=sort), listing.ListQuery(sort=sort, direction="asc", tier="none")):
+        with db.connect_read() as conn:
+            reader = listing._Reader(conn, grace, lq, search.read_query(vault, ""), False)
+            params = {**reader.params, "lim": 3}
+            first = listing._statement(reader.shapes[0]).all(conn, params)
+            assert first == [tuple(r) for r in conn.execute(listing._statement(reader.shapes[0]).stmt, params)]
+            assert first and isinstance(first[0][listing.ID], uuid.UUID)
+            params.update({f"k{i}": v for i, v in enumerate(listing._key_of(first[-1], sort))})
+            after = listing._statement(reader.shapes[1]).all(conn, params)
+            assert after == [tuple(r) for r in conn.execute(listing._statement(reader.shapes[1]).stmt, params)]
+            assert not {r[listing.ID] for r in after} & {r[listing.ID] for r in first}
+            assert after or lq.tier  # grace sees more than three files
+
+
 # ---------------------------------------------------------------- in the browser
 
 def test_the_next_page_link_keeps_sort_and_filter_in_the_url(client, app, db, story, tiers):

@@ -16,6 +16,7 @@ from ..accounts.service import leaders_above
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import format_file_number, parse_file_number
+from ..driver_sql import Prebuilt
 from ..inbox.service import notify
 from ..policy import Action, PermissionDenied, can
 from ..policy.actions import Relation
@@ -284,15 +285,24 @@ def approval_queue(s: Session, actor: Actor, limit: int = 200) -> list[RequestVi
 
 
 # Built once (the file page reads it on every view of its owner or a leader), bound per call.
-_ON_FILE = select(AccessRequest).where(
-    AccessRequest.file_id == bindparam("fid"),
-    or_(AccessRequest.status == "pending", (AccessRequest.status == "approved") & AccessRequest.revoked_at.is_(None)
-        & (AccessRequest.expires_at > bindparam("now")))).order_by(AccessRequest.id.desc())
+_ON_FILE_WHERE = (AccessRequest.file_id == bindparam("fid"),
+                  or_(AccessRequest.status == "pending", (AccessRequest.status == "approved")
+                      & AccessRequest.revoked_at.is_(None) & (AccessRequest.expires_at > bindparam("now"))))
+_ON_FILE = select(AccessRequest).where(*_ON_FILE_WHERE).order_by(AccessRequest.id.desc())
+
+
+# Most files have none: one indexed probe on the driver's cursor first (an ORM query that finds
+# nothing still costs about twenty times as much CPU).
+_ANY_ON_FILE = Prebuilt(select(AccessRequest.id).where(*_ON_FILE_WHERE).limit(1))
 
 
 def grants_on_file(s: Session, file_id: uuid.UUID) -> list[RequestView]:
     """Who holds (or asks for) access to a file, shown to its owner and leaders."""
-    return _views(s, list(s.scalars(_ON_FILE, {"fid": file_id, "now": clock.now()})))
+    params = {"fid": file_id, "now": clock.now()}
+    s.flush()  # as the ORM query would (autoflush): requests this session added are seen
+    if not _ANY_ON_FILE.all(s.connection(), params):
+        return []
+    return _views(s, list(s.scalars(_ON_FILE, params)))
 
 
 MOVED_REASON = "The file moved to another unit."

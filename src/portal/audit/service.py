@@ -6,7 +6,7 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Iterable
 
-from sqlalchemy import DateTime, String, column, create_engine, insert, select, text
+from sqlalchemy import DateTime, String, bindparam, column, create_engine, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy import table as sql_table
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from .. import clock
 from ..accounts.actor import Actor
 from ..db import UTCDateTime
+from ..driver_sql import Prebuilt
 from .chain import CHAINED, GENESIS, canon_stored_time, entry_hash
 from ..observe import metrics
 from .models import AuditEvent
@@ -26,9 +27,11 @@ DENIED = "denied"
 # The append, built once at import (SQLAlchemy compiles each once per dialect and reuses it):
 # lock the head and take the next number, insert the entry, move the head's hash.
 _EVENT = AuditEvent.__table__
-_HEAD_NEXT = text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-_HEAD_HASH = text("UPDATE audit_head SET hash = :h WHERE id = 1")
-_INSERT = insert(_EVENT)
+# They run on the driver's cursor of the caller's connection (driver_sql.Prebuilt: SQLAlchemy's
+# compiled text and type conversions, without its per-execution machinery).
+_HEAD_NEXT = Prebuilt(text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"))
+_HEAD_HASH = Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1"))
+_INSERT = Prebuilt(insert(_EVENT).values({name: bindparam(name) for name in (*CHAINED, "prev_hash", "hash")}))
 _APPENDS = {o: metrics.AUDIT_APPENDS.labels(o) for o in (ALLOWED, DENIED)}
 
 
@@ -44,7 +47,7 @@ def _append(conn: Connection, session: Session | None, signer, actor: Actor | No
             outcome: str, object_type: str, object_id: str, fields: Iterable[str], reason: str,
             detail: str, grant_id: int | None) -> Appended:
     """UPDATE head + SHA-256 + INSERT + UPDATE head on `conn`, inside the caller's transaction."""
-    seq, prev = conn.execute(_HEAD_NEXT).one()
+    ((seq, prev),) = _HEAD_NEXT.all(conn)
     actor = actor or Actor.system("anonymous")
     values = (seq, clock.now(), actor.user_id, actor.username[:64], actor.role, action, object_type,
               object_id[:255], ",".join(fields)[:255], outcome, reason[:500], detail[:1000], grant_id,
@@ -52,8 +55,8 @@ def _append(conn: Connection, session: Session | None, signer, actor: Actor | No
     h = entry_hash(values, prev)
     row = dict(zip(CHAINED, values))
     row["prev_hash"], row["hash"] = prev, h
-    conn.execute(_INSERT, row)
-    conn.execute(_HEAD_HASH, {"h": h})
+    _INSERT.run(conn, row)
+    _HEAD_HASH.run(conn, {"h": h})
     # Every N entries, and once the newest checkpoint is a minute old, the head is signed in the
     # same transaction (the Database hands its signer to each session), so a log cut short is
     # caught, not only one edited.

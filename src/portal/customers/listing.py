@@ -2,8 +2,8 @@
 scoped in SQL by the policy, masked rows, duplicate checks.
 
 A page is read by one statement per shape (order, direction, cursor or not, the scope's arms,
-the search's columns, the filters), built once with bound parameters and run on the Core
-connection of the caller's transaction; rows come back as plain tuples and are opened with the
+the search's columns, the filters), built once with bound parameters and run on the driver's
+cursor of the caller's transaction (driver_sql.Prebuilt); rows come back as plain tuples and are opened with the
 AES-GCM objects directly. read_page() only reads: the caller appends the audit entry
 (``Page.audit``) and commits it before showing anything (views/customers.py does it in its own
 short write transaction, so on SQLite the writer lock is held for the append alone).
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import subject_keys
+from ..driver_sql import Prebuilt
 from ..access.models import AccessRequest
 from ..accounts.actor import Actor
 from ..accounts.models import User
@@ -151,7 +152,7 @@ class _Shape:
     owner_only: bool
 
 
-_STATEMENTS: dict[_Shape, object] = {}
+_STATEMENTS: dict[_Shape, Prebuilt] = {}
 _ROW = (_F.id, _F.file_no, _F.category, _F.gender, _F.created_at, _F.name_ct, _F.mobile_ct,
         type_coerce(_F.erased_at.is_not(None), Integer), _M.tier, _U.username,
         type_coerce(_K.customer_id.is_not(None), Integer), _K.key_ct)
@@ -192,7 +193,7 @@ def _walk_from(sort: str):
     return t
 
 
-def _statement(shape: _Shape):
+def _statement(shape: _Shape) -> Prebuilt:
     """Up to :lim rows in the list's order after the cursor: one index walk per (scope arm,
     walked search column), each in order and limited, merged by the outer query (an OR of them
     cannot be walked in order). Selective search columns (an exact mobile, ID number, file
@@ -255,12 +256,12 @@ def _statement(shape: _Shape):
     stmt = stmt.order_by(*order).limit(lim)
     if len(_STATEMENTS) > 512:
         _STATEMENTS.clear()
-    _STATEMENTS[shape] = stmt
+    stmt = _STATEMENTS[shape] = Prebuilt(stmt)  # run on the driver's cursor (driver_sql.py)
     return stmt
 
 
-_UNITS = (select(_O.path).where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True))
-          .order_by(_O.path))
+_UNITS = Prebuilt(select(_O.path).where(_O.path >= bindparam("lo", required=True),
+                                        _O.path < bindparam("hi", required=True)).order_by(_O.path))
 
 
 class _Reader:
@@ -277,7 +278,7 @@ class _Reader:
             arms = []
             for rel in rels:
                 if rel is Relation.LED:
-                    paths = list(conn.execute(_UNITS, {"lo": params["scope_lo"], "hi": params["scope_hi"]}).scalars())
+                    paths = [p for (p,) in _UNITS.all(conn, {"lo": params["scope_lo"], "hi": params["scope_hi"]})]
                     params.update({f"unit{i}": p for i, p in enumerate(paths)})
                     arms.append(("led", len(paths)))
                 else:
@@ -300,7 +301,7 @@ class _Reader:
         params = {**self.params, "lim": lim}
         if after is not None:
             params.update({f"k{i}": v for i, v in enumerate(after)})
-        return self.conn.execute(_statement(self.shapes[after is not None]), params).all()
+        return _statement(self.shapes[after is not None]).all(self.conn, params)
 
 
 def _key_of(row, sort: str) -> tuple:
@@ -390,10 +391,10 @@ def list_files(s: Session, vault: Vault, actor: Actor, *, q: str = "", cursor: s
     return page
 
 
-_OWNERS = (select(_U.username).select_from(User.__table__.join(OrgUnit.__table__, _O.id == _U.unit_id))
-           .where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True),
-                  _U.role.in_([literal("salesperson"), literal("leader")]))
-           .order_by(_U.username))
+_OWNERS = Prebuilt(select(_U.username).select_from(User.__table__.join(OrgUnit.__table__, _O.id == _U.unit_id))
+                   .where(_O.path >= bindparam("lo", required=True), _O.path < bindparam("hi", required=True),
+                          _U.role.in_([literal("salesperson"), literal("leader")]))
+                   .order_by(_U.username))
 
 
 def owner_choices(conn: Connection | Session, actor: Actor) -> list[str]:
@@ -402,7 +403,7 @@ def owner_choices(conn: Connection | Session, actor: Actor) -> list[str]:
         return []
     lo, hi = subtree_range(actor.unit_path)
     conn = conn.connection() if isinstance(conn, Session) else conn
-    return list(conn.execute(_OWNERS, {"lo": lo, "hi": hi}).scalars())
+    return [name for (name,) in _OWNERS.all(conn, {"lo": lo, "hi": hi})]
 
 
 def find_by_contact(s: Session, vault: Vault, *, mobile: str | None, id_number: str | None) -> list[CustomerFile]:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -28,6 +29,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
 from ..customers.service import InvalidInput
+from ..driver_sql import Prebuilt
 from .models import CardAccount, MembershipApplication, ProgrammeVersion
 from .rules import programme_today
 from .settings import (
@@ -95,6 +97,17 @@ def _parsed(body: str) -> ProgrammeSettings:
     is seen at once, in every process); only the JSON of a body already seen is not parsed again
     (ProgrammeSettings and its records are frozen)."""
     return settings_from_json(body)
+
+
+_BODY_ON = Prebuilt(select(ProgrammeVersion.body).where(ProgrammeVersion.effective_from <= bindparam("at"))
+                    .order_by(ProgrammeVersion.effective_from.desc()).limit(1))
+
+
+def settings_read(conn: Connection, day: date) -> ProgrammeSettings:
+    """settings_on() on a connection (the file page's snapshot): the body alone, on the driver's
+    cursor, no ORM object."""
+    rows = _BODY_ON.all(conn, {"at": day})
+    return _parsed(rows[0][0]) if rows else DEFAULT_SETTINGS
 
 
 def settings_on(s: Session, day: date) -> ProgrammeSettings:

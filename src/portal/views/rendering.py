@@ -67,7 +67,22 @@ def template_gettext(eval_ctx, message: str, **variables):
     translation in the request's language, as Markup under autoescape, always %-formatted with
     the variables escaped), called directly instead of through three context calls each time
     (a page prints dozens of them)."""
-    text = i18n.translations(i18n.current_locale.get()).gettext(message)
+    locale = i18n.current_locale.get()
+    if not variables and eval_ctx.autoescape:
+        # Most calls: a fixed message, the same Markup every time for a language (the catalogues
+        # are loaded once per process, i18n.translations); %-formatted once, as below.
+        key = (locale, message)
+        text = _TEMPLATE_TEXT.get(key)
+        if text is None:
+            text = Markup(i18n.translations(locale).gettext(message)) % variables
+            if len(_TEMPLATE_TEXT) >= 8192:  # a message built at run time must not grow it forever
+                _TEMPLATE_TEXT.clear()
+            _TEMPLATE_TEXT[key] = text
+        return text
+    text = i18n.translations(locale).gettext(message)
     if eval_ctx.autoescape:
         text = Markup(text)
     return text % variables
+
+
+_TEMPLATE_TEXT: dict[tuple[str, str], Markup] = {}

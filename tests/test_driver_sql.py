@@ -1,0 +1,31 @@
+"""driver_sql.Prebuilt: a statement on the driver's cursor reads and writes as SQLAlchemy would,
+fails as SQLAlchemy would, and stays in the caller's transaction."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select, text
+
+from portal import clock
+from portal.audit.models import AuditEvent
+from portal.driver_sql import Prebuilt
+
+_E = AuditEvent.__table__.c
+
+
+def test_rows_and_their_types_as_sqlalchemy_reads_them(db, story):
+    stmt = select(_E.seq, _E.at, _E.actor_id, _E.action, _E.hash).where(_E.seq > 0).order_by(_E.seq).limit(5)
+    with db.connect_read() as conn:
+        mine = Prebuilt(stmt).all(conn)
+        assert mine == [tuple(r) for r in conn.execute(stmt)]
+    assert mine and mine[0][1].tzinfo is not None  # the UTC datetime column's conversion
+
+
+def test_a_driver_error_is_sqlalchemys_and_rolls_back_the_callers_transaction(db, story):
+    at = clock.now()
+    with pytest.raises(sa_exc.ProgrammingError if not db.sqlite else sa_exc.OperationalError):
+        with db.connect_write() as conn:
+            Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1")).run(conn, {"h": "x" * 64})
+            Prebuilt(text("SELECT * FROM no_such_table WHERE :at IS NOT NULL")).all(conn, {"at": at})
+    with db.connect_read() as conn:
+        assert conn.execute(text("SELECT hash FROM audit_head WHERE id = 1")).scalar() != "x" * 64
