@@ -62,6 +62,12 @@ RSS_TARGET_MB = 300  # `portal serve --workers 2`, peak under load
 # Append rows here: Page(key, label, who, path, group, cpu_target_ms, floor parts, audited).
 # Paths may use {cursor}, {mobile}, {id_number}, {file_id}, {name}, {surname}.
 EXTRA_PAGES: list[Page] = [
+    # Member service and sales on credit (issues 11 and 12), as a leader over his units: the
+    # seeded files bring no complaints, visits or receivables of their own, so these rows measure
+    # each page's scoped query and frame over the demo's facts, not a realistic volume of them.
+    Page("complaints", "complaints queue (leader)", "bob", "/complaints", "service", 5.0),
+    Page("visits", "visits due (leader)", "bob", "/visits", "service", 5.0),
+    Page("receivables", "overdue board (leader)", "bob", "/receivables", "credit", 5.0),
 ]
 
 
