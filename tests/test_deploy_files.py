@@ -25,7 +25,8 @@ def test_the_environment_template_explains_every_setting_config_reads():
 def test_each_job_timer_runs_a_job_the_command_line_has():
     jobs = CliRunner().invoke(main, ["jobs", "--help"]).output
     timers = {p.stem.removeprefix("portal-"): p.read_text() for p in (DEPLOY / "systemd").glob("portal-*.timer")}
-    for job in ("daily", "checkpoint", "alerts", "purge-sessions", "send", "retention", "overdue-reminders"):
+    for job in ("daily", "checkpoint", "alerts", "purge-sessions", "send", "retention", "overdue-reminders",
+                "coupons", "audit-summary"):
         assert f"Unit=portal-job@{job}.service" in timers[job]
         assert re.search(rf"^\s+{job}\s", jobs, re.M), job
     assert "Unit=portal-backup.service" in timers["backup"]
