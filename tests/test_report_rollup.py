@@ -142,16 +142,22 @@ def test_the_summary_equals_the_facts_and_the_reports_read_the_same_figures(db, 
         assert any(k[0] == "report_member" and v[3] for k, v in kept.items())  # stored value held
         assert any(k[0] == "report_flow" and k[5] == "move" for k in kept)
         assert any(k[0] == "report_flow" and k[5:7] == ("card", "replacement") for k in kept)
-    # Migration 0028's backfill (self-contained SQL) gives the same rows.
-    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0028_report_members_flows_products.py"
-    spec = importlib.util.spec_from_file_location("report_summaries_migration", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+        assert any(k[0] == "report_flow" and k[5] == "act" for k in kept)
+    # Migrations 0028's and 0032's backfills (self-contained SQL) give the same rows.
+    versions = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name.split("_")[0], versions / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    migration, active = load("0028_report_members_flows_products.py"), load("0032_report_flow_active.py")
     with db.write() as s:
         for table in ("report_member", "report_flow", "report_product"):
             s.execute(text(f"DELETE FROM {table}"))
         for sql in migration._backfill(s.get_bind().dialect.name):
             s.execute(text(sql))
+        s.execute(text(active.backfill_sql(s.get_bind().dialect.name)))
     with db.read() as s:
         assert _summary(s) == kept
 

@@ -28,7 +28,7 @@ from portal.credit.models import CreditOrder, Liability, ReceivableEntry
 from portal.customers.models import CustomerFile
 from portal.membership.models import Membership, Purchase, PurchaseLineRow
 from portal.org.models import OrgUnit
-from portal.reports import sales, service
+from portal.reports import rollup, sales, service
 from portal.reports.filters import Period, ReportFilter
 from portal.service.models import Complaint, ComplaintStep, MemberVisit
 
@@ -131,6 +131,8 @@ def book(db, story, clock_at):
             if verdict:
                 s.add(ComplaintStep(complaint_id=c.id, step="satisfaction", detail=verdict, by_id=uid["cathy"],
                                     at=at(day + timedelta(days=days))))
+        s.flush()
+        rollup.rebuild(s)  # written in bulk above: the report summaries from the facts, as bulk loads do
     return orders
 
 

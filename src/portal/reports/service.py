@@ -16,7 +16,9 @@ from ..service.analysis import Group, complaint_analysis
 from ..service.models import Complaint, MemberVisit
 from ..service.settings import settings_on
 from .filters import ReportFilter
+from . import summaries
 from .model import _, Chart, Col, Report, Table, file_filters, member_filters, per_mille, suppress
+from .models import ReportFlow as RF
 
 # The same names as templates/service/_labels.html.
 KIND_LABELS = {"product": _("Product"), "service": _("Service"), "delivery": _("Delivery"), "price": _("Price"),
@@ -74,6 +76,26 @@ def service(s: Session, actor: Actor, f: ReportFilter) -> Report:
     return rep
 
 
+def _active_joined(s: Session, actor: Actor, f: ReportFilter, due_by: list) -> dict[str, list[int]] | None:
+    """Per tier from report_flow's active members by joining day (summaries.py): [active members
+    joined by the period's end, those of them joined by the tier's due day, 0, 0]; None when the
+    summary cannot answer the reader's scope (grants to single files, a category)."""
+    where = summaries.keyed_where(actor, f, RF.owner_id, RF.unit_path, RF.tier)
+    if where is None:
+        return None
+
+    def by(day):  # rows of active members joined on or before `day`
+        month = f"{day.year:04d}-{day.month:02d}"
+        return or_(RF.month < month, and_(RF.month == month, RF.a <= f"{day.day:02d}"))
+
+    cols = [func.coalesce(func.sum(case((by(f.period.end), RF.n), else_=0)), 0)]
+    cols += [func.coalesce(func.sum(case((and_(RF.tier == t, by(on)), RF.n), else_=0)), 0) for t, on in due_by]
+    got = {}
+    for tier, n, *due in s.execute(select(RF.tier, *cols).where(RF.kind == "act", *where).group_by(RF.tier)):
+        got[tier] = [int(n), sum(int(d) for d in due), 0, 0]
+    return got
+
+
 def _coverage(s: Session, actor: Actor, f: ReportFilter, rep: Report) -> None:
     """Per tier: active members (joined by the period's end), those due a scheduled visit within
     the period (the tier's interval since their last visit before the period, or since joining,
@@ -95,8 +117,10 @@ def _coverage(s: Session, actor: Actor, f: ReportFilter, rep: Report) -> None:
     # Every member counted as if never visited (no per-member lookup: one pass over the members in
     # scope), then the few members with a visit by the period's end counted exactly, and the
     # difference corrected: the same figures as counting each member exactly.
-    got = {t: [n, int(d), 0, 0] for t, n, d in s.execute(
-        select(Membership.tier, func.count(), one(unvisited_due)).where(*members).group_by(Membership.tier))}
+    got = _active_joined(s, actor, f, due_by)
+    if got is None:  # the live count: one pass over the members in scope
+        got = {t: [n, int(d), 0, 0] for t, n, d in s.execute(
+            select(Membership.tier, func.count(), one(unvisited_due)).where(*members).group_by(Membership.tier))}
     ever = select(MemberVisit.customer_id).where(MemberVisit.visited_on <= p.end)
     # From the visited members (customer_id's index), not a scan of the members in scope: status || ''.
     visited_members = (*member_filters(actor, f), (Membership.status + "") == "active", Membership.joined_on <= p.end,

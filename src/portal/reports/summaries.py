@@ -8,7 +8,8 @@ status and its outstanding balances; the monthly report's active members).
 ``report_flow``: per month and (owner, unit path, tier) as they stand now, the joinings by cause,
 the referred joinings, the tier events by direction and cause, the tier_change rows by (from, to)
 pair and the cards issued, new or replacements (new members, upgrades and downgrades, referrals,
-the tiers at each month's end, new cards).
+the tiers at each month's end, new cards), and the active members by joining day (the service
+report's visit coverage).
 A member's rows move with them (owner, unit or tier changed); a restarted membership moves its
 joining to the new month and cause.
 """
@@ -88,6 +89,13 @@ def member_restated(s: Session, membership_id: int, old: Key | None, old_status:
     if old is not None:
         _add_member(s, old, old_status, figs, -1)
     _add_member(s, new, new_status, figs)
+    # The active members by joining day (kind "act"): a membership's joining day changes only
+    # while it is not active (a restart), so the old row is the same day as the new.
+    joined_on = s.scalar(select(Membership.joined_on).where(Membership.id == membership_id))
+    if old is not None and old_status == "active":
+        _add_flows(s, old, active_flow(joined_on), -1)
+    if new_status == "active":
+        _add_flows(s, new, active_flow(joined_on))
 
 
 def balances_changed(s: Session, membership_id: int, *, points: int = 0, stored_fen: int = 0,
@@ -126,6 +134,13 @@ def _join_flows(joined_on: date, cause: str, referred: bool) -> dict[FlowKey, in
     if referred:
         out[(_month(joined_on), "ref", "", "")] = 1
     return out
+
+
+def active_flow(joined_on: date) -> dict[FlowKey, int]:
+    """An active membership under the day it joined: kind "act", a = the day of the month (two
+    digits), so counts of active members joined by a given day read whole months and one month's
+    days (the service report's visit coverage)."""
+    return {(_month(joined_on), "act", f"{joined_on.day:02d}", ""): 1}
 
 
 def _add_flows(s: Session, key: Key, flows: dict[FlowKey, int], sign: int = 1) -> None:
@@ -207,6 +222,7 @@ def _rank_sql(col: str) -> str:
 def rebuild_sql(dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     jm = "to_char(joined_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', joined_on)"
+    jd = "to_char(joined_on, 'DD')" if pg else "strftime('%d', joined_on)"
     em = """to_char("at" + interval '8 hours', 'YYYY-MM')""" if pg else """strftime('%Y-%m', "at", '+8 hours')"""
     tm = "to_char(changed_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', changed_on)"
     cm = "to_char(c.issued_on, 'YYYY-MM')" if pg else "strftime('%Y-%m', c.issued_on)"
@@ -225,6 +241,8 @@ FROM (
   SELECT id AS mid, {jm} AS month, 'join' AS kind, join_cause AS a, '' AS b FROM membership
   UNION ALL
   SELECT id, {jm}, 'ref', '', '' FROM membership WHERE referrer_id IS NOT NULL
+  UNION ALL
+  SELECT id, {jm}, 'act', {jd}, '' FROM membership WHERE status = 'active'
   UNION ALL
   SELECT membership_id, {em}, 'move',
          CASE WHEN {_rank_sql('to_value')} > {_rank_sql('from_value')} THEN 'up' ELSE 'down' END, cause
