@@ -169,10 +169,11 @@ print("\n".join(plan))
     return p.stdout.strip() or p.stderr.strip()[-1500:]
 
 
-def run_size(env: dict, kind: str, n: int, log) -> dict:
-    """Seed the purchases of the new files, then measure (env: PORTAL_DATABASE_URL, PORTAL_KEY_FILE)."""
+def run_size(env: dict, kind: str, n: int, log, *, seeding: bool = True) -> dict:
+    """Seed the purchases of the new files (unless ``seeding`` is False: the database as it is),
+    then measure (env: PORTAL_DATABASE_URL, PORTAL_KEY_FILE)."""
     import bench
-    res = {"seed": seed(env, bench.portal, log)}
+    res = {"seed": seed(env, bench.portal, log) if seeding else {"reported": "not seeded in this run"}}
     res["volumes"] = volumes(env)
     res["load_before"] = os.getloadavg()[0]
     res.update(measure(env, n, log))
@@ -242,7 +243,8 @@ def write_block(results: dict, path) -> None:
 
 def main(argv=None) -> None:
     """Measure the report pages of an existing portal database (migrated, demo loaded, files
-    seeded): `scripts/bench_reports.py --help`. Seeds the purchases of files not yet members."""
+    seeded): `scripts/bench_reports.py --help`. Seeds the purchases of files not yet
+    members unless --no-seed."""
     import argparse
     from pathlib import Path
 
@@ -254,6 +256,9 @@ def main(argv=None) -> None:
     ap.add_argument("--requests", type=int, default=10, help="timed requests per row")
     ap.add_argument("--results", default="var/bench/report-results.json")
     ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--no-seed", dest="seed", action="store_false",
+                    help="measure the database as it is (no `portal bench seed-purchases`: at 1M files it "
+                         "rebuilds every report summary, minutes even when no file is left to seed)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench
@@ -264,7 +269,7 @@ def main(argv=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(path.read_text()) if path.exists() else {}
     row = results.setdefault(args.kind, {}).setdefault(args.size, {})
-    row["reports"] = run_size(env, args.kind, args.requests, bench.log)
+    row["reports"] = run_size(env, args.kind, args.requests, bench.log, seeding=args.seed)
     path.write_text(json.dumps(results, indent=1))
     write_block(results, args.out)
     bench.log(f"wrote {args.out}")
