@@ -412,6 +412,8 @@ def seed_files(db: Database, vault: Vault, n: int, *, audit_per_file: int = 3, b
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.exec_driver_sql("ANALYZE customer_file")
             c.exec_driver_sql("ANALYZE audit_event")
+    else:
+        db.refresh_statistics()
     report.seconds = time.perf_counter() - t0
     report.total_files = base + report.files
     return report

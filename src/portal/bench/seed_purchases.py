@@ -288,5 +288,7 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
                           "report_member", "report_flow", "card_month", "card_issue", "class_member",
                           "class_count", "audit_day", "audit_view_day"):
                 c.exec_driver_sql(f"ANALYZE {table}")
+    else:
+        db.refresh_statistics()
     report.seconds = time.perf_counter() - t0
     return report

@@ -101,7 +101,8 @@ def jobs_daily(env: Env, day) -> None:
     upgrades tiers whose thresholds are met and, at a card's validity end, moves a member down
     to the tier their 12-month spend supports (a leader's floor or ceiling still applies).
     Each member is handled in its own transaction and every step is idempotent, so a rerun is
-    safe. Exit status 1 if any member failed (they are listed; rerun to retry them).
+    safe. Exit status 1 if any member failed (they are listed; rerun to retry them). On SQLite it
+    ends by gathering the query planner's statistics (ANALYZE, sampled).
     """
     from ..membership.jobs import run_daily
     from ..membership.rules import programme_today
@@ -122,6 +123,8 @@ def jobs_daily(env: Env, day) -> None:
     click.echo(f"  downgrades:          {report.downgrades}")
     click.echo(f"  memberships ended:   {report.ended}")
     click.echo(f"  failures:            {len(report.failures)}")
+    if env.db.refresh_statistics():
+        click.echo("  planner statistics:  gathered (SQLite ANALYZE)")
     for failure in report.failures:
         click.echo(f"failed: {failure}", err=True)
     if report.failures:

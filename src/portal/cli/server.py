@@ -74,6 +74,8 @@ def db_upgrade(env: Env) -> None:
     n = reindex_files(env.db, env.vault)
     if n:
         click.echo(f"indexed {n} file(s) for search by name")
+    if env.db.refresh_statistics():
+        click.echo("planner statistics gathered (SQLite ANALYZE)")
 
 
 # ---------------------------------------------------------------- serve
