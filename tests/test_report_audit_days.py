@@ -16,7 +16,7 @@ from portal import clock
 from portal.audit import service as audit
 from portal.reports import audit_days, audit_stats
 from portal.reports.filters import Period, ReportFilter, month_period
-from portal.reports.models import audit_day, audit_day_head, audit_view_day
+from portal.reports.models import audit_day, audit_day_head, audit_file_day, audit_view_day
 
 ACTIONS = ("customer.view", "customer.view", "customer.view", "customer.list", "customer.export",
            "report.export", "access.approve", "auth.login")
@@ -73,12 +73,14 @@ def test_the_summary_equals_the_log_and_the_report_equals_the_live_one(db, story
     with db.read() as s:
         kept = _summary(s)
         assert audit_days.summary_seq(s) == audit_days.head_seq(s)
+        assert _file_days(s) == _count_per_day(_views(s))  # kept up by increments at each catch-up
     caught_up = reports()
     with db.write() as s:  # from the whole log at once; then nothing summarised: all live
         audit_days.rebuild(s)
         assert _summary(s) == kept
         s.execute(audit_day.delete())
         s.execute(audit_view_day.delete())
+        s.execute(audit_file_day.delete())
         s.execute(audit_day_head.delete())
     live = reports()
     for a, b, c in zip(mixed, caught_up, live):
@@ -107,6 +109,24 @@ def _views(s) -> set:
     return set(s.execute(select(audit_view_day)).all())
 
 
+def _file_days(s) -> dict:
+    return {(u, d): n for u, d, n in s.execute(select(audit_file_day)).all()}
+
+
+def _count_per_day(views: set) -> dict:
+    out: dict = {}
+    for user, day, _file in views:
+        out[user, day] = out.get((user, day), 0) + 1
+    return out
+
+
+def _migration(name: str):
+    spec = importlib.util.spec_from_file_location(name[:4], Path(__file__).parents[1] / "migrations" / "versions" / name)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
 def test_the_migrations_backfill_counts_as_the_catch_up_does(db, story):
     _play(db, story, seed=5)
     with db.write() as s:
@@ -115,14 +135,15 @@ def test_the_migrations_backfill_counts_as_the_catch_up_does(db, story):
         s.execute(audit_day.delete())
         s.execute(audit_view_day.delete())
         s.execute(audit_day_head.update().values(seq=audit_days.head_seq(s)))
-        path = Path(__file__).parents[1] / "migrations" / "versions" / "0030_audit_day.py"
-        spec = importlib.util.spec_from_file_location("m0030", path)
-        m = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(m)
+        m = _migration("0030_audit_day.py")
         dialect = s.get_bind().dialect.name
         s.execute(text(m._backfill_sql(dialect)))
         s.execute(text(m._view_days_sql(dialect)))
         assert _summary(s) == kept and _views(s) == views and views
+        files = _file_days(s)
+        s.execute(audit_file_day.delete())
+        s.execute(text(_migration("0033_audit_file_day.py").BACKFILL_SQL))
+        assert _file_days(s) == files and files == _count_per_day(views)
 
 
 def test_the_page_shows_this_months_figures_from_the_summary_and_the_tail(client, db, story):

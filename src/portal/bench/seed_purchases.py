@@ -286,7 +286,7 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
             for table in ("membership", "card_account", "member_card", "member_event", "tier_change",
                           "purchase", "purchase_line", "points_entry", "report_month", "report_product",
                           "report_member", "report_flow", "card_month", "card_issue", "class_member",
-                          "class_count", "audit_day", "audit_view_day"):
+                          "class_count", "audit_day", "audit_view_day", "audit_file_day"):
                 c.exec_driver_sql(f"ANALYZE {table}")
     else:
         db.refresh_statistics()

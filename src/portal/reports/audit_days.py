@@ -11,11 +11,12 @@ job may do it), under the summary head's row lock on PostgreSQL (SQLite has one 
 """
 from __future__ import annotations
 
-from sqlalchemy import Integer, and_, case, cast, distinct, func, select, true, union_all
+from sqlalchemy import Integer, and_, case, cast, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..audit.models import AuditEvent, AuditHead
-from .models import AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH, audit_view_day as AV
+from .models import (AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH, audit_file_day as AFD,
+                     audit_view_day as AV)
 from .sqlfn import SHANGHAI_HOURS, day_of, hour_of
 
 VIEW = AuditEvent.action == "customer.view"
@@ -94,6 +95,13 @@ def catch_up(s: Session, *, limit: int | None = None) -> int:
     stmt = stmt.on_conflict_do_update(index_elements=list(KEYS),
                                       set_={n: AD.c[n] + stmt.excluded[n] for n in AUDIT_DAY_FIGURES})
     s.execute(stmt)
+    # The files new to their (user, day) are counted into audit_file_day before they are added.
+    new = _new_file_days(AuditEvent.seq > since, AuditEvent.seq <= top)
+    counts = (select(new.c.actor_username, new.c.day, cast(func.count(), Integer))
+              .group_by(new.c.actor_username, new.c.day))
+    stmt = insert(AFD).from_select(["actor_username", "day", "files"], counts)
+    s.execute(stmt.on_conflict_do_update(index_elements=["actor_username", "day"],
+                                         set_={"files": AFD.c.files + stmt.excluded.files}))
     views = (select(AuditEvent.actor_username, day_of(AuditEvent.at, SHANGHAI_HOURS), AuditEvent.object_id)
              .where(AuditEvent.seq > since, AuditEvent.seq <= top, VIEW, ALLOWED).distinct())
     s.execute(insert(AV).from_select(["actor_username", "day", "object_id"], views).on_conflict_do_nothing())
@@ -101,10 +109,21 @@ def catch_up(s: Session, *, limit: int | None = None) -> int:
     return top - since
 
 
+def _new_file_days(*where):
+    """A subquery (actor_username, day, object_id): the distinct (user, Shanghai day, file) of the
+    allowed views matching ``where`` that audit_view_day does not hold yet."""
+    day = day_of(AuditEvent.at, SHANGHAI_HOURS)
+    held = (select(AV.c.day).where(AV.c.actor_username == AuditEvent.actor_username, AV.c.day == day,
+                                   AV.c.object_id == AuditEvent.object_id).exists())
+    return (select(AuditEvent.actor_username, day.label("day"), AuditEvent.object_id)
+            .where(*where, VIEW, ALLOWED, ~held).distinct().subquery("new_views"))
+
+
 def rebuild(s: Session) -> None:
     """Forget the summary and count the whole log again (tests; a repair)."""
     s.execute(AD.delete())
     s.execute(AV.delete())
+    s.execute(AFD.delete())
     s.execute(ADH.delete())
     catch_up(s)
 
@@ -136,30 +155,20 @@ def _seq_now():
 
 
 def files_viewed(s: Session, lo, hi, base_day: str, recent_day: str, last_day: str):
-    """A subquery (actor_username, recent, before): per user, the distinct files viewed (allowed)
-    on the Shanghai days recent_day..last_day and base_day..the day before recent_day ([lo, hi)
-    in UTC for the whole span). The summary's distinct files, plus the files of the entries after
-    its seq that the summary does not hold for that window (one statement, one snapshot)."""
-    recent = func.count(distinct(case((AV.c.day >= recent_day, AV.c.object_id))))
-    before = func.count(distinct(case((AV.c.day < recent_day, AV.c.object_id))))
-    kept = (select(AV.c.actor_username, recent.label("recent"), before.label("before"))
-            .where(AV.c.day >= base_day, AV.c.day <= last_day).group_by(AV.c.actor_username))
-    day = day_of(AuditEvent.at, SHANGHAI_HOURS)
-    pairs = (select(AuditEvent.actor_username, AuditEvent.object_id,
-                    func.max(case((day >= recent_day, 1), else_=0)).label("rec"),
-                    func.max(case((day < recent_day, 1), else_=0)).label("bef"))
-             .where(AuditEvent.seq > summary_seq(s), AuditEvent.seq > _seq_now(), VIEW, ALLOWED, _in_span(lo, hi))
-             .group_by(AuditEvent.actor_username, AuditEvent.object_id).subquery("pairs"))
-
-    def held(first: str, last: str | None):
-        return (select(AV.c.day).where(AV.c.actor_username == pairs.c.actor_username,
-                                       AV.c.object_id == pairs.c.object_id, AV.c.day >= first,
-                                       *((AV.c.day <= last,) if last else (AV.c.day < recent_day,)))
-                .exists())
-    new = (select(pairs.c.actor_username,
-                  func.sum(case((and_(pairs.c.rec == 1, ~held(recent_day, last_day)), 1), else_=0)).label("recent"),
-                  func.sum(case((and_(pairs.c.bef == 1, ~held(base_day, None)), 1), else_=0)).label("before"))
-           .group_by(pairs.c.actor_username))
+    """A subquery (actor_username, recent, before): per user, the files viewed (allowed) each day,
+    added up over the Shanghai days recent_day..last_day and base_day..the day before recent_day
+    ([lo, hi) in UTC for the whole span): a file counts once a day. audit_file_day's days, plus
+    the files of the entries after its seq that audit_view_day does not hold for their day (one
+    statement, one snapshot)."""
+    recent = func.coalesce(func.sum(case((AFD.c.day >= recent_day, AFD.c.files), else_=0)), 0)
+    before = func.coalesce(func.sum(case((AFD.c.day < recent_day, AFD.c.files), else_=0)), 0)
+    kept = (select(AFD.c.actor_username, recent.label("recent"), before.label("before"))
+            .where(AFD.c.day >= base_day, AFD.c.day <= last_day).group_by(AFD.c.actor_username))
+    tail = _new_file_days(AuditEvent.seq > summary_seq(s), AuditEvent.seq > _seq_now(), _in_span(lo, hi))
+    new = (select(tail.c.actor_username,
+                  func.sum(case((tail.c.day >= recent_day, 1), else_=0)).label("recent"),
+                  func.sum(case((tail.c.day < recent_day, 1), else_=0)).label("before"))
+           .where(tail.c.day >= base_day, tail.c.day <= last_day).group_by(tail.c.actor_username))
     both = union_all(kept, new).subquery("both")
     return (select(both.c.actor_username, cast(func.sum(both.c.recent), Integer).label("recent"),
                    cast(func.sum(both.c.before), Integer).label("before"))

@@ -30,7 +30,7 @@ class Unusual:
     work_start_hour: int = 8
     work_end_hour: int = 20
     denials: int = 5           # refusals in the period that make a user worth a look
-    files_min: int = 10        # distinct files in the last 7 days ...
+    files_min: int = 10        # files viewed in the last 7 days (a file counts once a day) ...
     files_factor: int = 3      # ... and more than this many times the user's weekly usual (8 weeks before)
 
 
@@ -43,7 +43,7 @@ def _off_hours(u: Unusual):
 def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
     """The period's counts per (day, user) (the summary's closed part and, live, the entries after
     it: reports.audit_days) give the tables per day, per user and per unit, and two of the
-    unusual-activity checks; the third (many distinct files) reads the views of the last nine weeks."""
+    unusual-activity checks; the third (many files) adds up the files viewed per day (reports.audit_days.files_viewed) over nine weeks."""
     lo, hi = f.period.utc_bounds()
     rep = Report("audit", _("Audit analytics"))
     cols = [Col("entries", _("Entries"), "int"), Col("views", _("Views"), "int"), Col("exports", _("Exports"), "int"), Col("denials", _("Refusals"), "int"),
@@ -93,8 +93,8 @@ def audit_stats(s: Session, f: ReportFilter, u: Unusual = Unusual()) -> Report:
     rep.tables.append(Table("unusual", _("Unusual activity"), [
         Col("user", _("User"), "text"), Col("kind", _("What"), "text"), Col("count", _("Count"), "int")],
         unusual(s, f, u, off_hours=off_hours, refusals=refusals), translate=("kind",),
-        note=_("Many files: more distinct files in the period's last 7 days than 3 times the user's weekly usual of "
-             "the 8 weeks before (and at least 10). Outside working hours: views before the start or after the end "
+        note=_("Many files: more files viewed in the period's last 7 days (a file counts once a day) than 3 times the "
+             "user's weekly usual of the 8 weeks before (and at least 10). Outside working hours: views before the start or after the end "
              "of the working day, or at weekends. Many refusals: 5 or more in the period.")))
     return rep
 

@@ -135,13 +135,22 @@ audit_day_head = Table(
 )
 
 # Who viewed which file on which Shanghai day (allowed customer.view entries up to audit_day_head's
-# seq, once per day): the "many more files than usual" check counts distinct files from it.
+# seq, once per day): what tells whether a view in the log's tail is a new file of its day.
 audit_view_day = Table(
     "audit_view_day", SQLModel.metadata,
     Column("actor_username", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("object_id", String(255), primary_key=True),
-    Index("ix_audit_view_day_file", "object_id", "actor_username", "day"),  # is a file held for a window?
+)
+
+# The number of audit_view_day's rows per (user, day): the distinct files each user viewed each day,
+# added up over a window by the "many more files than usual" check (a few rows per user and day,
+# however many views the day had).
+audit_file_day = Table(
+    "audit_file_day", SQLModel.metadata,
+    Column("actor_username", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("files", Integer, nullable=False, default=0),
 )
 
 
