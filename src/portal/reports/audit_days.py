@@ -18,6 +18,7 @@ from ..audit.models import AuditEvent, AuditHead
 from .models import (AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH, audit_file_day as AFD,
                      audit_view_day as AV)
 from .sqlfn import SHANGHAI_HOURS, day_of, hour_of
+from .upsert import insert_for
 
 VIEW = AuditEvent.action == "customer.view"
 ALLOWED = AuditEvent.outcome == "allowed"
@@ -71,18 +72,10 @@ def head_seq(s: Session) -> int:
     return s.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
 
 
-def _insert(s: Session):
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def catch_up(s: Session, *, limit: int | None = None) -> int:
     """Add the entries after the summary's seq (up to the committed head, at most ``limit`` of
     them) to the summary, in the caller's write transaction; the number of entries added."""
-    insert = _insert(s)
+    insert = insert_for(s)
     s.execute(insert(ADH).values(id=1, seq=0).on_conflict_do_nothing(index_elements=["id"]))
     since = s.scalar(select(ADH.c.seq).where(ADH.c.id == 1).with_for_update())
     top = head_seq(s)

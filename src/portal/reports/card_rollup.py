@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership
 from .models import CardIssue as CI, CardMonth as CM
 from .sqlfn import SHANGHAI_HOURS, month_of
+from .upsert import add_up
 
 # member_event kinds that are card steps (the tracking table's columns, with "expired" and the
 # issue list's "card").
@@ -39,18 +40,8 @@ def _event_month(at: datetime) -> str:
 def _add(s: Session, key: Key, counts: dict[tuple[str, str], int], sign: int = 1) -> None:
     """Add (sign -1: take away) counts per (month, kind) under a key: an upsert with increments."""
     rows = [{"month": mo, "owner_id": key[0], "unit_path": key[1], "tier": key[2], "kind": kind, "n": sign * n}
-            for (mo, kind), n in counts.items() if n]
-    if not rows:
-        return
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    t = CM.__table__
-    stmt = insert(t)
-    stmt = stmt.on_conflict_do_update(index_elements=["month", "owner_id", "unit_path", "tier", "kind"],
-                                      set_={"n": t.c.n + stmt.excluded.n})
-    s.execute(stmt, rows)
+            for (mo, kind), n in counts.items()]
+    add_up(s, CM, ("month", "owner_id", "unit_path", "tier", "kind"), ("n",), rows)
 
 
 def step_added(s: Session, m: Membership, kind: str, at: datetime) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ..customers.models import CustomerFile
 from ..membership.models import Membership, Purchase
 from .models import ClassCount as CC, ClassMember as CMB, ClassState
+from .upsert import add_up
 
 COUNTS = ("members", "spend_fen", "purchases")
 
@@ -94,18 +95,7 @@ def current(s: Session, end: date, t: Thresholds) -> bool:
 
 
 def _upsert_counts(s: Session, rows: list[dict]) -> None:
-    rows = [r for r in rows if any(r[c] for c in COUNTS)]
-    if not rows:
-        return
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    t = CC.__table__
-    stmt = insert(t)
-    stmt = stmt.on_conflict_do_update(index_elements=["owner_id", "unit_path", "tier", "cls", "r", "f"],
-                                      set_={c: t.c[c] + stmt.excluded[c] for c in COUNTS})
-    s.execute(stmt, rows)
+    add_up(s, CC, ("owner_id", "unit_path", "tier", "cls", "r", "f"), COUNTS, rows)
 
 
 def refresh(s: Session, membership_id: int | None) -> None:

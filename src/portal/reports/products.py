@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..membership.models import Purchase, PurchaseLineRow as L
 from .models import ReportProduct as RP
-from .summaries import _upsert
+from .upsert import add_up
 
 FIGURES = ("buyers", "first_of_quarter", "first_of_year", "quantity", "paid_fen")
 Key = tuple[int, str, str]
@@ -43,7 +43,7 @@ def _figures(lines: list[tuple[date, str, int, int]]) -> Figures:
 
 
 def _add(s: Session, key: Key, figures: Figures, sign: int = 1) -> None:
-    _upsert(s, RP, ("month", "owner_id", "unit_path", "tier", "product"), FIGURES,
+    add_up(s, RP, ("month", "owner_id", "unit_path", "tier", "product"), FIGURES,
             [{"month": mo, "product": product, "owner_id": key[0], "unit_path": key[1], "tier": key[2],
               **{f: sign * figs.get(f, 0) for f in FIGURES}} for (mo, product), figs in figures.items()])
 

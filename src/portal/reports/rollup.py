@@ -22,6 +22,7 @@ from ..policy.actions import Relation
 from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
 from . import products, summaries
 from .models import ReportMonth as RM
+from .upsert import add_up
 
 FIGURES = ("purchases", "spend_fen", "buyers", "first_of_quarter", "first_of_year",
            "points_earned", "points_redeemed", "points_expired")
@@ -42,18 +43,8 @@ def _add(s: Session, key: Key, months: Months, sign: int = 1) -> None:
     """Add (or, sign -1, take away) figures per month under a key: an upsert per month."""
     rows = [{"month": mo, "owner_id": key[0], "unit_path": key[1], "tier": key[2],
              **{f: sign * figs.get(f, 0) for f in FIGURES}}
-            for mo, figs in months.items() if any(figs.get(f, 0) for f in FIGURES)]
-    if not rows:
-        return
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    t = RM.__table__
-    stmt = insert(t)
-    stmt = stmt.on_conflict_do_update(index_elements=["month", "owner_id", "unit_path", "tier"],
-                                      set_={f: t.c[f] + stmt.excluded[f] for f in FIGURES})
-    s.execute(stmt, rows)
+            for mo, figs in months.items()]
+    add_up(s, RM, ("month", "owner_id", "unit_path", "tier"), FIGURES, rows)
 
 
 def _purchase_figures(days: list[tuple[date, int]]) -> Months:

@@ -28,27 +28,13 @@ from ..policy import Action
 from ..policy.actions import Relation
 from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
 from .models import ReportFlow as RF, ReportMember as RMB
+from .upsert import add_up
 
 Key = tuple[int, str, str]            # owner_id, unit_path, tier (rollup.Key)
 MEMBER_FIGURES = ("members", "holders", "points_balance", "stored_value_fen")
 FlowKey = tuple[str, str, str, str]   # month, kind, a, b
 _RANK = {t.value: t.rank for t in Tier}
 SHANGHAI = timedelta(hours=8)
-
-
-def _upsert(s: Session, table, keys: tuple[str, ...], figures: tuple[str, ...], rows: list[dict]) -> None:
-    """Add each row's figures to its key's row (insert or increment: concurrent writers add up)."""
-    rows = [r for r in rows if any(r[f] for f in figures)]
-    if not rows:
-        return
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    t = table.__table__
-    stmt = insert(t)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={f: t.c[f] + stmt.excluded[f] for f in figures})
-    s.execute(stmt, rows)
 
 
 # ---------------------------------------------------------------- report_member
@@ -63,7 +49,7 @@ def _holding(s: Session, membership_id: int) -> dict[str, int]:
 
 
 def _add_member(s: Session, key: Key, status: str, figs: dict[str, int], sign: int = 1) -> None:
-    _upsert(s, RMB, ("owner_id", "unit_path", "tier", "status"), MEMBER_FIGURES,
+    add_up(s, RMB, ("owner_id", "unit_path", "tier", "status"), MEMBER_FIGURES,
             [{"owner_id": key[0], "unit_path": key[1], "tier": key[2], "status": status,
               **{f: sign * figs.get(f, 0) for f in MEMBER_FIGURES}}])
 
@@ -144,7 +130,7 @@ def active_flow(joined_on: date) -> dict[FlowKey, int]:
 
 
 def _add_flows(s: Session, key: Key, flows: dict[FlowKey, int], sign: int = 1) -> None:
-    _upsert(s, RF, ("month", "owner_id", "unit_path", "tier", "kind", "a", "b"), ("n",),
+    add_up(s, RF, ("month", "owner_id", "unit_path", "tier", "kind", "a", "b"), ("n",),
             [{"month": mo, "owner_id": key[0], "unit_path": key[1], "tier": key[2], "kind": kind, "a": a, "b": b,
               "n": sign * n} for (mo, kind, a, b), n in flows.items()])
 
