@@ -260,7 +260,9 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
         with db.read() as s:
             q = (select(CustomerFile.id, CustomerFile.owner_id, CustomerFile.unit_path, CustomerFile.created_at)
                  .where(CustomerFile.erased_at.is_(None),
-                        CustomerFile.id.not_in(select(Membership.customer_id)))
+                        # NOT EXISTS, an anti-join: PostgreSQL runs NOT IN (subquery) as a subplan
+                        # per file once the members no longer fit work_mem (hours at 1M files).
+                        ~select(Membership.id).where(Membership.customer_id == CustomerFile.id).exists())
                  .order_by(CustomerFile.id).limit(batch))
             files = [tuple(r) for r in s.execute(q if after is None else q.where(CustomerFile.id > after))]
         if not files:
