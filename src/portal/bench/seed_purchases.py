@@ -237,6 +237,12 @@ def _write_batch(db: Database, files: list, rnd: random.Random, share: float, re
     return b
 
 
+def not_a_member():
+    """The files that are not members yet, as NOT EXISTS (an anti-join): PostgreSQL runs NOT IN
+    (subquery) as a subplan per file once the members outgrow work_mem (hours at 1M files)."""
+    return ~select(Membership.id).where(Membership.customer_id == CustomerFile.id).exists()
+
+
 def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed: int = 1,
                    password: str | None = None,
                    progress: Callable[[int], None] | None = None) -> PurchaseSeedReport:
@@ -259,10 +265,7 @@ def seed_purchases(db: Database, *, share: float = 0.9, batch: int = 5000, seed:
     while True:
         with db.read() as s:
             q = (select(CustomerFile.id, CustomerFile.owner_id, CustomerFile.unit_path, CustomerFile.created_at)
-                 .where(CustomerFile.erased_at.is_(None),
-                        # NOT EXISTS, an anti-join: PostgreSQL runs NOT IN (subquery) as a subplan
-                        # per file once the members no longer fit work_mem (hours at 1M files).
-                        ~select(Membership.id).where(Membership.customer_id == CustomerFile.id).exists())
+                 .where(CustomerFile.erased_at.is_(None), not_a_member())
                  .order_by(CustomerFile.id).limit(batch))
             files = [tuple(r) for r in s.execute(q if after is None else q.where(CustomerFile.id > after))]
         if not files:

@@ -23,16 +23,14 @@ def bench_seed_purchases(env: Env, share: float, batch: int, rnd_seed: int, pass
     purchases (lines, points) from the day they joined to yesterday, two years at most; run after
     `portal bench seed N`. Adds the leader `lhq` at the root unit for the company-wide reports."""
     from .. import demo as demo_data
-    from ..bench.seed_purchases import seed_purchases
+    from ..bench.seed_purchases import not_a_member, seed_purchases
 
     password = demo_data.demo_password(_read_secret_stdin() if password_stdin else None)
     with env.db.read() as s:
         from sqlalchemy import func, select
 
         from ..customers.models import CustomerFile
-        from ..membership.models import Membership
-        todo = s.scalar(select(func.count()).select_from(CustomerFile).where(
-            CustomerFile.id.not_in(select(Membership.customer_id)))) or 0
+        todo = s.scalar(select(func.count()).select_from(CustomerFile).where(not_a_member())) or 0
     with click.progressbar(length=todo, label="seeding members and purchases", show_eta=True,
                            show_pos=True, file=sys.stderr) as bar:
         try:
