@@ -1,0 +1,187 @@
+"""The follow-up visits due (seed 001 六.1), read by walking indexes in due order.
+
+A member is due a scheduled visit when their tier's interval (a leader's versioned setting, read
+at the time of the request) has passed since ``membership.visit_base_on`` (their last visit, or
+their joining day while there is none; kept where visits are recorded and memberships start or
+restart). A setting or a tier change therefore moves who is due at once, with nothing to
+recompute. A closed complaint with no visit yet, and a large purchase (within the last
+LOOKBACK_DAYS) with no visit yet, are due ``follow_up_days`` after.
+
+The scheduled visits are one index walk per (scope arm, tier): the owner's members, or one led
+unit's (``ix_membership_visit_owner`` / ``ix_membership_visit_unit``: status, tier, then the
+base day), each in base-day order and limited; an outer query orders their union by due day and
+file number before its limit. So the list is earliest first over every member in scope, not
+only over the rows fetched, and costs what its rows cost, not the number of members in scope.
+(Every walk returns its ``limit`` earliest rows, so no member left out is due before one
+shown.) The home page's figure is bounded the same way: counted up to COUNT_CAP.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import Integer, case, exists, func, literal_column, select, true, union_all
+from sqlalchemy.orm import Session
+
+from ..accounts.actor import Actor
+from ..audit import service as audit
+from ..customers.models import CustomerFile
+from ..membership.models import Membership, Purchase
+from ..membership.rules import PROGRAMME_TZ, programme_today
+from ..org.models import OrgUnit
+from ..policy import Action, customer_scope
+from ..policy.actions import Relation
+from ..policy.scope import SCOPE_HI, SCOPE_LO, SCOPE_USER, arm_clause, arm_values, member_scope, scope_shape
+from .models import Complaint, MemberVisit
+from .settings import ServiceSettings, settings_on
+
+LOOKBACK_DAYS = 90  # large purchases older than this no longer make a visit due
+COUNT_CAP = 100  # the home page counts this many at most (and shows "99+")
+_M = Membership
+
+
+@dataclass(frozen=True)
+class DueVisit:
+    customer_id: uuid.UUID
+    file_no: str
+    tier: str
+    reason: str
+    ref: int | None  # the complaint's or the purchase's id
+    due_on: date
+
+
+def _midnight_utc(day: date) -> datetime:
+    return datetime.combine(day, time(), PROGRAMME_TZ).astimezone(timezone.utc)
+
+
+def _member_arms(s: Session, actor: Actor) -> list:
+    """The scope over memberships as walkable disjuncts: the actor's own members, and each unit
+    of a led subtree as an equality (a range of units cannot be walked in base-day order)."""
+    shape = scope_shape(actor, Action.VISIT_VIEW)
+    if shape is None:
+        return [true()]
+    rels, grant_scopes = shape
+    values = arm_values(actor)
+    arms = []
+    for rel in rels:
+        if rel is Relation.OWN:
+            arms.append(_M.owner_id == values[SCOPE_USER])
+        elif rel is Relation.LED:
+            paths = s.scalars(select(OrgUnit.path).where(OrgUnit.path >= values[SCOPE_LO],
+                                                         OrgUnit.path < values[SCOPE_HI]))
+            arms += [_M.unit_path == p for p in paths]
+        else:  # grants: a handful of files, found by id
+            arms.append(arm_clause(rel, grant_scopes, bind=values.__getitem__, owner=_M.owner_id,
+                                   unit_path=_M.unit_path, file_id=_M.customer_id))
+    return arms
+
+
+def _plus_days(s: Session, col, days: int):
+    if s.get_bind().dialect.name == "sqlite":
+        return func.date(col, literal_column(f"'+{int(days)} days'"))
+    return col + literal_column(str(int(days)), Integer)  # date + integer is a date
+
+
+def _scheduled_ids(arms: list, every: dict[str, int], until: date, lim: int):
+    """The union of the walks: per (arm, tier) the ``lim`` members due earliest by ``until``."""
+    walks = [select(_M.id).where(arm, _M.status == "active", _M.tier == tier,
+                                 _M.visit_base_on <= until - timedelta(days=days))
+             .order_by(_M.visit_base_on, _M.id).limit(lim).subquery()
+             for arm in arms for tier, days in every.items()]
+    return union_all(*(select(w.c.id) for w in walks))
+
+
+def _every(st: ServiceSettings) -> dict[str, int]:
+    return {t: d for t, d in sorted(st.visit_every_days.items()) if d > 0}
+
+
+def _scheduled(s: Session, actor: Actor, st: ServiceSettings, until: date, lim: int) -> list[DueVisit]:
+    every = _every(st)
+    arms = _member_arms(s, actor)
+    if not every or not arms:
+        return []
+    due = case({t: _plus_days(s, _M.visit_base_on, d) for t, d in every.items()}, value=_M.tier)
+    q = (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
+         .join(CustomerFile, CustomerFile.id == _M.customer_id)
+         .where(_M.id.in_(_scheduled_ids(arms, every, until, lim)))
+         .order_by(due, CustomerFile.file_no).limit(lim))
+    return [DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=every[tier]))
+            for cid, file_no, tier, base in s.execute(q)]
+
+
+def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
+    return (select(Complaint.customer_id, CustomerFile.file_no, _M.tier, Complaint.id, Complaint.closed_at)
+            .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
+            .outerjoin(_M, _M.customer_id == Complaint.customer_id)
+            .where(customer_scope(actor, Action.VISIT_VIEW), Complaint.status == "closed",
+                   Complaint.closed_at < _midnight_utc(until - timedelta(days=st.follow_up_days - 1)),
+                   ~exists().where(MemberVisit.complaint_id == Complaint.id)))
+
+
+def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date):
+    return (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
+            .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
+            .outerjoin(_M, _M.customer_id == Purchase.customer_id)
+            .where(customer_scope(actor, Action.VISIT_VIEW), Purchase.status == "complete",
+                   Purchase.paid_total_fen >= st.large_purchase_fen,
+                   Purchase.purchased_on >= today - timedelta(days=LOOKBACK_DAYS),
+                   Purchase.purchased_on <= until - timedelta(days=st.follow_up_days),
+                   ~exists().where(MemberVisit.purchase_id == Purchase.id)))
+
+
+def _of_member(s: Session, actor: Actor, st: ServiceSettings, customer_id: uuid.UUID, until: date) -> list[DueVisit]:
+    every = _every(st)
+    row = s.execute(select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
+                    .join(CustomerFile, CustomerFile.id == _M.customer_id)
+                    .where(_M.customer_id == customer_id, _M.status == "active",
+                           member_scope(actor, Action.VISIT_VIEW))).first()
+    if row is None or row.tier not in every or row.visit_base_on is None:
+        return []
+    due_on = row.visit_base_on + timedelta(days=every[row.tier])
+    return [DueVisit(row.customer_id, row.file_no, row.tier, "schedule", None, due_on)] if due_on <= until else []
+
+
+def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_days: int = 14,
+               customer_id: uuid.UUID | None = None, limit: int = 300) -> list[DueVisit]:
+    """Visits due by ``today + ahead_days`` in the actor's scope, earliest first (by due day, then
+    file number), at most ``limit``. Audited (the whole list; one member's is part of their page)."""
+    today = today or programme_today()
+    st = settings_on(s, today)  # the settings in force that day
+    until = today + timedelta(days=ahead_days)
+    qc, qp = _after_complaints(actor, st, until), _after_purchases(actor, st, today, until)
+    if customer_id is None:
+        out = _scheduled(s, actor, st, until, limit)
+    else:
+        out = _of_member(s, actor, st, customer_id, until)
+        qc, qp = qc.where(Complaint.customer_id == customer_id), qp.where(Purchase.customer_id == customer_id)
+    # Each part earliest first before its limit, like the scheduled walks.
+    qc = qc.order_by(Complaint.closed_at, CustomerFile.file_no)
+    qp = qp.order_by(Purchase.purchased_on, CustomerFile.file_no)
+    for cid, file_no, tier, ref, closed_at in s.execute(qc.limit(limit)):
+        closed_on = closed_at.astimezone(PROGRAMME_TZ).date()
+        out.append(DueVisit(cid, file_no, tier or "", "complaint", ref, closed_on + timedelta(days=st.follow_up_days)))
+    for cid, file_no, tier, ref, on in s.execute(qp.limit(limit)):
+        out.append(DueVisit(cid, file_no, tier or "", "purchase", ref, on + timedelta(days=st.follow_up_days)))
+    out.sort(key=lambda v: (v.due_on, v.file_no))
+    out = out[:limit]
+    if customer_id is None:
+        audit.record(s, actor, Action.VISIT_VIEW.value, object_type="list", object_id="due_visits",
+                     detail=f"{len(out)} rows")
+    return out
+
+
+def due_count(s: Session, actor: Actor, today: date, cap: int = COUNT_CAP) -> int:
+    """How many visits are due today or earlier (the home page's figure), counted up to ``cap``:
+    each part a walk that stops there."""
+    st = settings_on(s, today)  # the settings in force that day
+    n = 0
+    every, arms = _every(st), _member_arms(s, actor)
+    if every and arms:
+        ids = _scheduled_ids(arms, every, today, cap).subquery()
+        n += s.scalar(select(func.count(func.distinct(ids.c.id)))) or 0
+    for q in (_after_complaints(actor, st, today), _after_purchases(actor, st, today, today)):
+        if n >= cap:
+            break
+        n += s.scalar(select(func.count()).select_from(q.limit(cap - n).subquery())) or 0
+    return min(n, cap)
