@@ -21,12 +21,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Integer, case, exists, func, literal_column, select, true, union_all
+from sqlalchemy import Date, Integer, bindparam, case, exists, func, literal_column, select, true, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.models import CustomerFile
+from ..driver_sql import Prebuilt
 from ..membership.models import Membership, Purchase
 from ..membership.rules import PROGRAMME_TZ, programme_today
 from ..org.models import OrgUnit
@@ -55,59 +58,127 @@ def _midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time(), PROGRAMME_TZ).astimezone(timezone.utc)
 
 
-def _member_arms(s: Session, actor: Actor) -> list:
+class _plus_days(FunctionElement):
+    """A date plus a whole number of days (a constant), in each database's words."""
+
+    type = Date()
+    name = "plus_days"
+    inherit_cache = True
+
+
+@compiles(_plus_days)
+def _plus_days_default(element, compiler, **kw):
+    col, days = list(element.clauses)
+    return f"({compiler.process(col, **kw)} + {compiler.process(days, **kw)})"  # date + integer
+
+
+@compiles(_plus_days, "sqlite")
+def _plus_days_sqlite(element, compiler, **kw):
+    col, days = list(element.clauses)
+    return f"date({compiler.process(col, **kw)}, '+{compiler.process(days, **kw)} days')"
+
+
+def _plus(col, days: int):
+    return _plus_days(col, literal_column(str(int(days)), Integer))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    arms: tuple | None  # OWN, ("led", number of units), GRANTED; None: every member
+    grant_scopes: tuple[str, ...]
+    every: tuple[tuple[str, int], ...]  # (tier, days) with a schedule
+
+
+_STATEMENTS: dict[tuple[_Shape, str], Prebuilt] = {}
+_UNITS = Prebuilt(select(OrgUnit.path).where(OrgUnit.path >= bindparam("lo", required=True),
+                                             OrgUnit.path < bindparam("hi", required=True)))
+
+
+def _arms(shape: _Shape) -> list:
     """The scope over memberships as walkable disjuncts: the actor's own members, and each unit
     of a led subtree as an equality (a range of units cannot be walked in base-day order)."""
-    shape = scope_shape(actor, Action.VISIT_VIEW)
-    if shape is None:
+    if shape.arms is None:
         return [true()]
-    rels, grant_scopes = shape
-    values = arm_values(actor)
     arms = []
-    for rel in rels:
+    for rel in shape.arms:
         if rel is Relation.OWN:
-            arms.append(_M.owner_id == values[SCOPE_USER])
-        elif rel is Relation.LED:
-            paths = s.scalars(select(OrgUnit.path).where(OrgUnit.path >= values[SCOPE_LO],
-                                                         OrgUnit.path < values[SCOPE_HI]))
-            arms += [_M.unit_path == p for p in paths]
+            arms.append(_M.owner_id == bindparam(SCOPE_USER, required=True))
+        elif isinstance(rel, tuple):
+            arms += [_M.unit_path == bindparam(f"unit{i}", required=True) for i in range(rel[1])]
         else:  # grants: a handful of files, found by id
-            arms.append(arm_clause(rel, grant_scopes, bind=values.__getitem__, owner=_M.owner_id,
-                                   unit_path=_M.unit_path, file_id=_M.customer_id))
+            arms.append(arm_clause(rel, shape.grant_scopes, owner=_M.owner_id, unit_path=_M.unit_path,
+                                   file_id=_M.customer_id))
     return arms
 
 
-def _plus_days(s: Session, col, days: int):
-    if s.get_bind().dialect.name == "sqlite":
-        return func.date(col, literal_column(f"'+{int(days)} days'"))
-    return col + literal_column(str(int(days)), Integer)  # date + integer is a date
+def _walks(shape: _Shape):
+    """The union of the walks: per (arm, tier) the ``lim`` members due earliest by the day asked
+    (``cut_<tier>``: that day less the tier's interval), each with its due day."""
+    walks = [select(_M.id, _plus(_M.visit_base_on, days).label("due"))
+             .where(arm, _M.status == "active", _M.tier == tier,
+                    _M.visit_base_on <= bindparam(f"cut_{tier}", type_=Date, required=True))
+             .order_by(_M.visit_base_on, _M.id).limit(bindparam("lim", type_=Integer, required=True)).subquery()
+             for arm in _arms(shape) for tier, days in shape.every]
+    return union_all(*(select(w.c.id, w.c.due) for w in walks))
 
 
-def _scheduled_ids(arms: list, every: dict[str, int], until: date, lim: int):
-    """The union of the walks: per (arm, tier) the ``lim`` members due earliest by ``until``."""
-    walks = [select(_M.id).where(arm, _M.status == "active", _M.tier == tier,
-                                 _M.visit_base_on <= until - timedelta(days=days))
-             .order_by(_M.visit_base_on, _M.id).limit(lim).subquery()
-             for arm in arms for tier, days in every.items()]
-    return union_all(*(select(w.c.id) for w in walks))
+def _list_statement(shape: _Shape):
+    u = _walks(shape).cte("walks")
+    # The lim-th earliest due day among the walks (none: fewer rows than lim): the members due
+    # by then, ordered by due day and file number, are the list; only that day's ties are extra.
+    lim = bindparam("lim", type_=Integer, required=True)
+    cutoff = select(u.c.due).order_by(u.c.due).offset(lim - 1).limit(1).scalar_subquery()
+    ids = select(u.c.id).where(u.c.due <= func.coalesce(cutoff, u.c.due))
+    due = case({t: _plus(_M.visit_base_on, d) for t, d in shape.every}, value=_M.tier)
+    return (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
+            .join(CustomerFile, CustomerFile.id == _M.customer_id)
+            .where(_M.id.in_(ids))
+            .order_by(due, CustomerFile.file_no).limit(lim))
 
 
-def _every(st: ServiceSettings) -> dict[str, int]:
-    return {t: d for t, d in sorted(st.visit_every_days.items()) if d > 0}
+def _count_statement(shape: _Shape):
+    walks = _walks(shape).subquery()
+    return select(func.count(func.distinct(walks.c.id)))
+
+
+def _prepared(s: Session, actor: Actor, st: ServiceSettings, until: date, lim: int, kind: str):
+    """The prebuilt statement for the actor's scope and the schedule, and its values; None when
+    nobody can be due (no tier has a schedule, or the scope is empty)."""
+    every = tuple((t, d) for t, d in sorted(st.visit_every_days.items()) if d > 0 and t.isalnum())
+    scope = scope_shape(actor, Action.VISIT_VIEW)
+    if not every or scope is not None and not scope[0]:
+        return None
+    params: dict[str, object] = {"lim": lim} | {f"cut_{t}": until - timedelta(days=d) for t, d in every}
+    arms, grant_scopes = None, ()
+    if scope is not None:
+        rels, grant_scopes = scope
+        params.update(arm_values(actor))
+        arms = []
+        for rel in rels:
+            if rel is Relation.LED:
+                paths = [p for (p,) in _UNITS.all(s.connection(), {"lo": params[SCOPE_LO], "hi": params[SCOPE_HI]})]
+                params.update({f"unit{i}": p for i, p in enumerate(paths)})
+                arms.append(("led", len(paths)))
+            else:
+                arms.append(rel)
+        arms = tuple(arms)
+    shape = _Shape(arms, grant_scopes, every)
+    stmt = _STATEMENTS.get((shape, kind))
+    if stmt is None:
+        if len(_STATEMENTS) > 256:
+            _STATEMENTS.clear()
+        build = _list_statement if kind == "list" else _count_statement
+        stmt = _STATEMENTS[(shape, kind)] = Prebuilt(build(shape))
+    return stmt, params, dict(every)
 
 
 def _scheduled(s: Session, actor: Actor, st: ServiceSettings, until: date, lim: int) -> list[DueVisit]:
-    every = _every(st)
-    arms = _member_arms(s, actor)
-    if not every or not arms:
+    prepared = _prepared(s, actor, st, until, lim, "list")
+    if prepared is None:
         return []
-    due = case({t: _plus_days(s, _M.visit_base_on, d) for t, d in every.items()}, value=_M.tier)
-    q = (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
-         .join(CustomerFile, CustomerFile.id == _M.customer_id)
-         .where(_M.id.in_(_scheduled_ids(arms, every, until, lim)))
-         .order_by(due, CustomerFile.file_no).limit(lim))
+    stmt, params, every = prepared
     return [DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=every[tier]))
-            for cid, file_no, tier, base in s.execute(q)]
+            for cid, file_no, tier, base in stmt.all(s.connection(), params)]
 
 
 def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
@@ -131,7 +202,7 @@ def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date
 
 
 def _of_member(s: Session, actor: Actor, st: ServiceSettings, customer_id: uuid.UUID, until: date) -> list[DueVisit]:
-    every = _every(st)
+    every = {t: d for t, d in st.visit_every_days.items() if d > 0}
     row = s.execute(select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
                     .join(CustomerFile, CustomerFile.id == _M.customer_id)
                     .where(_M.customer_id == customer_id, _M.status == "active",
@@ -175,11 +246,11 @@ def due_count(s: Session, actor: Actor, today: date, cap: int = COUNT_CAP) -> in
     """How many visits are due today or earlier (the home page's figure), counted up to ``cap``:
     each part a walk that stops there."""
     st = settings_on(s, today)  # the settings in force that day
+    prepared = _prepared(s, actor, st, today, cap, "count")
     n = 0
-    every, arms = _every(st), _member_arms(s, actor)
-    if every and arms:
-        ids = _scheduled_ids(arms, every, today, cap).subquery()
-        n += s.scalar(select(func.count(func.distinct(ids.c.id)))) or 0
+    if prepared is not None:
+        stmt, params, _ = prepared
+        [(n,)] = stmt.all(s.connection(), params)
     for q in (_after_complaints(actor, st, today), _after_purchases(actor, st, today, today)):
         if n >= cap:
             break
