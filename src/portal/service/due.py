@@ -24,6 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import Date, Integer, bindparam, case, exists, func, literal_column, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from ..accounts.actor import Actor
@@ -190,11 +191,34 @@ def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
                    ~exists().where(MemberVisit.complaint_id == Complaint.id)))
 
 
+class _no_index(ColumnElement):
+    """A column no index may serve (SQLite's unary +; elsewhere the column itself): the large
+    purchases are walked by day, and each found joined to its file for the scope, rather than
+    every file of a salesperson's searched for purchases."""
+
+    inherit_cache = True
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_no_index)
+def _no_index_default(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_no_index, "sqlite")
+def _no_index_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.column, **kw)
+
+
 def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date):
     return (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
             .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
             .outerjoin(_M, _M.customer_id == Purchase.customer_id)
-            .where(customer_scope(actor, Action.VISIT_VIEW), Purchase.status == "complete",
+            .where(customer_scope(actor, Action.VISIT_VIEW, owner=_no_index(CustomerFile.owner_id),
+                                  unit_path=_no_index(CustomerFile.unit_path)), Purchase.status == "complete",
                    Purchase.paid_total_fen >= st.large_purchase_fen,
                    Purchase.purchased_on >= today - timedelta(days=LOOKBACK_DAYS),
                    Purchase.purchased_on <= until - timedelta(days=st.follow_up_days),
