@@ -117,3 +117,17 @@ def test_the_visit_base_follows_visits_and_rejoining_and_the_backfill_gives_the_
         s.execute(text(migration.BACKFILL_SQL))
     with db.read() as s:
         assert _bases(s) == kept
+
+
+def test_the_home_page_shows_99_plus_once_the_bounded_count_reaches_its_cap():
+    from jinja2 import Environment, FileSystemLoader
+
+    from portal.home.member_service import ServiceTiles
+    from portal.service.due import COUNT_CAP
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
+                      extensions=["jinja2.ext.i18n"], autoescape=True)
+    env.install_null_translations(newstyle=True)
+    tile = env.get_template("home/_service.html")
+    figure = lambda n: tile.render(service=ServiceTiles(visits_due=n)).split('class="figure">')[1].split("<")[0]  # noqa: E731
+    assert (figure(COUNT_CAP), figure(99), figure(0)) == ("99+", "99", "0")

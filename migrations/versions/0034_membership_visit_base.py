@@ -1,6 +1,6 @@
 """membership.visit_base_on: the day from which the next scheduled follow-up visit counts (the
 last visit's day, else the joining day), and the indexes the visits due list walks in due order
-(the members by scope, tier and that day; the large purchases by day)
+(the members by scope, tier and that day; the large purchases by amount)
 
 Revision ID: 0034
 Revises: 0032 (0033 at merge)
@@ -32,7 +32,7 @@ def upgrade() -> None:
     op.create_index('ix_membership_visit_unit', 'membership',
                     ['unit_path', 'status', 'tier', 'visit_base_on', 'id'], unique=False)
     op.create_index('ix_purchase_visit_due', 'purchase',
-                    ['status', 'purchased_on', 'paid_total_fen', 'customer_id'], unique=False)
+                    ['status', 'paid_total_fen', 'purchased_on', 'customer_id'], unique=False)
 
 
 def downgrade() -> None:

@@ -198,8 +198,9 @@ class Purchase(SQLModel, table=True):
         Index("ix_purchase_customer_on", "customer_id", "purchased_on"),
         Index("ix_purchase_membership_on", "membership_id", "purchased_on"),
         Index("ix_purchase_on", "purchased_on"),  # reports: a period's purchases
-        # The large purchases that make a visit due, walked by day without reading the rows.
-        Index("ix_purchase_visit_due", "status", "purchased_on", "paid_total_fen", "customer_id"),
+        # The large purchases that make a visit due (service/due.py): found by amount, their day
+        # and file read from the index, without reading the purchases.
+        Index("ix_purchase_visit_due", "status", "paid_total_fen", "purchased_on", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -193,7 +193,8 @@ def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
 
 class _no_index(ColumnElement):
     """A column no index may serve (SQLite's unary +; elsewhere the column itself): the large
-    purchases are walked by day, and each found joined to its file for the scope, rather than
+    purchases are found by amount (ix_purchase_visit_due: the few at or above the threshold, not
+    every purchase of the last 90 days), and each joined to its file for the scope, rather than
     every file of a salesperson's searched for purchases."""
 
     inherit_cache = True
@@ -220,8 +221,8 @@ def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date
             .where(customer_scope(actor, Action.VISIT_VIEW, owner=_no_index(CustomerFile.owner_id),
                                   unit_path=_no_index(CustomerFile.unit_path)), Purchase.status == "complete",
                    Purchase.paid_total_fen >= st.large_purchase_fen,
-                   Purchase.purchased_on >= today - timedelta(days=LOOKBACK_DAYS),
-                   Purchase.purchased_on <= until - timedelta(days=st.follow_up_days),
+                   _no_index(Purchase.purchased_on) >= today - timedelta(days=LOOKBACK_DAYS),
+                   _no_index(Purchase.purchased_on) <= until - timedelta(days=st.follow_up_days),
                    ~exists().where(MemberVisit.purchase_id == Purchase.id)))
 
 
@@ -252,7 +253,7 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
         qc, qp = qc.where(Complaint.customer_id == customer_id), qp.where(Purchase.customer_id == customer_id)
     # Each part earliest first before its limit, like the scheduled walks.
     qc = qc.order_by(Complaint.closed_at, CustomerFile.file_no)
-    qp = qp.order_by(Purchase.purchased_on, CustomerFile.file_no)
+    qp = qp.order_by(_no_index(Purchase.purchased_on), CustomerFile.file_no)  # not a scan of every day's
     for cid, file_no, tier, ref, closed_at in s.execute(qc.limit(limit)):
         closed_on = closed_at.astimezone(PROGRAMME_TZ).date()
         out.append(DueVisit(cid, file_no, tier or "", "complaint", ref, closed_on + timedelta(days=st.follow_up_days)))
