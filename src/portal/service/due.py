@@ -13,7 +13,11 @@ base day), each in base-day order and limited; an outer query orders their union
 file number before its limit. So the list is earliest first over every member in scope, not
 only over the rows fetched, and costs what its rows cost, not the number of members in scope.
 (Every walk returns its ``limit`` earliest rows, so no member left out is due before one
-shown.) The home page's figure is bounded the same way: counted up to COUNT_CAP.
+shown.) The complaints and purchases that make a visit due are read earliest first before their
+limit too. The home page's figure is bounded the same way: counted up to COUNT_CAP.
+
+Each statement is built once per shape of the scope and schedule, with bound values, and run on
+the driver's cursor (driver_sql.Prebuilt): a page pays for its rows, not for building SQL.
 """
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, Integer, bindparam, case, exists, func, literal_column, select, true, union_all
+from sqlalchemy import Date, Integer, bindparam, case, exists, false, func, literal_column, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from ..accounts.actor import Actor
 from ..audit import service as audit
@@ -34,9 +39,9 @@ from ..driver_sql import Prebuilt
 from ..membership.models import Membership, Purchase
 from ..membership.rules import PROGRAMME_TZ, programme_today
 from ..org.models import OrgUnit
-from ..policy import Action, customer_scope
+from ..policy import Action
 from ..policy.actions import Relation
-from ..policy.scope import SCOPE_HI, SCOPE_LO, SCOPE_USER, arm_clause, arm_values, member_scope, scope_shape
+from ..policy.scope import SCOPE_HI, SCOPE_LO, SCOPE_USER, arm_clause, arm_values, scope_shape
 from .models import Complaint, MemberVisit
 from .settings import ServiceSettings, settings_on
 
@@ -58,6 +63,8 @@ class DueVisit:
 def _midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time(), PROGRAMME_TZ).astimezone(timezone.utc)
 
+
+# ---------------------------------------------------------------- SQL pieces
 
 class _plus_days(FunctionElement):
     """A date plus a whole number of days (a constant), in each database's words."""
@@ -83,114 +90,6 @@ def _plus(col, days: int):
     return _plus_days(col, literal_column(str(int(days)), Integer))
 
 
-@dataclass(frozen=True)
-class _Shape:
-    arms: tuple | None  # OWN, ("led", number of units), GRANTED; None: every member
-    grant_scopes: tuple[str, ...]
-    every: tuple[tuple[str, int], ...]  # (tier, days) with a schedule
-
-
-_STATEMENTS: dict[tuple[_Shape, str], Prebuilt] = {}
-_UNITS = Prebuilt(select(OrgUnit.path).where(OrgUnit.path >= bindparam("lo", required=True),
-                                             OrgUnit.path < bindparam("hi", required=True)))
-
-
-def _arms(shape: _Shape) -> list:
-    """The scope over memberships as walkable disjuncts: the actor's own members, and each unit
-    of a led subtree as an equality (a range of units cannot be walked in base-day order)."""
-    if shape.arms is None:
-        return [true()]
-    arms = []
-    for rel in shape.arms:
-        if rel is Relation.OWN:
-            arms.append(_M.owner_id == bindparam(SCOPE_USER, required=True))
-        elif isinstance(rel, tuple):
-            arms += [_M.unit_path == bindparam(f"unit{i}", required=True) for i in range(rel[1])]
-        else:  # grants: a handful of files, found by id
-            arms.append(arm_clause(rel, shape.grant_scopes, owner=_M.owner_id, unit_path=_M.unit_path,
-                                   file_id=_M.customer_id))
-    return arms
-
-
-def _walks(shape: _Shape):
-    """The union of the walks: per (arm, tier) the ``lim`` members due earliest by the day asked
-    (``cut_<tier>``: that day less the tier's interval), each with its due day."""
-    walks = [select(_M.id, _plus(_M.visit_base_on, days).label("due"))
-             .where(arm, _M.status == "active", _M.tier == tier,
-                    _M.visit_base_on <= bindparam(f"cut_{tier}", type_=Date, required=True))
-             .order_by(_M.visit_base_on, _M.id).limit(bindparam("lim", type_=Integer, required=True)).subquery()
-             for arm in _arms(shape) for tier, days in shape.every]
-    return union_all(*(select(w.c.id, w.c.due) for w in walks))
-
-
-def _list_statement(shape: _Shape):
-    u = _walks(shape).cte("walks")
-    # The lim-th earliest due day among the walks (none: fewer rows than lim): the members due
-    # by then, ordered by due day and file number, are the list; only that day's ties are extra.
-    lim = bindparam("lim", type_=Integer, required=True)
-    cutoff = select(u.c.due).order_by(u.c.due).offset(lim - 1).limit(1).scalar_subquery()
-    ids = select(u.c.id).where(u.c.due <= func.coalesce(cutoff, u.c.due))
-    due = case({t: _plus(_M.visit_base_on, d) for t, d in shape.every}, value=_M.tier)
-    return (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
-            .join(CustomerFile, CustomerFile.id == _M.customer_id)
-            .where(_M.id.in_(ids))
-            .order_by(due, CustomerFile.file_no).limit(lim))
-
-
-def _count_statement(shape: _Shape):
-    walks = _walks(shape).subquery()
-    return select(func.count(func.distinct(walks.c.id)))
-
-
-def _prepared(s: Session, actor: Actor, st: ServiceSettings, until: date, lim: int, kind: str):
-    """The prebuilt statement for the actor's scope and the schedule, and its values; None when
-    nobody can be due (no tier has a schedule, or the scope is empty)."""
-    every = tuple((t, d) for t, d in sorted(st.visit_every_days.items()) if d > 0 and t.isalnum())
-    scope = scope_shape(actor, Action.VISIT_VIEW)
-    if not every or scope is not None and not scope[0]:
-        return None
-    params: dict[str, object] = {"lim": lim} | {f"cut_{t}": until - timedelta(days=d) for t, d in every}
-    arms, grant_scopes = None, ()
-    if scope is not None:
-        rels, grant_scopes = scope
-        params.update(arm_values(actor))
-        arms = []
-        for rel in rels:
-            if rel is Relation.LED:
-                paths = [p for (p,) in _UNITS.all(s.connection(), {"lo": params[SCOPE_LO], "hi": params[SCOPE_HI]})]
-                params.update({f"unit{i}": p for i, p in enumerate(paths)})
-                arms.append(("led", len(paths)))
-            else:
-                arms.append(rel)
-        arms = tuple(arms)
-    shape = _Shape(arms, grant_scopes, every)
-    stmt = _STATEMENTS.get((shape, kind))
-    if stmt is None:
-        if len(_STATEMENTS) > 256:
-            _STATEMENTS.clear()
-        build = _list_statement if kind == "list" else _count_statement
-        stmt = _STATEMENTS[(shape, kind)] = Prebuilt(build(shape))
-    return stmt, params, dict(every)
-
-
-def _scheduled(s: Session, actor: Actor, st: ServiceSettings, until: date, lim: int) -> list[DueVisit]:
-    prepared = _prepared(s, actor, st, until, lim, "list")
-    if prepared is None:
-        return []
-    stmt, params, every = prepared
-    return [DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=every[tier]))
-            for cid, file_no, tier, base in stmt.all(s.connection(), params)]
-
-
-def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
-    return (select(Complaint.customer_id, CustomerFile.file_no, _M.tier, Complaint.id, Complaint.closed_at)
-            .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
-            .outerjoin(_M, _M.customer_id == Complaint.customer_id)
-            .where(customer_scope(actor, Action.VISIT_VIEW), Complaint.status == "closed",
-                   Complaint.closed_at < _midnight_utc(until - timedelta(days=st.follow_up_days - 1)),
-                   ~exists().where(MemberVisit.complaint_id == Complaint.id)))
-
-
 class _no_index(ColumnElement):
     """A column no index may serve (SQLite's unary +; elsewhere the column itself): the large
     purchases are found by amount (ix_purchase_visit_due: the few at or above the threshold, not
@@ -198,6 +97,7 @@ class _no_index(ColumnElement):
     every file of a salesperson's searched for purchases."""
 
     inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # the cache key names the column
 
     def __init__(self, column):
         self.column = column
@@ -214,28 +114,167 @@ def _no_index_sqlite(element, compiler, **kw):
     return "+" + compiler.process(element.column, **kw)
 
 
-def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date):
-    return (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
-            .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
-            .outerjoin(_M, _M.customer_id == Purchase.customer_id)
-            .where(customer_scope(actor, Action.VISIT_VIEW, owner=_no_index(CustomerFile.owner_id),
-                                  unit_path=_no_index(CustomerFile.unit_path)), Purchase.status == "complete",
-                   Purchase.paid_total_fen >= st.large_purchase_fen,
-                   _no_index(Purchase.purchased_on) >= today - timedelta(days=LOOKBACK_DAYS),
-                   _no_index(Purchase.purchased_on) <= until - timedelta(days=st.follow_up_days),
-                   ~exists().where(MemberVisit.purchase_id == Purchase.id)))
+def _bind(name: str, type_=None):
+    return bindparam(name, type_=type_, required=True)
 
 
-def _of_member(s: Session, actor: Actor, st: ServiceSettings, customer_id: uuid.UUID, until: date) -> list[DueVisit]:
-    every = {t: d for t, d in st.visit_every_days.items() if d > 0}
-    row = s.execute(select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
-                    .join(CustomerFile, CustomerFile.id == _M.customer_id)
-                    .where(_M.customer_id == customer_id, _M.status == "active",
-                           member_scope(actor, Action.VISIT_VIEW))).first()
-    if row is None or row.tier not in every or row.visit_base_on is None:
-        return []
-    due_on = row.visit_base_on + timedelta(days=every[row.tier])
-    return [DueVisit(row.customer_id, row.file_no, row.tier, "schedule", None, due_on)] if due_on <= until else []
+_LIM = "lim"
+_UNITS = Prebuilt(select(OrgUnit.path).where(OrgUnit.path >= _bind("lo"), OrgUnit.path < _bind("hi")))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    what: str  # scheduled | scheduled_count | member | complaints | purchases (+ _count, _member)
+    rels: tuple | None  # the scope's relations (LED as ("led", number of units) for the walks); None: all
+    grant_scopes: tuple[str, ...]
+    every: tuple[tuple[str, int], ...] = ()  # (tier, days) of the tiers with a schedule
+
+
+_STATEMENTS: dict[_Shape, Prebuilt] = {}
+
+
+def _statement(shape: _Shape) -> Prebuilt:
+    stmt = _STATEMENTS.get(shape)
+    if stmt is None:
+        if len(_STATEMENTS) > 256:
+            _STATEMENTS.clear()
+        kind = shape.what.split("_")[0]
+        build = {"scheduled": _scheduled_sql, "member": _member_sql, "complaints": _complaints_sql,
+                 "purchases": _purchases_sql}[kind]
+        stmt = _STATEMENTS[shape] = Prebuilt(build(shape))
+    return stmt
+
+
+def _scope(shape: _Shape, *, owner, unit_path, file_id, per_unit: bool = False) -> list:
+    """The scope's disjuncts over the given columns, values bound (policy.scope.arm_values); a led
+    subtree as one range, or (``per_unit``, for the walks) one equality per unit."""
+    if shape.rels is None:
+        return [true()]
+    arms = []
+    for rel in shape.rels:
+        if isinstance(rel, tuple) and per_unit:
+            arms += [unit_path == _bind(f"unit{i}") for i in range(rel[1])]
+        else:
+            rel = Relation.LED if isinstance(rel, tuple) else rel
+            arms.append(arm_clause(rel, shape.grant_scopes, owner=owner, unit_path=unit_path, file_id=file_id))
+    return arms
+
+
+# ---------------------------------------------------------------- the statements
+
+def _walks(shape: _Shape):
+    """The union of the walks: per (arm, tier) the ``lim`` members due earliest by the day asked
+    (``cut_<tier>``: that day less the tier's interval), each with its due day."""
+    arms = _scope(shape, owner=_M.owner_id, unit_path=_M.unit_path, file_id=_M.customer_id, per_unit=True)
+    walks = [select(_M.id, _plus(_M.visit_base_on, days).label("due"))
+             .where(arm, _M.status == "active", _M.tier == tier, _M.visit_base_on <= _bind(f"cut_{tier}", Date))
+             .order_by(_M.visit_base_on, _M.id).limit(_bind(_LIM, Integer)).subquery()
+             for arm in arms for tier, days in shape.every]
+    return union_all(*(select(w.c.id, w.c.due) for w in walks))
+
+
+def _scheduled_sql(shape: _Shape):
+    if shape.what == "scheduled_count":
+        walks = _walks(shape).subquery()
+        return select(func.count(func.distinct(walks.c.id)))
+    u = _walks(shape).cte("walks")
+    # The lim-th earliest due day among the walks (none: fewer rows than lim): the members due
+    # by then, ordered by due day and file number, are the list; only that day's ties are extra.
+    cutoff = select(u.c.due).order_by(u.c.due).offset(_bind(_LIM, Integer) - 1).limit(1).scalar_subquery()
+    ids = select(u.c.id).where(u.c.due <= func.coalesce(cutoff, u.c.due))
+    due = case({t: _plus(_M.visit_base_on, d) for t, d in shape.every}, value=_M.tier)
+    return (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
+            .join(CustomerFile, CustomerFile.id == _M.customer_id)
+            .where(_M.id.in_(ids))
+            .order_by(due, CustomerFile.file_no).limit(_bind(_LIM, Integer)))
+
+
+def _member_sql(shape: _Shape):
+    """One member's membership (their own page), within the scope."""
+    arms = _scope(shape, owner=_M.owner_id, unit_path=_M.unit_path, file_id=_M.customer_id)
+    return (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
+            .join(CustomerFile, CustomerFile.id == _M.customer_id)
+            .where(_M.customer_id == _bind("customer", _M.__table__.c.customer_id.type), _M.status == "active",
+                   or_(*arms) if arms else false()))
+
+
+def _follow_up(shape: _Shape, q, order, customer_col):
+    if shape.what.endswith("_member"):
+        q = q.where(customer_col == _bind("customer", customer_col.type))
+    if shape.what.endswith("_count"):
+        return select(func.count()).select_from(q.limit(_bind(_LIM, Integer)).subquery())
+    return q.order_by(*order).limit(_bind(_LIM, Integer))  # earliest first before the limit
+
+
+def _complaints_sql(shape: _Shape):
+    """Closed complaints without a visit yet, closed before ``closed_before``."""
+    arms = _scope(shape, owner=CustomerFile.owner_id, unit_path=CustomerFile.unit_path, file_id=CustomerFile.id)
+    q = (select(Complaint.customer_id, CustomerFile.file_no, _M.tier, Complaint.id, Complaint.closed_at)
+         .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
+         .outerjoin(_M, _M.customer_id == Complaint.customer_id)
+         .where(or_(*arms) if arms else false(), Complaint.status == "closed",
+                Complaint.closed_at < _bind("closed_before", Complaint.__table__.c.closed_at.type),
+                ~exists().where(MemberVisit.complaint_id == Complaint.id)))
+    return _follow_up(shape, q, (Complaint.closed_at, CustomerFile.file_no), Complaint.customer_id)
+
+
+def _purchases_sql(shape: _Shape):
+    """Large purchases (``min_fen`` or more) from ``from_day`` to ``to_day`` without a visit yet."""
+    arms = _scope(shape, owner=_no_index(CustomerFile.owner_id), unit_path=_no_index(CustomerFile.unit_path),
+                  file_id=CustomerFile.id)
+    day = _no_index(Purchase.purchased_on)  # not a walk of every day's purchases (see _no_index)
+    q = (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
+         .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
+         .outerjoin(_M, _M.customer_id == Purchase.customer_id)
+         .where(or_(*arms) if arms else false(), Purchase.status == "complete",
+                Purchase.paid_total_fen >= _bind("min_fen", Integer),
+                day >= _bind("from_day", Date), day <= _bind("to_day", Date),
+                ~exists().where(MemberVisit.purchase_id == Purchase.id)))
+    return _follow_up(shape, q, (day, CustomerFile.file_no), Purchase.customer_id)
+
+
+# ---------------------------------------------------------------- reading them
+
+class _Reader:
+    """The actor's scope (its shape and values, read once) and the settings in force on the day."""
+
+    def __init__(self, s: Session, actor: Actor, today: date):
+        self.conn = s.connection()
+        self.st = settings_on(s, today)  # the settings in force that day
+        self.every = tuple((t, d) for t, d in sorted(self.st.visit_every_days.items()) if d > 0 and t.isalnum())
+        shape = scope_shape(actor, Action.VISIT_VIEW)
+        self.rels, self.grant_scopes, self.params = None, (), {}
+        if shape is not None:
+            self.rels, self.grant_scopes = shape
+            self.params = arm_values(actor)
+        self.empty = self.rels is not None and not self.rels
+
+    def run(self, what: str, params: dict, *, per_unit: bool = False) -> list[tuple]:
+        rels = self.rels
+        params = {**self.params, **params}
+        if per_unit and rels is not None and Relation.LED in rels:
+            paths = [p for (p,) in _UNITS.all(self.conn, {"lo": params[SCOPE_LO], "hi": params[SCOPE_HI]})]
+            params.update({f"unit{i}": p for i, p in enumerate(paths)})
+            rels = tuple(("led", len(paths)) if rel is Relation.LED else rel for rel in rels)
+        every = self.every if what.startswith(("scheduled", "member")) else ()
+        return _statement(_Shape(what, rels, self.grant_scopes, every)).all(self.conn, params)
+
+    def scheduled(self, until: date, lim: int, what: str = "scheduled") -> list[tuple]:
+        if self.empty or not self.every:
+            return []
+        cuts = {f"cut_{t}": until - timedelta(days=d) for t, d in self.every}
+        return self.run(what, {_LIM: lim, **cuts}, per_unit=True)
+
+    def follow_ups(self, what: str, today: date, until: date, lim: int, extra: dict) -> tuple[list, list]:
+        if self.empty:
+            return [], []
+        st = self.st
+        complaints = self.run(f"complaints{what}", {
+            _LIM: lim, "closed_before": _midnight_utc(until - timedelta(days=st.follow_up_days - 1)), **extra})
+        purchases = self.run(f"purchases{what}", {
+            _LIM: lim, "min_fen": st.large_purchase_fen, "from_day": today - timedelta(days=LOOKBACK_DAYS),
+            "to_day": until - timedelta(days=st.follow_up_days), **extra})
+        return complaints, purchases
 
 
 def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_days: int = 14,
@@ -243,22 +282,22 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
     """Visits due by ``today + ahead_days`` in the actor's scope, earliest first (by due day, then
     file number), at most ``limit``. Audited (the whole list; one member's is part of their page)."""
     today = today or programme_today()
-    st = settings_on(s, today)  # the settings in force that day
     until = today + timedelta(days=ahead_days)
-    qc, qp = _after_complaints(actor, st, until), _after_purchases(actor, st, today, until)
+    r = _Reader(s, actor, today)
+    every, follow = dict(r.every), timedelta(days=r.st.follow_up_days)
     if customer_id is None:
-        out = _scheduled(s, actor, st, until, limit)
+        members = r.scheduled(until, limit)
+        complaints, purchases = r.follow_ups("", today, until, limit, {})
     else:
-        out = _of_member(s, actor, st, customer_id, until)
-        qc, qp = qc.where(Complaint.customer_id == customer_id), qp.where(Purchase.customer_id == customer_id)
-    # Each part earliest first before its limit, like the scheduled walks.
-    qc = qc.order_by(Complaint.closed_at, CustomerFile.file_no)
-    qp = qp.order_by(_no_index(Purchase.purchased_on), CustomerFile.file_no)  # not a scan of every day's
-    for cid, file_no, tier, ref, closed_at in s.execute(qc.limit(limit)):
-        closed_on = closed_at.astimezone(PROGRAMME_TZ).date()
-        out.append(DueVisit(cid, file_no, tier or "", "complaint", ref, closed_on + timedelta(days=st.follow_up_days)))
-    for cid, file_no, tier, ref, on in s.execute(qp.limit(limit)):
-        out.append(DueVisit(cid, file_no, tier or "", "purchase", ref, on + timedelta(days=st.follow_up_days)))
+        one = {"customer": customer_id}
+        members = [] if r.empty or not every else r.run("member", one)
+        members = [m for m in members if m[3] is not None and m[3] + timedelta(days=every[m[2]]) <= until]
+        complaints, purchases = r.follow_ups("_member", today, until, limit, one)
+    out = [DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=every[tier]))
+           for cid, file_no, tier, base in members]
+    out += [DueVisit(cid, file_no, tier or "", "complaint", ref, closed_at.astimezone(PROGRAMME_TZ).date() + follow)
+            for cid, file_no, tier, ref, closed_at in complaints]
+    out += [DueVisit(cid, file_no, tier or "", "purchase", ref, on + follow) for cid, file_no, tier, ref, on in purchases]
     out.sort(key=lambda v: (v.due_on, v.file_no))
     out = out[:limit]
     if customer_id is None:
@@ -270,14 +309,9 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
 def due_count(s: Session, actor: Actor, today: date, cap: int = COUNT_CAP) -> int:
     """How many visits are due today or earlier (the home page's figure), counted up to ``cap``:
     each part a walk that stops there."""
-    st = settings_on(s, today)  # the settings in force that day
-    prepared = _prepared(s, actor, st, today, cap, "count")
-    n = 0
-    if prepared is not None:
-        stmt, params, _ = prepared
-        [(n,)] = stmt.all(s.connection(), params)
-    for q in (_after_complaints(actor, st, today), _after_purchases(actor, st, today, today)):
-        if n >= cap:
-            break
-        n += s.scalar(select(func.count()).select_from(q.limit(cap - n).subquery())) or 0
+    r = _Reader(s, actor, today)
+    [(n,)] = r.scheduled(today, cap, "scheduled_count") or [(0,)]
+    if n < cap:
+        complaints, purchases = r.follow_ups("_count", today, today, cap, {})
+        n += complaints[0][0] + purchases[0][0] if complaints else 0
     return min(n, cap)
