@@ -41,9 +41,9 @@ from ..membership.rules import PROGRAMME_TZ, programme_today
 from ..org.models import OrgUnit
 from ..policy import Action
 from ..policy.actions import Relation
-from ..policy.scope import SCOPE_HI, SCOPE_LO, SCOPE_USER, arm_clause, arm_values, scope_shape
+from ..policy.scope import SCOPE_HI, SCOPE_LO, arm_clause, arm_values, scope_shape
 from .models import Complaint, MemberVisit
-from .settings import ServiceSettings, settings_on
+from .settings import settings_on
 
 LOOKBACK_DAYS = 90  # large purchases older than this no longer make a visit due
 COUNT_CAP = 100  # the home page counts this many at most (and shows "99+")
@@ -165,7 +165,7 @@ def _scope(shape: _Shape, *, owner, unit_path, file_id, per_unit: bool = False) 
 def _walks(shape: _Shape):
     """The union of the walks: per (arm, tier) the ``lim`` members due earliest by the day asked
     (``cut_<tier>``: that day less the tier's interval), each with its due day."""
-    arms = _scope(shape, owner=_M.owner_id, unit_path=_M.unit_path, file_id=_M.customer_id, per_unit=True)
+    arms = _scope(shape, owner=_M.owner_id, unit_path=_M.unit_path, file_id=_M.customer_id, per_unit=True) or [false()]
     walks = [select(_M.id, _plus(_M.visit_base_on, days).label("due"))
              .where(arm, _M.status == "active", _M.tier == tier, _M.visit_base_on <= _bind(f"cut_{tier}", Date))
              .order_by(_M.visit_base_on, _M.id).limit(_bind(_LIM, Integer)).subquery()
