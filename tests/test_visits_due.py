@@ -19,8 +19,9 @@ from portal.service import settings, visits
 
 VISIT = {"kind": "phone", "satisfaction": "4", "outcome": "满意"}
 # (owner, n, tier, joined days ago): due days ago = joined - interval (platinum 30, gold 91, silver
-# 182); made in the reverse of their due order, so rows fetched without an order come out latest first.
-MEMBERS = [("bob", 0, "gold", 95), ("charlie", 1, "silver", 190), ("alice", 2, "platinum", 40),
+# 182); made in the reverse of their due order, so rows fetched without an order come out latest first,
+# two of them due the same day (the file number decides, also at the limit).
+MEMBERS = [("bob", 0, "gold", 95), ("charlie", 1, "silver", 190), ("alice", 2, "platinum", 38),
            ("charlie", 0, "gold", 120), ("alice", 1, "silver", 230), ("alice", 0, "platinum", 100)]
 
 
@@ -44,10 +45,9 @@ def test_the_due_list_is_earliest_first_across_more_members_than_its_limit(db, s
     assert {f for f, _, _ in everyone} == set(fids)
     assert [(d, no) for _, d, no in everyone] == sorted((d, no) for _, d, no in everyone)
     today = programme_today()
-    assert [d for _, d, _ in everyone] == sorted(today - timedelta(days=j - {"silver": 182, "gold": 91,
-                                                                            "platinum": 30}[t])
-                                                 for _, _, t, j in MEMBERS)
-    for limit in (1, 2, 3):
+    every = {"silver": 182, "gold": 91, "platinum": 30}
+    assert [d for _, d, _ in everyone] == sorted(today - timedelta(days=j - every[t]) for _, _, t, j in MEMBERS)
+    for limit in (1, 2, 3, 4, 5):
         assert due(db, story, "grace", ahead_days=0, limit=limit) == everyone[:limit]
     assert [f for f, _, _ in everyone] == fids[::-1]
     # bob (leader of 755A, and owner of a file there): his unit's, each once; alice: her own.
@@ -66,7 +66,8 @@ def test_a_setting_or_a_tier_change_moves_who_is_due(db, story):
     assert due(db, story, "alice", ahead_days=0) == []
     form = settings.form_values(settings.DEFAULTS) | {"every_gold": "10"}
     with db.write() as s:
-        settings.save_version(s, story.actor(db, "bob"), settings.from_form(form), programme_today(), "金卡每十天回访")
+        settings.save_version(s, story.actor(db, "bob"), settings.from_form(form), programme_today(),
+                              "金卡每十天回访")
     today = programme_today()
     assert [(f, d) for f, d, _ in due(db, story, "alice", ahead_days=0)] == [(gold, today - timedelta(days=10))]
     with db.write() as s:
@@ -129,5 +130,7 @@ def test_the_home_page_shows_99_plus_once_the_bounded_count_reaches_its_cap():
                       extensions=["jinja2.ext.i18n"], autoescape=True)
     env.install_null_translations(newstyle=True)
     tile = env.get_template("home/_service.html")
-    figure = lambda n: tile.render(service=ServiceTiles(visits_due=n)).split('class="figure">')[1].split("<")[0]  # noqa: E731
+
+    def figure(n):
+        return tile.render(service=ServiceTiles(visits_due=n)).split('class="figure">')[1].split("<")[0]
     assert (figure(COUNT_CAP), figure(99), figure(0)) == ("99+", "99", "0")

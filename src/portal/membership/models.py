@@ -76,7 +76,9 @@ class Membership(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_ts())
 
 
-_VISIT = table("member_visit", column("customer_id", Membership.__table__.c.customer_id.type), column("visited_on", Date))
+# member_visit (service.models), named here so that membership does not import the service package.
+_VISIT = table("member_visit", column("customer_id", Membership.__table__.c.customer_id.type),
+               column("visited_on", Date))
 
 
 def visit_base_sql(customer_id, joined_on):

@@ -297,7 +297,8 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
            for cid, file_no, tier, base in members]
     out += [DueVisit(cid, file_no, tier or "", "complaint", ref, closed_at.astimezone(PROGRAMME_TZ).date() + follow)
             for cid, file_no, tier, ref, closed_at in complaints]
-    out += [DueVisit(cid, file_no, tier or "", "purchase", ref, on + follow) for cid, file_no, tier, ref, on in purchases]
+    out += [DueVisit(cid, file_no, tier or "", "purchase", ref, on + follow)
+            for cid, file_no, tier, ref, on in purchases]
     out.sort(key=lambda v: (v.due_on, v.file_no))
     out = out[:limit]
     if customer_id is None:

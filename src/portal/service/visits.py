@@ -45,6 +45,8 @@ def _move_visit_base(s: Session, customer_id: uuid.UUID) -> None:
     for obj in list(s.identity_map.values()):  # a membership already loaded reads the new day
         if isinstance(obj, Membership) and obj.customer_id == customer_id:
             s.expire(obj, ["visit_base_on"])
+
+
 def _score(raw: str) -> int | None:
     raw = (raw or "").strip()
     return int(raw) if raw in ("1", "2", "3", "4", "5") else None
