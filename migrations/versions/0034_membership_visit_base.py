@@ -28,9 +28,9 @@ def upgrade() -> None:
     op.add_column('membership', sa.Column('visit_base_on', sa.Date(), nullable=True))
     op.execute(sa.text(BACKFILL_SQL))
     op.create_index('ix_membership_visit_owner', 'membership',
-                    ['owner_id', 'status', 'tier', 'visit_base_on', 'id'], unique=False)
+                    ['owner_id', 'status', 'tier', 'visit_base_on', 'customer_id'], unique=False)
     op.create_index('ix_membership_visit_unit', 'membership',
-                    ['unit_path', 'status', 'tier', 'visit_base_on', 'id'], unique=False)
+                    ['unit_path', 'status', 'tier', 'visit_base_on', 'customer_id'], unique=False)
     op.create_index('ix_purchase_visit_due', 'purchase',
                     ['status', 'paid_total_fen', 'purchased_on', 'customer_id'], unique=False)
 

@@ -47,8 +47,8 @@ class Membership(SQLModel, table=True):
     __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),
                       # The scheduled visits due, walked in due order per tier within the scope
                       # (service/due.py): the owner's members, or one led unit's.
-                      Index("ix_membership_visit_owner", "owner_id", "status", "tier", "visit_base_on", "id"),
-                      Index("ix_membership_visit_unit", "unit_path", "status", "tier", "visit_base_on", "id"))
+                      Index("ix_membership_visit_owner", "owner_id", "status", "tier", "visit_base_on", "customer_id"),
+                      Index("ix_membership_visit_unit", "unit_path", "status", "tier", "visit_base_on", "customer_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key="customer_file.id", unique=True)

@@ -164,29 +164,29 @@ def _scope(shape: _Shape, *, owner, unit_path, file_id, per_unit: bool = False) 
 
 def _walks(shape: _Shape):
     """The union of the walks: per (arm, tier) the ``lim`` members due earliest by the day asked
-    (``cut_<tier>``: that day less the tier's interval), each with its due day."""
+    (``cut_<tier>``: that day less the tier's interval), each with its due day, read from the
+    index alone (ix_membership_visit_owner / _unit)."""
     arms = _scope(shape, owner=_M.owner_id, unit_path=_M.unit_path, file_id=_M.customer_id, per_unit=True) or [false()]
-    walks = [select(_M.id, _plus(_M.visit_base_on, days).label("due"))
+    walks = [select(_M.customer_id, _M.tier, _M.visit_base_on, _plus(_M.visit_base_on, days).label("due"))
              .where(arm, _M.status == "active", _M.tier == tier, _M.visit_base_on <= _bind(f"cut_{tier}", Date))
-             .order_by(_M.visit_base_on, _M.id).limit(_bind(_LIM, Integer)).subquery()
+             .order_by(_M.visit_base_on, _M.customer_id).limit(_bind(_LIM, Integer)).subquery()
              for arm in arms for tier, days in shape.every]
-    return union_all(*(select(w.c.id, w.c.due) for w in walks))
+    return union_all(*(select(*w.c) for w in walks))
 
 
 def _scheduled_sql(shape: _Shape):
     if shape.what == "scheduled_count":
         walks = _walks(shape).subquery()
-        return select(func.count(func.distinct(walks.c.id)))
+        return select(func.count(func.distinct(walks.c.customer_id)))
     u = _walks(shape).cte("walks")
     # The lim-th earliest due day among the walks (none: fewer rows than lim): the members due
     # by then, ordered by due day and file number, are the list; only that day's ties are extra.
+    # (The walks' rows drive the join: each file read by its key, never a scan of the members.)
     cutoff = select(u.c.due).order_by(u.c.due).offset(_bind(_LIM, Integer) - 1).limit(1).scalar_subquery()
-    ids = select(u.c.id).where(u.c.due <= func.coalesce(cutoff, u.c.due))
-    due = case({t: _plus(_M.visit_base_on, d) for t, d in shape.every}, value=_M.tier)
-    return (select(_M.customer_id, CustomerFile.file_no, _M.tier, _M.visit_base_on)
-            .join(CustomerFile, CustomerFile.id == _M.customer_id)
-            .where(_M.id.in_(ids))
-            .order_by(due, CustomerFile.file_no).limit(_bind(_LIM, Integer)))
+    return (select(u.c.customer_id, CustomerFile.file_no, u.c.tier, u.c.due).distinct()
+            .join_from(u, CustomerFile, CustomerFile.id == u.c.customer_id)
+            .where(u.c.due <= func.coalesce(cutoff, u.c.due))
+            .order_by(u.c.due, CustomerFile.file_no).limit(_bind(_LIM, Integer)))
 
 
 def _member_sql(shape: _Shape):
@@ -291,10 +291,10 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
     else:
         one = {"customer": customer_id}
         members = [] if r.empty or not every else r.run("member", one)
-        members = [m for m in members if m[3] is not None and m[3] + timedelta(days=every[m[2]]) <= until]
+        members = [(cid, file_no, tier, base + timedelta(days=every[tier])) for cid, file_no, tier, base in members
+                   if tier in every and base is not None and base + timedelta(days=every[tier]) <= until]
         complaints, purchases = r.follow_ups("_member", today, until, limit, one)
-    out = [DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=every[tier]))
-           for cid, file_no, tier, base in members]
+    out = [DueVisit(cid, file_no, tier, "schedule", None, due_on) for cid, file_no, tier, due_on in members]
     out += [DueVisit(cid, file_no, tier or "", "complaint", ref, closed_at.astimezone(PROGRAMME_TZ).date() + follow)
             for cid, file_no, tier, ref, closed_at in complaints]
     out += [DueVisit(cid, file_no, tier or "", "purchase", ref, on + follow)
