@@ -8,10 +8,11 @@ recompute. A closed complaint with no visit yet, and a large purchase (within th
 LOOKBACK_DAYS) with no visit yet, are due ``follow_up_days`` after.
 
 The scheduled visits are one index walk per (scope arm, tier): the owner's members, or one led
-unit's (``ix_membership_visit_owner`` / ``ix_membership_visit_unit``: status, tier, then the
-base day), each in base-day order and limited; an outer query orders their union by due day and
-file number before its limit. So the list is earliest first over every member in scope, not
-only over the rows fetched, and costs what its rows cost, not the number of members in scope.
+unit's (``ix_membership_visit_owner`` / ``ix_membership_visit_unit``: status, tier, the base
+day, the file id), each in base-day order, limited and read from the index alone; an outer query
+orders their union by due day and file number before its limit, joining each walked member's
+file by its key. So the list is earliest first over every member in scope, not only over the
+rows fetched, and costs what its rows cost, not the number of members in scope.
 (Every walk returns its ``limit`` earliest rows, so no member left out is due before one
 shown.) The complaints and purchases that make a visit due are read earliest first before their
 limit too. The home page's figure is bounded the same way: counted up to COUNT_CAP.
@@ -25,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, Integer, bindparam, case, exists, false, func, literal_column, or_, select, true, union_all
+from sqlalchemy import Date, Integer, bindparam, exists, false, func, literal_column, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
