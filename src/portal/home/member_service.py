@@ -1,5 +1,6 @@
 """The member-service figures on the home pages: complaints overdue (and open, for customer
-service) and visits due, each counted in SQL within the policy's scope."""
+service) and visits due, each counted in SQL within the policy's scope (visits due up to
+service.due.COUNT_CAP: the page shows "99+")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

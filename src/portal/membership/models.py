@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Date, Index, Text, UniqueConstraint, column, event, func, select, table
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 from ..db import PATH_TYPE, UTCDateTime
@@ -34,11 +35,20 @@ class ProgrammeVersion(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
 
 
+def _joined_on(context):
+    """A membership inserted without its visit base (bulk loads) counts from its joining day."""
+    return context.get_current_parameters().get("joined_on")
+
+
 class Membership(SQLModel, table=True):
     """A customer file's membership: tier (with a leader's floor/ceiling) and standing."""
 
     __tablename__ = "membership"
-    __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),)
+    __table_args__ = (Index("ix_membership_unitpath", "unit_path", "id"),
+                      # The scheduled visits due, walked in due order per tier within the scope
+                      # (service/due.py): the owner's members, or one led unit's.
+                      Index("ix_membership_visit_owner", "owner_id", "status", "tier", "visit_base_on", "customer_id"),
+                      Index("ix_membership_visit_unit", "unit_path", "status", "tier", "visit_base_on", "customer_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key="customer_file.id", unique=True)
@@ -58,8 +68,36 @@ class Membership(SQLModel, table=True):
     referrer_id: int | None = Field(default=None, foreign_key="membership.id")
     referral_credited_tier: str | None = Field(default=None, max_length=16)
     pin_hash: str | None = Field(default=None, max_length=200)
+    # The day from which the next scheduled follow-up visit counts: the last visit's day, or the
+    # joining day while there is none (the tier's interval, a leader's setting, is added when the
+    # due list is read). Kept by the listeners below and service.visits.record_visit.
+    visit_base_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True, default=_joined_on))
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+
+
+# member_visit (service.models), named here so that membership does not import the service package.
+_VISIT = table("member_visit", column("customer_id", Membership.__table__.c.customer_id.type),
+               column("visited_on", Date))
+
+
+def visit_base_sql(customer_id, joined_on):
+    """The last visit's day, else the joining day: what ``visit_base_on`` holds (the migration's
+    backfill is the same SQL)."""
+    last = select(func.max(_VISIT.c.visited_on)).where(_VISIT.c.customer_id == customer_id).scalar_subquery()
+    return func.coalesce(last, joined_on)
+
+
+@event.listens_for(Membership, "before_insert")
+def _visit_base_on_join(_mapper, _conn, m: Membership) -> None:
+    # A file may have been visited before it joined (after a complaint).
+    m.visit_base_on = visit_base_sql(m.customer_id, m.joined_on)
+
+
+@event.listens_for(Membership, "before_update")
+def _visit_base_on_rejoin(_mapper, _conn, m: Membership) -> None:
+    if sa_inspect(m).attrs.joined_on.history.has_changes():  # a restarted membership
+        m.visit_base_on = visit_base_sql(m.customer_id, m.joined_on)
 
 
 class CardAccount(SQLModel, table=True):
@@ -162,6 +200,9 @@ class Purchase(SQLModel, table=True):
         Index("ix_purchase_customer_on", "customer_id", "purchased_on"),
         Index("ix_purchase_membership_on", "membership_id", "purchased_on"),
         Index("ix_purchase_on", "purchased_on"),  # reports: a period's purchases
+        # The large purchases that make a visit due (service/due.py): found by amount, their day
+        # and file read from the index, without reading the purchases.
+        Index("ix_purchase_visit_due", "status", "paid_total_fen", "purchased_on", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,120 +1,50 @@
 """Follow-up visits (回访, seed 001 六.1) and the short satisfaction survey.
 
-What is due is computed in SQL, never stored ahead: a member is due a scheduled visit when their
-tier's interval (a leader's setting) has passed since their last visit (or since joining); a
-closed complaint with no visit yet, and a purchase at or above the large-purchase threshold
-(within the last LOOKBACK_DAYS) with no visit yet, are due ``follow_up_days`` after. Recording a
-visit (outcome, satisfaction 1-5, issues raised and to whom they were passed, the survey's
-answers) clears what it answers; an answer to the issues goes back onto the member's record.
+What is due is read in SQL (service/due.py, re-exported here): a member is due a scheduled visit
+when their tier's interval (a leader's setting) has passed since their last visit (or since
+joining), the day kept on the membership (``visit_base_on``); a closed complaint with no visit
+yet, and a purchase at or above the large-purchase threshold (within the last LOOKBACK_DAYS) with
+no visit yet, are due ``follow_up_days`` after. Recording a visit (outcome, satisfaction 1-5,
+issues raised and to whom they were passed, the survey's answers) clears what it answers and
+moves the member's ``visit_base_on``; an answer to the issues goes back onto the member's record.
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
-from ..customers.models import CustomerFile
 from ..customers.service import InvalidInput, NotFound
 from ..membership.models import Membership, Purchase
-from ..membership.rules import PROGRAMME_TZ, programme_today
-from ..policy import Action, customer_scope
-from ..policy.scope import member_scope
+from ..membership.rules import programme_today
+from ..policy import Action
 from ..vault import Vault
 from . import members
+from .due import LOOKBACK_DAYS, DueVisit, due_count, due_visits  # noqa: F401 (the due list lives there)
 from .models import Complaint, MemberVisit, SurveyAnswer
-from .settings import ServiceSettings, current
+from .settings import current
 
 TABLE = "member_visit"
 KINDS = ("phone", "survey", "interview")
 REASONS = ("schedule", "complaint", "purchase")
-LOOKBACK_DAYS = 90  # large purchases older than this no longer make a visit due
 
 
-@dataclass(frozen=True)
-class DueVisit:
-    customer_id: uuid.UUID
-    file_no: str
-    tier: str
-    reason: str
-    ref: int | None  # the complaint's or the purchase's id
-    due_on: date
-
-
-def _midnight_utc(day: date) -> datetime:
-    return datetime.combine(day, time(), PROGRAMME_TZ).astimezone(timezone.utc)
-
-
-def _last_visit():
-    return (select(func.max(MemberVisit.visited_on)).where(MemberVisit.customer_id == Membership.customer_id)
-            .correlate(Membership).scalar_subquery())
-
-
-def _scheduled(actor: Actor, st: ServiceSettings, until: date):
-    base = func.coalesce(_last_visit(), Membership.joined_on)
-    arms = [and_(Membership.tier == t, base <= until - timedelta(days=d))
-            for t, d in st.visit_every_days.items() if d > 0]
-    return (select(Membership.customer_id, CustomerFile.file_no, Membership.tier, base.label("base"))
-            .join(CustomerFile, CustomerFile.id == Membership.customer_id)
-            .where(member_scope(actor, Action.VISIT_VIEW), Membership.status == "active", or_(*arms) if arms else false()))
-
-
-def _after_complaints(actor: Actor, st: ServiceSettings, until: date):
-    return (select(Complaint.customer_id, CustomerFile.file_no, Membership.tier, Complaint.id, Complaint.closed_at)
-            .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
-            .outerjoin(Membership, Membership.customer_id == Complaint.customer_id)
-            .where(customer_scope(actor, Action.VISIT_VIEW), Complaint.status == "closed",
-                   Complaint.closed_at < _midnight_utc(until - timedelta(days=st.follow_up_days - 1)),
-                   ~exists().where(MemberVisit.complaint_id == Complaint.id)))
-
-
-def _after_purchases(actor: Actor, st: ServiceSettings, today: date, until: date):
-    return (select(Purchase.customer_id, CustomerFile.file_no, Membership.tier, Purchase.id, Purchase.purchased_on)
-            .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
-            .outerjoin(Membership, Membership.customer_id == Purchase.customer_id)
-            .where(customer_scope(actor, Action.VISIT_VIEW), Purchase.status == "complete",
-                   Purchase.paid_total_fen >= st.large_purchase_fen,
-                   Purchase.purchased_on >= today - timedelta(days=LOOKBACK_DAYS),
-                   Purchase.purchased_on <= until - timedelta(days=st.follow_up_days),
-                   ~exists().where(MemberVisit.purchase_id == Purchase.id)))
-
-
-def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_days: int = 14,
-               customer_id: uuid.UUID | None = None, limit: int = 300) -> list[DueVisit]:
-    """Visits due by ``today + ahead_days`` in the actor's scope, earliest first. Audited."""
-    today = today or programme_today()
-    st = current(s)
-    until = today + timedelta(days=ahead_days)
-    qs = [_scheduled(actor, st, until), _after_complaints(actor, st, until), _after_purchases(actor, st, today, until)]
-    if customer_id is not None:
-        qs = [qs[0].where(Membership.customer_id == customer_id), qs[1].where(Complaint.customer_id == customer_id),
-              qs[2].where(Purchase.customer_id == customer_id)]
-    out: list[DueVisit] = []
-    for cid, file_no, tier, base in s.execute(qs[0].limit(limit)):
-        out.append(DueVisit(cid, file_no, tier, "schedule", None, base + timedelta(days=st.visit_every_days[tier])))
-    for cid, file_no, tier, ref, closed_at in s.execute(qs[1].limit(limit)):
-        closed_on = closed_at.astimezone(PROGRAMME_TZ).date()
-        out.append(DueVisit(cid, file_no, tier or "", "complaint", ref, closed_on + timedelta(days=st.follow_up_days)))
-    for cid, file_no, tier, ref, on in s.execute(qs[2].limit(limit)):
-        out.append(DueVisit(cid, file_no, tier or "", "purchase", ref, on + timedelta(days=st.follow_up_days)))
-    out.sort(key=lambda v: (v.due_on, v.file_no))
-    if customer_id is None:
-        audit.record(s, actor, Action.VISIT_VIEW.value, object_type="list", object_id="due_visits",
-                     detail=f"{len(out)} rows")
-    return out[:limit]
-
-
-def due_count(s: Session, actor: Actor, today: date) -> int:
-    """How many visits are due today or earlier (the home page's figure), in SQL."""
-    st = current(s)
-    qs = (_scheduled(actor, st, today), _after_complaints(actor, st, today), _after_purchases(actor, st, today, today))
-    return sum(s.scalar(select(func.count()).select_from(q.subquery())) or 0 for q in qs)
+def _move_visit_base(s: Session, customer_id: uuid.UUID) -> None:
+    """The member's next scheduled visit counts from their latest visit (a visit may be recorded
+    up to 30 days late, after a later one): in this transaction."""
+    last = select(func.max(MemberVisit.visited_on)).where(MemberVisit.customer_id == customer_id).scalar_subquery()
+    s.execute(update(Membership).where(Membership.customer_id == customer_id).values(visit_base_on=last)
+              .execution_options(synchronize_session=False))
+    for obj in list(s.identity_map.values()):  # a membership already loaded reads the new day
+        if isinstance(obj, Membership) and obj.customer_id == customer_id:
+            s.expire(obj, ["visit_base_on"])
 
 
 def _score(raw: str) -> int | None:
@@ -178,6 +108,7 @@ def record_visit(s: Session, vault: Vault, actor: Actor, file_id, form: dict, *,
     for n, question, score in answers:
         s.add(SurveyAnswer(visit_id=v.id, question_no=n, question=question[:200], score=score))
     s.flush()
+    _move_visit_base(s, ref.customer_id)
     audit.record(s, actor, Action.VISIT_RECORD.value, object_type="customer", object_id=ref.file_no,
                  fields=["outcome"] + (["issues"] if issues else []), detail=f"visit {v.id} {kind} {reason}")
     return v
