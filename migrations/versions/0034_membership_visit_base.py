@@ -3,7 +3,7 @@ last visit's day, else the joining day), and the indexes the visits due list wal
 (the members by scope, tier and that day; the large purchases by amount)
 
 Revision ID: 0034
-Revises: 0032 (0033 at merge)
+Revises: 0033
 Create Date: 2026-11-27 11:20:00
 
 Backfilled from the visits and the memberships (one UPDATE; the same SQL as
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0034'
-down_revision = '0032'  # the lead re-chains it onto 0033 at merge
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 
