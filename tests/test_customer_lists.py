@@ -151,6 +151,19 @@ def test_the_next_page_link_keeps_sort_and_filter_in_the_url(client, app, db, st
     assert first == sorted(first) and second == sorted(second) and first[-1] < second[0]
 
 
+def test_each_sortable_heading_links_its_order_and_keeps_the_filters(client, story, tiers):
+    signed_in(client, "bob")
+    html = client.get("/customers?sort=tier&tier=none").text
+    heads = re.findall(r'<th( aria-sort="\w+")?><a href="(/customers\?[^"]*)"[^>]*>([^<]*)</a></th>', html)
+    queries = [(aria, parse_qs(urlparse(u.replace("&amp;", "&")).query)) for aria, u, _ in heads]
+    links = {q.get("sort", ["created"])[0]: (aria, q) for aria, q in queries}  # created: the default
+    assert set(links) == {"file_no", "category", "tier", "owner", "created"}
+    assert links["tier"][0] == ' aria-sort="descending"' and links["tier"][1]["dir"] == ["asc"]
+    assert all(not aria and "dir" not in q for k, (aria, q) in links.items() if k != "tier")
+    assert all(q["tier"] == ["none"] for _, q in links.values())
+    assert html.count("aria-sort=") == 1 and "↓</a></th>" in html
+
+
 def test_no_personal_data_in_list_urls(client, db, vault, story, tiers):
     signed_in(client, "bob")
     html = client.get("/customers?sort=tier").text
