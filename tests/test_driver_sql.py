@@ -29,3 +29,21 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_back_the_callers_transaction(db
             Prebuilt(text("SELECT * FROM no_such_table WHERE :at IS NOT NULL")).all(conn, {"at": at})
     with db.connect_read() as conn:
         assert conn.execute(text("SELECT hash FROM audit_head WHERE id = 1")).scalar() != "x" * 64
+
+
+def test_a_raw_write_commits_its_statements_or_rolls_them_back(db, story):
+    """Database.raw_write: BEGIN and COMMIT on the driver itself (the audit append's transaction)."""
+    head = Prebuilt(text("SELECT hash FROM audit_head WHERE id = 1"))
+    with db.connect_read() as conn:
+        before = head.all(conn)[0][0]
+    with pytest.raises(sa_exc.ProgrammingError if not db.sqlite else sa_exc.OperationalError):
+        with db.raw_write() as raw:
+            Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1")).run_raw(raw, {"h": "x" * 64})
+            assert head.all_raw(raw) == [("x" * 64,)]  # seen inside its own transaction
+            Prebuilt(text("SELECT * FROM no_such_table")).all_raw(raw)
+    with db.connect_read() as conn:
+        assert head.all(conn)[0][0] == before
+    with db.raw_write() as raw:
+        Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1")).run_raw(raw, {"h": before})
+    with db.raw_write() as raw:  # and the connection went back to the pool clean
+        assert head.all_raw(raw) == [(before,)]
