@@ -67,6 +67,7 @@ def _jinja_env(reload: bool = False) -> Environment:
     # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
     env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
     env.globals["nav"] = NavBar(env)  # templates/_nav.html, cached per role, language and section
+    env.globals["file_words"] = customers.file_words  # a file card's words, once per language
     return env
 
 

@@ -53,6 +53,24 @@ def list_labels(locale: str) -> dict:
                       "tier": _("Tier"), "owner": _("Owner")}}
 
 
+@lru_cache(maxsize=4)
+def _file_words(locale: str) -> dict:
+    _ = i18n.translations(locale).gettext
+    return {"fields": {"name": _("Full name"), "mobile": _("Mobile"), "id_number": _("ID number"),
+                       "birthday": _("Birthday"), "address": _("Address"), "employer": _("Employer"),
+                       "position": _("Position"), "notes": _("Spending profile")},
+            "cancel": _("Cancel"), "edit": _("Edit"), "save": _("Save"), "male": _("Male"), "female": _("Female"),
+            "categories": list_labels(locale)["categories"]}
+
+
+def file_words() -> dict:
+    """The words of a file's card and its fields in the request's language (a template global),
+    looked up once per language: not per render, and not once per process either (a template
+    module imported without context is cached, so words set at its top would keep the language
+    of the first request that imported it)."""
+    return _file_words(i18n.current_locale.get())
+
+
 def list_table(rows, labels: dict, tz: str) -> list[tuple]:
     """Each row with its gender, category and tier in words and its time in the viewer's zone,
     in one pass (the zone looked up once): the template only prints them."""
