@@ -293,6 +293,26 @@ class Database:
             yield conn
 
     @contextmanager
+    def raw_read(self) -> Iterator[RawTransaction]:
+        """`connect_read()` for the hot paths' prebuilt statements (`Prebuilt.all` takes it where
+        it takes a Connection): the read engine's pooled driver connection, in a read transaction
+        begun on the driver (SQLite: `BEGIN`, one snapshot from the first read; PostgreSQL: the
+        driver's own BEGIN, a snapshot per statement), rolled back on exit."""
+        fairy = self.read_engine.raw_connection()
+        dbapi = fairy.dbapi_connection
+        dialect = self.read_engine.dialect
+        try:
+            if self.sqlite:
+                try:
+                    dbapi.execute("BEGIN")
+                except dialect.loaded_dbapi.Error as exc:
+                    raise driver_error(dialect, fairy, exc, "BEGIN") from exc
+            yield RawTransaction(fairy, dialect)
+        finally:
+            _rollback(dbapi)
+            fairy.close()
+
+    @contextmanager
     def raw_write(self) -> Iterator[RawTransaction]:
         """`connect_write()` for a hot path's few prebuilt statements (`Prebuilt.run_raw` /
         `all_raw`): the pooled driver connection in a short write transaction begun and ended on

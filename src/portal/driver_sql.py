@@ -54,8 +54,9 @@ def driver_error(dialect, fairy, exc: Exception, sql: str, cursor=None, invalida
 
 
 class RawTransaction:
-    """A pooled driver connection (`fairy`: SQLAlchemy's pool proxy) in a write transaction begun
-    and ended on the driver itself, and its dialect: what `Prebuilt.run_raw` / `all_raw` need."""
+    """A pooled driver connection (`fairy`: SQLAlchemy's pool proxy) in a transaction begun and
+    ended on the driver itself (portal.db.Database.raw_read / raw_write), and its dialect: what
+    `Prebuilt` needs to run in it (`all` and `run` take it where they take a Connection)."""
 
     __slots__ = ("fairy", "dialect")
 
@@ -66,7 +67,8 @@ class RawTransaction:
 
 class Prebuilt:
     """`Prebuilt(stmt).all(conn, params)`: `conn.execute(stmt, params).all()` as plain tuples;
-    `.run(conn, params)`: `conn.execute(stmt, params)` for a statement that returns no rows."""
+    `.run(conn, params)`: `conn.execute(stmt, params)` for a statement that returns no rows.
+    `conn`: a Core Connection, or a RawTransaction."""
 
     __slots__ = ("stmt", "_by_dialect")
 
@@ -81,7 +83,9 @@ class Prebuilt:
             c = self._by_dialect[key] = _Compiled(self.stmt, dialect)
         return c
 
-    def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
+    def _execute(self, conn, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
+        if conn.__class__ is RawTransaction:  # Database.raw_read() / raw_write(): begun already
+            return self._on_driver(conn.dialect, conn.fairy, params, fetch)
         if not conn.in_transaction():
             conn.begin()  # the caller's transaction (on SQLite its BEGIN: one snapshot for the page)
         return self._on_driver(conn.dialect, conn.connection, params, fetch, conn.invalidate)
@@ -123,12 +127,11 @@ class Prebuilt:
     @staticmethod
     def _rows(c: _Compiled, rows: list) -> list[tuple]:
         procs = [(i, p) for i, p in enumerate(c.results) if p is not None]
-        if not procs:
+        if not procs or not rows:
             return [tuple(r) for r in rows]
-        out = []
-        for r in rows:
-            r = list(r)
-            for i, p in procs:
-                r[i] = p(r[i])
-            out.append(tuple(r))
-        return out
+        # Column by column (each conversion mapped over its column, the rows zipped back once)
+        # rather than a list built and converted per row.
+        cols = list(zip(*rows))
+        for i, p in procs:
+            cols[i] = tuple(map(p, cols[i]))
+        return list(zip(*cols))

@@ -110,7 +110,7 @@ def list_context(st, actor, q: str, after: str | None, params, *, locale: str, t
     """The list page: read in a snapshot (a read transaction), then its audit entry appended and
     committed, then (by the caller) rendered."""
     lq = listing.ListQuery.from_params(params)
-    with st.db.connect_read() as conn:  # a Core connection: no ORM session is needed here
+    with st.db.raw_read() as conn:  # the driver's connection: prebuilt statements only (driver_sql.py)
         page = listing.read_page(conn, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size, query=lq)
         owners = listing.owner_choices(conn, actor)
     reveal(st.db, actor, page.audit)
