@@ -178,3 +178,29 @@ def test_an_owner_sort_is_offered_to_leaders_only(client, story):
     assert 'name="owner"' not in client.get("/customers").text
     signed_in(client, "bob")
     assert 'name="owner"' in client.get("/customers").text
+
+
+def test_the_cached_filter_form_is_the_fresh_one_for_each_language_state_and_owners():
+    """views/list_filters.py: the form reused from the cache is what a fresh rendering gives, and
+    a different language, order, filter or owner list never gets another's form."""
+    from portal import i18n
+    from portal.app import _jinja_env
+    from portal.views.list_filters import FilterForm
+    form = FilterForm(_jinja_env())
+    queries = [listing.ListQuery(), listing.ListQuery(sort="tier", direction="asc", tier="none"),
+               listing.ListQuery(category=next(iter(listing.rules.Category)).value, owner="alice", granted=True)]
+    seen = set()
+    for _ in range(2):  # the second round comes from the cache
+        for locale in i18n.LOCALES:
+            token = i18n.current_locale.set(locale)
+            try:
+                for lq in queries:
+                    for owners in ([], ["alice", "dave"]):
+                        html = form(lq, owners)
+                        assert html == form.render(lq, owners)
+                        assert ('name="owner"' in html) == bool(owners)
+                        assert ('value="1" checked' in html) == lq.granted
+                        seen.add(str(html))
+            finally:
+                i18n.current_locale.reset(token)
+    assert len(seen) == len(i18n.LOCALES) * len(queries) * 2
