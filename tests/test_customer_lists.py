@@ -151,6 +151,19 @@ def test_the_next_page_link_keeps_sort_and_filter_in_the_url(client, app, db, st
     assert first == sorted(first) and second == sorted(second) and first[-1] < second[0]
 
 
+def test_each_sortable_heading_links_its_order_and_keeps_the_filters(client, story, tiers):
+    signed_in(client, "bob")
+    html = client.get("/customers?sort=tier&tier=none").text
+    heads = re.findall(r'<th( aria-sort="\w+")?><a href="(/customers\?[^"]*)"[^>]*>([^<]*)</a></th>', html)
+    queries = [(aria, parse_qs(urlparse(u.replace("&amp;", "&")).query)) for aria, u, _ in heads]
+    links = {q.get("sort", ["created"])[0]: (aria, q) for aria, q in queries}  # created: the default
+    assert set(links) == {"file_no", "category", "tier", "owner", "created"}
+    assert links["tier"][0] == ' aria-sort="descending"' and links["tier"][1]["dir"] == ["asc"]
+    assert all(not aria and "dir" not in q for k, (aria, q) in links.items() if k != "tier")
+    assert all(q["tier"] == ["none"] for _, q in links.values())
+    assert html.count("aria-sort=") == 1 and "↓</a></th>" in html
+
+
 def test_no_personal_data_in_list_urls(client, db, vault, story, tiers):
     signed_in(client, "bob")
     html = client.get("/customers?sort=tier").text
@@ -165,3 +178,29 @@ def test_an_owner_sort_is_offered_to_leaders_only(client, story):
     assert 'name="owner"' not in client.get("/customers").text
     signed_in(client, "bob")
     assert 'name="owner"' in client.get("/customers").text
+
+
+def test_the_cached_filter_form_is_the_fresh_one_for_each_language_state_and_owners():
+    """views/list_filters.py: the form reused from the cache is what a fresh rendering gives, and
+    a different language, order, filter or owner list never gets another's form."""
+    from portal import i18n
+    from portal.app import _jinja_env
+    from portal.views.list_filters import FilterForm
+    form = FilterForm(_jinja_env())
+    queries = [listing.ListQuery(), listing.ListQuery(sort="tier", direction="asc", tier="none"),
+               listing.ListQuery(category=next(iter(listing.rules.Category)).value, owner="alice", granted=True)]
+    seen = set()
+    for _ in range(2):  # the second round comes from the cache
+        for locale in i18n.LOCALES:
+            token = i18n.current_locale.set(locale)
+            try:
+                for lq in queries:
+                    for owners in ([], ["alice", "dave"]):
+                        html = form(lq, owners)
+                        assert html == form.render(lq, owners)
+                        assert ('name="owner"' in html) == bool(owners)
+                        assert ('value="1" checked' in html) == lq.granted
+                        seen.add(str(html))
+            finally:
+                i18n.current_locale.reset(token)
+    assert len(seen) == len(i18n.LOCALES) * len(queries) * 2

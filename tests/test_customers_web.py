@@ -163,6 +163,17 @@ def test_alice_edits_one_field_inline_and_gets_only_the_fragment(client, db, vau
     assert last_entry(db, "customer.edit").fields == "address"
 
 
+def test_the_card_prints_each_field_as_its_fragment_does(client, story):
+    """_card.html writes the fields out itself (not through field_row): the same markup, in
+    the request's language, as the field's own fragment (_field.html)."""
+    fid = story.files["alice"][0]
+    signed_in(client, "alice")
+    card = " ".join(client.get(f"/customers/{fid}", headers={"HX-Request": "true"}).text.split())
+    for field in ("name", "mobile", "notes"):
+        one = client.get(f"/customers/{fid}/fields/{field}", headers={"HX-Request": "true"})
+        assert one.status_code == 200 and " ".join(one.text.split()) in card, field
+
+
 def test_an_invalid_inline_edit_shows_the_message_in_the_fragment(en, db, vault, story):
     fid = story.files["alice"][0]
     signed_in(en, "alice")

@@ -29,3 +29,35 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_back_the_callers_transaction(db
             Prebuilt(text("SELECT * FROM no_such_table WHERE :at IS NOT NULL")).all(conn, {"at": at})
     with db.connect_read() as conn:
         assert conn.execute(text("SELECT hash FROM audit_head WHERE id = 1")).scalar() != "x" * 64
+
+
+def test_a_raw_write_commits_its_statements_or_rolls_them_back(db, story):
+    """Database.raw_write: BEGIN and COMMIT on the driver itself (the audit append's transaction)."""
+    head = Prebuilt(text("SELECT hash FROM audit_head WHERE id = 1"))
+    with db.connect_read() as conn:
+        before = head.all(conn)[0][0]
+    with pytest.raises(sa_exc.ProgrammingError if not db.sqlite else sa_exc.OperationalError):
+        with db.raw_write() as raw:
+            Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1")).run_raw(raw, {"h": "x" * 64})
+            assert head.all_raw(raw) == [("x" * 64,)]  # seen inside its own transaction
+            Prebuilt(text("SELECT * FROM no_such_table")).all_raw(raw)
+    with db.connect_read() as conn:
+        assert head.all(conn)[0][0] == before
+    with db.raw_write() as raw:
+        Prebuilt(text("UPDATE audit_head SET hash = :h WHERE id = 1")).run_raw(raw, {"h": before})
+    with db.raw_write() as raw:  # and the connection went back to the pool clean
+        assert head.all_raw(raw) == [(before,)]
+
+
+def test_a_raw_read_reads_what_a_core_connection_reads(db, story):
+    """Database.raw_read: Prebuilt statements on the driver's connection in a read transaction."""
+    stmt = Prebuilt(select(_E.seq, _E.at, _E.action, _E.hash).where(_E.seq > 0).order_by(_E.seq).limit(5))
+    with db.connect_read() as conn:
+        theirs = stmt.all(conn)
+    with db.raw_read() as raw:
+        assert stmt.all(raw) == theirs and theirs
+    with pytest.raises(sa_exc.ProgrammingError if not db.sqlite else sa_exc.OperationalError):
+        with db.raw_read() as raw:
+            Prebuilt(text("SELECT * FROM no_such_table")).all(raw)
+    with db.raw_read() as raw:  # the connection went back to the pool usable
+        assert stmt.all(raw) == theirs

@@ -425,3 +425,21 @@ def test_the_templates_underscore_renders_as_jinja2s_newstyle_gettext():
         finally:
             i18n.current_locale.reset(token)
         assert ours == theirs and "&lt;b&gt;" in ours and "x&amp;y" in ours and "100% <i>" in ours
+
+
+def test_a_files_field_labels_follow_each_requests_language():
+    """The file card's words come from file_words() per render: a template module imported
+    without context is cached, and words set at its top kept the first request's language."""
+    from portal.app import _jinja_env
+    env = _jinja_env()
+    card = {"id": "f1", "allowed": {"customer.view", "customer.edit"}}
+    seen = {}
+    for locale in ("zh_CN", "en", "zh_CN"):
+        token = i18n.current_locale.set(locale)
+        try:
+            html = env.get_template("customers/_field.html").render(
+                field="name", value="x", card=card, editing=False, error="", csrf="t")
+        finally:
+            i18n.current_locale.reset(token)
+        seen.setdefault(locale, set()).add(re.search(r'<span class="label">([^<]*)</span>', html).group(1))
+    assert seen == {"zh_CN": {i18n.translations("zh_CN").gettext("Full name")}, "en": {"Full name"}}

@@ -362,8 +362,9 @@ def test_a_non_member_file_offers_the_application_form_and_it_creates_a_pending_
     signed_in(en, "alice")
     text = en.get(page).text
     assert 'data-testid="non-member"' in text and 'data-testid="apply"' in text
-    r = post(en, f"/customers/{fid}/apply", {"card_type": "no-such-card", "note": ""}, from_page=page)
+    r = post(en, f"/customers/{fid}/apply", {"card_type": "no-such-card", "note": "kept note"}, from_page=page)
     assert r.status_code == 400 and error_for(r.text, "card_type")
+    assert ">kept note</textarea>" in r.text  # what was typed comes back with the error
     r = post(en, f"/customers/{fid}/apply", {"card_type": "dining", "note": "regular diner"}, from_page=page)
     assert r.status_code == 303
     with db.read() as s:

@@ -39,6 +39,7 @@ from .views import coupons as coupon_views
 from .views import messages
 from .views import ops
 from .views import purchase_form
+from .views.list_filters import FilterForm
 from .views.nav import NavBar
 from .views.rendering import base_context, format_datetime, is_htmx, template_gettext
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
@@ -67,6 +68,8 @@ def _jinja_env(reload: bool = False) -> Environment:
     # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
     env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
     env.globals["nav"] = NavBar(env)  # templates/_nav.html, cached per role, language and section
+    env.globals["file_words"] = customers.file_words  # a file card's words, once per language
+    env.globals["filter_form"] = FilterForm(env)  # customers/_filters.html, cached per language and state
     return env
 
 

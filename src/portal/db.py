@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from .driver_sql import RawTransaction, driver_error
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC (SQLite has no time zones), returns aware UTC datetimes."""
@@ -290,10 +292,75 @@ class Database:
         with self._gate.held(), self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def raw_read(self) -> Iterator[RawTransaction]:
+        """`connect_read()` for the hot paths' prebuilt statements (`Prebuilt.all` takes it where
+        it takes a Connection): the read engine's pooled driver connection, in a read transaction
+        begun on the driver (SQLite: `BEGIN`, one snapshot from the first read; PostgreSQL: the
+        driver's own BEGIN, a snapshot per statement), rolled back on exit."""
+        fairy = self.read_engine.raw_connection()
+        dbapi = fairy.dbapi_connection
+        dialect = self.read_engine.dialect
+        try:
+            if self.sqlite:
+                try:
+                    dbapi.execute("BEGIN")
+                except dialect.loaded_dbapi.Error as exc:
+                    raise driver_error(dialect, fairy, exc, "BEGIN") from exc
+            yield RawTransaction(fairy, dialect)
+        finally:
+            _rollback(dbapi)
+            fairy.close()
+
+    @contextmanager
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """`connect_write()` for a hot path's few prebuilt statements (`Prebuilt.run_raw` /
+        `all_raw`): the pooled driver connection in a short write transaction begun and ended on
+        the driver itself, without SQLAlchemy's Connection, events and transaction objects. On
+        SQLite: behind the writer gate, `BEGIN IMMEDIATE` ... `COMMIT`; on PostgreSQL the driver's
+        own BEGIN (psycopg opens a transaction at the first statement) and COMMIT. Committed when
+        the block ends, rolled back on any error (a failed COMMIT raises, as SQLAlchemy's error)."""
+        if self._gate is None:
+            yield from self._raw_write()
+            return
+        with self._gate.held():
+            yield from self._raw_write()
+
+    def _raw_write(self) -> Iterator[RawTransaction]:
+        dialect = self.engine.dialect
+        fairy = self.engine.raw_connection()  # the pool's checkout (and its idle ping) as usual
+        dbapi = fairy.dbapi_connection
+        sql = "BEGIN IMMEDIATE"
+        try:
+            try:
+                if self.sqlite:
+                    dbapi.execute(sql)
+                yield RawTransaction(fairy, dialect)
+                sql = "COMMIT"
+                if self.sqlite:
+                    dbapi.execute(sql)
+                else:
+                    dbapi.commit()
+            except dialect.loaded_dbapi.Error as exc:
+                _rollback(dbapi)
+                raise driver_error(dialect, fairy, exc, sql) from exc
+            except BaseException:
+                _rollback(dbapi)
+                raise
+        finally:
+            fairy.close()  # back to the pool (its reset rolls back nothing: committed or rolled back)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def _rollback(dbapi) -> None:
+    try:
+        dbapi.rollback()
+    except Exception:  # noqa: BLE001 - a lost connection: the pool invalidates it on return
+        pass
 
 
 def utcnow_naive() -> datetime:

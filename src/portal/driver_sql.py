@@ -41,9 +41,34 @@ class _Compiled:
                              for col in getattr(stmt, "selected_columns", ()))
 
 
+def driver_error(dialect, fairy, exc: Exception, sql: str, cursor=None, invalidate=None) -> sa_exc.DBAPIError:
+    """A driver's error as SQLAlchemy raises it (sqlalchemy.exc.OperationalError, IntegrityError,
+    ...; no parameters in the message); a lost connection is invalidated (`invalidate`, by default
+    the pooled connection's own), so the pool does not hand it out again."""
+    lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+    err = sa_exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                     connection_invalidated=lost, dialect=dialect, ismulti=False)
+    if lost:
+        (invalidate or fairy.invalidate)(err)
+    return err
+
+
+class RawTransaction:
+    """A pooled driver connection (`fairy`: SQLAlchemy's pool proxy) in a transaction begun and
+    ended on the driver itself (portal.db.Database.raw_read / raw_write), and its dialect: what
+    `Prebuilt` needs to run in it (`all` and `run` take it where they take a Connection)."""
+
+    __slots__ = ("fairy", "dialect")
+
+    def __init__(self, fairy, dialect):
+        self.fairy = fairy
+        self.dialect = dialect
+
+
 class Prebuilt:
     """`Prebuilt(stmt).all(conn, params)`: `conn.execute(stmt, params).all()` as plain tuples;
-    `.run(conn, params)`: `conn.execute(stmt, params)` for a statement that returns no rows."""
+    `.run(conn, params)`: `conn.execute(stmt, params)` for a statement that returns no rows.
+    `conn`: a Core Connection, or a RawTransaction."""
 
     __slots__ = ("stmt", "_by_dialect")
 
@@ -58,30 +83,29 @@ class Prebuilt:
             c = self._by_dialect[key] = _Compiled(self.stmt, dialect)
         return c
 
-    def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
-        c = self._compiled(conn.dialect)
+    def _execute(self, conn, params: dict[str, Any], fetch: bool) -> tuple[_Compiled, list]:
+        if conn.__class__ is RawTransaction:  # Database.raw_read() / raw_write(): begun already
+            return self._on_driver(conn.dialect, conn.fairy, params, fetch)
         if not conn.in_transaction():
             conn.begin()  # the caller's transaction (on SQLite its BEGIN: one snapshot for the page)
+        return self._on_driver(conn.dialect, conn.connection, params, fetch, conn.invalidate)
+
+    def _on_driver(self, dialect, fairy, params: dict[str, Any], fetch: bool,
+                   invalidate=None) -> tuple[_Compiled, list]:
+        """Run on the pooled driver connection `fairy` (in whatever transaction it is in)."""
+        c = self._compiled(dialect)
         values = c.compiled.construct_params(params)
         for name, proc in c.binds.items():
             v = values.get(name)
             if v is not None:
                 values[name] = proc(v)
-        dbapi_conn = conn.connection.dbapi_connection
+        dbapi_conn = fairy.dbapi_connection
         cur = dbapi_conn.cursor()
         try:
             cur.execute(c.sql, tuple(values[n] for n in c.order) if c.order is not None else values)
             return c, cur.fetchall() if fetch else []
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy raises it (sqlalchemy.exc.OperationalError, IntegrityError, ...; no
-            # parameters in the message), and a lost connection is not handed out again.
-            lost = conn.dialect.is_disconnect(exc, dbapi_conn, cur)
-            err = sa_exc.DBAPIError.instance(c.sql, None, exc, conn.dialect.loaded_dbapi.Error,
-                                             hide_parameters=True, connection_invalidated=lost,
-                                             dialect=conn.dialect, ismulti=False)
-            if lost:
-                conn.invalidate(err)
-            raise err from exc
+        except dialect.loaded_dbapi.Error as exc:
+            raise driver_error(dialect, fairy, exc, c.sql, cur, invalidate) from exc
         finally:
             cur.close()
 
@@ -90,14 +114,24 @@ class Prebuilt:
         self._execute(conn, params, fetch=False)
 
     def all(self, conn: Connection, params: dict[str, Any] | None = None) -> list[tuple]:
-        c, rows = self._execute(conn, params or {}, fetch=True)
+        return self._rows(*self._execute(conn, params or {}, fetch=True))
+
+    def run_raw(self, raw: "RawTransaction", params: dict[str, Any]) -> None:
+        """`run()` inside a `RawTransaction` (portal.db.Database.raw_write)."""
+        self._on_driver(raw.dialect, raw.fairy, params, fetch=False)
+
+    def all_raw(self, raw: "RawTransaction", params: dict[str, Any] | None = None) -> list[tuple]:
+        """`all()` inside a `RawTransaction` (portal.db.Database.raw_write)."""
+        return self._rows(*self._on_driver(raw.dialect, raw.fairy, params or {}, fetch=True))
+
+    @staticmethod
+    def _rows(c: _Compiled, rows: list) -> list[tuple]:
         procs = [(i, p) for i, p in enumerate(c.results) if p is not None]
-        if not procs:
+        if not procs or not rows:
             return [tuple(r) for r in rows]
-        out = []
-        for r in rows:
-            r = list(r)
-            for i, p in procs:
-                r[i] = p(r[i])
-            out.append(tuple(r))
-        return out
+        # Column by column (each conversion mapped over its column, the rows zipped back once)
+        # rather than a list built and converted per row.
+        cols = list(zip(*rows))
+        for i, p in procs:
+            cols[i] = tuple(map(p, cols[i]))
+        return list(zip(*cols))

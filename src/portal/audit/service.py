@@ -43,18 +43,32 @@ class Appended:
     hash: str
 
 
+def _entry(seq: int, prev: str, actor: Actor | None, action: str, outcome: str, object_type: str,
+           object_id: str, fields: Iterable[str], reason: str, detail: str, grant_id: int | None) -> dict:
+    """Entry `seq`'s row, chained to `prev` (its hash under "hash")."""
+    actor = actor or Actor.system("anonymous")
+    values = (seq, clock.now(), actor.user_id, actor.username[:64], actor.role, action, object_type,
+              object_id[:255], ",".join(fields)[:255], outcome, reason[:500], detail[:1000], grant_id,
+              (actor.client_addr or "")[:64])
+    row = dict(zip(CHAINED, values))
+    row["prev_hash"], row["hash"] = prev, entry_hash(values, prev)
+    return row
+
+
+def _counted(outcome: str, action: str) -> None:
+    counter = _APPENDS.get(outcome)
+    (counter or metrics.AUDIT_APPENDS.labels(outcome)).inc()
+    if outcome == DENIED:
+        metrics.DENIALS.labels(action).inc()
+
+
 def _append(conn: Connection, session: Session | None, signer, actor: Actor | None, action: str,
             outcome: str, object_type: str, object_id: str, fields: Iterable[str], reason: str,
             detail: str, grant_id: int | None) -> Appended:
     """UPDATE head + SHA-256 + INSERT + UPDATE head on `conn`, inside the caller's transaction."""
     ((seq, prev),) = _HEAD_NEXT.all(conn)
-    actor = actor or Actor.system("anonymous")
-    values = (seq, clock.now(), actor.user_id, actor.username[:64], actor.role, action, object_type,
-              object_id[:255], ",".join(fields)[:255], outcome, reason[:500], detail[:1000], grant_id,
-              (actor.client_addr or "")[:64])
-    h = entry_hash(values, prev)
-    row = dict(zip(CHAINED, values))
-    row["prev_hash"], row["hash"] = prev, h
+    row = _entry(seq, prev, actor, action, outcome, object_type, object_id, fields, reason, detail, grant_id)
+    h = row["hash"]
     _INSERT.run(conn, row)
     _HEAD_HASH.run(conn, {"h": h})
     # Every N entries, and once the newest checkpoint is a minute old, the head is signed in the
@@ -70,11 +84,13 @@ def _append(conn: Connection, session: Session | None, signer, actor: Actor | No
                     s.flush()
             else:
                 after_append(session, signer, seq, h)
-    counter = _APPENDS.get(outcome)
-    (counter or metrics.AUDIT_APPENDS.labels(outcome)).inc()
-    if outcome == DENIED:
-        metrics.DENIALS.labels(action).inc()
+    _counted(outcome, action)
     return Appended(seq, h)
+
+
+class _CheckpointDue(Exception):
+    """The raw append's entry would be the one to sign a checkpoint for: rolled back, and
+    appended again through a session (which the signing needs)."""
 
 
 def record(
@@ -121,8 +137,28 @@ def append_committed(
     failure raises (rolled back), and the caller shows nothing: audit before reveal. `db` is a
     `portal.db.Database`; never call this inside an open `db.write()` of the same thread.
     """
+    signer = db.audit_signer
+    try:
+        # The usual case on the driver's connection directly (Database.raw_write: BEGIN, the
+        # three prebuilt statements, COMMIT), without SQLAlchemy's transaction machinery.
+        with db.raw_write() as raw:
+            ((seq, prev),) = _HEAD_NEXT.all_raw(raw)
+            if signer is not None:
+                from .checkpoints import may_be_due
+                if may_be_due(signer, seq):
+                    raise _CheckpointDue
+            row = _entry(seq, prev, actor, action, outcome, object_type, object_id, fields, reason, detail,
+                         grant_id)
+            _INSERT.run_raw(raw, row)
+            _HEAD_HASH.run_raw(raw, {"h": row["hash"]})
+        _counted(outcome, action)
+        return Appended(seq, row["hash"])
+    except _CheckpointDue:
+        pass
+    # Entry `seq` (or the first after a stale checkpoint) may sign the head: on a Core connection,
+    # whose transaction the checkpoint's session joins.
     with db.connect_write() as conn:
-        return _append(conn, None, db.audit_signer, actor, action, outcome, object_type,
+        return _append(conn, None, signer, actor, action, outcome, object_type,
                        object_id, fields, reason, detail, grant_id)
 
 

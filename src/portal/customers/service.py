@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -14,6 +15,7 @@ from ..access.service import active_grant, follow_reassignment, grant_relation
 from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
+from ..driver_sql import Prebuilt
 from ..membership.models import Membership
 from ..org.models import OrgUnit
 from ..org.service import region_of
@@ -245,6 +247,11 @@ _CARD = (select(_F.id, _F.file_no, _F.category, _F.gender, _F.owner_id, _F.unit_
                       .outerjoin(OrgUnit.__table__, OrgUnit.__table__.c.id == _F.unit_id)
                       .outerjoin(CustomerKey.__table__, _K.customer_id == _F.id))
          .where(_F.id == bindparam("file_id", required=True)))
+# Run on the driver's cursor (driver_sql.Prebuilt: the same SQL and type conversions, without
+# SQLAlchemy's per-execution machinery); its rows by column name.
+_CARD_READ = Prebuilt(_CARD)
+_CardRow = namedtuple("_CardRow", [c.key for c in _CARD.selected_columns])
+_BLOB_AT = {c: len(_CardRow._fields) - len(PERSONAL_FIELDS) + i for i, c in enumerate(PERSONAL_FIELDS)}
 
 
 def read_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONAL_FIELDS,
@@ -256,9 +263,10 @@ def read_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
         fid = file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
     except ValueError:
         raise NotFound("no such file") from None
-    row = s.connection().execute(_CARD, {"file_id": fid}).first()
-    if row is None:
+    rows = _CARD_READ.all(s.connection(), {"file_id": fid})
+    if not rows:
         raise NotFound("no such file")
+    row = _CardRow._make(rows[0])
     grant = None
     if not can(actor, action, owner_id=row.owner_id, unit_path=row.unit_path):
         grant = active_grant(s, actor.user_id, fid)
@@ -269,7 +277,7 @@ def read_file(s: Session, vault: Vault, actor: Actor, file_id, *, fields=PERSONA
     allowed = {a.value for a in (Action.CUSTOMER_VIEW, Action.CUSTOMER_EDIT, Action.CUSTOMER_REASSIGN)
                if can(actor, a, owner_id=row.owner_id, unit_path=row.unit_path, grant=rel)}
     fields = tuple(fields)
-    blobs = [row[14 + PERSONAL_FIELDS.index(c)] for c in fields]
+    blobs = [row[_BLOB_AT[c]] for c in fields]
     opened = vault.open_row(TABLE, fid, fields, blobs, key_read=row.key_row is not None, wrapped_key=row.key_ct)
     card = FileCard(id=fid, file_no=row.file_no, category=row.category, gender=row.gender,
                     owner_id=row.owner_id, owner=row.username or "?", unit=row.name or "?",

@@ -67,9 +67,10 @@ def _any(s: Session, probe: Prebuilt, customer_id) -> bool:
     return bool(probe.all(s.connection(), {"cid": customer_id}))
 
 
-def _purchases(s: Session, customer_id) -> list[dict]:
-    """The 30 latest purchases with their lines (two statements, not one per purchase)."""
-    if not _any(s, _HAS_PURCHASE, customer_id):
+def _purchases(s: Session, customer_id, any_purchase: bool | None = None) -> list[dict]:
+    """The 30 latest purchases with their lines (two statements, not one per purchase).
+    ``any_purchase``: the _HAS_PURCHASE probe's answer when the caller has it already."""
+    if not (any_purchase if any_purchase is not None else _any(s, _HAS_PURCHASE, customer_id)):
         return []
     purchases = list(s.scalars(_PURCHASES, {"cid": customer_id}))
     lines: dict[int, list] = {p.id: [] for p in purchases}
@@ -140,10 +141,12 @@ def _panel(s: Session, f, m: Membership, allowed: set[str], today: date, setting
 
 def _non_member(s: Session, f, m: Membership | None, allowed: set[str], today: date,
                 settings: ProgrammeSettings) -> dict:
-    # One read of the joining window gives both the spend shown and the condition it meets.
-    window = window_spend_fen(s, f.id, today, settings.join_window_months)
+    # One read of the joining window gives both the spend shown and the condition it meets; a
+    # file with no purchase at all (most) has spent nothing in it, without asking.
+    bought = _any(s, _HAS_PURCHASE, f.id)
+    window = window_spend_fen(s, f.id, today, settings.join_window_months) if bought else (0, 0)
     return {"spend_window_fen": window[1], "condition": condition_met(window, settings),
-            "settings": settings, "purchases": _purchases(s, f.id),
+            "settings": settings, "purchases": _purchases(s, f.id, bought),
             "application": s.scalar(_PENDING, {"cid": f.id}) if _any(s, _HAS_APPLICATION, f.id) else None,
             "allowed": allowed, "membership": m}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 from litestar import Request, Response, get, post
@@ -53,6 +53,24 @@ def list_labels(locale: str) -> dict:
                       "tier": _("Tier"), "owner": _("Owner")}}
 
 
+@lru_cache(maxsize=4)
+def _file_words(locale: str) -> dict:
+    _ = i18n.translations(locale).gettext
+    return {"fields": {"name": _("Full name"), "mobile": _("Mobile"), "id_number": _("ID number"),
+                       "birthday": _("Birthday"), "address": _("Address"), "employer": _("Employer"),
+                       "position": _("Position"), "notes": _("Spending profile")},
+            "cancel": _("Cancel"), "edit": _("Edit"), "save": _("Save"), "male": _("Male"), "female": _("Female"),
+            "categories": list_labels(locale)["categories"]}
+
+
+def file_words() -> dict:
+    """The words of a file's card and its fields in the request's language (a template global),
+    looked up once per language: not per render, and not once per process either (a template
+    module imported without context is cached, so words set at its top would keep the language
+    of the first request that imported it)."""
+    return _file_words(i18n.current_locale.get())
+
+
 def list_table(rows, labels: dict, tz: str) -> list[tuple]:
     """Each row with its gender, category and tier in words and its time in the viewer's zone,
     in one pass (the zone looked up once): the template only prints them."""
@@ -62,17 +80,45 @@ def list_table(rows, labels: dict, tz: str) -> list[tuple]:
              tiers.get(r.tier, r.tier) if r.tier else "—", when(r.created_at)) for r in rows]
 
 
+@lru_cache(maxsize=256)
+def list_links(lq: listing.ListQuery, owners: bool, locale: str) -> dict:
+    """The list's links that keep its order and filters, built once per order, filters and language
+    (no personal data in them) instead of by macros over `lq.params()` on each render: each
+    column's heading with, for those that sort, its link, `aria-sort` and arrow; the parameters
+    the search and pager forms carry."""
+    _ = i18n.translations(locale).gettext
+    params = lq.params()
+    heads = []
+    # The columns in order, with the sort key of those that sort (the owner's only for a leader).
+    columns = (("file_no", _("File no.")), ("", _("Name")), ("", _("Gender")), ("", _("Mobile")),
+               ("category", _("Category")), ("tier", _("Tier")), ("owner", _("Owner")), ("created", _("Created")))
+    for key, label in columns:
+        if not key or (key == "owner" and not owners):
+            heads.append((label, "", "", ""))
+            continue
+        active = lq.sort == key
+        url = "/customers?" + urlencode(lq.params(sort=key, direction="asc" if active and lq.direction == "desc"
+                                                  else "desc"))
+        heads.append((label, url, ("ascending" if lq.direction == "asc" else "descending") if active else "",
+                      (" ↑" if lq.direction == "asc" else " ↓") if active else ""))
+    return {"params": tuple(params.items()), "heads": tuple(heads),
+            "first_url": "/customers" + ("?" + urlencode(params) if params else ""),
+            "next_prefix": "/customers?" + (urlencode(params) + "&" if params else "") + "after="}
+
+
 def list_context(st, actor, q: str, after: str | None, params, *, locale: str, tz: str) -> dict:
     """The list page: read in a snapshot (a read transaction), then its audit entry appended and
     committed, then (by the caller) rendered."""
     lq = listing.ListQuery.from_params(params)
-    with st.db.connect_read() as conn:  # a Core connection: no ORM session is needed here
+    with st.db.raw_read() as conn:  # the driver's connection: prebuilt statements only (driver_sql.py)
         page = listing.read_page(conn, st.vault, actor, q=q, cursor=after, limit=st.settings.page_size, query=lq)
         owners = listing.owner_choices(conn, actor)
     reveal(st.db, actor, page.audit)
     labels = list_labels(locale)
+    links = list_links(lq, bool(owners), locale)
     return dict(page=page, q=q, after=after, lq=lq, owners=owners, tiers=listing.TIERS, sorts=listing.SORTS,
-                labels=labels, table=list_table(page.rows, labels, tz))
+                labels=labels, table=list_table(page.rows, labels, tz), links=links,
+                next_url=links["next_prefix"] + quote(page.next_cursor) if page.next_cursor else "")
 
 
 def _list(request: Request, q: str, after: str | None, params) -> Response:

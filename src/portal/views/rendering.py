@@ -5,7 +5,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from jinja2 import pass_eval_context
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.response import Template
 from markupsafe import Markup
 
@@ -35,8 +35,9 @@ def render(request: Request, template: str, *, fragment: str | None = None, stat
            **context) -> Template:
     """The page for a normal request; only `fragment` (included by the page) for HTMX."""
     name = fragment if (fragment and is_htmx(request)) else template
+    # Every template is HTML: said here, so Litestar does not guess it from the name each time.
     return Template(template_name=name, context={**base_context(request), **context},
-                    status_code=status)
+                    status_code=status, media_type=MediaType.HTML)
 
 
 def local_time(tz: str, fmt: str = "%Y-%m-%d %H:%M"):
