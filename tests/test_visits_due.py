@@ -5,7 +5,6 @@ same day the portal keeps."""
 from __future__ import annotations
 
 import importlib.util
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from portal.membership.models import Membership
 from portal.membership.rules import programme_today
 from portal.service import settings, visits
 
+from .test_member_service import make_member
+
 VISIT = {"kind": "phone", "satisfaction": "4", "outcome": "满意"}
 # (owner, n, tier, joined days ago): due days ago = joined - interval (platinum 30, gold 91, silver
 # 182); made in the reverse of their due order, so rows fetched without an order come out latest first,
@@ -25,13 +26,6 @@ MEMBERS = [("bob", 0, "gold", 95), ("charlie", 1, "silver", 190), ("alice", 2, "
            ("charlie", 0, "gold", 120), ("alice", 1, "silver", 230), ("alice", 0, "platinum", 100)]
 
 
-def make_member(db, story, owner, n, tier, joined_days_ago):
-    fid = uuid.UUID(story.files[owner][n])
-    with db.write() as s:
-        m = membership.enrol(s, Actor.system("test"), fid, cause="import")
-        m.tier = tier
-        m.joined_on = programme_today() - timedelta(days=joined_days_ago)
-    return fid
 
 
 def due(db, story, user, **kw):

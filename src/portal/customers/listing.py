@@ -20,12 +20,11 @@ from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, case, literal, false, or_, select, true, tuple_, type_coerce, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from .. import subject_keys
 from ..driver_sql import Prebuilt
+from ..sql_hints import no_index as _no_index
 from ..access.models import AccessRequest
 from ..accounts.actor import Actor
 from ..accounts.models import User
@@ -162,26 +161,6 @@ _TIER_RANKS = {t: i + 1 for i, t in enumerate(TIERS)}
 _ROWS_FROM = (CustomerFile.__table__.outerjoin(Membership.__table__, _M.customer_id == _F.id)
               .join(User.__table__, _U.id == _F.owner_id)
               .outerjoin(subject_keys.CustomerKey.__table__, _K.customer_id == _F.id))
-
-
-class _no_index(ColumnElement):
-    """A column that no index may serve (SQLite's unary +; elsewhere the column itself)."""
-
-    inherit_cache = True
-
-    def __init__(self, column):
-        self.column = column
-        self.type = column.type
-
-
-@compiles(_no_index)
-def _no_index_default(element, compiler, **kw):
-    return compiler.process(element.column, **kw)
-
-
-@compiles(_no_index, "sqlite")
-def _no_index_sqlite(element, compiler, **kw):
-    return "+" + compiler.process(element.column, **kw)
 
 
 def _walk_from(sort: str):

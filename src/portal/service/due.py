@@ -29,14 +29,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import Date, Integer, bindparam, exists, false, func, literal_column, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..driver_sql import Prebuilt
+from ..sql_hints import no_index as _no_index
 from ..membership.models import Membership, Purchase
 from ..membership.rules import PROGRAMME_TZ, programme_today
 from ..org.models import OrgUnit
@@ -89,30 +88,6 @@ def _plus_days_sqlite(element, compiler, **kw):
 
 def _plus(col, days: int):
     return _plus_days(col, literal_column(str(int(days)), Integer))
-
-
-class _no_index(ColumnElement):
-    """A column no index may serve (SQLite's unary +; elsewhere the column itself): the large
-    purchases are found by amount (ix_purchase_visit_due: the few at or above the threshold, not
-    every purchase of the last 90 days), and each joined to its file for the scope, rather than
-    every file of a salesperson's searched for purchases."""
-
-    inherit_cache = True
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # the cache key names the column
-
-    def __init__(self, column):
-        self.column = column
-        self.type = column.type
-
-
-@compiles(_no_index)
-def _no_index_default(element, compiler, **kw):
-    return compiler.process(element.column, **kw)
-
-
-@compiles(_no_index, "sqlite")
-def _no_index_sqlite(element, compiler, **kw):
-    return "+" + compiler.process(element.column, **kw)
 
 
 def _bind(name: str, type_=None):
@@ -223,7 +198,9 @@ def _purchases_sql(shape: _Shape):
     """Large purchases (``min_fen`` or more) from ``from_day`` to ``to_day`` without a visit yet."""
     arms = _scope(shape, owner=_no_index(CustomerFile.owner_id), unit_path=_no_index(CustomerFile.unit_path),
                   file_id=CustomerFile.id)
-    day = _no_index(Purchase.purchased_on)  # not a walk of every day's purchases (see _no_index)
+    # Found by amount (ix_purchase_visit_due: the few at or above the threshold), each joined to its
+    # file for the scope; not a walk of every purchase of the last 90 days, nor of every file in scope.
+    day = _no_index(Purchase.purchased_on)
     q = (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
          .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
          .outerjoin(_M, _M.customer_id == Purchase.customer_id)
