@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import false, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..membership.models import CardAccount, Membership, PointsEntryRow, Purchase
 from ..policy import Action
-from ..policy.actions import Relation
-from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
 from . import products, summaries
 from .models import ReportMonth as RM
 from .upsert import add_up
@@ -215,26 +213,13 @@ def summary_where(actor: Actor, f, *, action: Action = Action.REPORT_VIEW) -> li
     unit arms, unit, tier, whole months), or None when the summary cannot answer: a custom
     period, a category, or a scope with grants to single files (the live query answers those)."""
     p = f.period
-    if p.kind not in SUMMARY_PERIODS or f.category:
+    if p.kind not in SUMMARY_PERIODS:
+        return None
+    conds = summaries.keyed_where(actor, f, RM.owner_id, RM.unit_path, RM.tier, action=action)
+    if conds is None:
         return None
     months = p.months()
-    conds = [RM.month >= months[0], RM.month <= months[-1]]
-    shape = scope_shape(actor, action)
-    if shape is not None:
-        arms, grant_scopes = shape
-        if Relation.GRANTED in arms:
-            return None
-        if not arms:
-            return [false()]
-        values = arm_values(actor)
-        conds.append(or_(*(arm_clause(rel, grant_scopes, bind=values.__getitem__, owner=RM.owner_id,
-                                      unit_path=RM.unit_path) for rel in arms)))
-    if f.unit is not None:
-        lo, hi = subtree_range(f.unit.path)
-        conds += [RM.unit_path >= lo, RM.unit_path < hi]
-    if f.tier:
-        conds.append(RM.tier == f.tier)
-    return conds
+    return [RM.month >= months[0], RM.month <= months[-1], *conds]
 
 
 def buyers_of(period) -> object:
