@@ -27,11 +27,12 @@ def measure_pages(args, wrk: str, env: dict, targets: Targets, bob_secret: str |
         first = httpx.get(server.base + "/customers", headers={"Cookie": cookies["alice"]}, timeout=30).text
         m = re.search(r'/customers\?after=([A-Za-z0-9_\-]+)', first)
         values = {"mobile": targets.mobile, "id_number": targets.id_number, "file_id": targets.file_id,
+                  "member_file_id": targets.member_file_id,
                   "cursor": m.group(1) if m else "", "name": quote(targets.name),
                   "surname": quote(targets.surname)}
         results = {}
         for page in all_pages():
-            if page.key not in keys:
+            if page.key not in keys or "{member_file_id}" in page.path and not targets.member_file_id:
                 continue
             url = server.base + page.path.format(**values)
             cookie = cookies[page.who] if page.who else None

@@ -50,6 +50,11 @@ PAGES = [
          ("session", "find_surname", "audit_append", "render_{find_surname}"), True),
     Page("file", "file page (decrypt + audit row)", "alice", "/customers/{file_id}", "file", 2.0,
          ("session", "file_read", "aes_file", "audit_append", "render_file"), True),
+    # Alice's active member with the longest points history (the demo's, or a seeded one with two
+    # years of purchases): the card, its ledgers, events and purchases, and the card actions.
+    Page("file_member", "member's file page (card, histories, actions)", "alice", "/customers/{member_file_id}",
+         "file", 2.0, ("session", "file_read", "aes_file", "member_read", "audit_append", "render_file",
+                       "render_member"), True),
 ]
 
 # Two workers against one, on the audited pages (issue 16: ≥ 1.6× on two free cores).
@@ -60,7 +65,7 @@ RSS_TARGET_MB = 300  # `portal serve --workers 2`, peak under load
 
 # ---------------------------------------------------------------- pages of other issues
 # Append rows here: Page(key, label, who, path, group, cpu_target_ms, floor parts, audited).
-# Paths may use {cursor}, {mobile}, {id_number}, {file_id}, {name}, {surname}.
+# Paths may use {cursor}, {mobile}, {id_number}, {file_id}, {member_file_id}, {name}, {surname}.
 EXTRA_PAGES: list[Page] = [
     # Member service and sales on credit (issues 11 and 12), as a leader over his units: the
     # seeded files bring no complaints, visits or receivables of their own, so these rows measure

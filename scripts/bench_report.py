@@ -53,6 +53,7 @@ PART_NAMES = {
     "find_id": "find by ID number", "find_name": "find by name", "find_surname": "find by surname",
     "file_read": "file read", "aes_file": "AES-GCM × 9", "audit_append": "audit append + commit",
     "render_file": "render file", "render_small": "render small page",
+    "member_read": "a member's section read", "render_member": "render a member's section",
 }
 
 

@@ -193,6 +193,7 @@ class Targets:
     file_id: str
     name: str = ""
     surname: str = ""
+    member_file_id: str = ""  # alice's member with the longest points history ("": none)
 
 
 def enrol_second_factor(env: dict, username: str) -> str:
@@ -273,7 +274,8 @@ def _last_step(env: dict, username: str) -> int | None:
 
 
 def pick_targets(env: dict) -> Targets:
-    """One of alice's files with an ID number (plain values read through the vault)."""
+    """One of alice's files with an ID number (plain values read through the vault), and her
+    active member with the longest points history."""
     code = r'''
 import json, random
 from sqlalchemy import select
@@ -292,8 +294,14 @@ with db.read() as s:
     ci = current_input(vault, f)
     from portal.customers import names
     surname = names.surname_of(names.normalise(ci.name)) or ci.name
+    from sqlalchemy import func
+    from portal.membership.models import CardAccount, Membership, PointsEntryRow
+    member = s.scalar(select(Membership.customer_id).join(CardAccount, CardAccount.membership_id == Membership.id)
+                      .join(PointsEntryRow, PointsEntryRow.account_id == CardAccount.id)
+                      .where(Membership.owner_id == uid, Membership.status == "active")
+                      .group_by(Membership.customer_id).order_by(func.count().desc(), Membership.customer_id).limit(1))
     print(json.dumps({"mobile": ci.mobile, "id_number": ci.id_number, "file_id": str(f.id),
-                      "name": ci.name, "surname": surname + "总"}))
+                      "name": ci.name, "surname": surname + "总", "member_file_id": str(member or "")}))
 '''
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return Targets(**json.loads(p.stdout))

@@ -23,7 +23,9 @@ Parts (µs per operation):
 - audit_append: BEGIN, UPDATE audit_head ... RETURNING, SHA-256 of the entry (chain.entry_hash),
   INSERT, UPDATE audit_head, COMMIT: a real entry ("bench.floor"), so the chain stays whole;
 - render_N / render_file / render_small: a plain autoescaped Jinja2 table of N rows of 7 cells /
-  a list of 14 labelled fields / a page with a heading and a few links.
+  a list of 14 labelled fields / a page with a heading and a few links;
+- member_read / render_member (with a member's file in the targets): its membership section read
+  and shown (floor_member.py).
 
 `python -m portal.bench.floor --targets JSON` prints {"parts": {name: µs}, "rows": {...}} as JSON
 (PORTAL_DATABASE_URL and PORTAL_KEY_FILE as for `portal`).
@@ -266,6 +268,10 @@ def measure(url: str, key_file, targets: dict, *, rounds: int = 5) -> dict:
         aead = opener.unwrap(frow[14], fu) if frow[14] is not None else None  # None: under the ring key
         return [opener.open(frow[6 + i], aead, c, fu) for i, c in enumerate(cols)]
     parts["aes_file"] = cpu_per_op(open_file)
+    if targets.get("member_file_id"):  # a member's file: its membership section (floor_member.py)
+        from .floor_member import member_parts
+        member, rows_found["member"] = member_parts(raw, targets["member_file_id"], cpu_per_op)
+        parts.update(member)
 
     # The audit append: a real, chained entry in its own short transaction.
     parts["audit_append"] = cpu_per_op(lambda: _append(raw), rounds=rounds, budget=0.1)
@@ -320,7 +326,8 @@ def _append(raw: Raw) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="portal.bench.floor", description=__doc__.splitlines()[0])
     ap.add_argument("--targets", required=True,
-                    help='JSON: {"mobile", "id_number", "file_id", "name", "surname"} (scripts/bench.py)')
+                    help='JSON: {"mobile", "id_number", "file_id", "name", "surname", "member_file_id"} '
+                         '(scripts/bench.py)')
     ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args(argv)
     st = Settings.from_env()
