@@ -299,3 +299,21 @@ def test_id_number_input_is_not_echoed_into_urls(client, story):
     r = post(client, "/customers/search", {"q": valid_id(seq="000")})
     assert r.status_code == 200
     assert valid_id(seq="000") not in r.headers.get("location", "")
+
+
+def test_the_cookie_header_is_read_like_simplecookie_reads_it():
+    """The session middleware's own split of the Cookie header gives what SimpleCookie gave for
+    the portal's cookies (a repeated name: the last wins; a quoted value unquoted), and a part it
+    cannot read (another site's cookie on the same host) is skipped, where SimpleCookie dropped
+    the whole header and with it the session."""
+    from http.cookies import SimpleCookie
+
+    from portal.views.security import _cookies
+
+    header = 'portal_lang=zh-CN; portal_session=Ab_1-x; portal_anon="q-2"; portal_lang=en'
+    jar = SimpleCookie()
+    jar.load(header)
+    assert _cookies({"cookie": header}) == {k: m.value for k, m in jar.items()}
+    assert _cookies({"cookie": header}) == {"portal_lang": "en", "portal_session": "Ab_1-x", "portal_anon": "q-2"}
+    assert _cookies({"cookie": "junk; =empty; " + header})["portal_session"] == "Ab_1-x"
+    assert _cookies({}) == {}

@@ -351,3 +351,27 @@ def test_a_failed_sign_in_does_not_rehash(client, db, story):
         s.get(User, story.users["alice"]).password_hash = old
     assert sign_in(client, "alice", "wrong password here").status_code == 401
     assert _hash_of(db, "alice") == old
+
+
+def test_on_sqlite_the_event_loop_reads_the_session_on_its_own_read_only_connection(app, client, db, story):
+    """SQLite: the session lookup runs on the event loop, on a connection of its own (not the
+    pool's, which worker threads may all hold), in autocommit and read only; PostgreSQL keeps it
+    in a worker thread. Dropped (a failed read), it is opened again by the next request."""
+    import sqlite3
+
+    reader = app.state.db.loop_reader()
+    if PG_URL:
+        assert reader is None
+        return
+    signed_in(client, "alice")
+    assert is_signed_in(client)
+    assert app.state.db.loop_reader() is reader is not None
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("DELETE FROM web_session")
+    assert not reader.in_transaction  # autocommit: each read its own snapshot
+    app.state.db.drop_loop_reader()
+    assert is_signed_in(client)
+    assert app.state.db.loop_reader() is not reader
+    with db.write() as s:  # and what another connection commits is seen at once
+        accounts.set_active(s, "alice", False)
+    assert not is_signed_in(client)

@@ -229,6 +229,7 @@ class Database:
         self.audit_signer = audit_signer
         self.sqlite = is_sqlite(url)
         self._gate = None
+        self._loop_reader = None  # (pid, sqlite3 connection): loop_reader()
         if self.sqlite:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -350,7 +351,30 @@ class Database:
         finally:
             fairy.close()  # back to the pool (its reset rolls back nothing: committed or rolled back)
 
+    def loop_reader(self):
+        """A SQLite file's own driver connection for the event loop's one read per request (the
+        session lookup), or None (PostgreSQL, or an in-memory database): outside the pool, so the
+        loop never waits for a pooled connection the worker threads hold. Autocommit and read
+        only: each statement is its own snapshot, and in WAL mode a read never waits for a writer.
+        Opened once per process (and again after a fork)."""
+        held = self._loop_reader
+        if held is None or held[0] != os.getpid():
+            path = sqlite_path(self.url) if self.sqlite else None
+            if path is None:
+                return None
+            import sqlite3
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA query_only=ON")
+            held = self._loop_reader = (os.getpid(), conn)
+        return held[1]
+
+    def drop_loop_reader(self) -> None:
+        held, self._loop_reader = self._loop_reader, None
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+
     def dispose(self) -> None:
+        self.drop_loop_reader()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

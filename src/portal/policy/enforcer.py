@@ -58,9 +58,14 @@ def allowed_relations(role: str, action: Action) -> set[Relation]:
     return {rel for rel in Relation if _allowed(role, action.obj, action.act, rel.value)}
 
 
+@lru_cache(maxsize=1024)
+def _may(role: str, action: Action) -> bool:
+    return bool(allowed_relations(role, action))  # a pure function of the policy, as _allowed
+
+
 def may_perform(actor: Actor, action: Action) -> bool:
     """Whether the role may do the action on at least some object (route-level gate)."""
-    return bool(allowed_relations(actor.role, action))
+    return _may(actor.role, action)
 
 
 def relations_to_file(actor: Actor, owner_id: int, unit_path: str,
