@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import secrets
 import traceback
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -40,6 +39,8 @@ from .views import messages
 from .views import ops
 from .views import purchase_form
 from .views.list_filters import FilterForm
+from .views.member_forms import CardActions, ReturnForm, new_form_key
+from .views.member_words import member_words
 from .views.nav import NavBar
 from .views.rendering import base_context, format_datetime, is_htmx, template_gettext
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
@@ -66,10 +67,14 @@ def _jinja_env(reload: bool = False) -> Environment:
     env.globals["discount"] = i18n.discount_text  # 950 -> "9.5折" / "5% off"
     env.filters["named"] = i18n.data_label  # a card type's or catalogue item's name, translated if known
     # A fresh key per rendered form: the same form sent twice is recognised (see redeem_points).
-    env.globals["fresh_key"] = lambda: secrets.token_urlsafe(16)
+    env.globals["fresh_key"] = new_form_key
     env.globals["nav"] = NavBar(env)  # templates/_nav.html, cached per role, language and section
     env.globals["file_words"] = customers.file_words  # a file card's words, once per language
     env.globals["filter_form"] = FilterForm(env)  # customers/_filters.html, cached per language and state
+    env.globals["member_words"] = member_words  # the membership codes in words, once per language
+    # A file page's closed membership forms, cached per language and state (per-request values filled in).
+    env.globals["card_actions"] = CardActions(env)
+    env.globals["return_form"] = ReturnForm(env)
     return env
 
 

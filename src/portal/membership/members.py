@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -18,6 +18,7 @@ from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput, NotFound, open_for
+from ..driver_sql import Prebuilt
 from ..messages import outbox
 from ..org.models import OrgUnit
 from ..org.service import region_of
@@ -262,16 +263,23 @@ def tier_points(s: Session, m: Membership, today: date, settings, *, since: date
     if not settings.tier_points_accumulated:
         return points_in_window(s, m, today, settings.tier_window_months)
     start = m.joined_on
-    last_review = s.scalar(select(func.max(MemberEvent.to_value)).where(
-        MemberEvent.membership_id == m.id, MemberEvent.kind == "validity_review"))
+    s.flush()  # the statements run on the session's connection: nothing of this session unwritten
+    conn = s.connection()
+    [(last_review,)] = _LAST_REVIEW.all(conn, {"mid": m.id})
     for day in (since, date.fromisoformat(last_review) if last_review else None):
         if day is not None and day > start:
             start = day
-    accounts = select(CardAccount.id).where(CardAccount.membership_id == m.id)
-    total = s.scalar(select(func.coalesce(func.sum(PointsEntryRow.points), 0)).where(
-        PointsEntryRow.account_id.in_(accounts), PointsEntryRow.kind.in_(("earn", "reversal")),
-        PointsEntryRow.on >= start, PointsEntryRow.on <= today))
+    [(total,)] = _ACCUMULATED.all(conn, {"mid": m.id, "start": start, "today": today})
     return max(0, int(total or 0))
+
+
+# Built once (the file page reads them on every view of a member), run on the driver's cursor.
+_LAST_REVIEW = Prebuilt(select(func.max(MemberEvent.to_value)).where(
+    MemberEvent.membership_id == bindparam("mid"), MemberEvent.kind == "validity_review"))
+_ACCUMULATED = Prebuilt(select(func.coalesce(func.sum(PointsEntryRow.points), 0)).where(
+    PointsEntryRow.account_id.in_(select(CardAccount.id).where(CardAccount.membership_id == bindparam("mid"))),
+    or_(PointsEntryRow.kind == "earn", PointsEntryRow.kind == "reversal"),  # (an IN list would need values to compile)
+    PointsEntryRow.on >= bindparam("start"), PointsEntryRow.on <= bindparam("today")))
 
 
 def _window_statement(since: bool):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ from .members import membership_of, spend_in_window_fen, tier_points, window_spe
 from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
                      Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
 from .outcomes import LedgerLine, MemberPanel
-from .points import expiring_lots, redeemable
+from .points import expiring_lots, points_view
 from .programme import settings_on, settings_read
 from .rules import ProgrammeSettings, birthday_applies, programme_today
 
@@ -52,6 +53,25 @@ _PURCHASES = (select(Purchase).where(Purchase.customer_id == bindparam("cid"))
               .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30))
 _LINES = (select(PurchaseLineRow).where(PurchaseLineRow.purchase_id.in_(bindparam("ids", expanding=True)))
           .order_by(PurchaseLineRow.purchase_id, PurchaseLineRow.line_no))
+
+
+# The member's latest ledger lines, redemptions and history, on the driver's cursor (no ORM objects).
+_SV = StoredValueEntryRow
+_STORED = Prebuilt(select(_SV.id, _SV.kind, _SV.amount_fen, _SV.on, _SV.ref, _SV.note)
+                   .where(_SV.account_id == bindparam("aid")).order_by(_SV.id.desc()).limit(100))
+_REDEMPTIONS = Prebuilt(select(Redemption.on, Redemption.item_name, Redemption.points, Redemption.value_fen)
+                        .where(Redemption.account_id == bindparam("aid")).order_by(Redemption.id.desc()).limit(20))
+_EVENTS = Prebuilt(select(MemberEvent.at, MemberEvent.kind, MemberEvent.from_value, MemberEvent.to_value,
+                          MemberEvent.cause, MemberEvent.reason, MemberEvent.actor_id, User.username)
+                   .outerjoin(User, User.id == MemberEvent.actor_id)
+                   .where(MemberEvent.membership_id == bindparam("mid")).order_by(MemberEvent.id.desc()).limit(100))
+
+
+class RedemptionLine(NamedTuple):
+    on: date
+    item_name: str
+    points: int
+    value_fen: int
 
 
 # Probes on the driver's cursor for what most files have none of (a membership, an application,
@@ -110,26 +130,23 @@ def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | N
 
 def _panel(s: Session, f, m: Membership, allowed: set[str], today: date, settings: ProgrammeSettings) -> MemberPanel:
     accounts = []
+    conn = s.connection()
     for account, cards in cards_of(s, m.id):
-        points = [LedgerLine(r.id, r.kind, r.points, r.on, r.ref, r.note, r.expires_on)
-                  for r in s.scalars(select(PointsEntryRow).where(PointsEntryRow.account_id == account.id)
-                                     .order_by(PointsEntryRow.id.desc()).limit(100))]
-        stored = [LedgerLine(r.id, r.kind, r.amount_fen, r.on, r.ref, r.note)
-                  for r in s.scalars(select(StoredValueEntryRow).where(StoredValueEntryRow.account_id == account.id)
-                                     .order_by(StoredValueEntryRow.id.desc()).limit(100))]
+        # One read of the points ledger gives what is redeemable, what expires soon and the latest lines.
+        can_redeem, expiring, latest = points_view(s, account, today, settings, 100)
+        points = [LedgerLine(i, kind, amount, on, ref, note, expires_on)
+                  for i, kind, amount, on, ref, _lot, note, expires_on in latest]
+        stored = [LedgerLine(*row) for row in _STORED.all(conn, {"aid": account.id})]
         accounts.append({
             "account": account, "cards": cards, "current": next((c for c in cards if c.status == "current"), None),
-            "redeemable": redeemable(s, account, today), "expiring": expiring_lots(s, account, today),
+            "redeemable": can_redeem, "expiring": expiring,
             "points": points, "stored": stored, "expired": account.expires_on <= today,
-            "redemptions": list(s.scalars(select(Redemption).where(Redemption.account_id == account.id)
-                                          .order_by(Redemption.id.desc()).limit(20))),
+            "redemptions": [RedemptionLine(*row) for row in _REDEMPTIONS.all(conn, {"aid": account.id})],
         })
-    events = list(s.scalars(select(MemberEvent).where(MemberEvent.membership_id == m.id)
-                            .order_by(MemberEvent.id.desc()).limit(100)))
-    who = _owners(s, [e.actor_id for e in events if e.actor_id is not None])
-    history = [{"at": e.at, "kind": e.kind, "from": e.from_value, "to": e.to_value, "cause": e.cause,
-                "reason": e.reason, "by": who.get(e.actor_id, "?") if e.actor_id else "system"}
-               for e in events]
+    events = _EVENTS.all(conn, {"mid": m.id})
+    history = [{"at": at, "kind": kind, "from": before, "to": after, "cause": cause, "reason": reason,
+                "by": (username or "?") if actor_id else "system"}
+               for at, kind, before, after, cause, reason, actor_id, username in events]
     return MemberPanel(
         membership_id=m.id, tier=m.tier, tier_floor=m.tier_floor, tier_ceiling=m.tier_ceiling,
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,

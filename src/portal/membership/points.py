@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -17,6 +17,7 @@ from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.rules import InvalidField
 from ..customers.service import InvalidInput
+from ..driver_sql import Prebuilt
 from ..policy import Action
 from ..reports import rollup, summaries
 from ..vault import Vault
@@ -40,16 +41,45 @@ def lock_account(s: Session, account_id: int) -> CardAccount:
 
 # ---------------------------------------------------------------- the points ledger
 
+def _ledger_of(rows: list[PointsEntryRow]) -> list[ledger.PointsEntry]:
+    position = {row.id: i for i, row in enumerate(rows)}
+    return [ledger.PointsEntry(row.kind, row.points, row.on, ref=row.ref,
+                               lot=position.get(row.lot_id) if row.lot_id else None, note=row.note,
+                               expires_on=row.expires_on)
+            for row in rows]
+
+
+def _points_rows(s: Session, account_id: int) -> list[PointsEntryRow]:
+    return list(s.scalars(select(PointsEntryRow).where(PointsEntryRow.account_id == account_id)
+                          .order_by(PointsEntryRow.id)))
+
+
 def points_entries(s: Session, account_id: int) -> tuple[list[ledger.PointsEntry], list[int]]:
     """The account's entries as the pure ledger sees them (lots by list position) and their row ids."""
-    rows = list(s.scalars(select(PointsEntryRow).where(PointsEntryRow.account_id == account_id)
-                          .order_by(PointsEntryRow.id)))
-    position = {row.id: i for i, row in enumerate(rows)}
-    entries = [ledger.PointsEntry(row.kind, row.points, row.on, ref=row.ref,
-                                  lot=position.get(row.lot_id) if row.lot_id else None, note=row.note,
-                                  expires_on=row.expires_on)
-               for row in rows]
-    return entries, [row.id for row in rows]
+    rows = _points_rows(s, account_id)
+    return _ledger_of(rows), [row.id for row in rows]
+
+
+_POINTS_VIEW = Prebuilt(select(PointsEntryRow.id, PointsEntryRow.kind, PointsEntryRow.points, PointsEntryRow.on,
+                               PointsEntryRow.ref, PointsEntryRow.lot_id, PointsEntryRow.note,
+                               PointsEntryRow.expires_on)
+                        .where(PointsEntryRow.account_id == bindparam("aid")).order_by(PointsEntryRow.id))
+
+
+def points_view(s: Session, account: CardAccount, today: date, settings, latest: int
+                ) -> tuple[int, list[ledger.Lot], list[tuple]]:
+    """For the file page, from one read of the ledger (on the driver's cursor, in the session's
+    transaction): the points redeemable today and the lots expiring soon (as redeemable() and
+    expiring_lots() give them), and the ``latest`` entries newest first, each (id, kind, points,
+    on, ref, lot_id, note, expires_on)."""
+    s.flush()  # as the ORM query would (autoflush)
+    rows = _POINTS_VIEW.all(s.connection(), {"aid": account.id})
+    position = {row[0]: i for i, row in enumerate(rows)}
+    entries = [ledger.PointsEntry(kind, points, on, ref=ref, lot=position.get(lot_id) if lot_id else None,
+                                  note=note, expires_on=expires_on)
+               for _id, kind, points, on, ref, lot_id, note, expires_on in rows]
+    return (ledger.available_to_redeem(entries, today, settings),
+            ledger.expiring_within(entries, today, settings=settings), rows[::-1][:latest])
 
 
 def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[ledger.PointsEntry],

@@ -1,0 +1,129 @@
+"""The membership programme's codes in words (tiers, ledger kinds, statuses, causes), looked up
+once per language, and the file page's history tables built from them in one pass.
+
+templates/membership/_labels.html's macros read the same tables (one source for the words);
+the file page's membership section (templates/membership/_panel.html) prints the rows built
+here instead of calling a macro per cell: a member with a long history has a few hundred cells,
+and each macro call rebuilt its whole dictionary of translated words.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from markupsafe import Markup
+
+from .. import i18n
+from .membership import yuan
+from .rendering import local_time
+
+PAYMENT_REFS = ("cash", "cheque", "bank_transfer", "wire", "stored_value", "credit", "cash_on_delivery")
+
+
+class MemberWords:
+    """One language's words: each attribute a {code: translated word} table (Markup, as `_()`
+    gives in templates), plus the two messages a ledger reference is written with."""
+
+    def __init__(self, locale: str):
+        t = i18n.translations(locale)
+
+        def _(message: str) -> Markup:
+            return Markup(t.gettext(message))
+
+        self.locale = locale
+        self.tier = {"regular": _("Regular"), "silver": _("Silver"), "gold": _("Gold"), "platinum": _("Platinum")}
+        self.payment = {"cash": _("Cash"), "cheque": _("Cheque"), "bank_transfer": _("Bank transfer"),
+                        "wire": _("Wire transfer"), "stored_value": _("Stored value"), "credit": _("Credit"),
+                        "points": _("Points"), "cash_on_delivery": _("Cash on delivery")}
+        self.member_status = {"active": _("Active member"), "ended": _("Membership ended")}
+        self.account_status = {"active": _("Active"), "frozen": _("Frozen"), "cancelled": _("Cancelled")}
+        self.card_status = {"current": _("In use"), "lost": _("Reported lost"), "void": _("Replaced")}
+        self.join_cause = {"single_purchase": _("single purchase"), "cumulative": _("cumulative spend"),
+                           "application": _("application"), "import": _("imported")}
+        self.points_kind = {"earn": _("Earned"), "redeem": _("Redeemed"), "expire": _("Expired"),
+                            "adjust": _("Adjustment"), "referral": _("Referral"), "event": _("Event points"),
+                            "transfer": _("Transfer"), "reversal": _("Returned purchase"),
+                            "payment": _("Paid a purchase"), "refund": _("Payment given back"),
+                            "cash": _("Exchanged for cash")}
+        self.stored_kind = {"recharge": _("Recharge"), "spend": _("Spend"), "refund": _("Refund"),
+                            "adjust": _("Adjustment")}
+        self.purchase_status = {"complete": _("Complete"), "returned": _("Returned")}
+        self.discount_reason = {"tier": _("tier discount"), "birthday": _("birthday discount"),
+                                "none": _("no discount")}
+        self.application_status = {"pending": _("Waiting for review"), "approved": _("Approved"),
+                                   "rejected": _("Rejected")}
+        self.event_kind = {"joined": _("Joined"), "card_issued": _("Card issued"), "tier": _("Tier change"),
+                           "tier_bounds": _("Tier floor/ceiling"), "freeze": _("Frozen"), "unfreeze": _("Unfrozen"),
+                           "cancel": _("Cancelled"), "restore": _("Restored"), "loss": _("Reported lost"),
+                           "replace": _("Replaced"), "renew": _("Renewed"), "pin": _("PIN set"),
+                           "holder_failed": _("Wrong PIN or ID number"), "ended": _("Membership ended"),
+                           "validity_review": _("Validity review")}
+        self.cause = {"upgrade": _("thresholds reached"), "downgrade": _("below the standard at validity end"),
+                      "floor": _("leader's floor"), "ceiling": _("leader's ceiling"), "manual": _("leader's decision"),
+                      "no_purchase": _("no purchase in time"), "single_purchase": _("single purchase"),
+                      "cumulative": _("cumulative spend"), "application": _("application"),
+                      "import": _("imported"), "points_kept": _("points kept"),
+                      "points_cleared": _("points cleared"), "validity_end": _("end of validity")}
+        self.coupon_status = {"issued": _("Unused"), "used": _("Used"), "expired": _("Expired"),
+                              "voided": _("Withdrawn")}
+        self.coupon_source = {"campaign": _("campaign"), "birthday": _("birthday benefit")}
+        self.referral = _("Referral")
+        self._redemption_no = Markup(t.gettext("Redemption #%(n)s"))
+        self._event_no = Markup(t.gettext("Event #%(n)s"))
+
+    def tier_of(self, value):
+        return self.tier.get(value, value or "—")
+
+    def change_value(self, kind: str, value):
+        """The before/after value of a history line, in words where it is a state."""
+        if kind in ("tier", "joined"):
+            return self.tier_of(value)
+        if kind in ("freeze", "unfreeze", "cancel", "restore"):
+            return self.account_status.get(value, value)
+        if kind == "loss":
+            return self.card_status.get(value, value)
+        return value
+
+    def ledger_ref(self, value):
+        """A ledger line's reference: a receipt, a redemption, a referred member, an event or a
+        payment method."""
+        if value and value.startswith("redemption:"):
+            return self._redemption_no % {"n": value.split(":")[1]}
+        if value and value.startswith("member:"):
+            return self.referral
+        if value and value.startswith("event:"):
+            return self._event_no % {"n": value.split(":")[1]}
+        if value in PAYMENT_REFS:
+            return self.payment.get(value, value)
+        return value or ""
+
+    # ------------------------------------------------------------ the file page's history tables
+
+    def points_rows(self, lines) -> list[tuple]:
+        """(date, kind, points, minus, reference, expires, note) for each points ledger line."""
+        kinds, ref = self.points_kind, self.ledger_ref
+        return [(e.on.isoformat(), kinds.get(e.kind, e.kind), f"{e.amount:+,}", e.amount < 0, ref(e.ref),
+                 e.expires_on.isoformat() if e.expires_on else "", e.note) for e in lines]
+
+    def stored_rows(self, lines) -> list[tuple]:
+        """(date, kind, amount, minus, reference, note) for each stored-value ledger line."""
+        kinds, payment = self.stored_kind, self.payment
+        return [(e.on.isoformat(), kinds.get(e.kind, e.kind), yuan(e.amount), e.amount < 0,
+                 payment.get(e.ref, e.ref) if e.kind == "recharge" else (e.ref or ""), e.note) for e in lines]
+
+    def history_rows(self, history: list[dict], card_types: dict, tz: str) -> list[tuple]:
+        """(when, what, before, after, cause, reason, by) for each line of the member's history."""
+        when, kinds, causes, change = local_time(tz), self.event_kind, self.cause, self.change_value
+        return [(when(h["at"]), kinds.get(h["kind"], h["kind"]), change(h["kind"], h["from"]),
+                 change(h["kind"], h["to"]),
+                 card_types.get(h["cause"], h["cause"]) if h["kind"] == "card_issued"
+                 else causes.get(h["cause"], h["cause"]), h["reason"], h["by"]) for h in history]
+
+
+@lru_cache(maxsize=4)
+def _words(locale: str) -> MemberWords:
+    return MemberWords(locale)
+
+
+def member_words() -> MemberWords:
+    """The request's language's words (a template global)."""
+    return _words(i18n.current_locale.get())
