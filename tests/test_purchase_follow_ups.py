@@ -52,16 +52,39 @@ def reference_purchases_sql(shape):
     return due._follow_up(shape, q, (day, CustomerFile.file_no, Purchase.id), Purchase.customer_id)
 
 
-def _answers(db, story, who, today, members):
+def reference_due_visits(s, actor, *, today, ahead_days=14, customer_id=None, limit=300):
+    """due_visits as it was (less its audit entry): every follow-up due by then read in full."""
+    until = today + timedelta(days=ahead_days)
+    r = due._Reader(s, actor, today)
+    every, follow = dict(r.every), timedelta(days=r.st.follow_up_days)
+    if customer_id is None:
+        members = r.scheduled(until, limit)
+        complaints, purchases = r.follow_ups("", today, until, limit, {})
+    else:
+        one = {"customer": customer_id}
+        members = [] if r.empty or not every else r.run("member", one)
+        members = [(cid, file_no, tier, base + timedelta(days=every[tier])) for cid, file_no, tier, base in members
+                   if tier in every and base is not None and base + timedelta(days=every[tier]) <= until]
+        complaints, purchases = r.follow_ups("_member", today, until, limit, one)
+    out = [due.DueVisit(cid, file_no, tier, "schedule", None, due_on) for cid, file_no, tier, due_on in members]
+    out += [due.DueVisit(cid, file_no, tier or "", "complaint", ref, closed_at.astimezone(PROGRAMME_TZ).date() + follow)
+            for cid, file_no, tier, ref, closed_at in complaints]
+    out += [due.DueVisit(cid, file_no, tier or "", "purchase", ref, on + follow)
+            for cid, file_no, tier, ref, on in purchases]
+    out.sort(key=lambda v: (v.due_on, v.file_no))
+    return out[:limit]
+
+
+def _answers(db, story, who, today, members, due_visits):
     """Every reading of the list and the count that the pages make, for one reader."""
     actor = story.actor(db, who)
     out = []
     with db.write() as s:
         for ahead in (0, 14, 40):
-            for limit in (1, 2, 3, 5, 300):
-                out.append(due.due_visits(s, actor, today=today, ahead_days=ahead, limit=limit))
+            for limit in (*range(1, 13), 300):
+                out.append(due_visits(s, actor, today=today, ahead_days=ahead, limit=limit))
         for fid in members:
-            out.append(due.due_visits(s, actor, today=today, customer_id=fid))
+            out.append(due_visits(s, actor, today=today, customer_id=fid))
         for cap in (1, 3, 100):
             out.append(due.due_count(s, actor, today, cap=cap))
     return out
@@ -72,11 +95,11 @@ def _both(db, story, monkeypatch, today, members, readers=READERS) -> dict:
     out = {}
     for who in readers:
         due._STATEMENTS.clear()
-        new = _answers(db, story, who, today, members)
+        new = _answers(db, story, who, today, members, due.due_visits)
         with monkeypatch.context() as m:
             m.setattr(due, "_purchases_sql", reference_purchases_sql)
             due._STATEMENTS.clear()
-            old = _answers(db, story, who, today, members)
+            old = _answers(db, story, who, today, members, reference_due_visits)
         due._STATEMENTS.clear()
         out[who] = (new, old)
     return out
@@ -137,6 +160,18 @@ class World:
             fen = self.rnd.choice((300_000, 700_000, 900_000, 1_000_000, 1_200_000, 2_500_000))
             day = self.day - timedelta(days=self.rnd.randint(0, 100))
             self.purchase(fid, fen, day, "complete" if self.rnd.random() > 0.05 else "returned")
+
+    def due_with_the_schedule(self, n):
+        """Large purchases falling due the day a member's scheduled visit does (ties at a list's end)."""
+        every = {"silver": 182, "gold": 91, "platinum": 30}
+        with self.db.read() as s:
+            bases = s.execute(select(Membership.customer_id, Membership.tier, Membership.visit_base_on)
+                              .where(Membership.tier.in_(list(every)))).all()
+        days = [(fid, base + timedelta(days=every[tier] - 7)) for fid, tier, base in bases]
+        days = [(fid, d) for fid, d in days if self.day - timedelta(days=60) <= d <= self.day]
+        for fid, day in self.rnd.sample(days, min(n, len(days))):
+            other = self.rnd.choice(self.files)  # another member's, or the same one's
+            self.purchase(other if self.rnd.random() < 0.7 else fid, 1_500_000, day)
 
     def change_some(self, n):
         """Returns, changed totals and claims through the ORM; a few returns behind its back."""
@@ -239,6 +274,7 @@ def test_the_list_from_the_follow_ups_is_the_list_the_search_over_every_purchase
     today = start + timedelta(days=130)
     w.at(today)
     w.buy(10)
+    w.due_with_the_schedule(12)
     w.change_behind_its_back(4)
     _with_relations(monkeypatch, {"salesperson": {Relation.GRANTED}, "auditor": {Relation.ANY}})
     members = rnd.sample(w.files, 5)
@@ -307,3 +343,23 @@ def test_a_large_purchase_gets_its_row_moves_with_its_file_and_goes_with_it(db, 
         s.execute(delete(PurchaseLineRow).where(PurchaseLineRow.purchase_id == big))
         s.execute(delete(Purchase).where(Purchase.id == big))
     assert _rows(db, fid) == []
+
+
+def test_a_full_list_still_shows_the_follow_ups_due_on_its_last_day(db, vault, story, clock_at):
+    # alice's three members are due their scheduled visit on one day; a large purchase of the first
+    # falls due that day too: a list of three, full of scheduled visits, shows it second.
+    w = World(db, vault, story, clock_at, random.Random(0))
+    w.at(programme_today())
+    fids = [uuid.UUID(f) for f in story.files["alice"]]
+    with db.write() as s:
+        for fid in fids:
+            m = membership.enrol(s, Actor.system("test"), fid, cause="import")
+            m.tier, m.joined_on = "platinum", w.day - timedelta(days=40)
+    on = w.day - timedelta(days=10)  # platinum: every 30 days
+    big = w.purchase(fids[0], 2_000_000, on - timedelta(days=7))
+    with db.write() as s:
+        alice = story.actor(db, "alice")
+        shown = [(v.reason, v.ref, v.due_on) for v in due.due_visits(s, alice, ahead_days=0, limit=3)]
+        assert shown == [(v.reason, v.ref, v.due_on)
+                         for v in reference_due_visits(s, alice, today=w.day, ahead_days=0, limit=3)]
+    assert shown == [("schedule", None, on), ("purchase", big, on), ("schedule", None, on)]

@@ -290,7 +290,10 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
     every, follow = dict(r.every), timedelta(days=r.st.follow_up_days)
     if customer_id is None:
         members = r.scheduled(until, limit)
-        complaints, purchases = r.follow_ups("", today, until, limit, {})
+        # A full list ends on the day its last scheduled visit is due: a follow-up due after it
+        # would not be shown, so none is read.
+        last = members[-1][3] if len(members) >= limit else until
+        complaints, purchases = r.follow_ups("", today, min(until, last), limit, {})
     else:
         one = {"customer": customer_id}
         members = [] if r.empty or not every else r.run("member", one)
