@@ -17,7 +17,7 @@ from .exports.models import ExportItem, ExportRecord  # noqa: F401
 from .inbox.models import Notice  # noqa: F401
 from .membership.models import (  # noqa: F401
     ApiIdempotency, CardAccount, CardNumberSequence, FormSubmission, MemberCard, MemberEvent, Membership,
-    MembershipApplication, PointsEntryRow, PosTerminal, ProgrammeVersion, Purchase, PurchaseLineRow,
+    MembershipApplication, PointsEntryRow, PosTerminal, ProgrammeVersion, Purchase, PurchaseFollowUp, PurchaseLineRow,
     Redemption, StoredValueEntryRow,
 )
 from .org.models import OrgUnit  # noqa: F401

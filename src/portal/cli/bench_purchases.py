@@ -21,7 +21,8 @@ from .jobs import bench_group
 def bench_seed_purchases(env: Env, share: float, batch: int, rnd_seed: int, password_stdin: bool) -> None:
     """Make the customer files that are not members yet into members (cards, tier history) with
     purchases (lines, points) from the day they joined to yesterday, two years at most; run after
-    `portal bench seed N`. Adds the leader `lhq` at the root unit for the company-wide reports."""
+    `portal bench seed N`. Adds the leader `lhq` at the root unit for the company-wide reports, and
+    rebuilds the large purchases' follow-ups (what the visits due list reads) from the purchases."""
     from .. import demo as demo_data
     from ..bench.seed_purchases import not_a_member, seed_purchases
 
@@ -38,6 +39,9 @@ def bench_seed_purchases(env: Env, share: float, batch: int, rnd_seed: int, pass
                                     progress=bar.update)
         except RuntimeError as exc:
             raise Failed(str(exc)) from None
+    from ..service import follow_ups
+    with env.db.write() as s:  # the large purchases' follow-ups (the rows went in without the ORM's listeners)
+        follow_ups.rebuild(s)
     click.echo(f"seeded {report.members} members with {report.purchases} purchases ({report.upgrades} upgrades) "
                f"from {report.files} files: {report.rows} rows in {report.seconds:.1f} s "
                f"({report.rows_per_second:,.0f} rows/s)")

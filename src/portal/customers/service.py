@@ -16,7 +16,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import User
 from ..audit import service as audit
 from ..driver_sql import Prebuilt
-from ..membership.models import Membership
+from ..membership.models import Membership, PurchaseFollowUp
 from ..org.models import OrgUnit
 from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
@@ -385,6 +385,8 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
     m = s.scalar(select(Membership).where(Membership.customer_id == f.id))
     old_key = rollup.key_of(m) if m is not None else None
     s.execute(update(Membership).where(Membership.customer_id == f.id)
+              .values(owner_id=new_owner.id, unit_path=unit.path))
+    s.execute(update(PurchaseFollowUp).where(PurchaseFollowUp.customer_id == f.id)  # so do its large purchases
               .values(owner_id=new_owner.id, unit_path=unit.path))
     if m is not None:  # its report figures move with it, in this transaction
         rollup.member_moved(s, m.id, old_key, (new_owner.id, unit.path, old_key[2]))

@@ -1,4 +1,4 @@
-"""Membership tables: members, card accounts and their cards, ledgers, purchases, applications, settings.
+"""Membership tables: members, card accounts and their cards, ledgers, purchases (and the large ones' follow-ups), applications, settings.
 
 Points and stored value live on a *card account*: the lineage of one card. A replacement card
 is a new ``MemberCard`` row (new number) on the same account, so points, stored value and
@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, Date, Index, Text, UniqueConstraint, column, event, func, select, table
+from sqlalchemy import (CheckConstraint, Column, Date, ForeignKey, Index, Integer, Text, UniqueConstraint, Uuid, column,
+                        event, func, select, table)
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
@@ -200,9 +201,6 @@ class Purchase(SQLModel, table=True):
         Index("ix_purchase_customer_on", "customer_id", "purchased_on"),
         Index("ix_purchase_membership_on", "membership_id", "purchased_on"),
         Index("ix_purchase_on", "purchased_on"),  # reports: a period's purchases
-        # The large purchases that make a visit due (service/due.py): found by amount, their day
-        # and file read from the index, without reading the purchases.
-        Index("ix_purchase_visit_due", "status", "paid_total_fen", "purchased_on", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -229,6 +227,60 @@ class Purchase(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     returned_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     claimed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PurchaseFollowUp(SQLModel, table=True):
+    """A large purchase that may make a follow-up visit due (service/due.py): one row per complete
+    purchase of a file at or above the lowest large-purchase threshold in force on any day of the
+    look-back window (service/follow_ups.py decides and writes them, in the purchase's transaction:
+    see the listeners below). It copies its file's owner, unit and number (kept in step on
+    reassignment, like a membership's) so that each arm of a scope is an index walk in purchase-day
+    order; the purchase's own status and paid total are read again for each row shown."""
+
+    __tablename__ = "purchase_follow_up"
+    __table_args__ = (
+        # The walks of service/due.py: the owner's, one led unit's, everyone's, in (day, file number) order.
+        Index("ix_purchase_follow_up_owner", "owner_id", "purchased_on", "file_no", "purchase_id",
+              "paid_total_fen", "customer_id"),
+        Index("ix_purchase_follow_up_unit", "unit_path", "purchased_on", "file_no", "purchase_id",
+              "paid_total_fen", "customer_id"),
+        Index("ix_purchase_follow_up_on", "purchased_on", "file_no", "purchase_id", "paid_total_fen",
+              "customer_id"),
+        # One member's (their page, a grant's files, a reassignment).
+        Index("ix_purchase_follow_up_customer", "customer_id", "purchased_on"),
+    )
+
+    purchase_id: int = Field(sa_column=Column(Integer, ForeignKey("purchase.id", ondelete="CASCADE"),
+                                              primary_key=True, autoincrement=False))
+    customer_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("customer_file.id", ondelete="CASCADE"),
+                                                    nullable=False))
+    owner_id: int = Field(foreign_key="user_account.id")
+    unit_path: str = Field(sa_type=PATH_TYPE)
+    file_no: str = Field(max_length=16)
+    purchased_on: date
+    paid_total_fen: int
+
+
+# What a follow-up row depends on: a change to one of them writes the purchase's row again.
+_FOLLOW_UP_FIELDS = ("customer_id", "status", "paid_total_fen", "purchased_on")
+
+
+def _follow_up(conn, purchase_id: int, fresh: bool) -> None:
+    from ..service import follow_ups  # the member service's rule (it reads membership: imported at call time)
+    follow_ups.purchase_written(conn, purchase_id, fresh=fresh)
+
+
+@event.listens_for(Purchase, "after_insert")
+def _follow_up_on_insert(_mapper, conn, p: Purchase) -> None:
+    if p.customer_id is not None:  # a sale without a card makes no visit due (until it is claimed)
+        _follow_up(conn, p.id, fresh=True)
+
+
+@event.listens_for(Purchase, "after_update")
+def _follow_up_on_change(_mapper, conn, p: Purchase) -> None:
+    attrs = sa_inspect(p).attrs
+    if any(attrs[k].history.has_changes() for k in _FOLLOW_UP_FIELDS):  # claimed, returned, ...
+        _follow_up(conn, p.id, fresh=False)
 
 
 class PurchaseLineRow(SQLModel, table=True):

@@ -14,8 +14,12 @@ orders their union by due day and file number before its limit, joining each wal
 file by its key. So the list is earliest first over every member in scope, not only over the
 rows fetched, and costs what its rows cost, not the number of members in scope.
 (Every walk returns its ``limit`` earliest rows, so no member left out is due before one
-shown.) The complaints and purchases that make a visit due are read earliest first before their
-limit too. The home page's figure is bounded the same way: counted up to COUNT_CAP.
+shown.) The large purchases are walked the same way, per scope arm, in (day, file number) order
+from ``purchase_follow_up`` (follow_ups.py: the few purchases that may be large, with copies of
+their file's owner, unit and number), each checked against its purchase and the threshold in force
+that day, never by finding every large purchase of the company first. The complaints that make a
+visit due are read earliest first before their limit too. The home page's figure is bounded the
+same way: counted up to COUNT_CAP.
 
 Each statement is built once per shape of the scope and schedule, with bound values, and run on
 the driver's cursor (driver_sql.Prebuilt): a page pays for its rows, not for building SQL.
@@ -26,7 +30,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, Integer, bindparam, exists, false, func, literal_column, or_, select, true, union_all
+from sqlalchemy import (Date, Integer, bindparam, exists, false, func, literal_column, or_, select, true, union,
+                        union_all)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -36,18 +41,19 @@ from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..driver_sql import Prebuilt
 from ..sql_hints import no_index as _no_index
-from ..membership.models import Membership, Purchase
+from ..membership.models import Membership, Purchase, PurchaseFollowUp
 from ..membership.rules import PROGRAMME_TZ, programme_today
 from ..org.models import OrgUnit
 from ..policy import Action
 from ..policy.actions import Relation
 from ..policy.scope import SCOPE_HI, SCOPE_LO, arm_clause, arm_values, scope_shape
+from .follow_ups import LOOKBACK_DAYS
 from .models import Complaint, MemberVisit
 from .settings import settings_on
 
-LOOKBACK_DAYS = 90  # large purchases older than this no longer make a visit due
 COUNT_CAP = 100  # the home page counts this many at most (and shows "99+")
 _M = Membership
+_P = PurchaseFollowUp
 
 
 @dataclass(frozen=True)
@@ -195,20 +201,36 @@ def _complaints_sql(shape: _Shape):
 
 
 def _purchases_sql(shape: _Shape):
-    """Large purchases (``min_fen`` or more) from ``from_day`` to ``to_day`` without a visit yet."""
-    arms = _scope(shape, owner=_no_index(CustomerFile.owner_id), unit_path=_no_index(CustomerFile.unit_path),
-                  file_id=CustomerFile.id)
-    # Found by amount (ix_purchase_visit_due: the few at or above the threshold), each joined to its
-    # file for the scope; not a walk of every purchase of the last 90 days, nor of every file in scope.
-    day = _no_index(Purchase.purchased_on)
-    q = (select(Purchase.customer_id, CustomerFile.file_no, _M.tier, Purchase.id, Purchase.purchased_on)
-         .join(CustomerFile, CustomerFile.id == Purchase.customer_id)
-         .outerjoin(_M, _M.customer_id == Purchase.customer_id)
-         .where(or_(*arms) if arms else false(), Purchase.status == "complete",
-                Purchase.paid_total_fen >= _bind("min_fen", Integer),
-                day >= _bind("from_day", Date), day <= _bind("to_day", Date),
-                ~exists().where(MemberVisit.purchase_id == Purchase.id)))
-    return _follow_up(shape, q, (day, CustomerFile.file_no), Purchase.customer_id)
+    """Large purchases (``min_fen`` or more) from ``from_day`` to ``to_day`` without a visit yet, from
+    purchase_follow_up (follow_ups.py): per scope arm (the owner's, one led unit's, a grant's files,
+    everyone's) the ``lim`` earliest by (day, file number), an index walk that stops there, each
+    purchase read by its key to check it is still complete and large; their union (a purchase in two
+    arms once) in that order before its limit. One member's: their rows within the scope."""
+    one = shape.what.endswith("_member")
+    arms = _scope(shape, owner=_P.owner_id, unit_path=_P.unit_path, file_id=_P.customer_id, per_unit=not one)
+    if one and arms:
+        arms = [or_(*arms)]
+    order = (_P.purchased_on, _P.file_no, _P.purchase_id)
+    min_fen = _bind("min_fen", Integer)
+
+    def walk(arm):
+        q = (select(_P.customer_id, _P.file_no, _P.purchase_id, _P.purchased_on)
+             .join(Purchase, Purchase.id == _P.purchase_id)
+             .where(arm, _P.purchased_on >= _bind("from_day", Date), _P.purchased_on <= _bind("to_day", Date),
+                    _P.paid_total_fen >= min_fen,
+                    _no_index(Purchase.status) == "complete", _no_index(Purchase.paid_total_fen) >= min_fen,
+                    ~exists().where(MemberVisit.purchase_id == _P.purchase_id)))
+        if one:
+            q = q.where(_P.customer_id == _bind("customer", _P.__table__.c.customer_id.type))
+        return q.order_by(*order).limit(_bind(_LIM, Integer)).subquery()
+
+    walks = [walk(arm) for arm in arms or [false()]]
+    u = (walks[0] if len(walks) == 1 else union(*(select(*w.c) for w in walks)).subquery())
+    if shape.what.endswith("_count"):
+        return select(func.count()).select_from(select(u.c.purchase_id).limit(_bind(_LIM, Integer)).subquery())
+    return (select(u.c.customer_id, u.c.file_no, _M.tier, u.c.purchase_id, u.c.purchased_on)
+            .outerjoin_from(u, _M, _M.customer_id == u.c.customer_id)
+            .order_by(u.c.purchased_on, u.c.file_no, u.c.purchase_id).limit(_bind(_LIM, Integer)))
 
 
 # ---------------------------------------------------------------- reading them
@@ -226,12 +248,15 @@ class _Reader:
             self.rels, self.grant_scopes = shape
             self.params = arm_values(actor)
         self.empty = self.rels is not None and not self.rels
+        self.paths: list[str] | None = None  # the led units' paths, read once
 
     def run(self, what: str, params: dict, *, per_unit: bool = False) -> list[tuple]:
         rels = self.rels
         params = {**self.params, **params}
         if per_unit and rels is not None and Relation.LED in rels:
-            paths = [p for (p,) in _UNITS.all(self.conn, {"lo": params[SCOPE_LO], "hi": params[SCOPE_HI]})]
+            if self.paths is None:
+                self.paths = [p for (p,) in _UNITS.all(self.conn, {"lo": params[SCOPE_LO], "hi": params[SCOPE_HI]})]
+            paths = self.paths
             params.update({f"unit{i}": p for i, p in enumerate(paths)})
             rels = tuple(("led", len(paths)) if rel is Relation.LED else rel for rel in rels)
         every = self.every if what.startswith(("scheduled", "member")) else ()
@@ -251,7 +276,7 @@ class _Reader:
             _LIM: lim, "closed_before": _midnight_utc(until - timedelta(days=st.follow_up_days - 1)), **extra})
         purchases = self.run(f"purchases{what}", {
             _LIM: lim, "min_fen": st.large_purchase_fen, "from_day": today - timedelta(days=LOOKBACK_DAYS),
-            "to_day": until - timedelta(days=st.follow_up_days), **extra})
+            "to_day": until - timedelta(days=st.follow_up_days), **extra}, per_unit=not extra)
         return complaints, purchases
 
 
@@ -265,7 +290,10 @@ def due_visits(s: Session, actor: Actor, *, today: date | None = None, ahead_day
     every, follow = dict(r.every), timedelta(days=r.st.follow_up_days)
     if customer_id is None:
         members = r.scheduled(until, limit)
-        complaints, purchases = r.follow_ups("", today, until, limit, {})
+        # A full list ends on the day its last scheduled visit is due: a follow-up due after it
+        # would not be shown, so none is read.
+        last = members[-1][3] if len(members) >= limit else until
+        complaints, purchases = r.follow_ups("", today, min(until, last), limit, {})
     else:
         one = {"customer": customer_id}
         members = [] if r.empty or not every else r.run("member", one)

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -62,6 +63,25 @@ def from_json(body: str) -> ServiceSettings:
 def settings_on(s: Session, day: date) -> ServiceSettings:
     v = versions_.in_force(s, ServiceSettingsVersion, day)
     return DEFAULTS if v is None else from_json(v.body)
+
+
+_V = ServiceSettingsVersion.__table__.c
+# The version in force on ``since`` and every later one (those taking effect later included).
+_FROM = (select(_V.effective_from, _V.body)
+         .where(_V.effective_from >= func.coalesce(
+             select(func.max(_V.effective_from)).where(_V.effective_from <= bindparam("since")).scalar_subquery(),
+             bindparam("since"))))
+
+
+def lowest_large_purchase_fen(conn, since: date) -> int:
+    """The lowest large-purchase threshold in force on any day from ``since`` on, versions that
+    take effect later included (a purchase at or above it may yet make a visit due: follow_ups.py).
+    ``conn``: a Session or a Connection."""
+    rows = conn.execute(_FROM, {"since": since}).all()
+    fens = [json.loads(body).get("large_purchase_fen", DEFAULTS.large_purchase_fen) for _day, body in rows]
+    if not rows or min(day for day, _body in rows) > since:  # the defaults are in force on ``since``
+        fens.append(DEFAULTS.large_purchase_fen)
+    return min(fens)
 
 
 def current(s: Session) -> ServiceSettings:
@@ -122,15 +142,20 @@ def form_values(st: ServiceSettings) -> dict[str, str]:
 def save_version(s: Session, actor: Actor, st: ServiceSettings, effective_from: date, note: str) -> ServiceSettingsVersion:
     """A new version from ``effective_from`` (today or later), with a reason; audited."""
     errors: dict[str, str] = {}
-    versions_.check_start(s, ServiceSettingsVersion, effective_from, programme_today(), errors)
+    today = programme_today()
+    versions_.check_start(s, ServiceSettingsVersion, effective_from, today, errors)
     note = (note or "").strip()
     if len(note) < 5 or len(note) > 500:
         errors["note"] = "Give a reason of 5 to 500 characters."
     if errors:
         raise InvalidInput(errors)
+    from . import follow_ups  # it reads these settings: imported at call time
+    lowest = follow_ups.lowest_in_window(s, today)
     v = ServiceSettingsVersion(effective_from=effective_from, body=to_json(st), note=note,
                                created_by_id=actor.user_id, created_at=clock.now())
     versions_.add(s, v)
+    if st.large_purchase_fen < lowest:  # the purchases it makes large, in this transaction
+        follow_ups.add_missing(s, today)
     audit.record(s, actor, "servicerules.edit", object_type="service_settings", object_id=str(v.id),
                  reason=note, detail=f"from {effective_from.isoformat()}")
     return v
