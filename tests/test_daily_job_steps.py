@@ -261,7 +261,7 @@ def test_the_chunked_build_gives_the_single_transactions_summary(db, vault, stor
     with db.read() as s:
         assert _summary(s) == want
         assert s.scalars(select(ClassMember.gen).distinct()).all() == [s.get(ClassState, 1).gen]
-        assert s.get(ClassBuild, 1) is None
+        assert s.get(ClassBuild, 1).as_of is None  # idle
 
 
 def _card_of(db, fid: uuid.UUID) -> str:

@@ -2,7 +2,8 @@
 and the id marks of the facts it had seen, so the next run visits only the members with something
 to do), the indexes that find them by day (card validity end, lapse), and generations in the class
 window summary (class_member and class_count rows keyed by a generation, class_state.gen the one
-the reports read, class_build the one being built in chunks until it is switched in)
+the reports read, class_build the one being built in chunks until it is switched in: one row, always
+there, empty while no build runs)
 
 Revision ID: 0035
 Revises: 0034
@@ -85,7 +86,7 @@ def upgrade() -> None:
     op.create_table('class_build',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('gen', sa.Integer(), nullable=False),
-    sa.Column('as_of', sa.Date(), nullable=False),
+    sa.Column('as_of', sa.Date(), nullable=True),
     sa.Column('window_months', sa.Integer(), nullable=False),
     sa.Column('a_spend_fen', sa.BigInteger(), nullable=False),
     sa.Column('b_spend_fen', sa.BigInteger(), nullable=False),
@@ -94,6 +95,9 @@ def upgrade() -> None:
     sa.Column('done_through', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    # Always there (as_of empty: no build running), so the use cases' refresh always has a row to lock.
+    op.execute("INSERT INTO class_build (id, gen, as_of, window_months, a_spend_fen, b_spend_fen, c_spend_fen, "
+               "a_purchases, done_through) VALUES (1, 1, NULL, 0, 0, 0, 0, 0, 0)")
     op.drop_index('ix_class_member_owner', table_name='class_member')
     op.drop_index('ix_class_member_rank', table_name='class_member')
     op.drop_index('ix_class_count_unit', table_name='class_count')

@@ -115,9 +115,11 @@ def due_ids(s, since: date, today: date, floor: dict[str, int], lapse_months: in
 
 
 def plan(s, today: date, *, full: bool = False) -> Plan:
-    """Read in one snapshot: the marks first, then the state and the members to visit."""
-    marks = marks_now(s)
+    """The state, then the marks, then the members to visit (in this order: on PostgreSQL each
+    statement sees what is committed when it starts, so the members found include every fact
+    below the marks, and a run that finished after the state was read makes ``finish`` a no-op)."""
     st = s.get(DailyJobState, 1)
+    marks = marks_now(s)
     p = Plan(day=today, full=None, ids=[], marks=marks)
     if st is not None:
         p.since, p.seen = st.last_day, (st.last_day, st.ceiling_marks)

@@ -1,7 +1,9 @@
 """Building a generation of the class window summary (class_window.py) as of a day, in chunks.
 
 ``begin`` records the generation, its day and thresholds in ``class_build`` (or joins the build
-already running for that day and thresholds: two processes share the chunks); each ``step`` adds
+already running for that day and thresholds: two processes share the chunks). Its one row is
+always there (``as_of`` empty while no build runs), so a use case's ``refresh`` (which locks it for
+share) and the build's transactions (which lock it for update) never miss each other. Each ``step`` adds
 the next chunk of members by membership id (their rows and their counts) in its own short
 transaction under the ``class_build`` row's lock; ``switch`` adds the last few members and points
 ``class_state`` at the new generation in one short transaction; ``purge`` then deletes the other
@@ -47,10 +49,10 @@ def begin(s: Session, as_of: date) -> int:
     from ..membership.programme import settings_on
     t = Thresholds.of_settings(settings_on(s, as_of))
     b = locked_build(s, share=False)
-    if b is None:  # two processes starting at once: the second's insert waits, then does nothing
+    if b is None:  # the migration writes the row; a database made otherwise gets it here
         from .upsert import insert_for
-        gen = _next_gen(s)
-        s.execute(insert_for(s)(_BUILD).values(id=1, gen=gen, as_of=as_of, done_through=0, **_thresholds_values(t))
+        s.execute(insert_for(s)(_BUILD).values(id=1, gen=_next_gen(s), as_of=as_of, done_through=0,
+                                               **_thresholds_values(t))
                   .on_conflict_do_nothing(index_elements=["id"]))
         b = locked_build(s, share=False)
     if b.as_of == as_of and Thresholds.of_state(b) == t:
@@ -103,7 +105,7 @@ def step(s: Session, gen: int, chunk: int = CHUNK) -> str:
     """One chunk of ``chunk`` members of generation ``gen``: MORE when done and more remain, LAST
     when fewer than a chunk remain (``switch`` adds them), GONE when the build was abandoned."""
     b = locked_build(s, share=False)
-    if b is None or b.gen != gen:
+    if b is None or b.as_of is None or b.gen != gen:
         return GONE
     upto = s.scalar(select(Membership.id).where(Membership.id > b.done_through).order_by(Membership.id)
                     .offset(chunk - 1).limit(1))
@@ -119,7 +121,7 @@ def switch(s: Session, gen: int) -> bool:
     switched it in already or the build was abandoned."""
     st = locked_state(s, share=False)
     b = locked_build(s, share=False)
-    if b is None or b.gen != gen:
+    if b is None or b.as_of is None or b.gen != gen:
         return False
     _add_members(s, gen, b, b.done_through, None)
     values = {"as_of": b.as_of, "gen": gen, "window_months": b.window_months, "a_spend_fen": b.a_spend_fen,
@@ -128,7 +130,7 @@ def switch(s: Session, gen: int) -> bool:
         s.execute(_STATE.insert().values(id=1, **values))
     else:
         s.execute(_STATE.update().where(_STATE.c.id == 1).values(**values))
-    s.execute(_BUILD.delete().where(_BUILD.c.id == 1))
+    s.execute(_BUILD.update().where(_BUILD.c.id == 1).values(as_of=None))  # idle; the row stays
     return True
 
 
@@ -146,7 +148,7 @@ def _gens(s: Session, col) -> list[int]:
 def purge(s: Session, limit: int = PURGE_CHUNK) -> int:
     """Delete up to about ``limit`` rows of the generations nobody reads or builds; the count deleted."""
     st, b = locked_state(s, share=True), locked_build(s, share=True)  # neither moves meanwhile
-    keep = {x.gen for x in (st, b) if x is not None}
+    keep = {x.gen for x in (st, b) if x is not None and x.as_of is not None}
     deleted = 0
     for table, key in ((CMB.__table__, "membership_id"), (CC.__table__, "owner_id")):
         c = table.c

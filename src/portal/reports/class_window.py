@@ -132,7 +132,7 @@ def refresh(s: Session, membership_id: int | None) -> None:
     st = locked_state(s, share=True)
     b = locked_build(s, share=True)
     targets = [] if st is None else [(st.gen, st)]
-    if b is not None and membership_id <= b.done_through:
+    if b is not None and b.as_of is not None and membership_id <= b.done_through:
         targets.append((b.gen, b))
     if not targets:
         return  # no summary yet: the page reads the facts until the daily job builds it

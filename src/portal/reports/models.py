@@ -189,14 +189,14 @@ class ClassState(SQLModel, table=True):
 
 
 class ClassBuild(SQLModel, table=True):
-    """The generation of the class window summary being built in chunks (``reports.class_window``):
-    its day and thresholds, and the membership ids done so far; one row (id 1) while a build runs,
-    removed when the generation is switched in."""
+    """The generation of the class window summary being built in chunks (``reports.class_build``):
+    its day and thresholds, and the membership ids done so far; one row (id 1), always there,
+    ``as_of`` empty while no build runs."""
     __tablename__ = "class_build"
 
     id: int = Field(default=1, primary_key=True)
     gen: int
-    as_of: date
+    as_of: date | None = None
     window_months: int
     a_spend_fen: int = Field(sa_type=BigInteger)
     b_spend_fen: int = Field(sa_type=BigInteger)
