@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # for one member and then a summary row for the next, the till those two the other way round.
 BATCH = 100
 BATCH_SECONDS = 0.1
+YIELD_SECONDS = 0.003
 
 
 @dataclass
@@ -158,6 +159,8 @@ def run_daily(db: Database, today: date | None = None, *, full: bool = False,
         ids = ids[n:]
         if done is not None:
             done(n)
+        if db.sqlite:  # the writer lock is not fair: let a waiting page take it before the next batch
+            time.sleep(YIELD_SECONDS)
     # Classes A-D and RFM slide with the day: their summary is rebuilt as of today (reports/class_build.py).
     from ..reports import class_build  # reports read membership: imported at call time
     try:
