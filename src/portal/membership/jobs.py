@@ -1,11 +1,17 @@
 """The daily job (`portal jobs daily`): expire points, end lapsed memberships, re-evaluate tiers.
 
-Each member is handled in its own short transaction, so the job holds no lock for long, can be
-interrupted and rerun (every step is idempotent), and one bad record does not stop the rest.
+It visits only the members with something to do since its last run to the end (daily_due.py: found
+in SQL; every active member on the first run, after new programme settings, or with ``full``).
+Members are handled in small batches, each one short write transaction (SQLite: at most ``BATCH``
+members or about ``BATCH_SECONDS``; PostgreSQL: one member), so the job holds no lock for long, can be interrupted and rerun (every
+step is idempotent), and one bad record does not stop the rest: a batch that fails is rolled back
+and its members retried one per transaction. Then the class window summary is rebuilt as of the
+day in chunks (reports/class_build.py).
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
@@ -16,6 +22,7 @@ from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..db import Database
+from . import daily_due
 from .members import ENDED, event, primary_account, reevaluate, tier_history
 from .models import CardAccount, MemberEvent, Membership
 from .points import expire_account
@@ -23,6 +30,14 @@ from .programme import settings_on
 from .rules import membership_lapsed, programme_today
 
 log = logging.getLogger(__name__)
+
+# SQLite: members per write transaction at most, and no more once a batch has taken BATCH_SECONDS
+# (one writer at a time: fewer, short commits). PostgreSQL: one member per transaction, as the
+# till locks (card account, summary rows, then the audit head): a batch would take the audit head
+# for one member and then a summary row for the next, the till those two the other way round.
+BATCH = 100
+BATCH_SECONDS = 0.1
+YIELD_SECONDS = 0.003
 
 
 @dataclass
@@ -35,6 +50,14 @@ class DailyReport:
     downgrades: int = 0
     ended: int = 0
     failures: list[str] = field(default_factory=list)
+    full: str | None = None     # why every active member was visited (None: only those due)
+    recorded: bool = False      # the run went to the end and the next one starts from its day
+    longest_batch_s: float = 0.0     # the longest write transaction of the members' batches ...
+    longest_class_s: float = 0.0     # ... and of the class window summary's chunks
+
+    def add(self, other: "DailyReport") -> None:
+        for name in ("members", "points_expired", "accounts_expired", "upgrades", "downgrades", "ended"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def _validity_reviewed(s, m: Membership, account: CardAccount) -> bool:
@@ -87,32 +110,65 @@ def daily_for_member(s, actor: Actor, membership_id: int, today: date, report: D
             report.downgrades += 1
 
 
-def run_daily(db: Database, today: date | None = None, *,
+def _one_batch(db: Database, actor: Actor, ids: list[int], today: date, report: DailyReport) -> int:
+    """Members from the head of ``ids`` in one write transaction; how many were taken. On any
+    error the batch rolls back and its members are retried one per transaction."""
+    got = DailyReport(day=today)
+    taken = 0
+    t0 = time.perf_counter()
+    try:
+        with db.write() as s:
+            for membership_id in ids[:BATCH if db.sqlite else 1]:
+                taken += 1
+                daily_for_member(s, actor, membership_id, today, got)
+                if time.perf_counter() - t0 >= BATCH_SECONDS:
+                    break
+    except Exception:
+        taken = max(taken, 1)  # the transaction itself may have failed before the first member
+        for membership_id in ids[:taken]:
+            one = DailyReport(day=today)
+            try:
+                with db.write() as s:
+                    daily_for_member(s, actor, membership_id, today, one)
+            except Exception as exc:  # keep going; the next run retries this member
+                log.exception("daily job failed for membership %s", membership_id)
+                report.failures.append(f"membership {membership_id}: {type(exc).__name__}")
+                continue
+            report.add(one)
+        return taken
+    report.longest_batch_s = max(report.longest_batch_s, time.perf_counter() - t0)
+    report.add(got)
+    return taken
+
+
+def run_daily(db: Database, today: date | None = None, *, full: bool = False,
               started: Callable[[int], None] | None = None, done: Callable[[int], None] | None = None) -> DailyReport:
-    """Every active member once, each in its own transaction. `started(n)` is told how many
-    members there are, `done(1)` after each (a command's progress bar)."""
+    """The members due today (or every active member with ``full``), in small batches. ``started(n)``
+    is told how many members there are, ``done(k)`` after each batch (a command's progress bar)."""
     today = today or programme_today()
     actor = Actor.system("jobs.daily")
     report = DailyReport(day=today)
     with db.read() as s:
-        ids = list(s.scalars(select(Membership.id).where(Membership.status == "active").order_by(Membership.id)))
+        plan = daily_due.plan(s, today, full=full)
+    report.full = plan.full
+    ids = plan.ids
     if started is not None:
         started(len(ids))
-    for membership_id in ids:
-        try:
-            with db.write() as s:
-                daily_for_member(s, actor, membership_id, today, report)
-        except Exception as exc:  # keep going; the next run retries this member
-            log.exception("daily job failed for membership %s", membership_id)
-            report.failures.append(f"membership {membership_id}: {type(exc).__name__}")
+    while ids:
+        n = _one_batch(db, actor, ids, today, report)
+        ids = ids[n:]
         if done is not None:
-            done(1)
-    # Classes A-D and RFM slide with the day: their summary is rebuilt as of today (reports/class_window.py).
-    from ..reports import class_window  # reports read membership: imported at call time
+            done(n)
+        if db.sqlite:  # the writer lock is not fair: let a waiting page take it before the next batch
+            time.sleep(YIELD_SECONDS)
+    # Classes A-D and RFM slide with the day: their summary is rebuilt as of today (reports/class_build.py).
+    from ..reports import class_build  # reports read membership: imported at call time
     try:
-        with db.write() as s:
-            class_window.rebuild(s, today)
+        report.longest_class_s = class_build.build_in_steps(db, today).longest_s
     except Exception as exc:  # the classes page reads the facts until the next run
         log.exception("daily job: the class window summary failed")
         report.failures.append(f"class window: {type(exc).__name__}")
+    if not any(f.startswith("membership ") for f in report.failures):
+        with db.write() as s:
+            report.recorded = daily_due.finish(s, plan)
     return report

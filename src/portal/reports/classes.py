@@ -88,22 +88,37 @@ def _live(s: Session, actor: Actor, f: ReportFilter, t: Thresholds, w: Window):
 
 def _summary(s: Session, actor: Actor, f: ReportFilter, t: Thresholds, w: Window):
     """The same from class_count and class_member (class_window.py), or None when they cannot
-    answer: another day or other thresholds than the summary's, a category, single-file grants."""
-    if f.category or not class_window.current(s, w.end, t):
+    answer: another day or other thresholds than the summary's, a category, single-file grants.
+
+    The rows of the generation ``class_state`` names; if the daily job switched to a new one
+    meanwhile (the old one's rows are then being deleted), read again."""
+    if f.category:
         return None
+    for _attempt in range(3):
+        gen = class_window.current(s, w.end, t)
+        if not gen:
+            return None
+        got = _summary_of(s, actor, f, gen)
+        if got is None or class_window.generation(s) == gen:
+            return got
+    return None
+
+
+def _summary_of(s: Session, actor: Actor, f: ReportFilter, gen: int):
     arms = summary_scope.scope_arms(actor, CMB.owner_id, CMB.unit_path)
     if arms is None:
         return None
     count_arms = summary_scope.scope_arms(actor, CC.owner_id, CC.unit_path)
     cube = s.execute(select(CC.cls, CC.r, CC.f, func.sum(CC.members), func.sum(CC.spend_fen), func.sum(CC.purchases))
-                     .where(or_(*count_arms), *summary_scope.filters(f, CC.unit_path, CC.tier))
+                     .where(CC.gen == gen, or_(*count_arms), *summary_scope.filters(f, CC.unit_path, CC.tier))
                      .group_by(CC.cls, CC.r, CC.f)).all()
     cube = [(c, r, fq, int(n), int(spend or 0), int(k or 0)) for c, r, fq, n, spend, k in cube]
     extra = summary_scope.filters(f, CMB.unit_path, CMB.tier)
     lists: dict[str, list] = {c: [] for c in CLASSES[:3]}
     for c in CLASSES[:3]:
         # Each arm of the scope walks the class's index by spend (LIST_LIMIT rows at most), then the arms merge.
-        parts = [select(CMB.customer_id, CMB.file_no, CMB.spend_fen).where(CMB.cls == c, arm, *extra)
+        parts = [select(CMB.customer_id, CMB.file_no, CMB.spend_fen)
+                 .where(CMB.gen == gen, CMB.cls == c, arm, *extra)
                  .order_by(CMB.spend_fen.desc(), CMB.file_no).limit(LIST_LIMIT).subquery() for arm in arms]
         u = parts[0] if len(parts) == 1 else union(*(select(p) for p in parts)).subquery()
         lists[c] = [(str(fid), no) for fid, no, _fen in s.execute(

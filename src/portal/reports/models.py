@@ -185,15 +185,35 @@ class ClassState(SQLModel, table=True):
     b_spend_fen: int = Field(sa_type=BigInteger)
     c_spend_fen: int = Field(sa_type=BigInteger)
     a_purchases: int
+    gen: int = 1  # the generation of class_member and class_count rows the reports read
+
+
+class ClassBuild(SQLModel, table=True):
+    """The generation of the class window summary being built in chunks (``reports.class_build``):
+    its day and thresholds, and the membership ids done so far; one row (id 1), always there,
+    ``as_of`` empty while no build runs."""
+    __tablename__ = "class_build"
+
+    id: int = Field(default=1, primary_key=True)
+    gen: int
+    as_of: date | None = None
+    window_months: int
+    a_spend_fen: int = Field(sa_type=BigInteger)
+    b_spend_fen: int = Field(sa_type=BigInteger)
+    c_spend_fen: int = Field(sa_type=BigInteger)
+    a_purchases: int
+    done_through: int = 0
 
 
 class ClassMember(SQLModel, table=True):
-    """One active member's window as of ``class_state.as_of``: spend, purchases and last purchase
-    in the class window, class and RFM scores, and the keys the reports scope by (as they stand now)."""
+    """One active member's window as of its generation's day (``class_state`` or ``class_build``):
+    spend, purchases and last purchase in the class window, class and RFM scores, and the keys the
+    reports scope by (as they stand now)."""
     __tablename__ = "class_member"
-    __table_args__ = (Index("ix_class_member_rank", "cls", text("spend_fen DESC"), "file_no"),
-                      Index("ix_class_member_owner", "owner_id", "cls", text("spend_fen DESC"), "file_no"))
+    __table_args__ = (Index("ix_class_member_rank", "gen", "cls", text("spend_fen DESC"), "file_no"),
+                      Index("ix_class_member_owner", "gen", "owner_id", "cls", text("spend_fen DESC"), "file_no"))
 
+    gen: int = Field(primary_key=True)  # class_state.gen, or class_build.gen while it is built
     membership_id: int = Field(primary_key=True)
     customer_id: uuid.UUID
     file_no: str = Field(max_length=16)
@@ -212,8 +232,9 @@ class ClassCount(SQLModel, table=True):
     """Members, spend and purchases per (owner, unit path, tier, class, recency, frequency) of
     ``class_member``: what the classes and RFM tables add up."""
     __tablename__ = "class_count"
-    __table_args__ = (Index("ix_class_count_unit", "unit_path"),)
+    __table_args__ = (Index("ix_class_count_unit", "gen", "unit_path"),)
 
+    gen: int = Field(primary_key=True)
     owner_id: int = Field(primary_key=True)
     unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
     tier: str = Field(max_length=16, primary_key=True)
