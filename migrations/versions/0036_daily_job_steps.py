@@ -5,8 +5,8 @@ window summary (class_member and class_count rows keyed by a generation, class_s
 the reports read, class_build the one being built in chunks until it is switched in: one row, always
 there, empty while no build runs)
 
-Revision ID: 0035
-Revises: 0034
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-11-28 09:00:00
 
 The class window's rows are copied into generation 1, which class_state names: the reports keep
@@ -18,8 +18,8 @@ from alembic import op
 import portal.db
 
 
-revision = '0035'
-down_revision = '0034'
+revision = '0036'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 
