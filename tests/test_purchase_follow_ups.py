@@ -363,3 +363,19 @@ def test_a_full_list_still_shows_the_follow_ups_due_on_its_last_day(db, vault, s
         assert shown == [(v.reason, v.ref, v.due_on)
                          for v in reference_due_visits(s, alice, today=w.day, ahead_days=0, limit=3)]
     assert shown == [("schedule", None, on), ("purchase", big, on), ("schedule", None, on)]
+
+
+def test_the_daily_job_deletes_the_follow_ups_past_the_window_in_steps(db, vault, story, clock_at, monkeypatch):
+    from portal.membership.jobs import run_daily
+
+    w = World(db, vault, story, clock_at, random.Random(1))
+    w.at(programme_today())
+    fid = w.files[0]
+    bought = [w.purchase(fid, 1_000_000 + i, w.day - timedelta(days=days)) for i, days in enumerate((0, 30, 89, 90))]
+    assert {r[0] for r in _rows(db, fid)} == set(bought)
+    w.at(w.day + timedelta(days=40))  # the purchases of 89 and 90 days ago have left the window
+    monkeypatch.setattr(follow_ups, "PURGE_CHUNK", 1)  # one row per step: the loop is exercised
+    report = run_daily(db, w.day)
+    assert report.follow_ups_purged == 2
+    assert {r[0] for r in _rows(db, fid)} == set(bought[:2])
+    assert follow_ups.purge_old(db, w.day) == 0

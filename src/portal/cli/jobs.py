@@ -112,7 +112,8 @@ def jobs_daily(env: Env, day, full: bool) -> None:
     write transactions (SQLite: batches of at most 100 members or about 0.1 s; PostgreSQL: one
     member each) and every step is idempotent, so a rerun, or two runs at once, is safe. Then the
     classes/RFM summary is rebuilt as of the day in chunks of 1,000 members, each its own short
-    transaction, and switched in at once: pages keep the old figures until then. Exit status 1 if
+    transaction, and switched in at once: pages keep the old figures until then; the large
+    purchases' follow-ups older than the visits due's 90 days are deleted, 2,000 at a time. Exit status 1 if
     any member failed (they are listed; rerun to retry them: the next run starts from the last
     day that went to the end). On SQLite it ends by gathering the query planner's statistics
     (ANALYZE, sampled).
@@ -136,6 +137,7 @@ def jobs_daily(env: Env, day, full: bool) -> None:
     click.echo(f"  upgrades:            {report.upgrades}")
     click.echo(f"  downgrades:          {report.downgrades}")
     click.echo(f"  memberships ended:   {report.ended}")
+    click.echo(f"  old follow-ups:      {report.follow_ups_purged:,} deleted (large purchases past the visits' window)")
     click.echo(f"  failures:            {len(report.failures)}")
     click.echo(f"  longest transaction: {report.longest_batch_s * 1000:.0f} ms (members), "
                f"{report.longest_class_s * 1000:.0f} ms (classes summary)")

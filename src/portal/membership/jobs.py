@@ -54,6 +54,7 @@ class DailyReport:
     recorded: bool = False      # the run went to the end and the next one starts from its day
     longest_batch_s: float = 0.0     # the longest write transaction of the members' batches ...
     longest_class_s: float = 0.0     # ... and of the class window summary's chunks
+    follow_ups_purged: int = 0       # purchase follow-ups older than the visits due's window
 
     def add(self, other: "DailyReport") -> None:
         for name in ("members", "points_expired", "accounts_expired", "upgrades", "downgrades", "ended"):
@@ -168,6 +169,12 @@ def run_daily(db: Database, today: date | None = None, *, full: bool = False,
     except Exception as exc:  # the classes page reads the facts until the next run
         log.exception("daily job: the class window summary failed")
         report.failures.append(f"class window: {type(exc).__name__}")
+    from ..service import follow_ups  # the visits due's table: imported at call time
+    try:
+        report.follow_ups_purged = follow_ups.purge_old(db, today)
+    except Exception as exc:  # left for the next run: the visits due never read them
+        log.exception("daily job: purging old purchase follow-ups failed")
+        report.failures.append(f"follow-ups: {type(exc).__name__}")
     if not any(f.startswith("membership ") for f in report.failures):
         with db.write() as s:
             report.recorded = daily_due.finish(s, plan)

@@ -13,8 +13,9 @@ Written in the purchase's transaction: the listeners on ``Purchase`` (membership
 (a claim, a return); a reassignment moves the rows with the membership (customers/service.py);
 deleting a purchase or a file deletes its rows (ON DELETE CASCADE); an erasure keeps them (they
 hold no personal data, and the erased file stays on the list under its number, as before).
-Rows older than the window are left: the walks never read them (the day follows the scope key in
-every index). Bulk loads that bypass the ORM call ``rebuild``.
+Rows older than the window are never read (the day follows the scope key in every index);
+``portal jobs daily`` deletes them in short steps (``purge_old``). Bulk loads that bypass the ORM
+call ``rebuild``.
 """
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def add_missing(s: Session, today: date) -> None:
     """The window's purchases that qualify and have no row yet (a lower threshold was saved): one
     INSERT ... SELECT."""
     s.execute(_MISSING, {"min_fen": lowest_in_window(s, today), "from_day": _window(today)})
+
+
+PURGE_CHUNK = 2000
+_OLD = delete(_T).where(_T.c.purchase_id.in_(
+    select(_T.c.purchase_id).where(_T.c.purchased_on < bindparam("before")).limit(bindparam("chunk"))
+    .scalar_subquery()))
+
+
+def purge_old(db, today: date | None = None) -> int:
+    """Delete the rows older than the window, PURGE_CHUNK at a time, each chunk its own short
+    transaction (the daily job); how many were deleted."""
+    before = _window(today or programme_today())
+    gone = 0
+    while True:
+        with db.connect_write() as conn:
+            n = conn.execute(_OLD, {"before": before, "chunk": PURGE_CHUNK}).rowcount
+        gone += n
+        if n < PURGE_CHUNK:
+            return gone
 
 
 def rebuild(s: Session, today: date | None = None) -> None:
