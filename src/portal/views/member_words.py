@@ -4,7 +4,9 @@ once per language, and the file page's history tables built from them in one pas
 templates/membership/_labels.html's macros read the same tables (one source for the words);
 the file page's membership section (templates/membership/_panel.html) prints the rows built
 here instead of calling a macro per cell: a member with a long history has a few hundred cells,
-and each macro call rebuilt its whole dictionary of translated words.
+and each macro call rebuilt its whole dictionary of translated words. The ledgers' and history's
+rows go further (MemberRows): templates/membership/_rows.html's row markup is rendered once per
+table with slot markers and the rows' escaped values are filled in.
 """
 from __future__ import annotations
 
@@ -109,8 +111,7 @@ class MemberWords:
         """(date, kind, points, "minus" or "", reference, expires, note) for each points ledger line."""
         kinds, ref = self.points_kind, self.ledger_ref
         return [(e.on.isoformat(), kinds.get(e.kind, e.kind), f"{e.amount:+,}", "minus" if e.amount < 0 else "",
-                 ref(e.ref),
-                 e.expires_on.isoformat() if e.expires_on else "", e.note) for e in lines]
+                 ref(e.ref), e.expires_on.isoformat() if e.expires_on else "", e.note) for e in lines]
 
     def stored_rows(self, lines) -> list[tuple]:
         """(date, kind, amount, "minus" or "", reference, note) for each stored-value ledger line."""
