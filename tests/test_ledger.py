@@ -26,10 +26,12 @@ from portal.membership.ledger import (
     balance,
     check_ledger,
     expire_due,
+    expiring_of,
     expiring_within,
     lots,
     recharge,
     redeem_item,
+    redeemable_of,
     refund_stored_value,
     reverse_purchase,
     spend_stored_value,
@@ -360,6 +362,18 @@ class PointsLedgerMachine(RuleBasedStateMachine):
         check_ledger(self.entries)
         assert sum(lot.remaining for lot in lots(self.entries)) == total
         assert 0 <= available_to_redeem(self.entries, self.today) <= total
+
+    @invariant()
+    def the_file_pages_figures_from_one_replay_are_the_ledgers(self):
+        """points.points_view replays the ledger once for the redeemable points and the expiring lots."""
+        replayed = lots(self.entries)
+        assert redeemable_of(replayed, self.today) == sum(
+            lot.remaining for lot in replayed if lot.remaining > 0 and lot.earned_on < self.today < lot.expires_on)
+        horizon = self.today + timedelta(days=DEFAULT_SETTINGS.expiry_warning_days)
+        assert expiring_of(replayed, self.today, DEFAULT_SETTINGS.expiry_warning_days) == \
+            expiring_within(self.entries, self.today) == \
+            sorted([lot for lot in replayed if lot.remaining > 0 and self.today < lot.expires_on <= horizon],
+                   key=lambda lot: (lot.expires_on, lot.index))
 
     @invariant()
     def running_balance_never_dips_below_zero(self):

@@ -40,7 +40,7 @@ from .views import ops
 from .views import purchase_form
 from .views.list_filters import FilterForm
 from .views.member_forms import CardActions, ReturnForm, new_form_key
-from .views.member_words import member_words
+from .views.member_words import MemberRows, member_words
 from .views.nav import NavBar
 from .views.rendering import base_context, format_datetime, is_htmx, template_gettext
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
@@ -72,6 +72,7 @@ def _jinja_env(reload: bool = False) -> Environment:
     env.globals["file_words"] = customers.file_words  # a file card's words, once per language
     env.globals["filter_form"] = FilterForm(env)  # customers/_filters.html, cached per language and state
     env.globals["member_words"] = member_words  # the membership codes in words, once per language
+    env.globals["member_rows"] = MemberRows(env)  # the file page's history rows (membership/_rows.html)
     # A file page's closed membership forms, cached per language and state (per-request values filled in).
     env.globals["card_actions"] = CardActions(env)
     env.globals["return_form"] = ReturnForm(env)

@@ -242,7 +242,12 @@ def available_to_redeem(entries: Sequence[PointsEntry], today: date,
     credits) becomes redeemable tomorrow; lots past their expiry date are excluded even before
     ``expire_due`` has written their expire entries.
     """
-    return sum(lot.remaining for lot in _redeemable(entries, today, settings))
+    return redeemable_of(lots(entries, settings), today)
+
+
+def redeemable_of(ledger_lots: Sequence[Lot], today: date) -> int:
+    """``available_to_redeem`` from the ledger's lots (``lots()``) already replayed."""
+    return sum(lot.remaining for lot in ledger_lots if lot.remaining > 0 and lot.earned_on < today < lot.expires_on)
 
 
 def apply_redemption(entries: Sequence[PointsEntry], points: int, today: date, *,
@@ -303,9 +308,13 @@ def expire_due(entries: Sequence[PointsEntry], today: date,
 def expiring_within(entries: Sequence[PointsEntry], today: date, days: int | None = None,
                     settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[Lot]:
     """Lots with points left that expire after today and within ``days`` (default 30), soonest first."""
-    horizon = today + timedelta(days=settings.expiry_warning_days if days is None else days)
-    return sorted((lot for lot in lots(entries, settings)
-                   if lot.remaining > 0 and today < lot.expires_on <= horizon),
+    return expiring_of(lots(entries, settings), today, settings.expiry_warning_days if days is None else days)
+
+
+def expiring_of(ledger_lots: Sequence[Lot], today: date, days: int) -> list[Lot]:
+    """``expiring_within`` from the ledger's lots (``lots()``) already replayed."""
+    horizon = today + timedelta(days=days)
+    return sorted((lot for lot in ledger_lots if lot.remaining > 0 and today < lot.expires_on <= horizon),
                   key=lambda lot: (lot.expires_on, lot.index))
 
 

@@ -24,12 +24,11 @@ from ..driver_sql import Prebuilt
 from ..policy import Action, can
 from ..policy.scope import member_scope
 from ..vault import Vault
+from . import file_reads
 from .applications import condition_met, joining_condition
-from .cards import cards_of
-from .coupons import coupons_of
 from .members import membership_of, spend_in_window_fen, tier_points, window_spend_fen
-from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow,
-                     Purchase, PurchaseLineRow, Redemption, StoredValueEntryRow)
+from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow, Redemption,
+                     StoredValueEntryRow)
 from .outcomes import LedgerLine, MemberPanel
 from .points import expiring_lots, points_view
 from .programme import settings_on, settings_read
@@ -46,13 +45,9 @@ def allowed_member_actions(s: Session, actor: Actor, f: CustomerFile, grant_id: 
             if can(actor, a, owner_id=f.owner_id, unit_path=f.unit_path, grant=rel)}
 
 
-# Built once: the file page reads them on every view.
+# Built once: the file page reads it on every view of a file with an application.
 _PENDING = (select(MembershipApplication).where(MembershipApplication.customer_id == bindparam("cid"))
             .order_by(MembershipApplication.id.desc()).limit(1))
-_PURCHASES = (select(Purchase).where(Purchase.customer_id == bindparam("cid"))
-              .order_by(Purchase.purchased_on.desc(), Purchase.id.desc()).limit(30))
-_LINES = (select(PurchaseLineRow).where(PurchaseLineRow.purchase_id.in_(bindparam("ids", expanding=True)))
-          .order_by(PurchaseLineRow.purchase_id, PurchaseLineRow.line_no))
 
 
 # The member's latest ledger lines, redemptions and history, on the driver's cursor (no ORM objects).
@@ -74,30 +69,15 @@ class RedemptionLine(NamedTuple):
     value_fen: int
 
 
-# Probes on the driver's cursor for what most files have none of (a membership, an application,
-# a purchase): an ORM query that finds nothing still costs about twenty times as much CPU.
-_HAS_MEMBERSHIP = Prebuilt(select(Membership.id).where(Membership.customer_id == bindparam("cid")))
+# A probe on the driver's cursor for what most files have none of (an application): an ORM query
+# that finds nothing still costs about twenty times as much CPU.
 _HAS_APPLICATION = Prebuilt(select(MembershipApplication.id)
                             .where(MembershipApplication.customer_id == bindparam("cid")).limit(1))
-_HAS_PURCHASE = Prebuilt(select(Purchase.id).where(Purchase.customer_id == bindparam("cid")).limit(1))
 
 
 def _any(s: Session, probe: Prebuilt, customer_id) -> bool:
     s.flush()  # as the ORM query would (autoflush): rows this session added are seen
     return bool(probe.all(s.connection(), {"cid": customer_id}))
-
-
-def _purchases(s: Session, customer_id, any_purchase: bool | None = None) -> list[dict]:
-    """The 30 latest purchases with their lines (two statements, not one per purchase).
-    ``any_purchase``: the _HAS_PURCHASE probe's answer when the caller has it already."""
-    if not (any_purchase if any_purchase is not None else _any(s, _HAS_PURCHASE, customer_id)):
-        return []
-    purchases = list(s.scalars(_PURCHASES, {"cid": customer_id}))
-    lines: dict[int, list] = {p.id: [] for p in purchases}
-    if purchases:
-        for line in s.scalars(_LINES, {"ids": list(lines)}):
-            lines[line.purchase_id].append(line)
-    return [{"purchase": p, "lines": lines[p.id]} for p in purchases]
 
 
 def file_section(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
@@ -106,12 +86,15 @@ def file_section(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None
     view of: (the member's panel or None, the non-member's figures or None, the settings in
     effect), each row read once. ``f`` needs only ``id``, ``owner_id`` and ``unit_path``."""
     today = programme_today()
-    s.flush()  # the probes read on the session's connection: nothing of this session unwritten
-    settings = settings_read(s.connection(), today)
-    m = membership_of(s, f.id) if _any(s, _HAS_MEMBERSHIP, f.id) else None
+    s.flush()  # the reads run on the session's connection: nothing of this session unwritten
+    conn = s.connection()
+    settings = settings_read(conn, today)
+    m = file_reads.membership_row(conn, f.id)
     allowed = allowed_member_actions(s, actor, f, grant_id)
-    member = _panel(s, f, m, allowed, today, settings) if m is not None else None
-    info = (_non_member(s, f, m, allowed, today, settings)
+    # The 30 latest purchases (both branches show them): none read means none at all.
+    bought = file_reads.purchases(conn, f.id)
+    member = _panel(s, f, m, allowed, today, settings, bought) if m is not None else None
+    info = (_non_member(s, f, m, allowed, today, settings, bought)
             if member is None or member.status != "active" else None)
     return member, info, settings
 
@@ -124,14 +107,18 @@ def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None
 def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:
     """For a file that is not (or no longer) a member: spend so far, pending application, allowed actions."""
     today = programme_today()
+    s.flush()  # the purchases are read on the session's connection
     return _non_member(s, f, membership_of(s, f.id), allowed_member_actions(s, actor, f, grant_id), today,
-                       settings_on(s, today))
+                       settings_on(s, today), file_reads.purchases(s.connection(), f.id))
 
 
-def _panel(s: Session, f, m: Membership, allowed: set[str], today: date, settings: ProgrammeSettings) -> MemberPanel:
+def _panel(s: Session, f, m, allowed: set[str], today: date, settings: ProgrammeSettings,
+           bought: list[dict]) -> MemberPanel:
+    """``m``: the membership (a Membership or file_reads.MembershipRow); ``bought``: the file's
+    latest purchases (file_reads.purchases)."""
     accounts = []
     conn = s.connection()
-    for account, cards in cards_of(s, m.id):
+    for account, cards in file_reads.accounts_with_cards(conn, m.id):
         # One read of the points ledger gives what is redeemable, what expires soon and the latest lines.
         can_redeem, expiring, latest = points_view(s, account, today, settings, 100)
         points = [LedgerLine(i, kind, amount, on, ref, note, expires_on)
@@ -152,18 +139,17 @@ def _panel(s: Session, f, m: Membership, allowed: set[str], today: date, setting
         status=m.status, joined_on=m.joined_on, join_cause=m.join_cause, last_purchase_on=m.last_purchase_on,
         points_12m=tier_points(s, m, today, settings, since=m.spend_counted_from),
         spend_12m_fen=spend_in_window_fen(s, f.id, today, settings.tier_window_months, m.spend_counted_from),
-        accounts=accounts, history=history, purchases=_purchases(s, f.id), allowed=allowed,
-        coupons=coupons_of(s, m.id))
+        accounts=accounts, history=history, purchases=bought, allowed=allowed,
+        coupons=file_reads.coupons(conn, m.id))
 
 
-def _non_member(s: Session, f, m: Membership | None, allowed: set[str], today: date,
-                settings: ProgrammeSettings) -> dict:
+def _non_member(s: Session, f, m, allowed: set[str], today: date, settings: ProgrammeSettings,
+                bought: list[dict]) -> dict:
     # One read of the joining window gives both the spend shown and the condition it meets; a
     # file with no purchase at all (most) has spent nothing in it, without asking.
-    bought = _any(s, _HAS_PURCHASE, f.id)
     window = window_spend_fen(s, f.id, today, settings.join_window_months) if bought else (0, 0)
     return {"spend_window_fen": window[1], "condition": condition_met(window, settings),
-            "settings": settings, "purchases": _purchases(s, f.id, bought),
+            "settings": settings, "purchases": bought,
             "application": s.scalar(_PENDING, {"cid": f.id}) if _any(s, _HAS_APPLICATION, f.id) else None,
             "allowed": allowed, "membership": m}
 

@@ -78,8 +78,9 @@ def points_view(s: Session, account: CardAccount, today: date, settings, latest:
     entries = [ledger.PointsEntry(kind, points, on, ref=ref, lot=position.get(lot_id) if lot_id else None,
                                   note=note, expires_on=expires_on)
                for _id, kind, points, on, ref, lot_id, note, expires_on in rows]
-    return (ledger.available_to_redeem(entries, today, settings),
-            ledger.expiring_within(entries, today, settings=settings), rows[::-1][:latest])
+    replayed = ledger.lots(entries, settings)  # once for both figures
+    return (ledger.redeemable_of(replayed, today), ledger.expiring_of(replayed, today, settings.expiry_warning_days),
+            rows[::-1][:latest])
 
 
 def _append_points(s: Session, actor: Actor, account: CardAccount, new: list[ledger.PointsEntry],
