@@ -26,7 +26,7 @@ from ..policy.scope import member_scope
 from ..vault import Vault
 from . import file_reads
 from .applications import condition_met, joining_condition
-from .members import membership_of, spend_in_window_fen, tier_points, window_spend_fen
+from .members import spend_in_window_fen, tier_points, window_spend_fen
 from .models import (CardAccount, MemberEvent, Membership, MembershipApplication, PointsEntryRow, Redemption,
                      StoredValueEntryRow)
 from .outcomes import LedgerLine, MemberPanel
@@ -102,14 +102,6 @@ def file_section(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None
 def panel(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> MemberPanel | None:
     """The membership section of a file the caller has already authorised (and audited) the view of."""
     return file_section(s, actor, f, grant_id)[0]
-
-
-def non_member_info(s: Session, actor: Actor, f: CustomerFile, grant_id: int | None = None) -> dict:
-    """For a file that is not (or no longer) a member: spend so far, pending application, allowed actions."""
-    today = programme_today()
-    s.flush()  # the purchases are read on the session's connection
-    return _non_member(s, f, membership_of(s, f.id), allowed_member_actions(s, actor, f, grant_id), today,
-                       settings_on(s, today), file_reads.purchases(s.connection(), f.id))
 
 
 def _panel(s: Session, f, m, allowed: set[str], today: date, settings: ProgrammeSettings,
