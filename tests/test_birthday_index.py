@@ -170,3 +170,30 @@ def test_the_birthday_index_has_its_own_key_and_seven_bits(vault):
     assert search.birthday_index(vault, 2, 29) != search.tail_index(vault, "0229")
     assert len({search.birthday_index(vault, (date(2028, 1, 1) + timedelta(days=i)).month,
                                       (date(2028, 1, 1) + timedelta(days=i)).day) for i in range(366)}) > 100
+
+
+def test_the_birthday_jobs_read_the_same_candidates(db, vault, story, monkeypatch):
+    """The birthday coupons and the birthday wishes select the candidates the same way: a file not
+    indexed yet still gets its coupon and wish, one on another day of the same value does not."""
+    from portal.membership import coupons
+    from portal.membership.models import Coupon
+    from portal.messages import occasions
+
+    alice = story.actor(db, "alice")
+    a, b = _colliding_days(vault)
+    with db.write() as s:
+        today_f = _member_file(s, vault, alice, 200, a.replace(year=1980))
+        other_f = _member_file(s, vault, alice, 201, b.replace(year=1981))
+        for m in s.scalars(select(Membership).where(Membership.customer_id.in_([today_f.id, other_f.id]))):
+            m.tier = "gold"
+        s.execute(update(CustomerFile).where(CustomerFile.id == today_f.id).values(birthday_md_bidx=None))
+    today = a.replace(year=2027)
+    with db.write() as s:
+        assert coupons.issue_birthday_coupons(s, vault, today) == 1
+        owners = set(s.scalars(select(Membership.customer_id).join(Coupon, Coupon.membership_id == Membership.id)
+                               .where(Coupon.source == "birthday")))
+        assert owners == {today_f.id}
+        wished = []
+        monkeypatch.setattr(occasions.outbox, "enqueue", lambda s, **kw: wished.append(kw["customer_id"]))
+        occasions.enqueue_birthdays(s, vault, today)
+        assert today_f.id in wished and other_f.id not in wished
