@@ -135,9 +135,12 @@ def birthday_unindexed():
 
 
 def needs_reindex():
-    """Files whose search indexes are missing (written before the indexes existed)."""
-    return (CustomerFile.name_ct.is_not(None) & CustomerFile.name_bidx.is_(None)) | (
-        CustomerFile.mobile_ct.is_not(None) & CustomerFile.mobile_tail_bidx.is_(None)) | birthday_unindexed()
+    """Files whose search indexes are missing (written before the indexes existed). Not erased
+    files: their fields no longer open, so their indexes stay empty (and an erased file kept
+    here would come back in every batch: more than a batch of them and reindex never ended)."""
+    return ((CustomerFile.name_ct.is_not(None) & CustomerFile.name_bidx.is_(None)) | (
+        CustomerFile.mobile_ct.is_not(None) & CustomerFile.mobile_tail_bidx.is_(None))
+        | CustomerFile.birthday_ct.is_not(None) & CustomerFile.birthday_md_bidx.is_(None)) & CustomerFile.erased_at.is_(None)
 
 
 def reindex_batch(s: Session, vault: Vault, *, batch: int = 1000, everything_after=None) -> tuple[int, object]:
