@@ -267,7 +267,7 @@ def make_files(vault: Vault, first_ordinal: int, owners_: list[Owner], seed: int
                "owner_id": owner.user_id, "unit_id": owner.unit_id, "unit_path": owner.unit_path,
                "mobile_bidx": bidx("mobile", p["mobile"]),
                "id_number_bidx": bidx("id_number", p["id_number"]) if p["id_number"] else None,
-               **search.index_values(vault, p["name"], p["mobile"]),
+               **search.index_values(vault, p["name"], p["mobile"], p["birthday"]),
                "key_id": kid, "created_at": at, "updated_at": at,
                "_filled": ",".join(c for c in PERSONAL_FIELDS if p[c])}
         for col in PERSONAL_FIELDS:

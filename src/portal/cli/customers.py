@@ -97,7 +97,7 @@ def customers_import(env: Env, csv_file: Path, owner: str) -> None:
 
 
 def reindex_files(db, vault: Vault, *, everything: bool = False, batch: int = 1000) -> int:
-    """Fill (or, with everything, recompute) the name-search blind indexes; one transaction per batch."""
+    """Fill (or, with everything, recompute) the search blind indexes; one transaction per batch."""
     from ..customers import search
 
     done, after = 0, ("" if everything else None)
@@ -116,7 +116,8 @@ def reindex_files(db, vault: Vault, *, everything: bool = False, batch: int = 10
               help="Recompute every file's indexes (after the name rules change), not only missing ones.")
 @pass_env
 def customers_reindex(env: Env, everything: bool) -> None:
-    """Compute the blind indexes that search by name, surname and the mobile's last four digits use.
+    """Compute the blind indexes that search by name, surname and the mobile's last four digits
+    use, and the birthday's month-day index that the home page's "birthdays today" uses.
 
     Files written before those indexes existed have none until this runs; `portal db upgrade`
     runs it after migrating. Safe to repeat and to run while the portal serves.

@@ -4,13 +4,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary, text
 from sqlmodel import Field, SQLModel
 
 from ..db import PATH_TYPE, UTCDateTime
 
 # Columns holding AES-GCM blobs, in the order the detail page shows them.
 PERSONAL_FIELDS = ("name", "mobile", "id_number", "birthday", "address", "employer", "position", "notes")
+
+
+# The files whose birthday has its month-day index (most), and those which have none yet (customers/search.py birthday_unindexed()).
+BIRTHDAY_INDEXED = "birthday_md_bidx IS NOT NULL"
+BIRTHDAY_UNINDEXED = "birthday_md_bidx IS NULL AND birthday_ct IS NOT NULL AND erased_at IS NULL"
 
 
 def _blob() -> Column:
@@ -33,6 +38,12 @@ class CustomerFile(SQLModel, table=True):
         Index("ix_customer_surname_unitpath", "surname_bidx", "unit_path", "created_at", "id"),
         Index("ix_customer_tail_owner", "mobile_tail_bidx", "owner_id", "created_at", "id"),
         Index("ix_customer_tail_unitpath", "mobile_tail_bidx", "unit_path", "created_at", "id"),
+        # "Birthdays today" (home/sales.py): the candidates of today's month-day index values,
+        # joined to their memberships; and the few files whose birthday is not indexed yet.
+        Index("ix_customer_birthday_md", "birthday_md_bidx", "id", sqlite_where=text(BIRTHDAY_INDEXED),
+              postgresql_where=text(BIRTHDAY_INDEXED)),
+        Index("ix_customer_birthday_unindexed", "id", sqlite_where=text(BIRTHDAY_UNINDEXED),
+              postgresql_where=text(BIRTHDAY_UNINDEXED)),
         # Personal fields are sealed with the customer's own key (subject_keys.py), the row's id.
         {"info": {"subject_key": "id"}},
     )
@@ -59,6 +70,7 @@ class CustomerFile(SQLModel, table=True):
     name_bidx: str | None = Field(default=None, max_length=64)
     surname_bidx: str | None = Field(default=None, max_length=64)
     mobile_tail_bidx: str | None = Field(default=None, max_length=8)  # truncated: many-to-one
+    birthday_md_bidx: str | None = Field(default=None, max_length=8)  # month-day, truncated
     # The ring key that sealed the row; 0 once sealed with the customer's own key (subject_keys.py).
     key_id: int = Field(default=1, index=True)
     # Set when the customer's data was erased (privacy/erasure.py): the fields no longer open.

@@ -114,7 +114,7 @@ def _seal(vault: Vault, f: CustomerFile, data: CustomerInput) -> None:
         setattr(f, f"{col}_ct", vault.encrypt(value, table=TABLE, column=col, row_id=f.id, subject=f.id))
     f.mobile_bidx = vault.blind_index("mobile", data.mobile)
     f.id_number_bidx = vault.blind_index("id_number", data.id_number) if data.id_number else None
-    for col, value in search.index_values(vault, data.name, data.mobile).items():
+    for col, value in search.index_values(vault, data.name, data.mobile, data.birthday).items():
         setattr(f, col, value)
     f.key_id = 0  # the customer's own key (subject_keys.py)
     f.gender = data.gender

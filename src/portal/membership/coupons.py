@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..accounts.actor import Actor
 from ..audit import service as audit
-from ..customers.birthday import birthday_of
+from ..customers.birthday import birthday_of, candidates_on
 from ..customers.models import CustomerFile
 from ..customers.service import InvalidInput, NotFound
 from ..policy import Action, PermissionDenied, can, may_perform
@@ -34,6 +34,7 @@ from .coupon_rules import (CouponEntryKind, CouponKind, CouponRefused, CouponTer
 from .members import require_reason
 from .models import Coupon, CouponCampaign, CouponEntry, Membership
 from .programme import settings_on
+from .pricing import birthday_days
 from .rules import birthday_applies, programme_today
 from .settings import Tier
 
@@ -178,6 +179,7 @@ def issue_birthday_coupons(s: Session, vault: Vault, today: date) -> int:
     tiers = tuple(t.value for t in Tier)
     rows = s.execute(select(Membership, CustomerFile).join(CustomerFile, CustomerFile.id == Membership.customer_id)
                      .where(Membership.status == "active", CustomerFile.birthday_ct.is_not(None),
+                            candidates_on(vault, birthday_days(today)),
                             ~Membership.id.in_(select(Coupon.membership_id).where(Coupon.benefit_key == key)))
                      .order_by(Membership.id)).all()
     issued: list[Coupon] = []

@@ -41,6 +41,15 @@ def birthday_applies(birthday: date | None, on: date) -> bool:
     return (on.month, on.day) == (birthday.month, birthday.day)
 
 
+def birthday_days(on: date) -> list[tuple[int, int]]:
+    """The (month, day) of every birthday that birthday_applies() on ``on``: that day, and
+    29 February as well on 28 February of a year that has none."""
+    days = [(on.month, on.day)]
+    if (on.month, on.day) == (2, 28) and not calendar.isleap(on.year):
+        days.append((2, 29))
+    return days
+
+
 class DiscountReason(StrEnum):
     TIER = "tier"
     BIRTHDAY = "birthday"

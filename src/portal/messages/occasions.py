@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from ..audit import service as audit
 from ..accounts.actor import Actor
-from ..customers.birthday import birthday_of
+from ..customers.birthday import birthday_of, candidates_on
 from ..customers.models import CustomerFile
 from ..customers.rules import mask_name
 from ..membership.members import current_card
 from ..membership.models import CardAccount, Membership, PointsEntryRow
 from ..membership.points import expiring_lots
 from ..membership.programme import settings_on
+from ..membership.pricing import birthday_days
 from ..membership.rules import birthday_applies
 from ..policy import Action
 from ..policy.scope import member_scope
@@ -50,7 +51,8 @@ def enqueue_birthdays(s: Session, vault: Vault, today: date) -> tuple[int, int]:
     settings = settings_on(s, today)
     written = skipped = 0
     rows = s.execute(select(Membership, CustomerFile).join(CustomerFile, CustomerFile.id == Membership.customer_id)
-                     .where(Membership.status == "active", CustomerFile.birthday_ct.is_not(None))
+                     .where(Membership.status == "active", CustomerFile.birthday_ct.is_not(None),
+                            candidates_on(vault, birthday_days(today)))
                      .order_by(Membership.id)).all()
     for m, f in rows:
         born = birthday_of(vault, f)

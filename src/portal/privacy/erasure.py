@@ -26,7 +26,8 @@ from ..membership.models import Membership
 from ..policy import Action, PermissionDenied, can, customer_scope
 from .models import ErasureRequest
 
-BLIND_INDEXES = ("mobile_bidx", "id_number_bidx", "name_bidx", "surname_bidx", "mobile_tail_bidx")
+BLIND_INDEXES = ("mobile_bidx", "id_number_bidx", "name_bidx", "surname_bidx", "mobile_tail_bidx",
+                 "birthday_md_bidx")
 
 
 @dataclass(frozen=True)
