@@ -1,7 +1,7 @@
 """birthdays today: a truncated blind index of the birthday's month and day
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0037
+Revises: 0036
 Create Date: 2026-11-27 15:30:00
 
 The column is filled from the decrypted birthday, which needs the key file: as 0011 did, the
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0036'
-down_revision = '0035'
+revision = '0037'
+down_revision = '0036'
 branch_labels = None
 depends_on = None
 
