@@ -119,14 +119,14 @@ def test_the_members_due_are_all_that_the_full_pass_would_change(db, vault, stor
                         members.set_tier(s, bob, f, tier=rnd.choice(("regular", "regular", "silver", "gold")), floor=floor,
                                          ceiling=ceiling, reason="a leader's decision")
                     elif op < 0.8 and cards:
-                        cf = rnd.choice(sorted(cards))
+                        cf = rnd.choice(sorted(cards, key=files.index))
                         cards_.cancel(s, bob, cards[cf], "customer asked for it")
                     elif op < 0.88 and cards:
-                        cf = rnd.choice(sorted(cards))
+                        cf = rnd.choice(sorted(cards, key=files.index))
                         cards_.restore(s, bob, cards[cf], "customer came back", keep_points=rnd.random() < 0.5,
                                        keep_spend=rnd.random() < 0.5)
                     elif op < 0.95 and cards:
-                        cards_.renew(s, bob, cards[rnd.choice(sorted(cards))], "renewal at the desk")
+                        cards_.renew(s, bob, cards[rnd.choice(sorted(cards, key=files.index))], "renewal at the desk")
                     elif op >= 0.97:  # new thresholds from a later day: that day, every member is visited
                         programme.save_version(s, story.actor(db, "erin"), dataclasses.replace(
                             DEFAULT_SETTINGS, effective_from=day + timedelta(days=rnd.randint(1, 20)),
