@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,11 +38,18 @@ def _enforcer() -> casbin.Enforcer:
     return enforcer
 
 
+# pycasbin's Enforcer is not safe to call from several threads at once: requests served in worker
+# threads that all missed the memo below at a process's start have raised SystemError from inside
+# its matcher's expression parser. Calls into it are one at a time (only misses reach it).
+_ENFORCE_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=512)
 def _allowed(role: str, obj: str, act: str, rel: str) -> bool:
     # Pure function of the (static) policy, so memoising it is safe; grants and ownership
     # are never part of the key — they are read from the database at decision time.
-    return bool(_enforcer().enforce(role, obj, act, rel))
+    with _ENFORCE_LOCK:
+        return bool(_enforcer().enforce(role, obj, act, rel))
 
 
 @lru_cache(maxsize=4096)
