@@ -9,23 +9,12 @@ import pytest
 from markupsafe import Markup, escape
 
 from portal import i18n
-from portal.app import _jinja_env
 from portal.membership.outcomes import LedgerLine
 from portal.views.member_words import ROWS, MemberRows, _escaped, member_words
 
+from .test_member_forms import env, locale  # noqa: F401 - the same Jinja environment and languages
+
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
-
-
-@pytest.fixture
-def env():
-    return _jinja_env()
-
-
-@pytest.fixture(params=["en", "zh_CN"])
-def locale(request):
-    token = i18n.current_locale.set(request.param)
-    yield request.param
-    i18n.current_locale.reset(token)
 
 
 def _macro_by_row(env, name: str, rows: list[tuple]) -> str:
