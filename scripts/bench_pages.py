@@ -73,6 +73,9 @@ EXTRA_PAGES: list[Page] = [
     Page("complaints", "complaints queue (leader)", "bob", "/complaints", "service", 5.0),
     Page("visits", "visits due (leader)", "bob", "/visits", "service", 5.0),
     Page("receivables", "overdue board (leader)", "bob", "/receivables", "credit", 5.0),
+    # The home pages (everyday work): today's reminders, birthdays, visits and tasks in scope.
+    Page("home_sales", "home page (salesperson)", "alice", "/", "home", 5.0),
+    Page("home_leader", "home page (leader)", "bob", "/", "home", 5.0),
 ]
 
 

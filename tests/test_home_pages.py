@@ -19,6 +19,7 @@ from portal.membership import members
 from portal.membership.models import (CardAccount, MemberEvent, Membership, MembershipApplication,
                                       PointsEntryRow, Purchase)
 from portal.membership.rules import programme_today
+from portal.membership.settings import Tier
 
 from .browser import post, signed_in
 from .factories import customer_input
@@ -46,7 +47,7 @@ def day(db, vault, story):
                                                                   name="生日客户"))
         birthday_member = members.enrol(s, SYSTEM, f.id, cause="import")
         gold = members.enrol(s, SYSTEM, a0, cause="import")
-        gold.tier = "gold"
+        members.change_tier(s, SYSTEM, gold, Tier.GOLD, "manual", "a loyal client")  # the reports' summaries follow
         bobs = members.enrol(s, SYSTEM, uuid.UUID(story.files["bob"][0]), cause="import")
         charlies = members.enrol(s, SYSTEM, uuid.UUID(story.files["charlie"][0]), cause="import")
         s.flush()
@@ -85,6 +86,50 @@ def test_alices_home_counts_her_reminders_requests_and_files(client, day, story)
     assert 'data-testid="access-waiting"' not in html  # no decisions for a salesperson
     for fid in story.files["charlie"]:
         assert fid not in html
+
+
+def test_the_home_page_reads_in_a_snapshot_then_audits_then_shows(client, db, day, story, monkeypatch):
+    """The figures are counted without a write transaction (on SQLite the writer lock is not held
+    while a leader's page counts); the birthdays read and the recent files are then audited, each
+    entry committed on its own, before anything is shown; and if an entry cannot be written, the
+    answer is an error page with none of what was read."""
+    from portal.audit import service as audit_service
+    from portal.db import Database
+    signed_in(client, "alice")
+    with db.read() as s:
+        last = s.scalar(select(func.max(AuditEvent.seq)))
+    writes = []
+    write = Database.write
+
+    def spy(self):
+        writes.append(1)
+        return write(self)
+
+    monkeypatch.setattr(Database, "write", spy)
+    html = client.get("/").text
+    assert figure(html, "birthdays-today") == 1 and not writes
+    with db.read() as s:
+        new = s.execute(select(AuditEvent.action, AuditEvent.object_id).where(AuditEvent.seq > last)
+                        .order_by(AuditEvent.seq)).all()
+    assert [tuple(e) for e in new] == [("home.view", "birthdays_today"), ("customer.list", "")]
+    recent = re.findall(r'href="/customers/([0-9a-f-]{36})"', html)
+    assert recent
+    with db.read() as s:
+        last = s.scalar(select(func.max(AuditEvent.seq)))
+
+    append = audit_service.append_committed
+
+    def failing(db_, actor, action, *args, **kwargs):
+        if action == "home.view":
+            raise RuntimeError("the audit log is full")
+        return append(db_, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit_service, "append_committed", failing)
+    r = client.get("/")
+    assert r.status_code == 500
+    assert "birthdays-today" not in r.text and not any(fid in r.text for fid in recent)
+    with db.read() as s:  # nothing was written: the list's entry comes after the one that failed
+        assert s.scalar(select(func.max(AuditEvent.seq))) == last
 
 
 def test_answered_requests_show_on_the_requesters_home(client, db, day, story):

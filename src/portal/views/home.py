@@ -11,6 +11,7 @@ from ..home import desks, sales
 from ..home.member_service import service_tiles
 from ..membership.rules import programme_today
 from ..policy import Action
+from .customers import reveal
 from .rendering import render
 from .security import current_actor, visitor
 
@@ -27,10 +28,14 @@ def home(request: Request) -> Response:
     st = request.app.state
     today = programme_today()
     if actor.role in ("salesperson", "leader"):
-        with st.db.write() as s:
-            figures = sales.sales_home(s, st.vault, actor, today)
-            recent = listing.list_files(s, st.vault, actor, limit=RECENT_FILES)
+        # Read in a snapshot; then the reads' audit entries appended and committed, each in a
+        # short write transaction (on SQLite the writer lock is held for those alone); then shown.
+        with st.db.read() as s:
+            figures, notes = sales.read_sales_home(s, st.vault, actor, today)
+            recent = listing.read_page(s.connection(), st.vault, actor, limit=RECENT_FILES)
             service = service_tiles(s, actor, today)
+        for note in (*notes, recent.audit):
+            reveal(st.db, actor, note)
         return render(request, "home/sales.html", home=figures, recent=recent.rows, service=service)
     if actor.role == "customer_service":
         with st.db.read() as s:
