@@ -22,6 +22,7 @@ from .models import AuditEvent
 
 ALLOWED = "allowed"
 DENIED = "denied"
+DEFERRED = "audit_deferred"  # Session.info key of a read_then_audit() transaction's entries
 
 
 # The append, built once at import (SQLAlchemy compiles each once per dialect and reuses it):
@@ -105,13 +106,22 @@ def record(
     reason: str = "",
     detail: str = "",
     grant_id: int | None = None,
-) -> Appended:
+) -> Appended | None:
     """Append one entry in the caller's transaction (so it commits with, and before, the reveal).
 
     The UPDATE on audit_head takes the row lock first: appends from all processes are
     serialised and the chain stays one unbroken line. The caller's pending ORM changes are
     flushed before (their row locks come first, the head's last, as everywhere).
+
+    In a page's read_then_audit() transaction (audit/deferred.py) the entry is kept, and appended
+    and committed when that read ends, before anything is shown; then None is returned.
     """
+    deferred = s.info.get(DEFERRED)
+    if deferred is not None:
+        deferred.append((actor, action, outcome, {"object_type": object_type, "object_id": object_id,
+                                                  "fields": tuple(fields), "reason": reason, "detail": detail,
+                                                  "grant_id": grant_id}))
+        return None
     s.flush()
     return _append(s.connection(), s, s.info.get("audit_signer"), actor, action, outcome,
                    object_type, object_id, fields, reason, detail, grant_id)

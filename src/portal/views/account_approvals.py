@@ -11,6 +11,7 @@ from litestar.response import Redirect
 from .. import i18n
 from ..accounts import approvals
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..policy import Action
 from .rendering import render
 from .security import current_actor
@@ -21,7 +22,7 @@ OPT = {"action": Action.ACCOUNT_APPROVE}
 
 def _queue(request: Request, *, status: int = 200, errors: dict | None = None) -> Response:
     actor = current_actor(request)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         rows = approvals.queue(s, actor)
         audit.record(s, actor, "user.approvals_view", object_type="user", detail=f"pending={len(rows)}")
     return render(request, "account/approvals.html", rows=rows, errors=errors or {}, status=status)

@@ -29,6 +29,7 @@ from litestar.params import Parameter
 from msgspec import Struct
 from sqlalchemy.orm import Session
 
+from ..audit.deferred import read_then_audit
 from ..credit import sales as credit_sales
 from ..membership import cards, points, purchases
 from ..membership.outcomes import PurchaseRequest
@@ -102,7 +103,7 @@ async def lookup_card(request: Request, number: Annotated[str, Parameter(
     exactly("card", number, "number")
 
     def run() -> CardOut:
-        with state.db.write() as s:  # the audit entry is written before anything is shown
+        with read_then_audit(state.db) as s:  # the audit entry is committed before anything is shown
             c = cards.lookup_card(s, state.vault, actor, number, action=Action.MEMBER_POS)
         return CardOut(number=c.number, card_status=c.card_status, account_status=c.account_status,
                        card_type=c.card_type, named=c.named, tier=c.tier, member_status=c.member_status,

@@ -11,6 +11,7 @@ from ..access.reasons import shortest_full
 from ..audit import alerts, browse, incremental, wording
 from ..audit import service as audit
 from ..audit.checkpoints import public_keys_of, recent_checkpoints, verify_checkpoints
+from ..audit.deferred import read_then_audit
 from ..policy import Action
 from .rendering import render
 from .security import current_actor, visitor
@@ -45,7 +46,7 @@ def list_audit(request: Request, before: int | None = None, after: int | None = 
     params = _params(request)
     f, errors = audit.parse_filter(params, visitor(request).timezone)
     st = request.app.state
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         f = browse.with_seq_window(s, f)
         page = browse.page_of(s, f, before=before, after=after, limit=st.settings.page_size)
         total, more = browse.count_events(s, f)
@@ -76,7 +77,7 @@ def file_history(request: Request, file: str = "") -> Response:
     f, _errors = audit.parse_filter({"file": file})
     if not f.object_id:
         return Redirect(path="/audit", status_code=303)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         events, total = browse.file_history(s, f.object_id)
         audit.record(s, actor, "audit.history", object_type="audit", object_id=f.object_id)
     return render(request, "audit/history.html", file_no=f.object_id, events=events, total=total,
@@ -114,7 +115,7 @@ def audit_integrity(request: Request, full: bool = False) -> Response:
         detail = f"ok={report.ok and cps.ok} count={report.count} checkpoints={cps.checked}"
     else:
         detail = f"ok={quick.ok} count={quick.checked} since={quick.since} head={quick.head} full=no"
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         audit.record(s, actor, "audit.verify", object_type="audit", outcome=audit.ALLOWED, detail=detail)
     return render(request, "audit/integrity.html", report=report, cps=cps, quick=quick,
                   head_seq=head_seq, latest=latest)
@@ -145,7 +146,7 @@ def audit_alerts(request: Request, days: int = 7) -> Response:
     st = request.app.state
     t = alerts.Thresholds.from_settings(st.settings, visitor(request).timezone)
     days = max(1, min(days, 90))
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         found = alerts.compute(s, t, days=days)
         audit.record(s, actor, "audit.alerts", object_type="audit", detail=f"days={days} alerts={len(found)}")
     words = [i18n.gettext(alerts.ALERT_WORDS[a.kind], **{**alerts.alert_params(a), "status": i18n.gettext(a.status)})

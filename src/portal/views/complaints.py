@@ -11,6 +11,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..customers.service import InvalidInput
 from ..membership.rules import programme_today
 from ..policy import Action, may_perform
@@ -38,7 +39,7 @@ def _choices() -> dict:
 def list_complaints(request: Request, show: str = "open") -> Response:
     actor = current_actor(request)
     state = show if show in STATES else "open"
-    with request.app.state.db.write() as s:  # the list is audited
+    with read_then_audit(request.app.state.db) as s:  # the list is audited
         rows = complaints.queue(s, actor, state=state)
     return render(request, "service/complaints.html", fragment="service/_complaint_rows.html", rows=rows,
                   state=state, states=STATES, may_record=may_perform(actor, Action.COMPLAINT_RECORD),
@@ -71,7 +72,7 @@ def record_complaint(request: Request, data: Form) -> Response:
 def _page(request: Request, complaint_id: int, *, form=None, errors=None, status: int = 200) -> Response:
     st = request.app.state
     actor = current_actor(request)
-    with st.db.write() as s:  # the view is audited before the content is decrypted
+    with read_then_audit(st.db) as s:  # the view is audited before the content is decrypted
         view = complaints.view_complaint(s, st.vault, actor, complaint_id)
         may_work = complaints.may_work(actor, view, s)
         days = settings.current(s).reply_days
@@ -101,7 +102,7 @@ def take_step(request: Request, complaint_id: int, step: str, data: Form) -> Res
 
 @get("/complaints/analysis", opt={"action": Action.COMPLAINT_ANALYSIS}, sync_to_thread=True)
 def complaint_analysis(request: Request) -> Response:
-    with request.app.state.db.write() as s:  # audited
+    with read_then_audit(request.app.state.db) as s:  # audited
         a = analysis.complaint_analysis(s, current_actor(request))
     return render(request, "service/analysis.html", a=a, min_group=analysis.MIN_GROUP)
 

@@ -14,6 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..catalogue.service import UnknownProduct, catalogue_on, product_on
 from ..credit import accounts, board, receivables, sales
 from ..credit.models import CreditOrder
@@ -43,7 +44,7 @@ def _messages(exc: Exception) -> dict[str, str]:
 def credit_page(request: Request, file_id: UUID, *, form=None, errors=None, status=200) -> Response:
     actor = current_actor(request)
     today = programme_today()
-    with request.app.state.db.write() as s:  # the page is audited
+    with read_then_audit(request.app.state.db) as s:  # the page is audited
         f = get_file_for(s, actor, file_id, Action.CREDIT_VIEW)
         grant = accounts.live_grant(s, f.id)
         terms = terms_on(s, today)

@@ -8,6 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..customers.service import InvalidInput
 from ..events import invitations, planning, registrations, rules, summary
 from ..events.registrations import places_taken
@@ -33,7 +34,7 @@ def _event_page(request: Request, event_id: int, *, errors=None, form=None, stat
     (masked): the view is audited before anything is shown."""
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         ev = planning.get_event(s, actor, event_id)
         rows = registrations.list_registrations(s, st.vault, actor, ev) \
             if may_perform(actor, Action.EVENT_REGISTER) else []
@@ -137,7 +138,7 @@ def record_satisfaction(request: Request, event_id: int, registration_id: int, d
 def show_summary(request: Request, event_id: int) -> Response:
     """Attendance, satisfaction, cost against budget, attendees' sales: figures only, audited."""
     actor = current_actor(request)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         got = summary.event_summary(s, actor, event_id)
         ev = planning.get_event(s, actor, event_id)
     return render(request, "events/summary.html", ev=ev, got=got, min_group=rules.MIN_GROUP)

@@ -14,6 +14,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..customers.service import InvalidInput
 from ..membership.rules import programme_today
 from ..policy import Action, can, may_perform
@@ -31,7 +32,7 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
 
 @get("/visits", opt={"action": Action.VISIT_VIEW}, sync_to_thread=True)
 def list_due_visits(request: Request) -> Response:
-    with request.app.state.db.write() as s:  # audited
+    with read_then_audit(request.app.state.db) as s:  # audited
         rows = visits.due_visits(s, current_actor(request))
     return render(request, "service/visits.html", rows=rows, today=programme_today())
 
@@ -41,7 +42,7 @@ def _member_page(request: Request, file_id: UUID, *, visit_form=None, errors=Non
     st = request.app.state
     actor = current_actor(request)
     today = programme_today()
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         m = members.by_id(s, actor, file_id, Action.VISIT_VIEW)
         audit.record(s, actor, Action.VISIT_VIEW.value, object_type="customer", object_id=m.file_no,
                      fields=["complaints", "visits", "care"], detail="member service record")
@@ -111,7 +112,7 @@ def give_benefit(request: Request, file_id: UUID, data: Form) -> Response:
 def list_care(request: Request, year: int | None = None) -> Response:
     today = programme_today()
     year = year if year and 2000 <= year <= today.year else today.year
-    with request.app.state.db.write() as s:  # audited
+    with read_then_audit(request.app.state.db) as s:  # audited
         summary = care.given_in_scope(s, current_actor(request), year)
     return render(request, "service/care.html", summary=summary, benefits=settings.BENEFITS, tiers=settings.TIERS)
 

@@ -21,6 +21,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..access import service as access
+from ..audit.deferred import read_then_audit
 from ..customers import rules as customer_rules
 from ..customers import service as customers
 from ..customers.rules import InvalidField
@@ -128,7 +129,7 @@ def file_page(request: Request, file_id: UUID, *, status: int = 200, form: str =
     """The file page again (audited like any view), with one membership form's errors in place."""
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         card = customers.view_file(s, st.vault, actor, file_id)
         grants = (access.grants_on_file(s, card.id)
                   if card.owner_id == actor.user_id or "customer.reassign" in card.allowed else None)

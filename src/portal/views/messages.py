@@ -12,6 +12,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..consent import service as consent
 from ..customers.service import InvalidInput, open_for
 from ..membership.rules import programme_today
@@ -34,7 +35,7 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
 def _consent(request: Request, file_id: UUID, *, form=None, errors=None, status=200) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:  # the view is audited before the e-mail address is decrypted
+    with read_then_audit(st.db) as s:  # the view is audited before the e-mail address is decrypted
         page = consent_page(s, st.vault, actor, file_id)
     return render(request, "messages/consent.html", fragment="messages/_consent.html", page=page,
                   form=form or {}, errors=errors or {}, status=status, channels=consent.CHANNELS,
@@ -80,7 +81,7 @@ def save_contact(request: Request, file_id: UUID, data: Form) -> Response:
 def view_outbox(request: Request, status: str = "", before: int | None = None) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:  # the list is audited before addresses are decrypted (to be masked)
+    with read_then_audit(st.db) as s:  # the list is audited before addresses are decrypted (to be masked)
         counts = listing.counts(s, actor)
         rows = listing.list_outbox(s, st.vault, actor, status=status, before_id=before,
                                    limit=st.settings.page_size)
@@ -113,7 +114,7 @@ def care_batch(request: Request, month: str = "", offer_zh: str = "", offer_en: 
         return render(request, "messages/care.html", form=form, errors=_t(errors), batch=None, status=400)
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         batch = occasions.preview_care(s, st.vault, actor, **form)
     return render(request, "messages/care.html", form=form, errors={}, batch=batch)
 

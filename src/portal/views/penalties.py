@@ -9,6 +9,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..customers.service import InvalidInput
 from ..membership.programme import current_settings
 from ..penalties import service as penalties
@@ -21,7 +22,7 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 
 def _page(request: Request, *, form=None, errors=None, status=200) -> Response:
     actor = current_actor(request)
-    with request.app.state.db.write() as s:  # the list is audited
+    with read_then_audit(request.app.state.db) as s:  # the list is audited
         rows = penalties.list_penalties(s, actor)
         fine = current_settings(s).leak_penalty_fen
     return render(request, "penalties/index.html", rows=rows, form=form or {}, errors=errors or {},

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..customers import service as customers
 from ..customers.service import InvalidInput
 from ..policy import Action, can
@@ -29,7 +30,7 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
 def _file_page(request: Request, file_id: UUID, *, form=None, errors=None, status=200) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:  # audited before the requests' wording is shown
+    with read_then_audit(st.db) as s:  # audited before the requests' wording is shown
         f = customers.get_file_for(s, actor, file_id, Action.PRIVACY_REQUEST)
         audit.record(s, actor, Action.PRIVACY_REQUEST.value, object_type="customer", object_id=f.file_no,
                      detail="privacy page")
@@ -107,7 +108,7 @@ def refuse_correction(request: Request, request_id: int, data: Form) -> Response
 # ---------------------------------------------------------------- the erasure queue
 
 def _queue(request: Request, *, errors=None, status=200) -> Response:
-    with request.app.state.db.write() as s:  # the list is audited
+    with read_then_audit(request.app.state.db) as s:  # the list is audited
         rows = erasure.queue(s, current_actor(request))
     return render(request, "privacy/erasures.html", rows=rows, errors=errors or {}, status=status)
 
@@ -142,7 +143,7 @@ def refuse_erasure(request: Request, request_id: int, data: Form) -> Response:
 @get("/customers/{file_id:uuid}/access-report", opt={"action": Action.PRIVACY_REPORT}, sync_to_thread=True)
 def subject_access_report(request: Request, file_id: UUID, purpose: str = "") -> Response:
     st = request.app.state
-    with st.db.write() as s:  # audited (privacy.report) before anything is decrypted
+    with read_then_audit(st.db) as s:  # audited (privacy.report) before anything is decrypted
         report = access_report.build(s, st.vault, current_actor(request), file_id, purpose)
     return render(request, "privacy/report.html", report=report)
 

@@ -12,6 +12,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..credit import board, liabilities
 from ..credit.rules import BUCKETS
 from ..customers.rules import InvalidField
@@ -29,7 +30,7 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 def show_board(request: Request, overdue: str = "") -> Response:
     actor = current_actor(request)
     today = programme_today()
-    with request.app.state.db.write() as s:  # audited
+    with read_then_audit(request.app.state.db) as s:  # audited
         b = board.board(s, actor, today, overdue_only=bool(overdue))
     return render(request, "credit/board.html", board=b, buckets=BUCKETS, today=today, overdue=bool(overdue),
                   may_liability=may_perform(actor, Action.LIABILITY_VIEW))
@@ -48,7 +49,7 @@ def _period(raw_start: str, raw_end: str) -> tuple[date | None, date | None]:
 def show_liabilities(request: Request, start: str = "", end: str = "", unsettled: str = "") -> Response:
     actor = current_actor(request)
     a, b = _period(start, end)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         rows = liabilities.liabilities(s, actor, Action.LIABILITY_VIEW, start=a, end=b, open_only=bool(unsettled))
         from ..audit import service as audit
         audit.record(s, actor, Action.LIABILITY_VIEW.value, object_type="list", object_id="liabilities",
@@ -73,7 +74,7 @@ def export_liabilities(request: Request, data: Form) -> Response:
 
 def _liability_page(request: Request, liability_id: int, *, form=None, errors=None, status=200) -> Response:
     today = programme_today()
-    with request.app.state.db.write() as s:  # the page is audited
+    with read_then_audit(request.app.state.db) as s:  # the page is audited
         d = liabilities.detail(s, current_actor(request), liability_id)
     return render(request, "credit/liability.html", d=d, methods=liabilities.METHODS, today=today,
                   form=form or {"paid_on": today.isoformat(), "method": "payroll"}, errors=errors or {},

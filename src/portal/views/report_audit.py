@@ -11,6 +11,7 @@ from litestar.params import Body
 
 from .. import i18n
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..membership.rules import programme_today
 from ..policy import Action
 from ..reports import audit_days
@@ -46,7 +47,7 @@ def _build(request: Request, params):
 def report_audit(request: Request) -> Response:
     actor = current_actor(request)
     rep, f, errors = _build(request, request.query_params)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         audit.record(s, actor, "report.view", object_type="report", object_id="audit", detail=scope_words(f))
     return render(request, "reports/audit.html", rep=rep, charts=chart_data(rep), export_path="/reports/audit/export",
                   audit_only=True,

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 
 from .. import i18n
 from ..audit import service as audit
+from ..audit.deferred import read_then_audit
 from ..membership.rules import programme_today
 from ..policy import Action, PermissionDenied, may_perform
 from ..reports import monthly
@@ -63,7 +64,7 @@ def _send_refused(request: Request, message: str) -> Response:
 @get("/reports/monthly/sent/{report_id:int}", opt={"action": Action.REPORT_VIEW}, sync_to_thread=True)
 def sent_monthly(request: Request, report_id: int) -> Response:
     actor = current_actor(request)
-    with request.app.state.db.write() as s:
+    with read_then_audit(request.app.state.db) as s:
         row = monthly.sent_report(s, actor, report_id)
         audit.record(s, actor, "report.view", object_type="report", object_id=f"monthly:{report_id}",
                      detail=f"sent month={row.month} sha256={row.sha256}")

@@ -9,6 +9,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from .. import i18n
+from ..audit.deferred import read_then_audit
 from ..customers import service as customers
 from ..customers.rules import InvalidField, looks_like_id_number, looks_like_mobile
 from ..membership import applications, cards, desk_search, overview, programme, purchases
@@ -56,7 +57,7 @@ def _summary_or_none(request: Request, number: str):
     """The card again after a refused step (a fresh, audited lookup); None if it cannot be shown."""
     st = request.app.state
     try:
-        with st.db.write() as s:
+        with read_then_audit(st.db) as s:
             return cards.lookup_card(s, st.vault, current_actor(request), number, action=Action.SERVICE_LOOKUP)
     except (InvalidField, customers.NotFound, PermissionDenied):
         return None
@@ -164,7 +165,7 @@ def _applications(request: Request, *, status: int = 200, errors: dict | None = 
                   focus: int | None = None, reasons: dict | None = None) -> Response:
     actor = current_actor(request)
     st = request.app.state
-    with st.db.write() as s:
+    with read_then_audit(st.db) as s:
         pending = applications.pending_applications(s, actor, "pending")
         decided = (applications.pending_applications(s, actor, "approved", limit=RECENT_DECISIONS)
                    + applications.pending_applications(s, actor, "rejected", limit=RECENT_DECISIONS))

@@ -1,0 +1,49 @@
+"""Read, then audit, then show: a page's reads in one read transaction, its audit entries appended
+and committed after it.
+
+A page that reads personal data or an audited list used to do it all in one write transaction
+(`Database.write()`): its reads, its decryption and its audit entry. On SQLite that held the one
+writer lock for the whole page, so every other process's writes (each audited page's own entry
+among them) waited on the slowest page's reads. `read_then_audit()` gives the page a read
+transaction instead (a snapshot): `audit.record()` calls made in it are kept, and when the reads
+end they are appended and committed, each in its own short write transaction
+(`audit.append_committed`: on SQLite the writer lock is held for the append alone). If an entry
+cannot be written the exception propagates and the caller shows nothing: audit before reveal still
+holds. If the reads raise, no entry is appended (as the write transaction would have rolled them
+back). The body may write nothing but audit entries: a flush of any other change raises.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .service import DEFERRED, append_committed
+
+
+class WroteInARead(RuntimeError):
+    """Something other than an audit entry was written in a read_then_audit() transaction."""
+
+
+def _refuse_writes(session: Session, _flush_context, _instances) -> None:
+    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+        raise WroteInARead("a read_then_audit() page tried to write; use Database.write()")
+
+
+@contextmanager
+def read_then_audit(db) -> Iterator[Session]:
+    """A read transaction (``db``: a portal.db.Database) whose audit entries are appended and
+    committed when it ends, in the order recorded; see the module's docstring."""
+    entries: list = []
+    with db.read() as s:
+        s.info[DEFERRED] = entries
+        event.listen(s, "before_flush", _refuse_writes)
+        try:
+            yield s
+        finally:
+            event.remove(s, "before_flush", _refuse_writes)
+            s.info.pop(DEFERRED, None)
+    for actor, action, outcome, kwargs in entries:
+        append_committed(db, actor, action, outcome, **kwargs)
