@@ -6,7 +6,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -32,10 +32,6 @@ class Export:
     sha256: str
     file_nos: list[str] = field(default_factory=list)
 
-
-def count_exportable(s: Session, actor: Actor) -> int:
-    return s.scalar(select(func.count()).select_from(CustomerFile)
-                    .where(customer_scope(actor, Action.CUSTOMER_EXPORT))) or 0
 
 
 def exportable_ids(actor: Actor) -> Select:

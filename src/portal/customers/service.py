@@ -6,7 +6,7 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -419,7 +419,3 @@ def reassign_all(s: Session, actor: Actor, from_username: str, to_username: str,
         reassign_file(s, actor, fid, to_username, reason)
     return len(ids)
 
-
-def count_visible(s: Session, actor: Actor) -> int:
-    return s.scalar(select(func.count()).select_from(CustomerFile)
-                    .where(customer_scope(actor, Action.CUSTOMER_LIST))) or 0

@@ -29,7 +29,7 @@ from ..exports.models import ExportRecord
 from ..membership.models import CardAccount, Membership, MembershipApplication, PointsEntryRow
 from ..membership.pricing import birthday_applies, birthday_days
 from ..membership.programme import settings_on
-from ..policy import Action, customer_scope
+from ..policy import Action, count_in_scope, customer_scope
 from ..subject_keys import CustomerKey
 from ..policy.scope import member_scope, subtree_range
 from ..reports import summaries
@@ -129,8 +129,7 @@ def read_sales_home(s: Session, vault: Vault, actor: Actor, today: date) -> tupl
         requests_answered=_count(s, select(func.count()).select_from(AccessRequest).where(
             mine, AccessRequest.status.in_(("approved", "denied")),
             AccessRequest.decided_at >= now - timedelta(days=ANSWERED_DAYS))),
-        files=_count(s, select(func.count()).select_from(CustomerFile)
-                     .where(customer_scope(actor, Action.CUSTOMER_LIST))),
+        files=count_in_scope(s, actor, Action.CUSTOMER_LIST),
     )
     from ..credit.board import overdue_count  # sales on credit
     home.orders_overdue = overdue_count(s, actor, today)

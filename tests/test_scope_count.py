@@ -1,0 +1,68 @@
+"""count_in_scope (the home page's files figure) counts one arm of the scope at a time: it must
+give the number of files customer_scope() selects, each file once, however the arms overlap."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import clock
+from portal.access.models import AccessRequest
+from portal.customers.models import CustomerFile
+from portal.policy import Action, count_in_scope, customer_scope
+
+
+def _grant(s, user_id: int, file_id: uuid.UUID, *, hours: int = 8, revoked: bool = False) -> None:
+    f = s.get(CustomerFile, file_id)
+    now = clock.now()
+    s.add(AccessRequest(requester_id=user_id, file_id=f.id, file_no=f.file_no, unit_path=f.unit_path,
+                        reason="covering this week", scope="view", hours_requested=hours, status="approved",
+                        created_at=now, decided_at=now, hours_granted=hours,
+                        expires_at=now + timedelta(hours=hours), revoked_at=now if revoked else None))
+
+
+def _by_or(s, actor, action) -> int:
+    return s.scalar(select(func.count()).select_from(CustomerFile).where(customer_scope(actor, action)))
+
+
+@pytest.fixture
+def overlapping(db, story):
+    """Grants that overlap the other arms: bob (a leader) granted a file his units already hold,
+    alice granted charlie's file twice (one grant revoked) and one of her own."""
+    with db.write() as s:
+        _grant(s, story.users["bob"], uuid.UUID(story.files["alice"][0]))  # in bob's units
+        _grant(s, story.users["alice"], uuid.UUID(story.files["charlie"][0]))
+        _grant(s, story.users["alice"], uuid.UUID(story.files["charlie"][0]), hours=2)  # the same file again
+        _grant(s, story.users["alice"], uuid.UUID(story.files["charlie"][1]), revoked=True)
+        _grant(s, story.users["alice"], uuid.UUID(story.files["alice"][1]))  # her own
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "charlie", "grace", "henry", "cathy", "dave", "erin"])
+@pytest.mark.parametrize("action", [Action.CUSTOMER_LIST, Action.CUSTOMER_EXPORT])
+def test_counting_arm_by_arm_gives_what_the_scope_selects(db, story, overlapping, user, action):
+    actor = story.actor(db, user)
+    with db.read() as s:
+        assert count_in_scope(s, actor, action) == _by_or(s, actor, action)
+
+
+def test_overlaps_are_counted_once(db, story, overlapping):
+    with db.read() as s:
+        alice = story.actor(db, "alice")
+        own = s.scalar(select(func.count()).select_from(CustomerFile)
+                       .where(CustomerFile.owner_id == story.users["alice"]))
+        assert count_in_scope(s, alice, Action.CUSTOMER_LIST) == own + 1  # charlie's live grant, once
+        bob = story.actor(db, "bob")
+        lo, hi = bob.unit_path, bob.unit_path[:-1] + "0"
+        led = s.scalar(select(func.count()).select_from(CustomerFile)
+                       .where(CustomerFile.unit_path >= lo, CustomerFile.unit_path < hi))
+        assert led > 0 and count_in_scope(s, bob, Action.CUSTOMER_LIST) == led
+
+
+def test_extra_conditions_apply_to_every_arm(db, story, overlapping):
+    alice = story.actor(db, "alice")
+    charlies = uuid.UUID(story.files["charlie"][0])
+    with db.read() as s:
+        assert count_in_scope(s, alice, Action.CUSTOMER_LIST, CustomerFile.id == charlies) == 1
+        assert count_in_scope(s, alice, Action.CUSTOMER_LIST, CustomerFile.owner_id == -1) == 0
