@@ -27,8 +27,11 @@ class WroteInARead(RuntimeError):
     """Something other than an audit entry was written in a read_then_audit() transaction."""
 
 
+@event.listens_for(Session, "before_flush")
 def _refuse_writes(session: Session, _flush_context, _instances) -> None:
-    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+    # One listener on every session (a dict lookup on a flush), not one added and removed per page.
+    if DEFERRED in session.info and (session.new or session.deleted
+                                     or any(session.is_modified(o) for o in session.dirty)):
         raise WroteInARead("a read_then_audit() page tried to write; use Database.write()")
 
 
@@ -39,11 +42,9 @@ def read_then_audit(db) -> Iterator[Session]:
     entries: list = []
     with db.read() as s:
         s.info[DEFERRED] = entries
-        event.listen(s, "before_flush", _refuse_writes)
         try:
             yield s
         finally:
-            event.remove(s, "before_flush", _refuse_writes)
             s.info.pop(DEFERRED, None)
     for actor, action, outcome, kwargs in entries:
         append_committed(db, actor, action, outcome, **kwargs)
