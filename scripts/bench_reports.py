@@ -229,10 +229,14 @@ def render(results: dict) -> list[str]:
 
 
 def write_block(results: dict, path) -> None:
-    """Rewrite the report rows between their own markers in BENCHMARKS.md (the rest is kept)."""
+    """Rewrite the report rows between their own markers in BENCHMARKS.md (the rest is kept). A run
+    without report rows (`--report-requests 0`) leaves the earlier ones where they are."""
     from pathlib import Path
     path = Path(path)
-    block = "\n".join([BEGIN, "", *render(results), END])
+    rows = render(results)
+    if not rows:
+        return
+    block = "\n".join([BEGIN, "", *rows, END])
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
