@@ -221,6 +221,31 @@ def test_a_session_survives_the_database_dropping_an_idle_connection(client, sto
     assert is_signed_in(client)
 
 
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only")
+def test_the_session_read_gives_its_connection_back_as_it_found_it(settings):
+    """The session's one SELECT runs in autocommit on PostgreSQL (no BEGIN before it, no ROLLBACK
+    after): the pooled connection must go back out of autocommit, or the next transaction on it
+    would commit statement by statement."""
+    from sqlalchemy import create_engine, text
+
+    from portal.accounts import sessions
+
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)  # one connection, reused
+    try:
+        assert sessions.resolve(engine, "no-such-session", idle_minutes=30, max_hours=12) is None
+        raw = engine.raw_connection()
+        try:
+            assert raw.dbapi_connection.autocommit is False
+        finally:
+            raw.close()
+        with engine.connect() as conn:  # a transaction on it is still one: its write is undone
+            conn.execute(text("CREATE TEMPORARY TABLE session_read_probe (x int)"))
+            conn.rollback()
+            assert conn.execute(text("SELECT to_regclass('pg_temp.session_read_probe')")).scalar() is None
+    finally:
+        engine.dispose()
+
 # ---------------------------------------------------------------- throttling
 
 def test_five_failures_throttle_the_account_even_for_the_right_password(client, db, story, clock_at):

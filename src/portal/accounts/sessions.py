@@ -143,12 +143,23 @@ def lookup(conn: Connection, token: str, *, idle_minutes: int, max_hours: int) -
 
 def resolve(engine: Engine, token: str, *, idle_minutes: int, max_hours: int) -> LiveSession | None:
     """lookup_dbapi() on a pooled connection of `engine`, returned to the pool at once. The one
-    SELECT is its own snapshot (SQLite runs it in autocommit; PostgreSQL's pool rolls back the
-    transaction it opened on return)."""
+    SELECT is its own snapshot, run in autocommit on both databases."""
     raw = engine.raw_connection()
+    dbapi = raw.dbapi_connection
+    # PostgreSQL: the one SELECT in autocommit (psycopg's attribute, set without a round trip on an
+    # idle connection): no BEGIN before it and no ROLLBACK when the pool takes it back, two round
+    # trips fewer on every request. Set back before the connection returns to the pool.
+    autocommit = engine.dialect.name == "postgresql" and not dbapi.autocommit
     try:
+        if autocommit:
+            dbapi.autocommit = True
         return lookup_dbapi(raw, engine.dialect, token, idle_minutes=idle_minutes, max_hours=max_hours)
     finally:
+        if autocommit:
+            try:
+                dbapi.autocommit = False
+            except Exception:  # a broken connection: never back into the pool in autocommit
+                raw.invalidate()
         raw.close()
 
 
