@@ -61,3 +61,23 @@ def test_a_raw_read_reads_what_a_core_connection_reads(db, story):
             Prebuilt(text("SELECT * FROM no_such_table")).all(raw)
     with db.raw_read() as raw:  # the connection went back to the pool usable
         assert stmt.all(raw) == theirs
+
+
+def test_a_raw_read_gives_its_connection_back_to_the_pool_as_it_found_it(db, story):
+    """On PostgreSQL a raw read runs in autocommit (no BEGIN, no ROLLBACK): every connection the
+    pool hands out afterwards, after a read that failed too, is out of autocommit again, so the
+    next write transaction on it is one."""
+    stmt = Prebuilt(select(_E.seq).where(_E.seq > 0).limit(1))
+    with db.raw_read() as raw:
+        assert stmt.all(raw)
+    with pytest.raises(sa_exc.ProgrammingError if not db.sqlite else sa_exc.OperationalError):
+        with db.raw_read() as raw:
+            Prebuilt(text("SELECT * FROM no_such_table")).all(raw)
+    if db.sqlite:
+        return  # SQLite's reads begin their own transaction; nothing else to check
+    held = [db.read_engine.raw_connection() for _ in range(3)]  # the pool's recent connections
+    try:
+        assert all(c.dbapi_connection.autocommit is False for c in held)
+    finally:
+        for c in held:
+            c.close()
