@@ -72,7 +72,7 @@ def record_complaint(request: Request, data: Form) -> Response:
 def _page(request: Request, complaint_id: int, *, form=None, errors=None, status: int = 200) -> Response:
     st = request.app.state
     actor = current_actor(request)
-    with read_then_audit(st.db) as s:  # the view is audited before the content is decrypted
+    with read_then_audit(st.db) as s:  # the view is audited (appended, committed) before anything is shown
         view = complaints.view_complaint(s, st.vault, actor, complaint_id)
         may_work = complaints.may_work(actor, view, s)
         days = settings.current(s).reply_days

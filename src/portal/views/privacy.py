@@ -143,7 +143,7 @@ def refuse_erasure(request: Request, request_id: int, data: Form) -> Response:
 @get("/customers/{file_id:uuid}/access-report", opt={"action": Action.PRIVACY_REPORT}, sync_to_thread=True)
 def subject_access_report(request: Request, file_id: UUID, purpose: str = "") -> Response:
     st = request.app.state
-    with read_then_audit(st.db) as s:  # audited (privacy.report) before anything is decrypted
+    with read_then_audit(st.db) as s:  # audited (privacy.report) before anything is shown
         report = access_report.build(s, st.vault, current_actor(request), file_id, purpose)
     return render(request, "privacy/report.html", report=report)
 

@@ -13,7 +13,6 @@ from litestar.params import Body
 
 from .. import i18n
 from ..audit import service as audit
-from ..audit.deferred import read_then_audit
 from ..customers.rules import CATEGORY_LABELS
 from ..membership.rules import programme_today
 from ..membership.settings import Tier
@@ -69,8 +68,8 @@ def show(request: Request, key: str, *, defaults: dict | None = None, **extra) -
     if defaults and "period" not in params:
         params.update(defaults)
     rep, f, errors, units = build(request, key, params)
-    with read_then_audit(request.app.state.db) as s:
-        audit.record(s, actor, "report.view", object_type="report", object_id=key, detail=scope_words(f))
+    audit.append_committed(request.app.state.db, actor, "report.view", object_type="report", object_id=key,
+                           detail=scope_words(f))
     return render(request, TEMPLATES.get(key, "reports/report.html"), rep=rep, charts=chart_data(rep),
                   export_path=f"/reports/export/{key}", status=400 if errors else 200,
                   **filter_context(f, errors, units), **extra)
