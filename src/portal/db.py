@@ -305,23 +305,18 @@ class Database:
         fairy = self.read_engine.raw_connection()
         dbapi = fairy.dbapi_connection
         dialect = self.read_engine.dialect
-        autocommit = not self.sqlite and not dbapi.autocommit
         try:
             if self.sqlite:
                 try:
                     dbapi.execute("BEGIN")
                 except dialect.loaded_dbapi.Error as exc:
                     raise driver_error(dialect, fairy, exc, "BEGIN") from exc
-            elif autocommit:
-                dbapi.autocommit = True
-            yield RawTransaction(fairy, dialect)
+                yield RawTransaction(fairy, dialect)
+            else:
+                with autocommit(fairy):
+                    yield RawTransaction(fairy, dialect)
         finally:
             _rollback(dbapi)
-            if autocommit:
-                try:
-                    dbapi.autocommit = False
-                except Exception:  # noqa: BLE001 - a broken connection: never pooled in autocommit
-                    fairy.invalidate()
             fairy.close()
 
     @contextmanager
@@ -389,6 +384,27 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+@contextmanager
+def autocommit(fairy) -> Iterator[None]:
+    """A pooled PostgreSQL driver connection (psycopg) in autocommit for the block: its
+    statements need no BEGIN before them and no ROLLBACK after (two round trips). Set back when
+    the block ends, or the connection invalidated if it cannot be: a connection must never go back
+    to the pool in autocommit, where the next transaction on it would commit statement by
+    statement."""
+    dbapi = fairy.dbapi_connection
+    if dbapi.autocommit:
+        yield
+        return
+    dbapi.autocommit = True  # an attribute of psycopg's: no round trip on an idle connection
+    try:
+        yield
+    finally:
+        try:
+            dbapi.autocommit = False
+        except Exception:  # noqa: BLE001 - a broken connection: discarded, never pooled
+            fairy.invalidate()
 
 
 def _rollback(dbapi) -> None:

@@ -9,6 +9,7 @@ the very next request, in every process, because every request asks the database
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from .. import clock
+from ..db import autocommit
 from ..inbox.models import Notice
 from ..org.models import OrgUnit
 from .actor import Actor
@@ -145,21 +147,12 @@ def resolve(engine: Engine, token: str, *, idle_minutes: int, max_hours: int) ->
     """lookup_dbapi() on a pooled connection of `engine`, returned to the pool at once. The one
     SELECT is its own snapshot, run in autocommit on both databases."""
     raw = engine.raw_connection()
-    dbapi = raw.dbapi_connection
-    # PostgreSQL: the one SELECT in autocommit (psycopg's attribute, set without a round trip on an
-    # idle connection): no BEGIN before it and no ROLLBACK when the pool takes it back, two round
-    # trips fewer on every request. Set back before the connection returns to the pool.
-    autocommit = engine.dialect.name == "postgresql" and not dbapi.autocommit
     try:
-        if autocommit:
-            dbapi.autocommit = True
-        return lookup_dbapi(raw, engine.dialect, token, idle_minutes=idle_minutes, max_hours=max_hours)
+        # PostgreSQL: the one SELECT in autocommit, no BEGIN before it and no ROLLBACK when the
+        # pool takes the connection back: two round trips fewer on every request.
+        with autocommit(raw) if engine.dialect.name == "postgresql" else nullcontext():
+            return lookup_dbapi(raw, engine.dialect, token, idle_minutes=idle_minutes, max_hours=max_hours)
     finally:
-        if autocommit:
-            try:
-                dbapi.autocommit = False
-            except Exception:  # a broken connection: never back into the pool in autocommit
-                raw.invalidate()
         raw.close()
 
 
