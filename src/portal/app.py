@@ -42,7 +42,7 @@ from .views.list_filters import FilterForm
 from .views.member_forms import CardActions, ReturnForm, new_form_key
 from .views.member_words import MemberRows, member_words
 from .views.nav import NavBar
-from .views.rendering import base_context, format_datetime, is_htmx, template_gettext
+from .views.rendering import PageTemplate, base_context, format_datetime, is_htmx, template_gettext
 from .views.security import (CsrfFailed, SecurityHeadersMiddleware, SessionMiddleware,
                              SecondStepOwed, SignInRequired, authorise_route, visitor)
 
@@ -58,6 +58,7 @@ def _jinja_env(reload: bool = False) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
                       auto_reload=reload)
+    env.template_class = PageTemplate
     env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)
     env.globals["_"] = template_gettext  # the same as the alias above, without its three context calls
     env.filters["dt"] = format_datetime

@@ -24,7 +24,9 @@ class _Compiled:
     __slots__ = ("sql", "compiled", "order", "binds", "results")
 
     def __init__(self, stmt, dialect):
-        # Expanding IN lists of the statement itself (constants) become plain parameters.
+        # Expanding IN lists of the statement itself (constants) become plain parameters. (Not
+        # beside a required parameter: rendering them asks for its value; write such a list as
+        # literal()s, as policy.scope.arm_clause does.)
         c = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         self.sql = str(c)
         self.compiled = c

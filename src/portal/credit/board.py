@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select, true
+from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -15,6 +15,7 @@ from ..accounts.models import User
 from ..audit import service as audit
 from ..customers.models import CustomerFile
 from ..policy import Action, customer_scope
+from ..policy.scoped import Scoped
 from .models import CreditApplication, CreditOrder
 from .rules import BUCKETS, ageing_bucket, days_overdue
 
@@ -100,10 +101,12 @@ def board(s: Session, actor: Actor, today: date, *, overdue_only: bool = False, 
     return Board(rows, buckets, dict(per), overdue)
 
 
+_OVERDUE = Scoped(Action.RECEIVABLE_BOARD, lambda scope: (
+    select(func.count()).select_from(CreditOrder).join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
+    .where(CreditOrder.settled_at.is_(None), CreditOrder.due_on < bindparam("today", required=True), scope.any())))
+
+
 def overdue_count(s: Session, actor: Actor, today: date) -> int:
-    """For the home pages: how many open orders in scope are past their due date (no personal data)."""
-    from sqlalchemy import func
-    return int(s.scalar(select(func.count()).select_from(CreditOrder)
-                        .join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
-                        .where(CreditOrder.settled_at.is_(None), CreditOrder.due_on < today,
-                               customer_scope(actor, Action.RECEIVABLE_BOARD))) or 0)
+    """For the home pages: how many open orders in scope are past their due date (no personal
+    data); prebuilt per scope shape (policy.scoped)."""
+    return int(_OVERDUE.scalar(s.connection(), actor, {"today": today}) or 0)

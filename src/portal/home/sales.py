@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -29,7 +29,9 @@ from ..exports.models import ExportRecord
 from ..membership.models import CardAccount, Membership, MembershipApplication, PointsEntryRow
 from ..membership.pricing import birthday_applies, birthday_days
 from ..membership.programme import settings_on
-from ..policy import Action, count_in_scope, customer_scope
+from ..driver_sql import Prebuilt
+from ..policy import Action, count_in_scope
+from ..policy.scoped import Scoped, ScopeArms
 from ..subject_keys import CustomerKey
 from ..policy.scope import member_scope, subtree_range
 from ..reports import summaries
@@ -65,6 +67,56 @@ class SalesHome:
     new_members_this_month: int = 0
 
 
+_MEMBER_COLUMNS = dict(owner=Membership.owner_id, unit_path=Membership.unit_path, file_id=Membership.customer_id)
+_EXPIRING = Scoped(Action.MEMBER_LISTS, lambda scope: (
+    select(func.count(func.distinct(CardAccount.membership_id)))
+    .join(Membership, Membership.id == CardAccount.membership_id)
+    .where(scope.any(**_MEMBER_COLUMNS), Membership.status == "active",
+           CardAccount.status != "cancelled", CardAccount.points_balance > 0,
+           CardAccount.id.in_(select(PointsEntryRow.account_id).where(
+               PointsEntryRow.points > 0, PointsEntryRow.expires_on > bindparam("today", required=True),
+               PointsEntryRow.expires_on <= bindparam("horizon", required=True))))))
+
+
+def _birthday_members(scope: ScopeArms, values: int | None):
+    """Active members with today's birthday index values (``values`` of them: md0, md1, ...),
+    or (None) not indexed yet; each with its customer's wrapped data key, read in the same
+    statement (not one read per file)."""
+    members = (select(CustomerFile.id, CustomerFile.birthday_ct, CustomerKey.customer_id, CustomerKey.key_ct)
+               .join(Membership, Membership.customer_id == CustomerFile.id)
+               .outerjoin(CustomerKey, CustomerKey.customer_id == CustomerFile.id)
+               .where(scope.any(**_MEMBER_COLUMNS), Membership.status == "active"))
+    if values is None:
+        return members.where(birthday_unindexed())
+    md = CustomerFile.birthday_md_bidx
+    return members.where(md.in_([bindparam(f"md{i}", type_=md.type, required=True) for i in range(values)]),
+                         CustomerFile.birthday_ct.is_not(None))
+
+
+_BIRTHDAYS = Scoped(Action.MEMBER_LISTS, _birthday_members)
+_UNINDEXED = Prebuilt(select(CustomerFile.id).where(birthday_unindexed()).limit(1))
+_MINE = AccessRequest.requester_id == bindparam("me", required=True)
+_PENDING = Prebuilt(select(func.count()).select_from(AccessRequest).where(_MINE, AccessRequest.status == "pending"))
+_ANSWERED = Prebuilt(select(func.count()).select_from(AccessRequest).where(
+    _MINE, AccessRequest.status.in_([literal("approved"), literal("denied")]), AccessRequest.decided_at >= bindparam("since", required=True)))
+_LO, _HI = bindparam("lo", required=True), bindparam("hi", required=True)
+_ACCESS_WAITING = Prebuilt(select(func.count()).select_from(AccessRequest).where(
+    AccessRequest.status == "pending", AccessRequest.unit_path >= _LO, AccessRequest.unit_path < _HI,
+    AccessRequest.requester_id != bindparam("me", required=True)))
+_EXPORTS_WAITING = Prebuilt(select(func.count()).select_from(ExportRecord).where(
+    ExportRecord.status == "pending", ExportRecord.unit_path >= _LO, ExportRecord.unit_path < _HI,
+    ExportRecord.actor_id != bindparam("me", required=True)))
+_APPLICATIONS_WAITING = Scoped(Action.CUSTOMER_LIST, lambda scope: (
+    select(func.count()).select_from(MembershipApplication)
+    .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
+    .where(MembershipApplication.status == "pending", scope.any())))
+
+
+def _one(conn, stmt: Prebuilt, params: dict) -> int:
+    rows = stmt.all(conn, params)
+    return int(rows[0][0] or 0) if rows else 0
+
+
 def _count(s: Session, stmt) -> int:
     return s.scalar(stmt) or 0
 
@@ -82,26 +134,15 @@ def read_reminders(s: Session, vault: Vault, actor: Actor, today: date) -> tuple
     the audit entry of the birthdays read (None when none was read), which the caller appends and
     commits before showing the figures. Reads only."""
     days = settings_on(s, today).expiry_warning_days
-    horizon = today + timedelta(days=days)
-    expiring = _count(s, select(func.count(func.distinct(CardAccount.membership_id)))
-                      .join(Membership, Membership.id == CardAccount.membership_id)
-                      .where(member_scope(actor, Action.MEMBER_LISTS), Membership.status == "active",
-                             CardAccount.status != "cancelled", CardAccount.points_balance > 0,
-                             CardAccount.id.in_(select(PointsEntryRow.account_id).where(
-                                 PointsEntryRow.points > 0, PointsEntryRow.expires_on > today,
-                                 PointsEntryRow.expires_on <= horizon))))
-    # Each with its customer's wrapped data key, read in the same statement (not one read per file).
-    members = (select(CustomerFile.id, CustomerFile.birthday_ct, CustomerKey.customer_id, CustomerKey.key_ct)
-               .join(Membership, Membership.customer_id == CustomerFile.id)
-               .outerjoin(CustomerKey, CustomerKey.customer_id == CustomerFile.id)
-               .where(member_scope(actor, Action.MEMBER_LISTS), Membership.status == "active"))
+    conn = s.connection()
+    expiring = _EXPIRING.scalar(conn, actor, {"today": today, "horizon": today + timedelta(days=days)}) or 0
     # Today's index values (about 1/128 of all files each, ix_customer_birthday_md), then their
     # memberships by customer id. Files not indexed yet (none once `portal customers reindex`
     # ran: a probe of the small ix_customer_birthday_unindexed says so) are candidates too.
-    rows = s.execute(members.where(CustomerFile.birthday_md_bidx.in_(birthday_values(vault, birthday_days(today))),
-                                   CustomerFile.birthday_ct.is_not(None))).all()
-    if s.scalar(select(CustomerFile.id).where(birthday_unindexed()).limit(1)) is not None:
-        rows += s.execute(members.where(birthday_unindexed())).all()
+    values = birthday_values(vault, birthday_days(today))
+    rows = _BIRTHDAYS.all(conn, actor, {f"md{i}": v for i, v in enumerate(values)}, variant=(len(values),))
+    if _UNINDEXED.all(conn):
+        rows += _BIRTHDAYS.all(conn, actor, variant=(None,))
     note = (AuditNote("home.view", object_type="list", object_id="birthdays_today", fields=("birthday",),
                       detail=f"{len(rows)} birthdays read to count today's") if rows else None)
     today_count = 0
@@ -120,15 +161,12 @@ def read_sales_home(s: Session, vault: Vault, actor: Actor, today: date) -> tupl
     """The figures of a salesperson's or leader's home page, and the audit entries their reads
     call for (to append and commit before showing them). Reads only: run it in a snapshot."""
     now = clock.now()
-    mine = AccessRequest.requester_id == actor.user_id
+    conn = s.connection()
     found, note = read_reminders(s, vault, actor, today)
     home = SalesHome(
         reminders=found,
-        requests_pending=_count(s, select(func.count()).select_from(AccessRequest)
-                                .where(mine, AccessRequest.status == "pending")),
-        requests_answered=_count(s, select(func.count()).select_from(AccessRequest).where(
-            mine, AccessRequest.status.in_(("approved", "denied")),
-            AccessRequest.decided_at >= now - timedelta(days=ANSWERED_DAYS))),
+        requests_pending=_one(conn, _PENDING, {"me": actor.user_id}),
+        requests_answered=_one(conn, _ANSWERED, {"me": actor.user_id, "since": now - timedelta(days=ANSWERED_DAYS)}),
         files=count_in_scope(s, actor, Action.CUSTOMER_LIST),
     )
     from ..credit.board import overdue_count  # sales on credit
@@ -140,18 +178,13 @@ def read_sales_home(s: Session, vault: Vault, actor: Actor, today: date) -> tupl
 
 def _leader_figures(s: Session, actor: Actor, home: SalesHome, today: date, now: datetime) -> None:
     lo, hi = subtree_range(actor.unit_path)
+    conn = s.connection()
     home.is_leader = True
     # The same rows as the approval queues (access.approval_queue, exports.exports_to_decide).
-    home.access_waiting = _count(s, select(func.count()).select_from(AccessRequest).where(
-        AccessRequest.status == "pending", AccessRequest.unit_path >= lo, AccessRequest.unit_path < hi,
-        AccessRequest.requester_id != actor.user_id))
-    home.exports_waiting = _count(s, select(func.count()).select_from(ExportRecord).where(
-        ExportRecord.status == "pending", ExportRecord.unit_path >= lo, ExportRecord.unit_path < hi,
-        ExportRecord.actor_id != actor.user_id))
-    home.applications_waiting = _count(s, select(func.count()).select_from(MembershipApplication)
-                                       .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
-                                       .where(MembershipApplication.status == "pending",
-                                              customer_scope(actor, Action.CUSTOMER_LIST)))
+    waiting = {"lo": lo, "hi": hi, "me": actor.user_id}
+    home.access_waiting = _one(conn, _ACCESS_WAITING, waiting)
+    home.exports_waiting = _one(conn, _EXPORTS_WAITING, waiting)
+    home.applications_waiting = int(_APPLICATIONS_WAITING.scalar(conn, actor) or 0)
     members_by_tier, new_members = _team_members(s, actor, today)
     home.members_by_tier = {t: members_by_tier.get(t, 0) for t in TIERS}
     home.new_members_this_month = new_members

@@ -88,8 +88,7 @@ def settings_read(conn: Connection, day: date) -> ProgrammeSettings:
 
 def settings_on(s: Session, day: date) -> ProgrammeSettings:
     """The stored version in effect on ``day`` (latest ``effective_from <= day``), else the defaults."""
-    v = versions_.in_force(s, ProgrammeVersion, day)
-    return DEFAULT_SETTINGS if v is None else _parsed(v.body)
+    return settings_read(s.connection(), day)
 
 
 def current_settings(s: Session) -> ProgrammeSettings:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, false, func, literal, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, false, literal, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import clock
@@ -102,27 +101,6 @@ def customer_scope(actor: Actor, action: Action, **columns) -> ColumnElement[boo
     if not arms:
         return false()
     return or_(*(clause for _, clause in arms))
-
-
-def count_in_scope(s: Session, actor: Actor, action: Action, *where: ColumnElement[bool]) -> int:
-    """How many customer files are in the actor's scope (and ``where``): one count per arm, each
-    without the files of the arms counted before it, summed.
-
-    customer_scope() is an OR of the arms, and PostgreSQL cannot walk an index for an OR whose
-    GRANTED arm is ``id IN (subquery)``: it reads the whole table (60 ms for a salesperson at
-    100k files, seconds at 1M). One arm at a time is one index range each, and the widest arm
-    (a leader's units, a salesperson's own files) is counted from its index alone: the arms
-    after it are narrow, so excluding the ones before them costs little."""
-    arms = scope_arms(actor, action)
-    if arms is None:
-        return s.scalar(select(func.count()).select_from(CustomerFile).where(*where)) or 0
-    order = {Relation.LED: 0, Relation.OWN: 1, Relation.GRANTED: 2}
-    total, before = 0, []
-    for _, clause in sorted(arms, key=lambda arm: order[arm[0]]):
-        total += s.scalar(select(func.count()).select_from(CustomerFile)
-                          .where(clause, *(~earlier for earlier in before), *where)) or 0
-        before.append(clause)
-    return total
 
 
 def member_scope(actor: Actor, action: Action) -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from .. import versions as versions_
 from ..accounts.actor import Actor
 from ..audit import service as audit
 from ..customers.service import InvalidInput
+from ..driver_sql import Prebuilt
 from ..membership.rules import programme_today
 from .models import ServiceSettingsVersion
 
@@ -60,9 +62,19 @@ def from_json(body: str) -> ServiceSettings:
     return ServiceSettings(**raw)
 
 
+# The body in force on a day, on the driver's cursor (the home pages and the file page read it on
+# every view); a body already seen is not parsed again (the row is still read each time, so a
+# new version is seen at once in every process). Shared like DEFAULTS: never changed in place.
+_BODY_ON = Prebuilt(select(ServiceSettingsVersion.body)
+                    .where(ServiceSettingsVersion.effective_from <= bindparam("at", required=True))
+                    .order_by(ServiceSettingsVersion.effective_from.desc()).limit(1))
+_parsed = lru_cache(maxsize=32)(from_json)
+
+
 def settings_on(s: Session, day: date) -> ServiceSettings:
-    v = versions_.in_force(s, ServiceSettingsVersion, day)
-    return DEFAULTS if v is None else from_json(v.body)
+    """The version in force on ``day`` (the latest ``effective_from <= day``), else the defaults."""
+    rows = _BODY_ON.all(s.connection(), {"at": day})
+    return _parsed(rows[0][0]) if rows else DEFAULTS
 
 
 _V = ServiceSettingsVersion.__table__.c

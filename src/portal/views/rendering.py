@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from jinja2 import Template as JinjaTemplate
 from jinja2 import pass_eval_context
 from litestar import MediaType, Request
 from litestar.response import Template
@@ -87,3 +88,21 @@ def template_gettext(eval_ctx, message: str, **variables):
 
 
 _TEMPLATE_TEXT: dict[tuple[str, str], Markup] = {}
+
+
+class PageTemplate(JinjaTemplate):
+    """Jinja2's Template, with a cheaper check at each `{% import %}`: whether the importing page
+    has globals the imported template lacks (then its module is built for this page, as Jinja2
+    does) is asked of a set of the template's global names, kept, not of its ChainMap's key view
+    (which tests each name against every map: 5% of a page's rendering with three imports). The
+    set is built again whenever the page has a name it does not hold, so a global added later is
+    still seen."""
+
+    def _get_default_module(self, ctx=None):
+        if ctx is not None:
+            names = self.__dict__.get("_global_names")
+            if names is None or not ctx.globals_keys <= names:
+                names = self._global_names = frozenset(self.globals)
+            if not ctx.globals_keys <= names:
+                return super()._get_default_module(ctx)
+        return super()._get_default_module()
