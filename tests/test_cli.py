@@ -342,6 +342,18 @@ def test_import_success(demo_env):
     assert invoke("audit", "verify").exit_code == 0
 
 
+def test_the_tally_follows_the_demo_and_the_bench_seed(demo_env):
+    """customer_file_tally (the home pages' files figure) matches the files after the demo and
+    after the bench's bulk seed (three batches)."""
+    assert "tally matches the files" in invoke("customers", "tally").output
+    r = invoke("bench", "seed", "40", "--batch", "15", "--workers", "0")
+    assert r.exit_code == 0, r.output
+    assert demo_env.scalar("SELECT sum(files) FROM customer_file_tally") == demo_env.scalar(
+        "SELECT count(*) FROM customer_file")
+    ok = invoke("customers", "tally")
+    assert ok.exit_code == 0 and "tally matches the files" in ok.output, ok.output
+
+
 def test_import_failure_imports_nothing(demo_env):
     before = demo_env.scalar("SELECT count(*) FROM customer_file")
     events_before = demo_env.scalar("SELECT count(*) FROM audit_event")

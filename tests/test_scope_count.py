@@ -75,3 +75,49 @@ def test_one_prebuilt_statement_counts_each_actor_with_their_own_values_read_now
             g.revoked_at = clock.now()
     with db.read() as s:
         assert count_in_scope(s, alice, Action.CUSTOMER_LIST) == before - 1 == _by_or(s, alice, Action.CUSTOMER_LIST)
+
+
+# ---------------------------------------------------------------- customer_file_tally
+
+def test_the_tally_follows_files_created_and_reassigned_and_the_count_with_it(db, vault, story, overlapping):
+    from portal.customers import service as customers
+    from portal.customers import tally
+    with db.read() as s:
+        assert tally.differences(s) == []
+    from portal.accounts import service as accounts
+    with db.write() as s:  # on team 755B (ivan's): the file changes owner and unit
+        accounts.add_user(s, "kim", "salesperson", "755B", "Tea-house-2026!", display_name="Kim")
+    with db.write() as s:
+        customers.reassign_file(s, story.actor(db, "grace"), uuid.UUID(story.files["alice"][0]), "kim",
+                                "alice moved to retail")
+        customers.reassign_file(s, story.actor(db, "bob"), uuid.UUID(story.files["alice"][1]), "bob",
+                                "alice is on leave")  # the same unit, another owner
+    with db.write() as s:
+        customers.create_file(s, vault, story.actor(db, "charlie"), customers.CustomerInput(
+            name="陈新", gender="M", mobile="13900009999", category="A"))
+    with db.read() as s:
+        assert tally.differences(s) == []
+        for user in ("alice", "charlie", "bob", "grace", "henry"):
+            actor = story.actor(db, user)
+            assert count_in_scope(s, actor, Action.CUSTOMER_LIST) == _by_or(s, actor, Action.CUSTOMER_LIST), user
+
+
+def test_portal_customers_tally_finds_a_difference_and_rebuilds(db, settings, story):
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from portal.cli import main
+    from portal.customers import tally
+    from portal.customers.models import CustomerFileTally
+    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_KEY_FILE": str(settings.key_file)}
+    ok = CliRunner().invoke(main, ["customers", "tally"], env=env)
+    assert ok.exit_code == 0 and "tally matches the files" in ok.output, ok.output
+    with db.write() as s:  # a hand edit
+        s.execute(update(CustomerFileTally).where(CustomerFileTally.owner_id == story.users["alice"])
+                  .values(files=CustomerFileTally.files + 5))
+    bad = CliRunner().invoke(main, ["customers", "tally"], env=env)
+    assert bad.exit_code == 1 and "tallied" in bad.output and "--rebuild" in bad.output, bad.output
+    fixed = CliRunner().invoke(main, ["customers", "tally", "--rebuild"], env=env)
+    assert fixed.exit_code == 0 and "tally rebuilt" in fixed.output, fixed.output
+    with db.read() as s:
+        assert tally.differences(s) == []

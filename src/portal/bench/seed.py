@@ -26,7 +26,7 @@ import os
 import random
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +42,7 @@ from ..accounts.actor import Actor
 from ..accounts.models import Role, User
 from ..audit.chain import CHAINED, entry_hash
 from ..audit.models import AuditEvent
-from ..customers import rules, search
+from ..customers import rules, search, tally
 from ..customers.models import PERSONAL_FIELDS, CustomerFile
 from ..customers.service import TABLE
 from ..db import Database
@@ -345,6 +345,7 @@ def _write_batch(db: Database, files: list[dict], owners_: list[Owner], per_file
         conn = s.connection()
         conn.execute(CustomerFile.__table__.insert(),
                      [{k: v for k, v in f.items() if k != "_filled"} for f in files])
+        tally.add(s, Counter((f["owner_id"], f["unit_path"]) for f in files))
         audit_rows = _audit_rows(s, files, owners_, per_file)
         if audit_rows:
             conn.execute(AuditEvent.__table__.insert(), audit_rows)

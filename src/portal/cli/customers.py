@@ -127,3 +127,31 @@ def customers_reindex(env: Env, everything: bool) -> None:
         audit.record(s, CLI, "customer.reindex", object_type="customer",
                      detail=f"{n} file(s) indexed for search")
     click.echo(f"indexed {n} file(s) for search by name")
+
+
+@customers_group.command("tally")
+@click.option("--rebuild", is_flag=True, help="Recount the tally from the files (one statement) after showing what differs.")
+@pass_env
+def customers_tally(env: Env, rebuild: bool) -> None:
+    """Compare customer_file_tally, the files per owner and unit that the home pages' files
+    figure reads, with the files themselves; exit 1 if they differ (and --rebuild was not given).
+
+    The portal keeps the tally in the transaction that creates or reassigns a file, so they
+    should never differ; a database edited by hand is the one way they can.
+    """
+    from ..customers import tally
+
+    with env.db.read() as s:
+        wrong = tally.differences(s)
+    for owner_id, path, tallied, counted in wrong:
+        click.echo(f"owner {owner_id}, unit {path}: tallied {tallied}, files {counted}")
+    if not wrong:
+        click.echo("tally matches the files")
+        return
+    if not rebuild:
+        raise Failed(f"{len(wrong)} (owner, unit) tallies differ from the files; `portal customers tally --rebuild` recounts them")
+    with env.db.write() as s:
+        tally.rebuild(s)
+        audit.record(s, CLI, "customer.tally", object_type="customer",
+                     detail=f"tally rebuilt: {len(wrong)} (owner, unit) rows differed")
+    click.echo(f"tally rebuilt ({len(wrong)} differed)")

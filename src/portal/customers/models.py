@@ -86,3 +86,16 @@ class FileNumberSequence(SQLModel, table=True):
 
     region_code: str = Field(primary_key=True, max_length=16)
     next_seq: int = 1
+
+
+class CustomerFileTally(SQLModel, table=True):
+    """How many customer files each (owner, unit path) holds: the home page's files figure is
+    read from here arm by arm (policy.scoped.count_in_scope) instead of counting the files (7 ms
+    for a leader's 200,000 at 1M files). Written only by customers.tally, in the transaction
+    that creates or moves a file; `portal integrity tally` compares it with the files."""
+    __tablename__ = "customer_file_tally"
+    __table_args__ = (Index("ix_customer_file_tally_unit", "unit_path"),)
+
+    owner_id: int = Field(primary_key=True)
+    unit_path: str = Field(sa_type=PATH_TYPE, primary_key=True)
+    files: int = 0

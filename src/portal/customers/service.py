@@ -22,7 +22,7 @@ from ..org.service import region_of
 from ..policy import Action, PermissionDenied, can, customer_scope
 from ..subject_keys import CustomerKey
 from ..vault import Vault
-from . import rules, search
+from . import rules, search, tally
 from .models import PERSONAL_FIELDS, CustomerFile
 from .numbering import next_file_number
 
@@ -317,6 +317,7 @@ def create_file(s: Session, vault: Vault, actor: Actor, data: CustomerInput, *,
     _seal(vault, f, data)
     s.add(f)
     s.flush()
+    tally.created(s, owner.id, unit.path)
     if audit_it:
         audit.record(s, actor, "customer.create", object_type="customer", object_id=f.file_no,
                      fields=[k for k, v in data.personal().items() if v])
@@ -377,6 +378,7 @@ def reassign_file(s: Session, actor: Actor, file_id, new_owner_username: str, re
         raise InvalidInput({"owner": "The new owner must be in a unit you lead."})
     old = s.get(User, f.owner_id)
     old_path = f.unit_path
+    tally.moved(s, (f.owner_id, f.unit_path), (new_owner.id, unit.path))
     f.owner_id, f.unit_id, f.unit_path = new_owner.id, unit.id, unit.path
     f.updated_at = clock.now()
     s.flush()

@@ -151,7 +151,7 @@ def finish(s, p: Plan) -> bool:
     if st is None:
         if p.seen is not None:
             return False
-        from ..reports.upsert import insert_for  # two first runs at once: the second inserts nothing
+        from ..upsert import insert_for  # two first runs at once: the second inserts nothing
         done = s.execute(insert_for(s)(DailyJobState.__table__).values(
             id=1, last_day=p.day, floor_marks=ceiling, ceiling_marks=ceiling, updated_at=now)
             .on_conflict_do_nothing(index_elements=["id"]))

@@ -18,7 +18,7 @@ from ..audit.models import AuditEvent, AuditHead
 from .models import (AUDIT_DAY_FIGURES, VIEW_HOURS, audit_day as AD, audit_day_head as ADH, audit_file_day as AFD,
                      audit_view_day as AV)
 from .sqlfn import SHANGHAI_HOURS, day_of, hour_of
-from .upsert import insert_for
+from ..upsert import insert_for
 
 VIEW = AuditEvent.action == "customer.view"
 ALLOWED = AuditEvent.outcome == "allowed"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..membership.models import CardAccount, MemberCard, MemberEvent, Membership
 from .models import CardIssue as CI, CardMonth as CM
 from .sqlfn import SHANGHAI_HOURS, month_of
-from .upsert import add_up
+from ..upsert import add_up
 
 # member_event kinds that are card steps (the tracking table's columns, with "expired" and the
 # issue list's "card").

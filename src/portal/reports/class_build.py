@@ -26,7 +26,7 @@ from ..membership.models import Membership, Purchase
 from .class_window import (_BUILD, _STATE, COUNT_KEYS, COUNTS, Thresholds, locked_build, locked_state, paid_in,
                            scores_sql, window_for)
 from .models import ClassCount as CC, ClassMember as CMB
-from .upsert import add_up
+from ..upsert import add_up
 
 CHUNK = 1000          # members per chunk: about 60 ms of writing (measured at 100k files)
 PURGE_CHUNK = 2000    # rows of an old generation deleted per transaction: about the same
@@ -51,7 +51,7 @@ def begin(s: Session, as_of: date) -> int:
     t = Thresholds.of_settings(settings_on(s, as_of))
     b = locked_build(s, share=False)
     if b is None:  # the migration writes the row; a database made otherwise gets it here
-        from .upsert import insert_for
+        from ..upsert import insert_for
         s.execute(insert_for(s)(_BUILD).values(id=1, gen=_next_gen(s), as_of=as_of, done_through=0,
                                                **_thresholds_values(t))
                   .on_conflict_do_nothing(index_elements=["id"]))

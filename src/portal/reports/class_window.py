@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from ..customers.models import CustomerFile
 from ..membership.models import Membership, Purchase
 from .models import ClassBuild, ClassCount as CC, ClassMember as CMB, ClassState
-from .upsert import add_up
+from ..upsert import add_up
 
 COUNTS = ("members", "spend_fen", "purchases")
 COUNT_KEYS = ("gen", "owner_id", "unit_path", "tier", "cls", "r", "f")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..membership.models import Purchase, PurchaseLineRow as L
 from .models import ReportProduct as RP
-from .upsert import add_up
+from ..upsert import add_up
 
 FIGURES = ("buyers", "first_of_quarter", "first_of_year", "quantity", "paid_fen")
 Key = tuple[int, str, str]

@@ -20,7 +20,7 @@ from ..membership.models import CardAccount, Membership, PointsEntryRow, Purchas
 from ..policy import Action
 from . import products, summaries
 from .models import ReportMonth as RM
-from .upsert import add_up
+from ..upsert import add_up
 
 FIGURES = ("purchases", "spend_fen", "buyers", "first_of_quarter", "first_of_year",
            "points_earned", "points_redeemed", "points_expired")

@@ -28,7 +28,7 @@ from ..policy import Action
 from ..policy.actions import Relation
 from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
 from .models import ReportFlow as RF, ReportMember as RMB
-from .upsert import add_up
+from ..upsert import add_up
 
 Key = tuple[int, str, str]            # owner_id, unit_path, tier (rollup.Key)
 MEMBER_FIGURES = ("members", "holders", "points_balance", "stored_value_fen")
