@@ -232,3 +232,21 @@ def test_every_role_has_a_home_page(client, story, user):
     signed_in(client, user)
     r = client.get("/")
     assert r.status_code == 200 and "There is nothing for your role here yet." not in r.text
+
+
+def test_a_leaders_team_figures_from_the_summaries_are_the_live_counts(db, day, story, monkeypatch):
+    """The prebuilt reads of report_member and report_flow give what counting the memberships
+    in scope gives (the path taken when a scope has grants, which the summaries cannot key)."""
+    from portal.home import sales
+    from portal.policy.actions import Relation
+    for user in ("bob", "grace", "henry", "alice"):
+        actor = story.actor(db, user)
+        with db.read() as s:
+            summed = sales._team_members(s, actor, day)
+        with monkeypatch.context() as m:
+            m.setattr(sales, "scope_shape", lambda *_: ((Relation.GRANTED,), ("view",)))
+            with db.read() as s:
+                live = sales._team_members(s, actor, day)
+        assert ({t: n for t, n in summed[0].items() if n}, summed[1]) == (live[0], live[1]), user
+        if user == "bob":
+            assert summed == ({"gold": 1, "regular": 2}, 3)  # the figures his page shows

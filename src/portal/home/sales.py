@@ -33,9 +33,9 @@ from ..driver_sql import Prebuilt
 from ..policy import Action, count_in_scope
 from ..policy.scoped import Scoped, ScopeArms
 from ..subject_keys import CustomerKey
-from ..policy.scope import member_scope, subtree_range
-from ..reports import summaries
-from ..reports.filters import ReportFilter, month_period
+from ..policy.actions import Relation
+from ..policy.scope import member_scope, scope_shape, subtree_range
+from ..reports.filters import month_period
 from ..reports.models import ReportFlow as RF
 from ..reports.models import ReportMember as RMB
 from ..vault import Vault, VaultError
@@ -110,6 +110,16 @@ _APPLICATIONS_WAITING = Scoped(Action.CUSTOMER_LIST, lambda scope: (
     select(func.count()).select_from(MembershipApplication)
     .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
     .where(MembershipApplication.status == "pending", scope.any())))
+
+
+# A leader's team from the reports' summaries (reports.summaries: the same rows, the same scope).
+_TEAM_BY_TIER = Scoped(Action.REPORT_VIEW, lambda scope: (
+    select(RMB.tier, func.coalesce(func.sum(RMB.members), 0))
+    .where(RMB.status == "active", scope.any(owner=RMB.owner_id, unit_path=RMB.unit_path)).group_by(RMB.tier)))
+_TEAM_JOINED = Scoped(Action.REPORT_VIEW, lambda scope: (
+    select(func.coalesce(func.sum(RF.n), 0)).where(
+        RF.kind == "join", RF.month >= bindparam("first", required=True), RF.month <= bindparam("last", required=True),
+        scope.any(owner=RF.owner_id, unit_path=RF.unit_path))))
 
 
 def _one(conn, stmt: Prebuilt, params: dict) -> int:
@@ -196,13 +206,12 @@ def _team_members(s: Session, actor: Actor, today: date) -> tuple[dict[str, int]
     summaries kept in each membership's transaction (report_member, report_flow): a few rows per
     salesperson and tier instead of every member of the subtree (tens of milliseconds at 100k
     files, growing with the team). The live count answers when the summaries cannot."""
-    f = ReportFilter(period=month_period(today.year, today.month))
-    held = summaries.member_where(actor, f)
-    flows = summaries.flow_where(actor, f, "join")
-    if held is not None and flows is not None:
-        by_tier = dict(s.execute(select(RMB.tier, func.coalesce(func.sum(RMB.members), 0))
-                                 .where(RMB.status == "active", *held).group_by(RMB.tier)).all())
-        return by_tier, int(s.scalar(select(func.coalesce(func.sum(RF.n), 0)).where(*flows)) or 0)
+    shape = scope_shape(actor, Action.REPORT_VIEW)
+    if shape is None or Relation.GRANTED not in shape[0]:  # the summaries are keyed by owner and unit
+        conn = s.connection()
+        months = month_period(today.year, today.month).months()
+        by_tier = {tier: int(n) for tier, n in _TEAM_BY_TIER.all(conn, actor)}
+        return by_tier, int(_TEAM_JOINED.scalar(conn, actor, {"first": months[0], "last": months[-1]}) or 0)
     scope = member_scope(actor, Action.REPORT_VIEW)
     by_tier = dict(s.execute(select(Membership.tier, func.count()).where(scope, Membership.status == "active")
                              .group_by(Membership.tier)).all())
