@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -21,7 +21,9 @@ from ..customers.models import CustomerFile
 from ..membership.models import MemberEvent, MembershipApplication, Purchase
 from ..membership.programme import settings_on
 from ..org.models import OrgUnit
-from ..policy import Action, customer_scope
+from ..driver_sql import Prebuilt
+from ..policy import Action
+from ..policy.scoped import Scoped
 
 RECENT_LOSS_DAYS = 7
 
@@ -39,18 +41,26 @@ class ServiceHome:
     loss_days: int = RECENT_LOSS_DAYS
 
 
+# Customer service's figures, prebuilt (the applications per scope shape: policy.scoped) and run
+# on the driver: each built through the ORM per request cost ten times its SQL.
+_WAITING = Scoped(Action.MEMBER_REVIEW, lambda scope: (
+    select(func.count()).select_from(MembershipApplication)
+    .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
+    .where(MembershipApplication.status == "pending", scope.any(file_id=MembershipApplication.customer_id))))
+_CLAIMABLE = Prebuilt(select(func.count()).select_from(Purchase).where(
+    Purchase.customer_id.is_(None), Purchase.claimed_at.is_(None), Purchase.status == "complete",
+    Purchase.purchased_on >= bindparam("since", required=True)))
+_LOSSES = Prebuilt(select(func.count()).select_from(MemberEvent).where(
+    MemberEvent.kind == "loss", MemberEvent.at >= bindparam("since", required=True)))
+
+
 def service_home(s: Session, actor: Actor, today: date) -> ServiceHome:
     settings = settings_on(s, today)
-    waiting = _count(s, select(func.count()).select_from(MembershipApplication)
-                     .join(CustomerFile, CustomerFile.id == MembershipApplication.customer_id)
-                     .where(MembershipApplication.status == "pending",
-                            customer_scope(actor, Action.MEMBER_REVIEW, file_id=MembershipApplication.customer_id)))
-    claimable = _count(s, select(func.count()).select_from(Purchase).where(
-        Purchase.customer_id.is_(None), Purchase.claimed_at.is_(None), Purchase.status == "complete",
-        Purchase.purchased_on >= today - timedelta(days=settings.missed_points_claim_days)))
-    losses = _count(s, select(func.count()).select_from(MemberEvent).where(
-        MemberEvent.kind == "loss", MemberEvent.at >= clock.now() - timedelta(days=RECENT_LOSS_DAYS)))
-    return ServiceHome(applications_waiting=waiting, claimable_sales=claimable,
+    conn = s.connection()
+    claim_from = today - timedelta(days=settings.missed_points_claim_days)
+    ((claimable,),) = _CLAIMABLE.all(conn, {"since": claim_from})
+    ((losses,),) = _LOSSES.all(conn, {"since": clock.now() - timedelta(days=RECENT_LOSS_DAYS)})
+    return ServiceHome(applications_waiting=int(_WAITING.scalar(conn, actor) or 0), claimable_sales=claimable,
                        claim_days=settings.missed_points_claim_days, losses_recent=losses)
 
 
