@@ -241,6 +241,7 @@ FALLBACK: dict[str, str] = {
     "user.approvals_view": _("Read the account approvals"),
     "member.exception": _("Waived the joining condition for file %(id)s"),
     "member.purchase_import": _("Imported purchases"), "customer.reindex": _("Indexed files for search"),
+    "customer.tally": _("Recounted the files per owner and unit"),
     "member.purchase": _("Recorded a purchase for %(id)s"), "member.return": _("Recorded a return for %(id)s"),
     "member.stored_value": _("Used the stored value of card %(id)s"),
     "member.redeem": _("Redeemed points on card %(id)s"), "member.adjust": _("Adjusted card %(id)s"),
