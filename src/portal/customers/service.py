@@ -358,6 +358,11 @@ def update_field(s: Session, vault: Vault, actor: Actor, file_id, field_name: st
     return update_file(s, vault, actor, file_id, validate_form(form))
 
 
-# Reassigning files lives in reassign.py (a file's members, figures and grants move with it);
-# imported here for the callers that know it by this module.
-from .reassign import reassign_all, reassign_file  # noqa: E402,F401
+def __getattr__(name: str):
+    """Reassigning files lives in reassign.py (a file's members, figures and grants move with
+    it); its functions are found here too, for the callers that know them by this module (looked
+    up when asked: reassign.py imports this module, in either order)."""
+    if name in ("reassign_file", "reassign_all"):
+        from . import reassign
+        return getattr(reassign, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
