@@ -1,10 +1,8 @@
 """Database engines and transactions; SQLite pragmas; a UTC datetime column type."""
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
-import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .driver_sql import RawTransaction, driver_error
+from .writer_gate import LoopCall, WriterGate, begin_at_once, busy, loop_call, not_on_loop
 
 
 class UTCDateTime(TypeDecorator):
@@ -95,6 +94,9 @@ def secure_sqlite_files(url: str) -> list[Path]:
     return narrowed
 
 
+BUSY_TIMEOUT_MS = 30000  # a writer waits this long for SQLite's lock (the gate queues most of them)
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     secure_sqlite_files(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
@@ -108,7 +110,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # Deleted content is overwritten with zeros, so a destroyed customer key (subject_keys.py)
         # does not linger in a page's free space or on the freelist.
         cur.execute("PRAGMA secure_delete=ON")
@@ -160,44 +162,6 @@ def _no_jit(engine: Engine) -> None:
         dbapi_conn.commit()
 
 
-class _WriterGate:
-    """Queues SQLite writers: a thread lock within the process, an flock(2) on a file beside the
-    database across processes. SQLite itself lets one writer in at a time, but a writer that
-    finds the lock taken sleeps in its busy handler (1, 2, 5, 10, ... 100 ms), so under load
-    writers convoy and throughput collapses. Waiting here wakes as soon as the lock is free.
-    """
-
-    def __init__(self, path: str | None):
-        self._path = path
-        self._lock = threading.RLock()
-        self._local = threading.local()
-        self._fd: int | None = None
-        self._pid = 0
-
-    def _file(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():  # opened once per process (and after fork)
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._lock:
-            depth = getattr(self._local, "depth", 0)
-            fd = self._file() if depth == 0 else None
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            self._local.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._local.depth = depth
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 # The transaction the current code runs in: a customer's own data key (subject_keys.py) is read
 # in it, so a value can be opened wherever it is read (the key's row may not be committed yet).
 _CURRENT: ContextVar[Session | None] = ContextVar("portal_session", default=None)
@@ -234,7 +198,7 @@ class Database:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
             db_file = make_url(url).database
-            self._gate = _WriterGate(db_file + ".writelock" if db_file and db_file != ":memory:" else None)
+            self._gate = WriterGate(db_file + ".writelock" if db_file and db_file != ":memory:" else None)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10)
             _ping_after_idle(self.engine)
@@ -246,6 +210,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One use case, one transaction: committed on success, rolled back on any error."""
+        not_on_loop("a write session")
         if self._gate is None:
             with self._write() as session, session.begin(), _current(session):
                 session.info["audit_signer"] = self.audit_signer
@@ -286,6 +251,7 @@ class Database:
         """A Core connection in a short write transaction, committed on success and rolled back on
         any error (on SQLite behind the writer gate, BEGIN IMMEDIATE). Never open it inside a
         `write()` of the same thread: on SQLite the second connection would wait on the first."""
+        not_on_loop("a write connection")
         if self._gate is None:
             with self.engine.begin() as conn:
                 yield conn
@@ -326,26 +292,36 @@ class Database:
         the driver itself, without SQLAlchemy's Connection, events and transaction objects. On
         SQLite: behind the writer gate, `BEGIN IMMEDIATE` ... `COMMIT`; on PostgreSQL the driver's
         own BEGIN (psycopg opens a transaction at the first statement) and COMMIT. Committed when
-        the block ends, rolled back on any error (a failed COMMIT raises, as SQLAlchemy's error)."""
+        the block ends, rolled back on any error (a failed COMMIT raises, as SQLAlchemy's error).
+
+        On the event loop (writer_gate.on_loop(), SQLite only) the gate and SQLite's own lock are
+        only tried: either taken, it raises WriterBusy before writing anything."""
+        call = loop_call()
+        if call is not None and not self.sqlite:
+            raise busy(call, "PostgreSQL is written from a worker thread")
         if self._gate is None:
-            yield from self._raw_write()
+            yield from self._raw_write(call)
             return
         with self._gate.held():
-            yield from self._raw_write()
+            yield from self._raw_write(call)
 
-    def _raw_write(self) -> Iterator[RawTransaction]:
+    def _raw_write(self, call: LoopCall | None = None) -> Iterator[RawTransaction]:
         dialect = self.engine.dialect
         fairy = self.engine.raw_connection()  # the pool's checkout (and its idle ping) as usual
         dbapi = fairy.dbapi_connection
         sql = "BEGIN IMMEDIATE"
         try:
             try:
-                if self.sqlite:
+                if call is not None:
+                    begin_at_once(dbapi, call, dialect.loaded_dbapi.OperationalError, BUSY_TIMEOUT_MS)
+                elif self.sqlite:
                     dbapi.execute(sql)
                 yield RawTransaction(fairy, dialect)
                 sql = "COMMIT"
                 if self.sqlite:
                     dbapi.execute(sql)
+                    if call is not None:
+                        call.written += 1
                 else:
                     dbapi.commit()
             except dialect.loaded_dbapi.Error as exc:
@@ -356,6 +332,15 @@ class Database:
                 raise
         finally:
             fairy.close()  # back to the pool (its reset rolls back nothing: committed or rolled back)
+
+    def loop_ready(self) -> bool:
+        """Whether a page's reads and its one audit append may run on the event loop now
+        (writer_gate.py): a SQLite file, and a read connection free in the pool, so that the loop
+        never waits for one the worker threads hold. PostgreSQL's reads go over a socket: never."""
+        if self._gate is None or self._gate.path is None:  # PostgreSQL, or SQLite in memory
+            return False
+        pool = self.read_engine.pool
+        return pool.checkedout() < pool.size()
 
     def loop_reader(self):
         """A SQLite file's own driver connection for the event loop's one read per request (the

@@ -21,6 +21,7 @@ from ..customers.models import PERSONAL_FIELDS
 from ..customers.service import AuditNote
 from ..policy import Action
 from . import membership as member_views
+from .offload import page_work
 from .rendering import local_time, render
 from .security import current_actor, visitor
 
@@ -121,24 +122,26 @@ def list_context(st, actor, q: str, after: str | None, params, *, locale: str, t
                 next_url=links["next_prefix"] + quote(page.next_cursor) if page.next_cursor else "")
 
 
-def _list(request: Request, q: str, after: str | None, params) -> Response:
+async def _list(request: Request, q: str, after: str | None, params) -> Response:
     v = visitor(request)
-    context = list_context(request.app.state, current_actor(request), q, after, params, locale=v.locale,
-                           tz=v.timezone)
+    st = request.app.state
+    # On SQLite on the event loop, unless the append would wait (views/offload.py).
+    context = await page_work(st.db, list_context, st, current_actor(request), q, after, params,
+                              locale=v.locale, tz=v.timezone)
     return render(request, "customers/list.html", fragment="customers/_results.html", **context)
 
 
-@get("/customers", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True)
-def list_customers(request: Request, q: str = "", after: str | None = None) -> Response:
+@get("/customers", opt={"action": Action.CUSTOMER_LIST})
+async def list_customers(request: Request, q: str = "", after: str | None = None) -> Response:
     """Order and filters travel in the URL (`sort`, `dir`, `category`, `tier`, `owner`, `granted`),
     so Back and a bookmark return to the same list; a search text never does (see below)."""
-    return _list(request, q, after, request.query_params)
+    return await _list(request, q, after, request.query_params)
 
 
-@post("/customers/search", opt={"action": Action.CUSTOMER_LIST}, sync_to_thread=True, status_code=200)
-def search_customers(request: Request, data: Form) -> Response:
+@post("/customers/search", opt={"action": Action.CUSTOMER_LIST}, status_code=200)
+async def search_customers(request: Request, data: Form) -> Response:
     """Search by POST so a phone or ID number never sits in a URL, the browser history or a log."""
-    return _list(request, data.get("q", ""), data.get("after") or None, data)
+    return await _list(request, data.get("q", ""), data.get("after") or None, data)
 
 
 @get("/customers/new", opt={"action": Action.CUSTOMER_CREATE})
@@ -182,9 +185,10 @@ def file_context(st, actor, file_id: UUID) -> dict:
     return dict(card=card, categories=rules.CATEGORY_LABELS, grants=grants, membership=membership)
 
 
-@get("/customers/{file_id:uuid}", opt={"action": Action.CUSTOMER_VIEW}, sync_to_thread=True)
-def view_customer(request: Request, file_id: UUID) -> Response:
-    context = file_context(request.app.state, current_actor(request), file_id)
+@get("/customers/{file_id:uuid}", opt={"action": Action.CUSTOMER_VIEW})
+async def view_customer(request: Request, file_id: UUID) -> Response:
+    st = request.app.state
+    context = await page_work(st.db, file_context, st, current_actor(request), file_id)
     return render(request, "customers/detail.html", fragment="customers/_card.html", **context)
 
 
