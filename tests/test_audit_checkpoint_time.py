@@ -76,6 +76,24 @@ def test_an_entry_appended_in_its_own_transaction_is_signed_when_due(settings, s
         db.dispose()
 
 
+def test_entries_appended_together_sign_the_one_that_is_due(settings, story, clock_at):
+    # One transaction for a page's entries; when one of them is due to sign the head, they are all
+    # appended again on the checkpoint's path, each signed where due.
+    clock_at(T0)
+    db = timed_db(settings, every=3)
+    try:
+        first = audit.append_committed(db, Actor.system("test"), "test.entry").seq
+        done = audit.append_all_committed(db, [(Actor.system("test"), "test.entry", audit.ALLOWED, {"detail": str(n)})
+                                               for n in range(4)])
+        seqs = [a.seq for a in done]
+        assert seqs == list(range(first + 1, first + 5))
+        assert [cp.seq for cp in checkpoints(db)] == [first] + [s for s in seqs if s % 3 == 0]
+        chain, report = check(db, settings)
+        assert chain.ok and report.ok
+    finally:
+        db.dispose()
+
+
 def test_truncation_after_a_time_based_checkpoint_is_detected(settings, story, clock_at):
     clock_at(T0)
     db = timed_db(settings)

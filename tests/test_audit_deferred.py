@@ -51,6 +51,25 @@ def test_entries_are_appended_after_the_reads_in_order_and_the_chain_holds(db):
         assert audit.verify_chain(s).ok
 
 
+def test_a_pages_entries_are_committed_in_one_short_write_transaction(db, monkeypatch):
+    opened = []
+    raw_write = db.raw_write
+
+    def counted():
+        opened.append(1)
+        return raw_write()
+
+    monkeypatch.setattr(db, "raw_write", counted)
+    before = _entries(db)
+    with read_then_audit(db) as s:
+        for n in range(3):
+            audit.record(s, ROBOT, "test.batch", detail=str(n))
+    assert opened == [1]
+    assert _entries(db)[len(before):] == [("test.batch", "0"), ("test.batch", "1"), ("test.batch", "2")]
+    with db.read() as s:
+        assert audit.verify_chain(s).ok
+
+
 def test_reads_that_fail_leave_no_entry(db):
     before = _entries(db)
     with pytest.raises(LookupError):
@@ -76,7 +95,7 @@ def test_an_entry_that_cannot_be_written_raises_before_anything_is_shown(db, mon
     def full(*_args, **_kwargs):
         raise RuntimeError("the audit log is full")
 
-    monkeypatch.setattr("portal.audit.deferred.append_committed", full)
+    monkeypatch.setattr("portal.audit.deferred.append_all_committed", full)
     shown = []
     with pytest.raises(RuntimeError):
         with read_then_audit(db) as s:

@@ -117,18 +117,18 @@ def test_the_home_page_reads_in_a_snapshot_then_audits_then_shows(client, db, da
     with db.read() as s:
         last = s.scalar(select(func.max(AuditEvent.seq)))
 
-    append = audit_service.append_committed
+    append = audit_service.append_all_committed
 
-    def failing(db_, actor, action, *args, **kwargs):
-        if action == "home.view":
+    def failing(db_, entries):
+        if any(action == "home.view" for _actor, action, _outcome, _kw in entries):
             raise RuntimeError("the audit log is full")
-        return append(db_, actor, action, *args, **kwargs)
+        return append(db_, entries)
 
-    monkeypatch.setattr(audit_service, "append_committed", failing)
+    monkeypatch.setattr(audit_service, "append_all_committed", failing)
     r = client.get("/")
     assert r.status_code == 500
     assert "birthdays-today" not in r.text and not any(fid in r.text for fid in recent)
-    with db.read() as s:  # nothing was written: the list's entry comes after the one that failed
+    with db.read() as s:  # nothing was written: the page's entries are committed together
         assert s.scalar(select(func.max(AuditEvent.seq))) == last
 
 

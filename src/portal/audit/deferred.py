@@ -6,8 +6,8 @@ A page that reads personal data or an audited list used to do it all in one writ
 writer lock for the whole page, so every other process's writes (each audited page's own entry
 among them) waited on the slowest page's reads. `read_then_audit()` gives the page a read
 transaction instead (a snapshot): `audit.record()` calls made in it are kept, and when the reads
-end they are appended and committed, each in its own short write transaction
-(`audit.append_committed`: on SQLite the writer lock is held for the append alone). If an entry
+end they are appended and committed in one short write transaction (`audit.append_all_committed`: on
+SQLite the writer lock is held for the appends alone). If an entry
 cannot be written the exception propagates and the caller shows nothing: audit before reveal still
 holds. If the reads raise, no entry is appended (as the write transaction would have rolled them
 back). The body may write nothing but audit entries: a flush of any other change raises.
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .service import DEFERRED, append_committed
+from .service import DEFERRED, append_all_committed
 
 
 class WroteInARead(RuntimeError):
@@ -46,5 +46,5 @@ def read_then_audit(db) -> Iterator[Session]:
             yield s
         finally:
             s.info.pop(DEFERRED, None)
-    for actor, action, outcome, kwargs in entries:
-        append_committed(db, actor, action, outcome, **kwargs)
+    if entries:
+        append_all_committed(db, entries)

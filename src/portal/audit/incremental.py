@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .chain import GENESIS
 from .checkpoints import AuditCheckpoint, Signer, checkpoint_valid, key_id_of, newest_checkpoint, write_checkpoint
-from .service import _verify_stretch
+from .verify import _verify_stretch
 
 # The integrity page recomputes every entry of a log up to this long (about a quarter of a
 # second); past it, it checks from the newest checkpoint and offers the full check on a click.
