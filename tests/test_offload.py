@@ -1,7 +1,7 @@
 """The list, search and file pages on the event loop (views/offload.py, writer_gate.py): on SQLite
 their reads and their one audit append run on the loop; if the writer lock is taken, nothing is
 written there and the whole call runs again in a worker thread, where it waits as writers do. The
-loop never waits for the lock, nor for SQLite's busy handler; one write at most is made there."""
+loop never waits for the lock, nor for SQLite's busy handler, until it has committed a write."""
 from __future__ import annotations
 
 import asyncio
@@ -168,12 +168,32 @@ def test_a_write_session_is_opened_in_a_thread(sqlite_db):
     assert _count(sqlite_db) == 1
 
 
-def test_a_second_write_on_the_loop_is_refused_after_the_first_is_kept(sqlite_db):
-    # Run again in a thread, a call that committed one write would write it twice: it fails loudly.
+def test_writes_after_the_first_committed_one_wait_as_in_a_thread(sqlite_db):
+    # Run again in a thread, a call that committed a write would make it twice: after the first,
+    # the call's writes are no longer only tried, and wait for the lock as a thread's do.
+    held, release = threading.Event(), threading.Event()
     work = Work(sqlite_db, writes=2)
-    with pytest.raises(RuntimeError, match="one write"):
-        _run(sqlite_db, work)
-    assert work.threads == [threading.current_thread().name] and _count(sqlite_db) == 1
+    first_write = audit.append_committed
+
+    def then_hold(*args, **kwargs):
+        out = first_write(*args, **kwargs)
+        if not held.is_set():
+            threading.Thread(target=holder).start()
+            held.wait(5)
+            threading.Timer(0.3, release.set).start()
+        return out
+
+    def holder():
+        with sqlite_db._gate.held():
+            held.set()
+            release.wait(10)
+
+    audit.append_committed = then_hold
+    try:
+        assert _run(sqlite_db, work) == "v"
+    finally:
+        audit.append_committed = first_write
+    assert work.threads == [threading.current_thread().name] and _count(sqlite_db) == 2
 
 
 def test_the_loop_is_not_used_when_the_threads_hold_every_read_connection(sqlite_db):
@@ -230,3 +250,30 @@ def test_the_pages_show_with_one_entry_whether_the_lock_is_free_or_taken(client,
     assert _count(db, action) == before + 2  # one more: none from the loop's try
     with db.read() as s:
         assert audit.verify_chain(s).ok
+
+
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:  # a worker thread
+        return False
+
+
+@pytest.mark.parametrize("who,path", [("alice", "/customers/{fid}"), ("alice", "/customers"), ("alice", "/customers?q=nobody"),
+                                      ("alice", "/"), ("bob", "/"), ("bob", "/complaints"), ("bob", "/visits"),
+                                      ("bob", "/receivables")])
+def test_the_busy_pages_are_served_on_the_loop_on_sqlite(client, story, app, monkeypatch, who, path):
+    db = app.state.db
+    if not db.sqlite:
+        pytest.skip("PostgreSQL's pages are served from worker threads")
+    signed_in(client, who)
+    path = path.format(fid=story.files["alice"][0])
+    # An append that signs a checkpoint (the story has none yet) opens its connection in a thread.
+    assert client.get(path).status_code == 200
+    reads = []
+    for name in ("read", "raw_read"):
+        real = getattr(db, name)
+        monkeypatch.setattr(db, name, lambda real=real: reads.append(_on_a_loop()) or real())
+    assert client.get(path).status_code == 200
+    assert reads and all(reads), reads

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .driver_sql import RawTransaction, driver_error
-from .writer_gate import LoopCall, WriterGate, begin_at_once, busy, loop_call, not_on_loop
+from .writer_gate import LoopCall, WriterGate, begin_at_once, busy, not_on_loop, trying
 
 
 class UTCDateTime(TypeDecorator):
@@ -294,9 +294,9 @@ class Database:
         own BEGIN (psycopg opens a transaction at the first statement) and COMMIT. Committed when
         the block ends, rolled back on any error (a failed COMMIT raises, as SQLAlchemy's error).
 
-        On the event loop (writer_gate.on_loop(), SQLite only) the gate and SQLite's own lock are
-        only tried: either taken, it raises WriterBusy before writing anything."""
-        call = loop_call()
+        On the event loop (writer_gate.on_loop(), SQLite only), until a write is committed, the gate
+        and SQLite's own lock are only tried: either taken, it raises WriterBusy before writing."""
+        call = trying()
         if call is not None and not self.sqlite:
             raise busy(call, "PostgreSQL is written from a worker thread")
         if self._gate is None:

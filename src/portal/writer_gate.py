@@ -11,8 +11,9 @@ of a worker thread, it spends about 1 ms less CPU (the hop, its futures and wake
 must never wait, so inside `on_loop()` the gate is only *tried*: taken by another thread or
 process, the call is marked busy and `WriterBusy` is raised before anything is written, and the
 caller runs the whole call again in a worker thread (views/offload.py), where writers wait as
-usual. One write may be committed on the loop; a second raises `RuntimeError` (a call that
-writes twice belongs in a thread: after a committed write, running it again would write twice).
+usual. Only the first write is tried: once one is committed, running the call again would write it
+twice, so any later write waits for the lock as in a thread (correct, but the loop then waits:
+the calls given to the loop are pages that write once).
 """
 from __future__ import annotations
 
@@ -39,9 +40,11 @@ class LoopCall:
 _LOOP: ContextVar[LoopCall | None] = ContextVar("portal_loop_call", default=None)
 
 
-def loop_call() -> LoopCall | None:
-    """The running `on_loop()` call, or None (a worker thread, or any code outside one)."""
-    return _LOOP.get()
+def trying() -> LoopCall | None:
+    """The running `on_loop()` call while its writes are only tried (none committed yet), or
+    None (a worker thread, code outside one, or a call that has committed a write)."""
+    call = _LOOP.get()
+    return call if call is not None and not call.written else None
 
 
 @contextmanager
@@ -60,8 +63,8 @@ def busy(call: LoopCall, why: str) -> WriterBusy:
 
 
 def not_on_loop(what: str) -> None:
-    """Raised (WriterBusy) on the loop by any write but Database.raw_write()."""
-    call = _LOOP.get()
+    """Raised (WriterBusy) on the loop by any write but Database.raw_write(), until one is committed."""
+    call = trying()
     if call is not None:
         raise busy(call, f"{what} is opened in a worker thread")
 
@@ -98,7 +101,7 @@ class WriterGate:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        call = _LOOP.get()
+        call = trying()
         if call is not None:
             yield from self._tried(call)
             return
@@ -117,8 +120,6 @@ class WriterGate:
 
     def _tried(self, call: LoopCall) -> Iterator[None]:
         """The gate on the loop: taken only if free at once, else WriterBusy (nothing written)."""
-        if call.written:
-            raise RuntimeError("a call on the event loop may commit one write; run it in a worker thread")
         if getattr(self._local, "depth", 0) or not self._lock.acquire(blocking=False):
             raise busy(call, "the writer lock is held in this process")
         try:

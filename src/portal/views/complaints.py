@@ -16,6 +16,7 @@ from ..customers.service import InvalidInput
 from ..membership.rules import programme_today
 from ..policy import Action, may_perform
 from ..service import analysis, complaints, settings
+from .offload import loop_page
 from .rendering import render
 from .security import current_actor
 
@@ -35,7 +36,8 @@ def _choices() -> dict:
             "hows": complaints.HOW_TOLD}
 
 
-@get("/complaints", opt={"action": Action.COMPLAINT_VIEW}, sync_to_thread=True)
+@get("/complaints", opt={"action": Action.COMPLAINT_VIEW})
+@loop_page  # on the event loop on SQLite (views/offload.py)
 def list_complaints(request: Request, show: str = "open") -> Response:
     actor = current_actor(request)
     state = show if show in STATES else "open"

@@ -19,6 +19,7 @@ from ..customers.service import InvalidInput
 from ..membership.rules import programme_today
 from ..policy import Action, can, may_perform
 from ..service import care, complaints, members, settings, visits
+from .offload import loop_page
 from .rendering import render
 from .security import current_actor
 
@@ -30,7 +31,8 @@ def _t(errors: dict[str, str]) -> dict[str, str]:
     return {k: i18n.gettext(v) for k, v in errors.items()}
 
 
-@get("/visits", opt={"action": Action.VISIT_VIEW}, sync_to_thread=True)
+@get("/visits", opt={"action": Action.VISIT_VIEW})
+@loop_page  # on the event loop on SQLite (views/offload.py)
 def list_due_visits(request: Request) -> Response:
     with read_then_audit(request.app.state.db) as s:  # audited
         rows = visits.due_visits(s, current_actor(request))

@@ -9,12 +9,14 @@ written, and the whole call runs again in a worker thread, where it waits for th
 writer does. PostgreSQL (reads over a socket), an in-memory database, and a moment when the
 worker threads hold every read connection always go to a thread.
 
-Only calls that read and then commit at most one write belong here (`page_work`'s callers:
-the customer list, its searches and the file page). Audit before reveal holds either way: the
-caller renders what `fn` returned, after its entry was committed.
+Any call is correct here: until it commits a write, each write is only tried; after one, the
+others wait as in a thread (writer_gate.py). The calls given to it are pages that read, then
+commit their audit entries in one transaction (read_then_audit, append_all_committed). Audit before
+reveal holds either way: the caller renders what `fn` returned, after its entries were committed.
 """
 from __future__ import annotations
 
+import functools
 from functools import partial
 from typing import Any, Callable, TypeVar
 
@@ -38,3 +40,14 @@ async def page_work(db, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if not call.busy:
             return result
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+
+def loop_page(fn: Callable[..., T]) -> Callable[..., Any]:
+    """A synchronous page handler `fn(request, ...)` served through `page_work` (decorate it
+    beneath the route's decorator): Litestar reads the parameters from `fn`'s signature."""
+
+    @functools.wraps(fn)
+    async def handler(request, *args: Any, **kwargs: Any):
+        return await page_work(request.app.state.db, fn, request, *args, **kwargs)
+
+    return handler

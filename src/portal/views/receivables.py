@@ -20,13 +20,15 @@ from ..customers.service import InvalidInput
 from ..membership.rules import programme_today
 from ..policy import Action, may_perform
 from .membership import fen_of
+from .offload import loop_page
 from .rendering import render
 from .security import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-@get("/receivables", opt={"action": Action.RECEIVABLE_BOARD}, sync_to_thread=True)
+@get("/receivables", opt={"action": Action.RECEIVABLE_BOARD})
+@loop_page  # on the event loop on SQLite (views/offload.py)
 def show_board(request: Request, overdue: str = "") -> Response:
     actor = current_actor(request)
     today = programme_today()
