@@ -20,12 +20,23 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from ..customers.rules import InvalidField
+from .amounts import positive, balance
 from .rules import (
     DEFAULT_SETTINGS,
     ProgrammeSettings,
     catalogue_item,
     points_expire_on,
     redemption_open,
+)
+# The stored-value ledger (stored_value.py), named here too, as before.
+from .stored_value import (  # noqa: F401
+    InsufficientStoredValue,
+    StoredValueEntry,
+    StoredValueKind,
+    adjust_stored_value,
+    recharge,
+    refund_stored_value,
+    spend_stored_value,
 )
 
 __all__ = [
@@ -76,22 +87,6 @@ class RedemptionClosed(InvalidField):
     def __init__(self, on: date) -> None:
         super().__init__("date", "redemption.closed",
                          f"Points cannot be redeemed on {on.isoformat()}: outside the redemption windows.")
-
-
-class InsufficientStoredValue(InvalidField):
-    """A stored-value debit larger than the balance; nothing was written."""
-
-    def __init__(self, requested_fen: int, balance_fen: int) -> None:
-        super().__init__("amount_fen", "stored_value.insufficient",
-                         f"{requested_fen} fen requested but the balance is {balance_fen} fen.")
-        self.requested_fen = requested_fen
-        self.balance_fen = balance_fen
-
-
-def _positive(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidField(field, f"{field}.invalid", f"{field} must be a whole number of at least 1.")
-    return value
 
 
 # ---------------------------------------------------------------------------
@@ -162,11 +157,6 @@ class Lot:
 
 def _expiry(credit: PointsEntry, settings: ProgrammeSettings) -> date:
     return credit.expires_on or points_expire_on(credit.on, settings)
-
-
-def balance(entries: Sequence[PointsEntry] | Sequence[StoredValueEntry]) -> int:
-    """Sum of the entries (points, or fen for stored value)."""
-    return sum(e.delta for e in entries)
 
 
 def lots(entries: Sequence[PointsEntry], settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[Lot]:
@@ -261,7 +251,7 @@ def apply_redemption(entries: Sequence[PointsEntry], points: int, today: date, *
     """
     if PointsKind(kind) not in (PointsKind.REDEEM, PointsKind.PAYMENT, PointsKind.CASH):
         raise ValueError("apply_redemption writes redeem, payment or cash entries")
-    points = _positive(points, "points")
+    points = positive(points, "points")
     candidates = _redeemable(entries, today, settings)
     available = sum(lot.remaining for lot in candidates)
     if points > available:
@@ -282,7 +272,7 @@ def apply_deduction(entries: Sequence[PointsEntry], points: int, today: date, *,
                     kind: PointsKind = PointsKind.ADJUST, ref: str | None = None, note: str = "",
                     settings: ProgrammeSettings = DEFAULT_SETTINGS) -> list[PointsEntry]:
     """A negative adjustment or an outgoing transfer: FIFO over all unexpired lots (today's too)."""
-    points = _positive(points, "points")
+    points = positive(points, "points")
     if PointsKind(kind) not in (PointsKind.ADJUST, PointsKind.TRANSFER):
         raise ValueError("apply_deduction writes adjust or transfer entries")
     candidates = _fifo([lot for lot in lots(entries, settings)
@@ -353,78 +343,3 @@ def reverse_purchase(entries: Sequence[PointsEntry], purchase_ref: str, today: d
     new = _draw(_fifo(own) + others, owed, PointsKind.REVERSAL, today, purchase_ref, "")
     taken = -sum(e.points for e in new)
     return PurchaseReversal(entries=new, reversed_points=taken, shortfall=owed - taken)
-
-
-# ---------------------------------------------------------------------------
-# Stored value (fen)
-# ---------------------------------------------------------------------------
-
-
-class StoredValueKind(StrEnum):
-    RECHARGE = "recharge"    # money onto the card
-    SPEND = "spend"          # paid from the card; ref = purchase
-    REFUND = "refund"        # a refunded purchase's money back onto the card; ref = purchase
-    ADJUST = "adjust"        # either sign
-
-
-@dataclass(frozen=True)
-class StoredValueEntry:
-    kind: StoredValueKind
-    amount_fen: int          # signed: recharge/refund > 0, spend < 0
-    on: date
-    ref: str | None = None
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        kind = StoredValueKind(self.kind)
-        object.__setattr__(self, "kind", kind)
-        a = self.amount_fen
-        if isinstance(a, bool) or not isinstance(a, int) or a == 0:
-            raise ValueError(f"amount_fen must be a non-zero integer, got {a!r}")
-        if kind in (StoredValueKind.RECHARGE, StoredValueKind.REFUND) and a < 0:
-            raise ValueError(f"{kind} entries credit the card")
-        if kind is StoredValueKind.SPEND and a > 0:
-            raise ValueError("spend entries debit the card")
-
-    @property
-    def delta(self) -> int:
-        return self.amount_fen
-
-
-def recharge(amount_fen: int, on: date, *, ref: str | None = None, note: str = "") -> StoredValueEntry:
-    return StoredValueEntry(StoredValueKind.RECHARGE, _positive(amount_fen, "amount_fen"), on, ref, note)
-
-
-def spend_stored_value(entries: Sequence[StoredValueEntry], amount_fen: int, on: date, *,
-                       ref: str | None = None, note: str = "") -> StoredValueEntry:
-    """A spend entry; InsufficientStoredValue if it would take the balance below zero."""
-    amount_fen = _positive(amount_fen, "amount_fen")
-    current = balance(entries)
-    if amount_fen > current:
-        raise InsufficientStoredValue(amount_fen, current)
-    return StoredValueEntry(StoredValueKind.SPEND, -amount_fen, on, ref, note)
-
-
-def refund_stored_value(entries: Sequence[StoredValueEntry], amount_fen: int, on: date, *,
-                        ref: str, note: str = "") -> StoredValueEntry:
-    """Money back for purchase ``ref``; at most what that purchase spent less earlier refunds."""
-    amount_fen = _positive(amount_fen, "amount_fen")
-    spent = -sum(e.amount_fen for e in entries if e.kind is StoredValueKind.SPEND and e.ref == ref)
-    refunded = sum(e.amount_fen for e in entries if e.kind is StoredValueKind.REFUND and e.ref == ref)
-    if amount_fen > spent - refunded:
-        raise InvalidField("amount_fen", "refund.too_large",
-                           f"Purchase {ref} has only {spent - refunded} fen left to refund.")
-    return StoredValueEntry(StoredValueKind.REFUND, amount_fen, on, ref, note)
-
-
-def adjust_stored_value(entries: Sequence[StoredValueEntry], amount_fen: int, on: date, *,
-                        note: str, ref: str | None = None) -> StoredValueEntry:
-    """A signed correction with a reason; never takes the balance below zero."""
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen == 0:
-        raise InvalidField("amount_fen", "amount_fen.invalid", "An adjustment is a non-zero number of fen.")
-    if not note.strip():
-        raise InvalidField("note", "note.required", "Say why the balance is adjusted.")
-    current = balance(entries)
-    if current + amount_fen < 0:
-        raise InsufficientStoredValue(-amount_fen, current)
-    return StoredValueEntry(StoredValueKind.ADJUST, amount_fen, on, ref, note)
