@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from ..customers.rules import InvalidField
-from .amounts import positive, balance
+from .amounts import balance, positive
 from .rules import (
     DEFAULT_SETTINGS,
     ProgrammeSettings,
