@@ -174,6 +174,49 @@ def test_the_card_prints_each_field_as_its_fragment_does(client, story):
         assert one.status_code == 200 and " ".join(one.text.split()) in card, field
 
 
+# The list's row as the template wrote it before list_table filled a stencil in Python.
+_ROW_TEMPLATE = """{% for r, gender, category, tier, created in table %}
+    <tr>
+      <td><a href="/customers/{{ r.id }}">{{ r.file_no }}</a></td>
+      <td>{% if r.erased %}<span class="badge" data-testid="erased">{{ erased }}</span>{% else %}{{ r.name }}{% endif %}</td>
+      <td>{{ gender }}</td>
+      <td>{{ r.mobile }}</td>
+      <td>{{ category }}</td>
+      <td>{{ tier }}</td>
+      <td>{{ r.owner }}</td>
+      <td>{{ created }}</td>
+    </tr>
+{% endfor %}"""
+
+
+def test_the_list_rows_print_what_the_template_printed_escaped_alike():
+    """views.customers.list_table escapes each value as Jinja2's autoescape does, character for
+    character, hostile values included."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    from portal.views.customers import list_table
+    hostile = "<script>alert('x')</script> & \"q\""
+    rows = [SimpleNamespace(id=uuid.uuid4(), file_no=f"F{n}<&>", name=name, erased=erased, gender=g, mobile=hostile,
+                            category=cat, tier=tier, owner=f"o'{n}\"", created_at=datetime(2026, 1, n + 1, 3, 4, tzinfo=timezone.utc))
+            for n, (name, erased, g, cat, tier) in enumerate([(hostile, False, "M", "vip", "gold"),
+                                                              ("王*", True, "F", "x<y", None),
+                                                              ("a&b", False, "F", "", "odd'tier")])]
+    labels = {"male": "男<", "female": "女&", "erased": "已删除\"'", "categories": {"vip": "V<I>P", "x<y": "z"},
+              "tiers": {"gold": "金'卡"}}
+    ours = list_table(rows, labels, "Asia/Shanghai")
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    from portal.views.rendering import local_time
+    when = local_time("Asia/Shanghai")
+    table = [(r, labels["male"] if r.gender == "M" else labels["female"], labels["categories"].get(r.category, ""),
+              labels["tiers"].get(r.tier, r.tier) if r.tier else "—", when(r.created_at)) for r in rows]
+    theirs = env.from_string(_ROW_TEMPLATE).render(table=table, erased=labels["erased"])
+    assert str(ours) == theirs
+    assert "<script>" not in ours and "&lt;script&gt;" in ours
+
+
 def test_an_invalid_inline_edit_shows_the_message_in_the_fragment(en, db, vault, story):
     fid = story.files["alice"][0]
     signed_in(en, "alice")

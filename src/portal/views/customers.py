@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect
+from markupsafe import Markup
 
 from .. import i18n
 from ..access import service as access
@@ -79,13 +80,25 @@ def file_words() -> dict:
     return _file_words(i18n.current_locale.get())
 
 
-def list_table(rows, labels: dict, tz: str) -> list[tuple]:
-    """Each row with its gender, category and tier in words and its time in the viewer's zone,
-    in one pass (the zone looked up once): the template only prints them."""
+# Jinja2's autoescape (markupsafe), character for character, in one str.translate per value.
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+_ROW = ('    <tr>\n      <td><a href="/customers/{0}">{1}</a></td>\n      <td>{2}</td>\n      <td>{3}</td>\n'
+        '      <td>{4}</td>\n      <td>{5}</td>\n      <td>{6}</td>\n      <td>{7}</td>\n      <td>{8}</td>\n'
+        '    </tr>\n')
+
+
+def list_table(rows, labels: dict, tz: str) -> Markup:
+    """The list's rows as HTML, each value escaped as the template would (the time in the viewer's
+    zone, gender, category and tier in words, the zone and the words looked up once): filled into
+    one row stencil in Python instead of about ten escaped template expressions per row."""
     male, female, categories, tiers = labels["male"], labels["female"], labels["categories"], labels["tiers"]
     when = local_time(tz)
-    return [(r, male if r.gender == "M" else female, categories.get(r.category, ""),
-             tiers.get(r.tier, r.tier) if r.tier else "—", when(r.created_at)) for r in rows]
+    erased = '<span class="badge" data-testid="erased">' + labels["erased"].translate(_ESCAPE) + "</span>"
+    return Markup("".join(_ROW.format(
+        r.id, str(r.file_no).translate(_ESCAPE), erased if r.erased else str(r.name).translate(_ESCAPE),
+        (male if r.gender == "M" else female).translate(_ESCAPE), str(r.mobile).translate(_ESCAPE),
+        categories.get(r.category, "").translate(_ESCAPE), (tiers.get(r.tier, r.tier) if r.tier else "—").translate(_ESCAPE),
+        str(r.owner).translate(_ESCAPE), when(r.created_at).translate(_ESCAPE)) for r in rows))
 
 
 @lru_cache(maxsize=256)
