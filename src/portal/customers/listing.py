@@ -1,5 +1,5 @@
 """Lists and search over customer files: keyset pages in any of the offered orders, filters,
-scoped in SQL by the policy, masked rows, duplicate checks.
+scoped in SQL by the policy, masked rows (duplicate checks: duplicates.py).
 
 A page is read by one statement per shape (order, direction, cursor or not, the scope's arms,
 the search's columns, the filters), built once with bound parameters and run on the driver's
@@ -28,7 +28,6 @@ from ..sql_hints import no_index as _no_index
 from ..access.models import AccessRequest
 from ..accounts.actor import Actor
 from ..accounts.models import User
-from ..audit import service as audit
 from ..membership.models import Membership
 from ..org.models import OrgUnit
 from ..policy import Action
@@ -37,7 +36,7 @@ from ..policy.scope import arm_clause, arm_values, scope_shape, subtree_range
 from ..vault import Vault, VaultError
 from . import rules, search
 from .models import CustomerFile
-from .service import AuditNote, CustomerInput, FileSummary
+from .service import AuditNote, FileSummary
 
 # ---------------------------------------------------------------- what the list shows
 
@@ -385,36 +384,5 @@ def owner_choices(conn: Connection | Session, actor: Actor) -> list[str]:
     return [name for (name,) in _OWNERS.all(conn, {"lo": lo, "hi": hi})]
 
 
-def find_by_contact(s: Session, vault: Vault, *, mobile: str | None, id_number: str | None) -> list[CustomerFile]:
-    """Files anywhere with this mobile or ID number (duplicate detection; callers reveal no personal data)."""
-    conds = []
-    if mobile:
-        conds.append(CustomerFile.mobile_bidx == vault.blind_index("mobile", mobile))
-    if id_number:
-        conds.append(CustomerFile.id_number_bidx == vault.blind_index("id_number", id_number))
-    if not conds:
-        return []
-    return list(s.scalars(select(CustomerFile).where(or_(*conds))))
-
-
-@dataclass
-class Duplicate:
-    file_no: str
-    owner: str
-    mine: bool
-
-
-def check_duplicates(s: Session, vault: Vault, actor: Actor, data: CustomerInput) -> list[Duplicate]:
-    """Files anywhere that already hold this mobile or ID number. The lookup is audited and
-    reveals only file numbers and owners."""
-    found = find_by_contact(s, vault, mobile=data.mobile, id_number=data.id_number)
-    if not found:
-        return []
-    owners = dict(s.execute(select(User.id, User.username)
-                            .where(User.id.in_({f.owner_id for f in found}))).all())
-    dups = [Duplicate(f.file_no, owners.get(f.owner_id, "?"), f.owner_id == actor.user_id) for f in found]
-    audit.record(s, actor, "customer.duplicate_check", object_type="customer",
-                 object_id=",".join(d.file_no for d in dups)[:255],
-                 fields=[k for k, v in (("mobile", data.mobile), ("id_number", data.id_number)) if v],
-                 detail=f"{len(dups)} existing file(s); creation stopped")
-    return dups
+# Duplicate detection lives in duplicates.py; its names still import from here.
+from .duplicates import Duplicate, check_duplicates, find_by_contact  # noqa: E402,F401

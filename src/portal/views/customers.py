@@ -16,7 +16,7 @@ from .. import i18n
 from ..access import service as access
 from ..accounts.service import USERNAME_CHARS
 from ..audit import service as audit
-from ..customers import listing, rules
+from ..customers import duplicates as existing, listing, rules
 from ..customers import service as customers
 from ..customers.models import PERSONAL_FIELDS
 from ..customers.service import AuditNote
@@ -178,7 +178,7 @@ def create_customer(request: Request, data: Form) -> Response:
     try:
         value = customers.validate_form(data)
         with st.db.write() as s:
-            duplicates = listing.check_duplicates(s, st.vault, actor, value)
+            duplicates = existing.check_duplicates(s, st.vault, actor, value)
             if not duplicates:
                 f = customers.create_file(s, st.vault, actor, value)
     except customers.InvalidInput as exc:
