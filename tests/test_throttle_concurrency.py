@@ -22,7 +22,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import LoginAttempt, User
 from portal.audit.models import AuditEvent
 from portal.customers.rules import InvalidField
-from portal.membership import cards, points
+from portal.membership import cards, pin_guard, points
 from portal.membership.models import MemberEvent
 
 from .factories import PASSWORD, totp_secret
@@ -137,7 +137,7 @@ def _holder_failures(db) -> int:
 def test_pin_lockout_evaluates_at_most_five_guesses(db, vault, story, clock_at, monkeypatch):
     clock_at(at(2026, 3, 10))
     alice, number = _pin_card(db, story)
-    slowed(monkeypatch, cards, "verify_password")
+    slowed(monkeypatch, pin_guard, "verify_password")
 
     def guess(i):
         return cards.guarded(db, alice, lambda s: points.spend_stored_value(
@@ -171,7 +171,7 @@ from portal.accounts import passwords, service as accounts
 from portal.accounts.models import User
 from portal.customers.rules import InvalidField
 from portal.db import Database
-from portal.membership import cards, points
+from portal.membership import cards, pin_guard, points
 from portal.org.models import OrgUnit
 from portal.vault import KeyRing, Vault
 
@@ -180,7 +180,7 @@ original = passwords.verify_password
 def slow(*a):
     time.sleep(0.05)
     return original(*a)
-cards.verify_password = slow
+pin_guard.verify_password = slow
 db = Database(url)
 vault = Vault(KeyRing.load(key_file))
 with db.read() as s:

@@ -22,7 +22,8 @@ from ..policy import Action
 from ..reports import rollup, summaries
 from ..vault import Vault
 from . import ledger
-from .cards import CardInHand, check_holder, check_usable, find_card
+from .cards import CardInHand, check_usable, find_card
+from .pin_guard import check_holder
 from .members import require_reason
 from .models import CardAccount, PointsEntryRow, Redemption, StoredValueEntryRow
 from .outcomes import RedemptionOutcome, StoredValueOutcome
