@@ -38,6 +38,7 @@ from .views import coupons as coupon_views
 from .views import messages
 from .views import ops
 from .views import purchase_form
+from .views.code_words import credit_words, service_words
 from .views.list_filters import FilterForm
 from .views.member_forms import CardActions, ReturnForm, new_form_key
 from .views.member_words import MemberRows, member_words
@@ -73,6 +74,8 @@ def _jinja_env(reload: bool = False) -> Environment:
     env.globals["file_words"] = customers.file_words  # a file card's words, once per language
     env.globals["filter_form"] = FilterForm(env)  # customers/_filters.html, cached per language and state
     env.globals["member_words"] = member_words  # the membership codes in words, once per language
+    env.globals["service_words"] = service_words  # member service's codes in words, once per language
+    env.globals["credit_words"] = credit_words  # credit's codes in words, once per language
     env.globals["member_rows"] = MemberRows(env)  # the file page's history rows (membership/_rows.html)
     # A file page's closed membership forms, cached per language and state (per-request values filled in).
     env.globals["card_actions"] = CardActions(env)

@@ -58,9 +58,14 @@ def local_time(tz: str, fmt: str = "%Y-%m-%d %H:%M"):
 
 
 def format_datetime(value: datetime | None, tz: str = "Asia/Shanghai", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """The `dt` filter: ``value`` in the zone ``tz`` (ZoneInfo keeps each zone once per process);
+    the usual format without strftime, as local_time() writes it."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+    d = value.astimezone(ZoneInfo(tz))
+    if fmt == "%Y-%m-%d %H:%M":
+        return f"{d.year:04d}-{d.month:02d}-{d.day:02d} {d.hour:02d}:{d.minute:02d}"
+    return d.strftime(fmt)
 
 
 @pass_eval_context
