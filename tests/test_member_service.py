@@ -134,6 +134,59 @@ def test_gold_and_platinum_come_first_and_the_queue_keeps_to_scope(db, vault, st
     assert ids("henry") == []
 
 
+def test_the_prebuilt_queue_reads_what_the_scoped_orm_query_read(db, vault, story):
+    """complaints.queue runs one statement per scope shape, state and filter on the driver; for
+    every user, state and a member's own filter its rows are those of the ORM query over
+    customer_scope, in the same order and with the same values."""
+    from sqlalchemy import case
+
+    from portal.access.models import AccessRequest
+    from portal.customers.models import CustomerFile
+    from portal.policy import Action, customer_scope
+    members = [make_member(db, story, n=0), make_member(db, story, n=1, tier="gold"),
+               make_member(db, story, owner="charlie", n=0, tier="platinum"), make_member(db, story, owner="frank")]
+    made = [record(db, vault, story, "cathy", fid, promised_on=(programme_today() + timedelta(days=d)).isoformat())
+            for d, fid in zip((1, 2, 3, 4, 2), members + [members[1]])]
+    with db.write() as s:
+        s.get(Complaint, made[1]).promised_on = programme_today() - timedelta(days=2)  # overdue
+        s.get(Complaint, made[3]).status = "closed"
+        f, now = s.get(CustomerFile, members[2]), clock.now()
+        s.add(AccessRequest(requester_id=story.users["alice"], file_id=f.id, file_no=f.file_no, unit_path=f.unit_path,
+                            reason="covering this week", scope="view", hours_requested=8, status="approved",
+                            created_at=now, decided_at=now, hours_granted=8, expires_at=now + timedelta(hours=8)))
+    today = programme_today()
+
+    def by_orm(s, actor, state, customer_id):
+        from portal.customers.models import CustomerFile as F
+        q = (select(Complaint, F.file_no, Membership.tier).join(F, F.id == Complaint.customer_id)
+             .outerjoin(Membership, Membership.customer_id == Complaint.customer_id)
+             .where(customer_scope(actor, Action.COMPLAINT_VIEW)))
+        q = {"open": q.where(Complaint.status != "closed"), "closed": q.where(Complaint.status == "closed"),
+             "overdue": q.where(Complaint.status.in_(complaints.UNTOLD), Complaint.promised_on < today)}.get(state, q)
+        if customer_id is not None:
+            q = q.where(Complaint.customer_id == customer_id)
+        q = q.order_by(case((Membership.tier.in_(complaints.PRIORITY_TIERS), 0), else_=1), Complaint.promised_on,
+                       Complaint.id)
+        return [(c.id, n, t or "", c.channel, c.kind, c.status, c.promised_on, c.recorded_at, c.reopen_count)
+                for c, n, t in s.execute(q).all()]
+
+    seen = set()
+    for user in ("alice", "bob", "charlie", "grace", "henry", "cathy", "frank"):
+        actor = story.actor(db, user)
+        for state in ("open", "closed", "overdue", "all"):
+            for customer_id in (None, members[1]):
+                with db.write() as s:
+                    ours = complaints.queue(s, actor, state=state, customer_id=customer_id, today=today)
+                    theirs = by_orm(s, actor, state, customer_id)
+                assert [(r.id, r.file_no, r.tier, r.channel, r.kind, r.status, r.promised_on, r.recorded_at,
+                         r.reopen_count) for r in ours] == theirs, (user, state, customer_id)
+                assert all(r.overdue == (r.status in complaints.UNTOLD and r.promised_on < today) for r in ours)
+                seen.update(r.id for r in ours)
+    assert seen == set(made)
+    with db.write() as s:  # a grant on charlie's file does not share his member's complaints (policy.csv)
+        assert made[2] not in [r.id for r in complaints.queue(s, story.actor(db, "alice"), state="all")]
+
+
 def test_a_complaint_past_its_promised_date_is_overdue_until_the_member_is_told(db, vault, story):
     cid = record(db, vault, story, "alice", make_member(db, story))
     later = programme_today() + timedelta(days=4)

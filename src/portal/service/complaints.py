@@ -25,7 +25,7 @@ from ..customers.models import CustomerFile
 from ..customers.service import InvalidInput, NotFound
 from ..membership.models import Membership
 from ..membership.rules import programme_date, programme_today
-from ..policy import Action, PermissionDenied, can, customer_scope
+from ..policy import Action, PermissionDenied, can
 from ..policy.scoped import Scoped, ScopeArms
 from ..vault import Vault
 from . import members
@@ -188,33 +188,46 @@ class QueueRow:
     overdue: bool
 
 
-def _scoped(actor: Actor, action: Action = Action.COMPLAINT_VIEW):
-    return (select(Complaint, CustomerFile.file_no, Membership.tier)
-            .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
-            .outerjoin(Membership, Membership.customer_id == Complaint.customer_id)
-            .where(customer_scope(actor, action)))
+def _queue(scope: ScopeArms, state: str, by_customer: bool):
+    """The queue's statement for one scope shape, state and filter: the rows' columns only (no
+    complaint entities), the scope's values, today and the limit as bound parameters. (The IN
+    lists as literal()s: an expanding one cannot be rendered beside a required parameter.)"""
+    untold = [literal(x) for x in UNTOLD]
+    priority = case((Membership.tier.in_([literal(t) for t in PRIORITY_TIERS]), 0), else_=1)
+    q = (select(Complaint.id, CustomerFile.file_no, Membership.tier, Complaint.channel, Complaint.kind,
+                Complaint.status, Complaint.promised_on, Complaint.recorded_at, Complaint.reopen_count)
+         .join(CustomerFile, CustomerFile.id == Complaint.customer_id)
+         .outerjoin(Membership, Membership.customer_id == Complaint.customer_id)
+         .where(scope.any()))
+    if state == "open":
+        q = q.where(Complaint.status != "closed")
+    elif state == "closed":
+        q = q.where(Complaint.status == "closed")
+    elif state == "overdue":
+        q = q.where(Complaint.status.in_(untold), Complaint.promised_on < bindparam("today", required=True))
+    if by_customer:
+        q = q.where(Complaint.customer_id == bindparam("customer_id", required=True))
+    return q.order_by(priority, Complaint.promised_on, Complaint.id).limit(bindparam("limit", required=True))
+
+
+# Built once per scope shape, state and filter (policy.scoped), run on the driver.
+_QUEUE = Scoped(Action.COMPLAINT_VIEW, _queue)
 
 
 def queue(s: Session, actor: Actor, *, state: str = "open", today: date | None = None,
           customer_id: uuid.UUID | None = None, limit: int = 200) -> list[QueueRow]:
     """Complaints in the actor's scope: gold and platinum first, then by promised date. Audited."""
     today = today or programme_today()
-    priority = case((Membership.tier.in_(PRIORITY_TIERS), 0), else_=1)
-    q = _scoped(actor)
-    if state == "open":
-        q = q.where(Complaint.status != "closed")
-    elif state == "closed":
-        q = q.where(Complaint.status == "closed")
-    elif state == "overdue":
-        q = q.where(Complaint.status.in_(UNTOLD), Complaint.promised_on < today)
+    state = state if state in ("open", "closed", "overdue") else "all"
+    params = {"today": today, "limit": limit}
     if customer_id is not None:
-        q = q.where(Complaint.customer_id == customer_id)
-    rows = s.execute(q.order_by(priority, Complaint.promised_on, Complaint.id).limit(limit)).all()
+        params["customer_id"] = customer_id
+    rows = _QUEUE.all(s.connection(), actor, params, variant=(state, customer_id is not None))
     audit.record(s, actor, Action.COMPLAINT_VIEW.value, object_type="list", object_id="complaints",
                  detail=f"{state}: {len(rows)} rows")
-    return [QueueRow(c.id, file_no, tier or "", c.channel, c.kind, c.status, c.promised_on, c.recorded_at,
-                     c.reopen_count, (tier or "") in PRIORITY_TIERS,
-                     c.status in UNTOLD and c.promised_on < today) for c, file_no, tier in rows]
+    return [QueueRow(cid, file_no, tier or "", channel, kind, status, promised_on, recorded_at, reopen_count,
+                     (tier or "") in PRIORITY_TIERS, status in UNTOLD and promised_on < today)
+            for cid, file_no, tier, channel, kind, status, promised_on, recorded_at, reopen_count in rows]
 
 
 def _counted(scope: ScopeArms, state: str):
