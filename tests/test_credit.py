@@ -216,3 +216,48 @@ def test_a_write_off_makes_the_operator_liable_and_fines_the_line_leader(db, vau
     with db.read() as s:
         rows = {(li.person_id, li.role, li.amount_fen) for li in s.scalars(select(Liability))}
     assert rows == {(story.users["alice"], "operator", 800_000), (story.users["bob"], "line_leader", 80_000)}
+
+
+# ---------------------------------------------------------------- the overdue board
+
+def test_the_prebuilt_board_reads_what_the_scoped_orm_query_read(db, vault, story, shop, clock_at):
+    """credit.board runs one statement per scope shape on the driver; for every user, with and
+    without the overdue filter, its rows are those of the ORM query over customer_scope (the
+    command line's path), in the same order and with the same values."""
+    from portal.credit import board as credit_board
+    from portal.credit.models import CreditOrder
+    from portal.policy import Action, customer_scope
+    alice_fid, other_fid = grant(db, story), grant(db, story, n=1)
+    orders = [sell(db, vault, story, alice_fid, 1, "CR-B1"), sell(db, vault, story, alice_fid, 1, "CR-B2"),
+              sell(db, vault, story, other_fid, 1, "CR-B3")]
+    paid = sell(db, vault, story, alice_fid, 1, "CR-B4")
+    with db.write() as s:
+        receivables.deliver(s, story.actor(db, "alice"), orders[0])  # due 2026-03-30
+        settled = receivables.deliver(s, story.actor(db, "alice"), paid)
+    with db.write() as s:  # paid in full: off the board
+        receivables.record_payment(s, story.actor(db, "alice"), paid, amount_fen=settled.balance_fen, method="cash")
+    clock_at(at(2026, 4, 25))
+    with db.write() as s:
+        receivables.deliver(s, story.actor(db, "alice"), orders[2])  # due 2026-05-15; CR-B2 never delivered
+    clock_at(at(2026, 5, 5))
+    today = date(2026, 5, 5)
+    seen = set()
+    for user in ("alice", "bob", "charlie", "grace", "henry", "cathy", "frank"):
+        actor = story.actor(db, user)
+        for overdue_only in (False, True):
+            with db.read() as s:
+                ours = credit_board.board(s, actor, today, overdue_only=overdue_only, audit_it=False).rows
+                q = (select(CreditOrder, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
+                     .where(CreditOrder.settled_at.is_(None), customer_scope(actor, Action.RECEIVABLE_BOARD))
+                     .order_by(CreditOrder.due_on.is_(None), CreditOrder.due_on, CreditOrder.id))
+                if overdue_only:
+                    q = q.where(CreditOrder.due_on < today)
+                theirs = credit_board._rows(s, q, today)
+            assert ours == theirs, (user, overdue_only)
+            seen.update(r.id for r in ours)
+    assert seen == set(orders)
+    with db.read() as s:
+        rows = credit_board.board(s, story.actor(db, "bob"), today, audit_it=False).rows
+    assert [r.receipt_no for r in rows][-1] == "CR-B2" and rows[-1].due_on is None  # not delivered: last
+    assert rows[0].days_overdue > 0 and rows[0].operator == "alice" and rows[0].bucket != "not_due"
+    assert rows[1].receipt_no == "CR-B3" and (rows[1].days_overdue, rows[1].bucket) == (0, "not_due")

@@ -81,14 +81,43 @@ def _scope(actor: Actor):
     return true() if actor.role == "system" else customer_scope(actor, Action.RECEIVABLE_BOARD)
 
 
+def _open_orders(scope, overdue_only: bool):
+    """The board's statement for one scope shape: open orders with their file number and their
+    operator's name, columns only, the scope's values, today and the limit as bound parameters."""
+    q = (select(CreditOrder.id, CreditOrder.receipt_no, CustomerFile.file_no, CreditOrder.customer_id,
+                CreditOrder.terms, User.username, CreditOrder.boxes, CreditOrder.amount_fen, CreditOrder.balance_fen,
+                CreditOrder.ordered_on, CreditOrder.delivered_on, CreditOrder.due_on, CreditOrder.no_invoice)
+         .join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
+         .outerjoin(User, User.id == CreditOrder.operator_id)
+         .where(CreditOrder.settled_at.is_(None), scope.any()))
+    if overdue_only:
+        q = q.where(CreditOrder.due_on < bindparam("today", required=True))
+    return (q.order_by(CreditOrder.due_on.is_(None), CreditOrder.due_on, CreditOrder.id)
+            .limit(bindparam("limit", required=True)))
+
+
+# Built once per scope shape (policy.scoped), run on the driver.
+_BOARD = Scoped(Action.RECEIVABLE_BOARD, _open_orders)
+
+
+def _open_rows(s: Session, actor: Actor, today: date, overdue_only: bool, limit: int) -> list[OrderRow]:
+    if actor.role == "system":  # the command line without --as: every open order, through the ORM
+        q = (select(CreditOrder, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
+             .where(CreditOrder.settled_at.is_(None), _scope(actor))
+             .order_by(CreditOrder.due_on.is_(None), CreditOrder.due_on, CreditOrder.id).limit(limit))
+        if overdue_only:
+            q = q.where(CreditOrder.due_on < today)
+        return _rows(s, q, today)
+    found = _BOARD.all(s.connection(), actor, {"today": today, "limit": limit}, variant=(overdue_only,))
+    return [OrderRow(oid, receipt_no, file_no, customer_id, terms, operator or "—", boxes, amount, balance, ordered_on,
+                     delivered_on, due_on, days_overdue(due_on, today), ageing_bucket(due_on, today), no_invoice, False)
+            for (oid, receipt_no, file_no, customer_id, terms, operator, boxes, amount, balance, ordered_on,
+                 delivered_on, due_on, no_invoice) in found]
+
+
 def board(s: Session, actor: Actor, today: date, *, overdue_only: bool = False, audit_it: bool = True) -> Board:
     """Open orders of the customers in the actor's scope (own; a leader's units), oldest due first."""
-    q = (select(CreditOrder, CustomerFile.file_no).join(CustomerFile, CustomerFile.id == CreditOrder.customer_id)
-         .where(CreditOrder.settled_at.is_(None), _scope(actor))
-         .order_by(CreditOrder.due_on.is_(None), CreditOrder.due_on, CreditOrder.id).limit(1000))
-    if overdue_only:
-        q = q.where(CreditOrder.due_on < today)
-    rows = _rows(s, q, today)
+    rows = _open_rows(s, actor, today, overdue_only, 1000)
     buckets = {b: 0 for b in BUCKETS}
     per: dict[str, dict[str, int]] = defaultdict(lambda: {b: 0 for b in BUCKETS})
     for r in rows:
