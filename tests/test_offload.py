@@ -59,6 +59,30 @@ def _run(db, work: Work, value: str = "v") -> str:
     return asyncio.run(offload.page_work(db, work, value))
 
 
+class LockHeld:
+    """Another thread of the process holds the writer lock from ``start()`` until ``seconds``
+    later; ``join()`` waits for it to let go."""
+
+    def __init__(self, db, seconds: float = 0.3):
+        self.db, self.seconds = db, seconds
+        self.held, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        with self.db._gate.held():
+            self.held.set()
+            self.release.wait(10)
+
+    def start(self) -> "LockHeld":
+        self.thread.start()
+        self.held.wait(5)
+        threading.Timer(self.seconds, self.release.set).start()
+        return self
+
+    def join(self) -> None:
+        self.thread.join()
+
+
 @pytest.fixture
 def sqlite_db(db):
     if not db.sqlite:
@@ -74,21 +98,11 @@ def test_a_free_writer_lock_serves_the_call_on_the_loop(sqlite_db):
 
 
 def test_a_lock_held_in_the_process_sends_the_call_to_a_thread_and_it_waits_there(sqlite_db):
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with sqlite_db._gate.held():
-            held.set()
-            release.wait(10)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    held.wait(5)
-    threading.Timer(0.3, release.set).start()
+    lock = LockHeld(sqlite_db).start()
     work = Work(sqlite_db)
     started = time.monotonic()
     assert _run(sqlite_db, work) == "v"
-    t.join()
+    lock.join()
     assert time.monotonic() - started >= 0.25  # the thread waited for the lock
     assert len(work.threads) == 2 and work.threads[0] == threading.current_thread().name
     assert work.threads[1] != work.threads[0]
@@ -144,20 +158,10 @@ def test_sqlites_lock_held_outside_the_gate_never_makes_the_loop_wait(sqlite_db,
 
 
 def test_a_call_that_swallows_writer_busy_is_still_run_again_in_a_thread(sqlite_db):
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with sqlite_db._gate.held():
-            held.set()
-            release.wait(10)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    held.wait(5)
-    threading.Timer(0.2, release.set).start()
+    lock = LockHeld(sqlite_db, 0.2).start()
     work = Work(sqlite_db, swallow=True)
     assert _run(sqlite_db, work) == "v"
-    t.join()
+    lock.join()
     assert len(work.threads) == 2 and _count(sqlite_db) == 1
 
 
@@ -171,28 +175,23 @@ def test_a_write_session_is_opened_in_a_thread(sqlite_db):
 def test_writes_after_the_first_committed_one_wait_as_in_a_thread(sqlite_db):
     # Run again in a thread, a call that committed a write would make it twice: after the first,
     # the call's writes are no longer only tried, and wait for the lock as a thread's do.
-    held, release = threading.Event(), threading.Event()
+    lock = LockHeld(sqlite_db)
     work = Work(sqlite_db, writes=2)
     first_write = audit.append_committed
 
     def then_hold(*args, **kwargs):
         out = first_write(*args, **kwargs)
-        if not held.is_set():
-            threading.Thread(target=holder).start()
-            held.wait(5)
-            threading.Timer(0.3, release.set).start()
+        if not lock.held.is_set():
+            lock.start()
         return out
-
-    def holder():
-        with sqlite_db._gate.held():
-            held.set()
-            release.wait(10)
 
     audit.append_committed = then_hold
     try:
         assert _run(sqlite_db, work) == "v"
     finally:
         audit.append_committed = first_write
+    lock.join()
+    assert lock.held.is_set()  # the lock was taken between the two writes
     assert work.threads == [threading.current_thread().name] and _count(sqlite_db) == 2
 
 
@@ -233,19 +232,9 @@ def test_the_pages_show_with_one_entry_whether_the_lock_is_free_or_taken(client,
     assert _count(db, action) == before + 1
     if not db.sqlite:
         return
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with db._gate.held():
-            held.set()
-            release.wait(10)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    held.wait(5)
-    threading.Timer(0.3, release.set).start()
+    lock = LockHeld(db).start()
     r = client.get(path)
-    t.join()
+    lock.join()
     assert r.status_code == 200
     assert _count(db, action) == before + 2  # one more: none from the loop's try
     with db.read() as s:
